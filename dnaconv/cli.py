@@ -1,0 +1,249 @@
+"""The `dnaconv` command line: one click group, each command a thin wrapper over a library function."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import sys
+
+import click
+
+from dnaconv import __version__
+from dnaconv.errors import ConfigError, FileFormatError
+
+CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
+WORK_ERRORS = (FileFormatError, ConfigError, ValueError, OSError)
+
+
+def _fail(e: BaseException) -> click.ClickException:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+    return click.ClickException(msg)
+
+
+def handle_errors(fn):
+    """Library errors become one-line `Error: ...` messages (exit 1); Ctrl-C exits 130 without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except WORK_ERRORS as e:
+            raise _fail(e) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def device_options(fn):
+    fn = click.option(
+        "--dtype",
+        default="auto",
+        show_default=True,
+        type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+        help="Compute precision; auto = bfloat16 on CUDA, float32 on CPU.",
+    )(fn)
+    fn = click.option(
+        "--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda or cuda:N."
+    )(fn)
+    return fn
+
+
+def quiet_option(fn):
+    return click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")(fn)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="dnaconv")
+def cli():
+    """Long-convolution DNA language models over whole genes and genomes."""
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write.")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True),
+    help="Model directory (default: the embedded model).",
+)
+@click.option(
+    "--layer",
+    default=-1,
+    show_default=True,
+    type=int,
+    help="Hidden state to write: 0 = token embedding, i = block i, -1 = final normed output.",
+)
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="CHR:START-END",
+    help="Embed this region (1-based inclusive, like samtools); repeatable.",
+)
+@click.option(
+    "--bed", type=click.Path(dir_okay=False), help="Embed the intervals of this BED file (0-based half-open)."
+)
+@click.option(
+    "--rc",
+    type=click.Choice(["mean", "concat"]),
+    is_flag=False,
+    flag_value="mean",
+    default=None,
+    help="Also embed the reverse complement, flipped back to forward positions; combine by mean "
+    "(default when given alone) or concat.",
+)
+@click.option("--pool-window", type=click.IntRange(min=1), help="Also write means over windows of W bases.")
+@click.option("--no-per-position", is_flag=True, help="Skip the per-position dataset (pooled/windows only).")
+@click.option("--softmask", is_flag=True, help="Also write the soft-mask (lowercase) of each record.")
+@device_options
+@click.option(
+    "--store-dtype",
+    type=click.Choice(["float16", "float32"]),
+    help="Per-position storage type [default: float16; float32 with --dtype float32].",
+)
+@click.option(
+    "--compression",
+    default="gzip",
+    show_default=True,
+    type=click.Choice(["gzip", "lzf", "none"]),
+    help="HDF5 compression of the per-position dataset.",
+)
+@click.option(
+    "--chunk-size",
+    default=65536,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Positions per forward pass; long records stream in chunks of this size.",
+)
+@click.option(
+    "--batch-size",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Short records per batch, at most.",
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue an interrupted run: keep complete records, redo the rest."
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@quiet_option
+@handle_errors
+def embed(
+    inputs,
+    output,
+    model_path,
+    layer,
+    regions,
+    bed,
+    rc,
+    pool_window,
+    no_per_position,
+    softmask,
+    dtype,
+    device,
+    store_dtype,
+    compression,
+    chunk_size,
+    batch_size,
+    resume,
+    force,
+    quiet,
+):
+    """Embed FASTA records or regions into an HDF5 file of per-position and pooled embeddings.
+
+    INPUT is FASTA: plain, gzip, or bgzip with .fai/.gzi (read by random access). Records of any length
+    stream through the model in chunks with exact carried state, so memory does not grow with length.
+
+    \b
+    Example:
+        dnaconv embed gene.fa -o gene.h5
+        dnaconv embed GRCh37.chr20.fa.gz --region 20:13850001-16150000 -o macrod2.h5
+        dnaconv embed genome.fa.gz --bed genes.bed --rc --pool-window 1000 --no-per-position -o g.h5
+    """
+    from dnaconv.checkpoint import load_model
+    from dnaconv.device import resolve_device, resolve_dtype
+    from dnaconv.embed import EmbedOptions, embed_files
+    from dnaconv.regions import parse_region, read_bed
+
+    if resume and force:
+        raise click.UsageError("--resume and --force exclude each other")
+    for p in inputs:
+        if not os.path.exists(p):
+            raise FileFormatError(f"{p}: no such file")
+    if os.path.exists(output) and not (force or resume):
+        raise click.ClickException(
+            f"{output} exists (use --force to overwrite it, or --resume to continue it)"
+        )
+    out_dir = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(out_dir):
+        raise click.ClickException(f"{output}: directory {out_dir} does not exist")
+    intervals = []
+    for r in regions:
+        try:
+            intervals.append(parse_region(r))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--region") from None
+    if bed:
+        intervals += read_bed(bed)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    model, info = load_model(model_path, device=dev)
+    model.layer_index(layer)  # range check before any work
+    if force and os.path.exists(output):
+        os.remove(output)
+    opts = EmbedOptions(
+        layer=layer,
+        rc=rc,
+        pool_window=pool_window,
+        per_position=not no_per_position,
+        softmask=softmask,
+        chunk_size=chunk_size,
+        batch_size=batch_size,
+        compression=compression,
+        store_dtype=store_dtype or ("float32" if dtype == "float32" else "float16"),
+    )
+    command = "dnaconv " + shlex.join(sys.argv[1:])
+    s = embed_files(
+        list(inputs), output, model, info, dt, opts, intervals or None, resume, command, not quiet
+    )
+    if not quiet:
+        skipped = f", {s.skipped} already complete" if s.skipped else ""
+        click.echo(
+            f"Wrote {s.records} record(s){skipped}, {s.bases:,} bp in {s.seconds:.1f} s "
+            f"({s.bases_per_second / 1e3:,.1f} kbp/s) to {output}",
+            err=True,
+        )
+
+
+@cli.command()
+@click.option(
+    "--model", "model_path", type=click.Path(exists=True), help="Model directory (default: embedded)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def info(model_path, as_json):
+    """Show the version, the model and its sha256, devices, and the active kernel implementations.
+
+    \b
+    Example:
+        dnaconv info
+        dnaconv info --json
+    """
+    import json
+
+    from dnaconv.info import collect_info, format_info
+
+    d = collect_info(model_path)
+    click.echo(json.dumps(d, indent=2) if as_json else format_info(d))
+
+
+def main():
+    cli(prog_name="dnaconv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The embedded default model: model.safetensors + config.json, used when no --model is given."""

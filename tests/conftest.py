@@ -1,0 +1,34 @@
+"""Shared fixtures and markers: `cuda` and `realdata` tests skip cleanly where they cannot run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+CHR20 = REPO.parent / "shared" / "data" / "GRCh37.chr20.fa.gz"
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_cuda = pytest.mark.skip(reason="needs a CUDA GPU")
+    skip_real = pytest.mark.skip(reason=f"needs {CHR20}")
+    for item in items:
+        if "cuda" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_cuda)
+        if "realdata" in item.keywords and not CHR20.exists():
+            item.add_marker(skip_real)
+
+
+@pytest.fixture
+def chr20_path() -> Path:
+    if not CHR20.exists():
+        pytest.skip(f"needs {CHR20}")
+    return CHR20
+
+
+@pytest.fixture
+def example_fasta() -> Path:
+    return DATA / "chr20_example.fa"
