@@ -214,7 +214,7 @@ def embed(
         skipped = f", {s.skipped} already complete" if s.skipped else ""
         click.echo(
             f"Wrote {s.records} record(s){skipped}, {s.bases:,} bp in {s.seconds:.1f} s "
-            f"({s.bases_per_second / 1e3:,.1f} kbp/s) to {output}",
+            f"({s.bases_per_second / 1e3:,.1f} kbp/s) to {output}; {_peak_memory(dev)}",
             err=True,
         )
 
@@ -239,6 +239,79 @@ def info(model_path, as_json):
 
     d = collect_info(model_path)
     click.echo(json.dumps(d, indent=2) if as_json else format_info(d))
+
+
+@cli.group()
+def bench():
+    """Benchmarks: fast paths side by side with their PyTorch baselines (JSON out)."""
+
+
+@bench.command("embed")
+@click.option(
+    "--model", "model_path", type=click.Path(exists=True), help="Model directory (default: embedded)."
+)
+@click.option("--length", default=2_300_000, show_default=True, type=click.IntRange(min=1), help="Bases.")
+@click.option(
+    "--chunk-size",
+    "chunk_sizes",
+    multiple=True,
+    type=click.IntRange(min=1),
+    help="Chunk sizes to time (repeatable) [default: 65536 and 262144].",
+)
+@click.option("--no-baseline", is_flag=True, help="Skip the full-length forward pass.")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the rows to this file.")
+@device_options
+@handle_errors
+def bench_embed_cmd(model_path, length, chunk_sizes, no_baseline, repeats, json_out, dtype, device):
+    """Time streamed embedding against one full-length forward pass (forward only, no I/O).
+
+    \b
+    Example:
+        dnaconv bench embed --length 2300000 --json embed.json
+    """
+    import json
+
+    from dnaconv.bench import bench_embed
+    from dnaconv.checkpoint import load_model
+    from dnaconv.device import resolve_device, resolve_dtype
+
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    model, info = load_model(model_path, device=dev)
+    rows = bench_embed(model, length, list(chunk_sizes) or [65536, 262144], dt, repeats, not no_baseline)
+    meta = dict(model=info.name, model_sha256=info.sha256, device=_device_name(dev), dtype=str(dt))
+    rows = [{**meta, **r} for r in rows]
+    if json_out:
+        with open(json_out, "w") as f:
+            json.dump(rows, f, indent=1)
+    click.echo(f"{'mode':<16} {'chunk':>9} {'length':>10} {'seconds':>9} {'Mbp/s':>8} {'peak GiB':>9}")
+    for r in rows:
+        if r.get("error"):
+            click.echo(f"{r['mode']:<16} {r['chunk_size']:>9} {r['length']:>10} {r['error']}")
+        else:
+            click.echo(
+                f"{r['mode']:<16} {r['chunk_size']:>9} {r['length']:>10} {r['seconds']:>9.3f} "
+                f"{r['mbp_per_s']:>8.3f} {r['peak_gib']:>9.2f}"
+            )
+
+
+def _peak_memory(dev) -> str:
+    import resource
+
+    import torch
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    msg = f"peak RSS {rss:.2f} GiB"
+    if dev.type == "cuda":
+        msg += f", peak GPU memory {torch.cuda.max_memory_allocated(dev) / 2**30:.2f} GiB"
+    return msg
+
+
+def _device_name(dev) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
 
 
 def main():

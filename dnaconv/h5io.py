@@ -305,27 +305,35 @@ class RecordWriter:
             pos += take
 
     def _combine_windows(self, start: int, emb: np.ndarray, keep: np.ndarray, mode: str) -> None:
+        """Add the second strand's rows to per-window sums; windows it completes (a contiguous range) are
+        combined with the stored forward means in one read and one write."""
         w, n, d = self.window, emb.shape[0], emb.shape[1]
-        pos = start
-        while pos < start + n:
-            j = pos // w
-            lo, hi = j * w, min((j + 1) * w, self.length)
-            take = min(hi, start + n) - pos
+        first, last = start // w, (start + n - 1) // w
+        bounds = np.arange(first, last + 1) * w - start
+        bounds[0] = 0
+        sums = np.add.reduceat(np.where(keep[:, None], emb, 0).astype(np.float64), bounds, axis=0)  # [nw, d]
+        counts = np.add.reduceat(keep.astype(np.int64), bounds)
+        rows = np.diff(np.append(bounds, n))
+        done = []
+        for i, j in enumerate(range(first, last + 1)):
             entry = self.pending2.setdefault(j, [np.zeros(d, np.float64), 0, 0])
-            k = keep[pos - start : pos - start + take]
-            entry[0] += emb[pos - start : pos - start + take][k].sum(0, dtype=np.float64)
-            entry[1] += int(k.sum())
-            entry[2] += take
-            if entry[2] == hi - lo:
-                del self.pending2[j]
-                row = self.win[j]
-                mean2 = entry[0] / entry[1] if entry[1] else np.full(d, np.nan)
-                if mode == "concat":
-                    row[d:] = mean2
-                else:
-                    row = (row + mean2) / 2
-                self.win[j] = row.astype(np.float32)
-            pos += take
+            entry[0] += sums[i]
+            entry[1] += int(counts[i])
+            entry[2] += int(rows[i])
+            if entry[2] == min((j + 1) * w, self.length) - j * w:
+                done.append(j)
+        if not done:
+            return
+        lo, hi = min(done), max(done) + 1  # the windows this call completes are contiguous
+        stored = self.win[lo:hi].astype(np.float64)
+        for j in range(lo, hi):
+            s_, c_, _ = self.pending2.pop(j)
+            mean2 = s_ / c_ if c_ else np.full(d, np.nan)
+            if mode == "concat":
+                stored[j - lo, d:] = mean2
+            else:
+                stored[j - lo] = (stored[j - lo] + mean2) / 2
+        self.win[lo:hi] = stored.astype(np.float32)
 
     # -- finish -----------------------------------------------------------------------------------------
     def commit(self, mode: str | None = None) -> None:

@@ -13,11 +13,11 @@ from dnaconv.errors import FileFormatError
 from dnaconv.fasta import SequenceSource, open_fasta
 from dnaconv.regions import Interval, parse_region
 from dnaconv.tokenizer import encode
+from tests.conftest import CHR20
 
 DATA = Path(__file__).parent / "data"
 EXAMPLE = DATA / "chr20_example.fa"
 EXAMPLE_BGZ = DATA / "chr20_example.fa.gz"
-CHR20 = Path(__file__).parents[2] / "shared" / "data" / "GRCh37.chr20.fa.gz"
 BIG = "chr20_30946001_31096000"
 MASKED = "chr20_10000001_10004000"
 TELOMERE = "chr20_59001_62000"

@@ -94,3 +94,18 @@ def test_streamed_low_precision_close(model, dtype):
     ref = torch.cat(list(stream_hidden(model, tokens, 400)), 1)
     assert_close(streamed, ref, rtol=2e-2)
     assert_close(full, ref, rtol=2e-2)
+
+
+@pytest.mark.cuda
+def test_streamed_equals_full_cuda(model):
+    m = model.cuda()
+    tokens = torch.randint(0, 5, (2, 3000))
+    try:
+        with torch.no_grad():
+            full = m.hidden(tokens.cuda())
+        streamed = torch.cat(list(stream_hidden(m, tokens, 700)), 1)
+        assert_close(streamed.cpu(), full.cpu(), rtol=1e-5)
+        bf16 = torch.cat(list(stream_hidden(m, tokens, 700, dtype=torch.bfloat16)), 1).float()
+        assert_close(bf16.cpu(), full.cpu(), rtol=3e-2)
+    finally:
+        model.cpu()

@@ -157,7 +157,7 @@ class HyenaOperator(nn.Module):
     def forward(self, x: torch.Tensor, state: LayerState | None = None) -> torch.Tensor:
         """x: [B, L, D] -> [B, L, D]; updates ``state`` in place when given."""
         L = x.shape[1]
-        z = self.in_proj(x).transpose(1, 2)  # [B, 3D, L]
+        z = self.in_proj(x).transpose(1, 2)  # [B, 3D, L], a view of [B, L, 3D] memory (no copy)
         zc = shortconv(z, self.short_weight, self.short_bias, history=None if state is None else state.short)
         x1, x2, v = zc.split(self.d, dim=1)  # each [B, D, L]
         hist = None if state is None else state.long
@@ -236,7 +236,7 @@ class HyenaLM(nn.Module):
     ) -> torch.Tensor:
         """Hidden state ``layer`` for tokens [B, L] -> [B, L, D], running only the blocks it needs."""
         li = self.layer_index(layer)
-        x = self.embedding(tokens)
+        x = self.embedding(tokens.long())
         for i in range(li):
             x = self.blocks[i](x, None if state is None else state[i])
         return self.norm_f(x) if li == self.config.n_layer else x
@@ -245,7 +245,7 @@ class HyenaLM(nn.Module):
         self, tokens: torch.Tensor, state: list[LayerState] | None = None, output_hidden_states: bool = False
     ):
         """Logits [B, L, V]; with ``output_hidden_states`` also the list of all n_layer + 1 hidden states."""
-        x = self.embedding(tokens)
+        x = self.embedding(tokens.long())
         hs = [x]
         for i, block in enumerate(self.blocks):
             x = block(x, None if state is None else state[i])
