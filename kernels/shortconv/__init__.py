@@ -4,7 +4,7 @@ from dnaconv.kernels.shortconv.naive import naive_shortconv, naive_shortconv_ste
 
 __all__ = ["shortconv", "shortconv_step", "naive_shortconv", "naive_shortconv_step"]
 
-IMPLEMENTATION = {"cpu": "naive (conv1d)", "cuda": "naive (conv1d / cuDNN)"}
+IMPLEMENTATION = {"cpu": "naive (shifted multiply-adds)", "cuda": "naive (shifted multiply-adds)"}
 
 shortconv = naive_shortconv
 shortconv_step = naive_shortconv_step
