@@ -206,7 +206,7 @@ def embed(
         compression=compression,
         store_dtype=store_dtype or ("float32" if dtype == "float32" else "float16"),
     )
-    command = "dnaconv " + shlex.join(sys.argv[1:])
+    command = _command_line(click.get_current_context())
     s = embed_files(
         list(inputs), output, model, info, dt, opts, intervals or None, resume, command, not quiet
     )
@@ -243,7 +243,12 @@ def info(model_path, as_json):
 
 @cli.group()
 def bench():
-    """Benchmarks: fast paths side by side with their PyTorch baselines (JSON out)."""
+    """Benchmarks: fast paths side by side with their PyTorch baselines (JSON out).
+
+    \b
+    Example:
+        dnaconv bench embed --length 2300000 --json embed.json
+    """
 
 
 @bench.command("embed")
@@ -294,6 +299,21 @@ def bench_embed_cmd(model_path, length, chunk_sizes, no_baseline, repeats, json_
                 f"{r['mode']:<16} {r['chunk_size']:>9} {r['length']:>10} {r['seconds']:>9.3f} "
                 f"{r['mbp_per_s']:>8.3f} {r['peak_gib']:>9.2f}"
             )
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as the user could retype it: arguments and the options that differ from their defaults."""
+    words = ["dnaconv", *ctx.command_path.split()[1:]]
+    for p in ctx.command.params:
+        v = ctx.params.get(p.name)
+        if isinstance(p, click.Argument):
+            words += [str(x) for x in (v if isinstance(v, (tuple, list)) else [v])]
+        elif v not in (None, False, ()) and v != p.default:
+            flag = p.opts[-1] if p.opts[-1].startswith("--") else p.opts[0]
+            values = v if isinstance(v, (tuple, list)) else [v]
+            for x in values:
+                words += [flag] if v is True else [flag, str(x)]
+    return shlex.join(words)
 
 
 def _peak_memory(dev) -> str:
