@@ -62,57 +62,26 @@ def bench_embed(
 ) -> list[dict]:
     device = next(model.parameters()).device
     tokens = torch.from_numpy(np.random.default_rng(seed).integers(0, 4, (1, length), dtype=np.uint8))
-    rows = []
-    for C in chunk_sizes:
-        runner = StreamingRunner(model, -1, dtype)
 
-        def streamed(runner=runner, C=C):
-            runner.reset()
-            for c in tokens.split(C, dim=1):
-                runner.step(c).float().cpu()
-
+    def row(mode, chunk, fn):
         _peak_reset(device)
-        t = _time(streamed, device, repeats)
-        rows.append(
-            dict(
-                bench="embed",
-                mode="streamed",
-                chunk_size=C,
-                length=length,
-                seconds=t,
-                mbp_per_s=length / t / 1e6,
-                peak_gib=_peak_gib(device),
-            )
-        )
-    if baseline:
-        runner = StreamingRunner(model, -1, dtype)
-        _peak_reset(device)
+        r = dict(bench="embed", mode=mode, chunk_size=chunk, length=length)
         try:
-            t = _time(lambda: runner.full(tokens).float().cpu(), device, repeats)
-            rows.append(
-                dict(
-                    bench="embed",
-                    mode="full (baseline)",
-                    chunk_size=length,
-                    length=length,
-                    seconds=t,
-                    mbp_per_s=length / t / 1e6,
-                    peak_gib=_peak_gib(device),
-                )
-            )
+            t = _time(fn, device, repeats)
         except torch.OutOfMemoryError:
-            rows.append(
-                dict(
-                    bench="embed",
-                    mode="full (baseline)",
-                    chunk_size=length,
-                    length=length,
-                    seconds=None,
-                    mbp_per_s=None,
-                    peak_gib=None,
-                    error="out of memory",
-                )
-            )
+            return {**r, "seconds": None, "mbp_per_s": None, "peak_gib": None, "error": "out of memory"}
+        return {**r, "seconds": t, "mbp_per_s": length / t / 1e6, "peak_gib": _peak_gib(device)}
+
+    runner = StreamingRunner(model, -1, dtype)
+
+    def streamed(C):
+        runner.reset()
+        for c in tokens.split(C, dim=1):
+            runner.step(c).float().cpu()
+
+    rows = [row("streamed", C, lambda C=C: streamed(C)) for C in chunk_sizes]
+    if baseline:
+        rows.append(row("full (baseline)", length, lambda: runner.full(tokens).float().cpu()))
     return rows
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+import h5py
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -222,15 +223,11 @@ def embed_files(
     )
     existed = os.path.exists(output)
     if resume and existed:
-        import h5py
-
         with h5py.File(output, "r") as f:
             _check_resume(output, dict(f.attrs), attrs)
     out = EmbeddingFile(output, attrs, resume=resume and existed, compression=options.compression)
-    lengths = [s for inp in opened for s in ((inp.contigs() or {}).values() if not intervals else [])]
-    total = sum(lengths) if lengths and all(inp.indexed for inp in opened) else None
     bar = tqdm(
-        total=total,
+        total=_total_bases(opened, intervals),
         unit="bp",
         unit_scale=True,
         file=sys.stderr,
@@ -288,6 +285,22 @@ def embed_files(
         for inp in opened:
             inp.close()
     return EmbedSummary(output, done, skipped, bases, time.perf_counter() - t0)
+
+
+def _total_bases(inputs: list[FastaInput], intervals: list[Interval] | None) -> int | None:
+    """Bases to embed, when every input is indexed (for the progress bar); else None."""
+    if not all(inp.indexed for inp in inputs):
+        return None
+    total = 0
+    for inp in inputs:
+        contigs = inp.contigs()
+        if not intervals:
+            total += sum(contigs.values())
+            continue
+        for iv in intervals:
+            if iv.contig in contigs:
+                total += (contigs[iv.contig] if iv.end is None else iv.end) - iv.start
+    return total
 
 
 def _chain(first, second, rest):

@@ -238,3 +238,45 @@ def test_layer_out_of_range(tmp_path, model_dir):
     r = invoke("embed", EXAMPLE, "--model", model_dir, "-o", tmp_path / "o.h5", "--layer", "9")
     assert r.exit_code == 1 and "layer 9 out of range" in r.output
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_bench_embed_json(tmp_path, model_dir):
+    import json
+
+    out = tmp_path / "b.json"
+    r = invoke(
+        "bench",
+        "embed",
+        "--model",
+        model_dir,
+        "--length",
+        3000,
+        "--chunk-size",
+        1000,
+        "--repeats",
+        1,
+        "--json",
+        out,
+        "--device",
+        "cpu",
+    )
+    assert r.exit_code == 0, r.output
+    rows = json.loads(out.read_text())
+    assert [x["mode"] for x in rows] == ["streamed", "full (baseline)"]
+    assert all(x["seconds"] > 0 and x["length"] == 3000 for x in rows)
+    assert "streamed" in r.output and "full (baseline)" in r.output
+
+
+def test_info_json():
+    import json
+
+    d = json.loads(invoke("info", "--json").output)
+    assert d["model"]["default"] and d["model"]["d_model"] == 128 and "fftconv" in d["kernels"]
+
+
+def test_missing_device_is_one_line_error(tmp_path, model_dir, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    r = invoke("embed", EXAMPLE, "--model", model_dir, "-o", tmp_path / "o.h5", "--device", "cuda")
+    assert r.exit_code == 1 and r.output.strip() == "Error: device 'cuda' requested but CUDA is not available"

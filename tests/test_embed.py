@@ -187,3 +187,28 @@ def test_duplicate_ids_across_inputs(tmp_path, model):
     b = write_fasta(tmp_path / "b.fa", [("r", "ACGT")])
     with pytest.raises(ValueError, match="duplicate record id 'r'"):
         embed_files([a, b], str(tmp_path / "o.h5"), *model, torch.float32, EmbedOptions(), progress=False)
+
+
+def test_interrupted_run_is_incomplete_then_resumes(tmp_path, model, monkeypatch):
+    from dnaconv.h5io import RecordWriter
+
+    commit = RecordWriter.commit
+    calls = []
+
+    def flaky(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return commit(self, *a, **kw)
+
+    monkeypatch.setattr(RecordWriter, "commit", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, model, batch_size=1)
+    with h5py.File(tmp_path / "out.h5") as f:
+        assert not f.attrs["complete"]
+        assert sum(bool(f[g].attrs["complete"]) for g in f) == 2
+    monkeypatch.setattr(RecordWriter, "commit", commit)
+    _, summary = run(tmp_path, model, batch_size=1, resume=True)
+    assert (summary.records, summary.skipped) == (3, 2)
+    with h5py.File(tmp_path / "out.h5") as f:
+        assert f.attrs["complete"] and all(f[g].attrs["complete"] for g in f)
