@@ -85,4 +85,99 @@ def bench_embed(
     return rows
 
 
-BENCHMARKS = {"embed": bench_embed}
+HBM_BYTES_PER_S = 4.3e12  # H200 device-to-device copy, measured here (device KINDS.md, 2026-10-28)
+
+
+def _fftconv_case(kind: str, L: int, K: int, total: int) -> tuple[int, int, int, int]:
+    bd = max(1, total // L)
+    B = max(1, bd // 1024)
+    return B, bd // B, L, K
+
+
+def fftconv_cases(total: int = 1 << 26) -> list[tuple[str, int, int, int, int]]:
+    """The issue's grid: full filters (K = L) from 1K to 4M, partial K in {4K, 16K, 64K} at L in {1M, 2.3M};
+    B * D * L about ``total``."""
+    cases = [
+        ("full", *_fftconv_case("full", L, L, total))
+        for L in [1 << p for p in (10, 12, 14, 16, 18, 20, 21, 22)]
+    ]
+    for L in (1 << 20, 2_300_000):
+        cases += [("partial", *_fftconv_case("partial", L, K, total)) for K in (1 << 12, 1 << 14, 1 << 16)]
+    return cases
+
+
+def bench_fftconv(
+    dtypes: tuple[torch.dtype, ...] = (torch.bfloat16, torch.float32),
+    total: int = 1 << 26,
+    backward: bool = True,
+    cases: list | None = None,
+) -> list[dict]:
+    """Gated causal convolution (pre-gate, post-gate, skip) through ``fftconv`` (Triton where it fits)
+    against the torch.fft reference, side by side; median of ``triton.testing.do_bench``."""
+    import triton
+
+    from dnaconv.kernels.fftconv import fftconv, naive_fftconv, uses_triton
+    from dnaconv.kernels.testing import rel_rms_error
+
+    device = torch.device("cuda")
+    rows = []
+    for kind, B, D, L, K in cases or fftconv_cases(total):
+        for dtype in dtypes:
+            g = torch.Generator(device).manual_seed(0)
+            u, pre, post = (torch.randn(B, D, L, device=device, generator=g).to(dtype) for _ in range(3))
+            k = torch.randn(D, K, device=device, generator=g) / K**0.5
+            bias = torch.randn(D, device=device, generator=g)
+            args = (u, k, bias, pre, post)
+            impl = "triton" if uses_triton(u, K) else "naive"
+            elem = u.element_size()
+            for mode in ("fwd", "fwd+bwd") if backward else ("fwd",):
+                times = {}
+                for name, fn in (("fast", fftconv), ("baseline", naive_fftconv)):
+                    if mode == "fwd":
+
+                        def run(fn=fn, args=args):
+                            return fn(*args)
+                    else:
+                        xs = [x.detach().clone().requires_grad_() for x in args]
+                        dy = torch.randn_like(u)
+
+                        def run(fn=fn, xs=xs, dy=dy):
+                            fn(*xs).backward(dy)
+
+                    try:
+                        times[name] = triton.testing.do_bench(run, warmup=25, rep=100, return_mode="median")
+                    except torch.OutOfMemoryError:
+                        times[name] = float("nan")
+                    torch.cuda.empty_cache()
+                nbytes = (4 if mode == "fwd" else 11) * B * D * L * elem  # u, pre, post, y (+ dy, grads)
+                floor_ms = nbytes / HBM_BYTES_PER_S * 1e3
+                row = dict(
+                    bench="fftconv",
+                    kind=kind,
+                    mode=mode,
+                    dtype=str(dtype).replace("torch.", ""),
+                    B=B,
+                    D=D,
+                    L=L,
+                    K=K,
+                    impl=impl,
+                    ms=times["fast"],
+                    baseline_ms=times["baseline"],
+                    speedup=times["baseline"] / times["fast"],
+                    floor_ms=floor_ms,
+                    x_floor=times["fast"] / floor_ms,
+                    baseline_x_floor=times["baseline"] / floor_ms,
+                )
+                if mode == "fwd":
+                    with torch.no_grad():
+                        ref = naive_fftconv(*(x.double() for x in args))
+                        row["rel_err"] = rel_rms_error(fftconv(*args), ref)
+                        row["baseline_rel_err"] = rel_rms_error(naive_fftconv(*args), ref)
+                        del ref
+                rows.append(row)
+            del args
+            torch.cuda.empty_cache()
+    return rows
+
+
+BENCHMARKS = {"embed": bench_embed, "fftconv": bench_fftconv}

@@ -301,6 +301,57 @@ def bench_embed_cmd(model_path, length, chunk_sizes, no_baseline, repeats, json_
             )
 
 
+@bench.command("fftconv")
+@click.option(
+    "--dtype",
+    "dtypes",
+    multiple=True,
+    type=click.Choice(["bfloat16", "float16", "float32"]),
+    help="Input dtypes (repeatable) [default: bfloat16 and float32].",
+)
+@click.option("--total", default=1 << 26, show_default=True, type=click.IntRange(min=1024), help="B * D * L.")
+@click.option("--no-backward", is_flag=True, help="Forward only.")
+@click.option("--quick", is_flag=True, help="A few small cases (smoke test).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the rows to this file.")
+@handle_errors
+def bench_fftconv_cmd(dtypes, total, no_backward, quick, json_out):
+    """Time the gated causal convolution (Triton where it fits) against the torch.fft reference (CUDA).
+
+    Full filters at L from 1K to 4M, partial filters K in {4K, 16K, 64K} at L in {1M, 2.3M}; forward and
+    forward+backward; prints ms, speedup, and time over the HBM floor.
+
+    \b
+    Example:
+        dnaconv bench fftconv --json fftconv.json
+    """
+    import json
+
+    import torch
+
+    from dnaconv.bench import bench_fftconv
+    from dnaconv.device import DTYPES
+
+    if not torch.cuda.is_available():
+        raise click.ClickException("bench fftconv compares GPU kernels and needs CUDA")
+    cases = [("full", 4, 64, 1024, 1024), ("partial", 1, 32, 100_000, 4096)] if quick else None
+    rows = bench_fftconv(
+        tuple(DTYPES[d] for d in dtypes) or (torch.bfloat16, torch.float32), total, not no_backward, cases
+    )
+    if json_out:
+        with open(json_out, "w") as f:
+            json.dump(rows, f, indent=1)
+    click.echo(
+        f"{'kind':<8}{'mode':<8}{'dtype':<9}{'L':>9}{'K':>9}{'impl':>7}{'ms':>9}{'base ms':>9}"
+        f"{'speedup':>8}{'x floor':>8}{'rel err':>9}"
+    )
+    for r in rows:
+        click.echo(
+            f"{r['kind']:<8}{r['mode']:<8}{r['dtype']:<9}{r['L']:>9}{r['K']:>9}{r['impl']:>7}{r['ms']:>9.3f}"
+            f"{r['baseline_ms']:>9.3f}{r['speedup']:>8.2f}{r['x_floor']:>8.1f}"
+            f"{r.get('rel_err', float('nan')):>9.1e}"
+        )
+
+
 def _command_line(ctx: click.Context) -> str:
     """The command as the user could retype it: arguments and the options that differ from their defaults."""
     words = ["dnaconv", *ctx.command_path.split()[1:]]

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+# Triton kernels run through Triton's interpreter on machines without a GPU (set before any kernel is built).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 # The full chromosome 20 beside the checkout; DNACONV_CHR20 points elsewhere (e.g. on the GPU machine).

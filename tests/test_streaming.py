@@ -109,3 +109,31 @@ def test_streamed_equals_full_cuda(model):
         assert_close(bf16.cpu(), full.cpu(), rtol=3e-2)
     finally:
         model.cpu()
+
+
+def test_streamed_equals_full_through_triton_kernel(model, monkeypatch):
+    """The same invariant with the Monarch kernel doing the long convolutions (interpreted on CPU)."""
+    import dnaconv.kernels.fftconv as fc
+
+    if not fc.HAS_TRITON:
+        pytest.skip("triton not installed")
+    calls = []
+
+    def use_triton(u, K, H=0):
+        ok = fc.monarch_plan(u.shape[-1], K, H) is not None
+        calls.append(ok)
+        return ok
+
+    monkeypatch.setattr(fc, "uses_triton", use_triton)
+    m = model.to("cuda" if torch.cuda.is_available() else "cpu")
+    tokens = torch.randint(0, 5, (1, 300))
+    with torch.no_grad():
+        full = m.hidden(tokens.to(next(m.parameters()).device))
+    streamed = torch.cat(list(stream_hidden(m, tokens, 70)), 1)
+    model.cpu()
+    assert all(calls) and len(calls) > 6
+    monkeypatch.undo()
+    with torch.no_grad():
+        ref = model.hidden(tokens)
+    assert_close(full.cpu(), ref, rtol=1e-5, name="triton full vs reference")
+    assert_close(streamed.cpu(), ref, rtol=1e-5, name="triton streamed vs reference")

@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dnaconv.config import HyenaConfig
-from dnaconv.kernels.fftconv import fftconv, filter_spectrum
+from dnaconv.kernels.fftconv import fftconv, fftconv_spectrum
 from dnaconv.kernels.shortconv import shortconv
 
 __all__ = ["LayerState", "RMSNorm", "HyenaFilter", "HyenaOperator", "HyenaBlock", "HyenaLM"]
@@ -140,15 +140,16 @@ class HyenaOperator(nn.Module):
         self._cache.clear()
         return super()._load_from_state_dict(*args, **kwargs)
 
-    def _filter(self, L: int, H: int):
+    def _filter(self, v: torch.Tensor, H: int):
         if self.training or torch.is_grad_enabled():
             return self.filter(), None
+        L = v.shape[-1]
         key = (L, H, self.filter.decay.device)
         if key not in self._cache:
             if "k" not in self._cache or self._cache["k"].device != self.filter.decay.device:
                 self._cache.clear()
                 self._cache["k"] = self.filter()
-            self._cache[key] = filter_spectrum(self._cache["k"], L, H)
+            self._cache[key] = fftconv_spectrum(self._cache["k"], v, H)
             if len(self._cache) > self._MAX_SPECTRA + 1:
                 old = next(k for k in self._cache if k != "k")
                 del self._cache[old]
@@ -156,12 +157,11 @@ class HyenaOperator(nn.Module):
 
     def forward(self, x: torch.Tensor, state: LayerState | None = None) -> torch.Tensor:
         """x: [B, L, D] -> [B, L, D]; updates ``state`` in place when given."""
-        L = x.shape[1]
         z = self.in_proj(x).transpose(1, 2)  # [B, 3D, L], a view of [B, L, 3D] memory (no copy)
         zc = shortconv(z, self.short_weight, self.short_bias, history=None if state is None else state.short)
         x1, x2, v = zc.split(self.d, dim=1)  # each [B, D, L]
         hist = None if state is None else state.long
-        k, k_f = self._filter(L, 0 if hist is None else hist.shape[-1])
+        k, k_f = self._filter(v, 0 if hist is None else hist.shape[-1])
         y = fftconv(v, k, self.bias, pre_gate=x1, post_gate=x2, history=hist, k_f=k_f)  # [B, D, L]
         if state is not None:
             n = self.K - 1

@@ -1,9 +1,17 @@
 """Causal long (FFT) convolution: full-length and partial filters, gating, streaming history.
 
-``fftconv`` is the one entry point the model uses. The FlashFFTConv-style Triton kernels are not in yet,
-so every device runs the torch.fft reference (cuFFT on CUDA, pocketfft on CPU), fp32 inside.
+``fftconv`` is the entry point the model uses. On CUDA it runs the fused Triton Monarch kernel
+(``monarch.py``) whenever the filter fits its on-chip FFT (at most ``MAX_FFT_SIZE / 2`` taps reach the
+input); otherwise, and on CPU, the torch.fft reference (``naive.py``). ``DNACONV_FFTCONV=naive`` forces the
+reference everywhere. ``fftconv_spectrum`` precomputes a fixed filter's spectrum in the format of the
+implementation that will run (the model caches it at inference).
 """
 
+from __future__ import annotations
+
+import os
+
+import torch
 from dnaconv.kernels.fftconv.naive import (
     fft_size,
     filter_spectrum,
@@ -12,9 +20,77 @@ from dnaconv.kernels.fftconv.naive import (
     next_fast_len,
 )
 
-__all__ = ["fftconv", "fft_size", "filter_spectrum", "naive_fftconv", "naive_conv_direct", "next_fast_len"]
+try:
+    from dnaconv.kernels.fftconv.monarch import MAX_FFT_SIZE, monarch_fftconv, monarch_plan, monarch_spectrum
+
+    HAS_TRITON = True
+except ImportError:  # triton is optional on CPU-only installs
+    HAS_TRITON, MAX_FFT_SIZE = False, 0
+
+__all__ = [
+    "fftconv",
+    "fftconv_spectrum",
+    "fft_size",
+    "filter_spectrum",
+    "naive_fftconv",
+    "naive_conv_direct",
+    "next_fast_len",
+    "uses_triton",
+]
 
 # Which implementation runs on each device type (reported by `dnaconv info`).
-IMPLEMENTATION = {"cpu": "naive (torch.fft)", "cuda": "naive (torch.fft / cuFFT)"}
+IMPLEMENTATION = {
+    "cpu": "naive (torch.fft)",
+    "cuda": (
+        f"triton monarch (filters <= {MAX_FFT_SIZE // 2} taps), else naive (torch.fft / cuFFT)"
+        if HAS_TRITON
+        else "naive (torch.fft / cuFFT)"
+    ),
+}
 
-fftconv = naive_fftconv
+
+def uses_triton(u: torch.Tensor, K: int, H: int = 0) -> bool:
+    """Whether ``fftconv`` on this input runs the Triton kernel."""
+    if not (HAS_TRITON and u.is_cuda) or os.environ.get("DNACONV_FFTCONV") == "naive":
+        return False
+    return monarch_plan(u.shape[-1], K, H) is not None
+
+
+def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0):
+    """A fixed filter's spectrum for inputs shaped like u [B, D, L] after H history positions: a tensor
+    (reference) or a tuple (Triton); pass it to ``fftconv`` as ``k_f``."""
+    L, K = u.shape[-1], k.shape[-1]
+    if uses_triton(u, K, H):
+        n1, n2, _, k_eff = monarch_plan(L, K, H)
+        return monarch_spectrum(k, n1, n2, k_eff)
+    return filter_spectrum(k, L, H)
+
+
+def fftconv(
+    u: torch.Tensor,
+    k: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    pre_gate: torch.Tensor | None = None,
+    post_gate: torch.Tensor | None = None,
+    history: torch.Tensor | None = None,
+    k_f=None,
+) -> torch.Tensor:
+    """y = post_gate * (causal_conv(u * pre_gate, k) + bias * u * pre_gate), see ``naive_fftconv``.
+
+    Args:
+        u: [B, D, L]; k: [D, K]; bias: [D]; pre_gate, post_gate: [B, D, L];
+        history: [B, D, H] gated inputs before u; k_f: ``fftconv_spectrum(k, u, H)``
+    Returns:
+        [B, D, L] in u's dtype
+
+    Example:
+        >>> y = fftconv(torch.randn(2, 8, 1000), torch.randn(8, 256))
+    """
+    H = 0 if history is None else history.shape[-1]
+    if uses_triton(u, k.shape[-1], H):
+        return monarch_fftconv(
+            u, k, bias, pre_gate, post_gate, history, k_f if isinstance(k_f, tuple) else None
+        )
+    return naive_fftconv(
+        u, k, bias, pre_gate, post_gate, history, k_f if isinstance(k_f, torch.Tensor) else None
+    )

@@ -1,0 +1,358 @@
+"""FlashFFTConv-style fused FFT convolution in Triton: a Monarch (two-level Cooley-Tukey) FFT done as matrix
+multiplies on tensor cores, fused with the gates, the filter product, the inverse FFT and the skip term.
+
+One program handles one (batch, channel, block) segment of N = N1 * N2 points entirely on chip:
+
+    A[n1, n2] = x[N2 n1 + n2]                        load (gated input, history before the sequence start)
+    B = F1 A ;  C = B o T ;  X = C F2                X[k1, k2] is frequency k1 + N1 k2 (F = DFT, T = twiddles)
+    Y = X o Kf                                       the filter spectrum is stored in the same permuted order
+    C' = Y conj(F2) ;  B' = C' o conj(T) ;  y = Re(conj(F1) B')
+    out = post * (y + bias * x)                      store the valid (non-wrapped) positions
+
+Partial convolutions (filter length K shorter than L) are blocked overlap-save: block j computes outputs
+[jC, jC + C) from the N = C + K - 1 inputs before them, so the FFT size depends on K, not on L. The same
+frame serves the streaming runner: positions before the sequence start are read from ``history``.
+
+Backward (``_fftconv_bwd_kernel``): with g = dy * post, recompute the convolution z for d(post); dv is the
+correlation of g with k (an anti-causal frame: block j reads g[jC, jC + N)); dk collects
+sum_t g[t] v[t - s] per block in fp32 and adds it to a [D, K] buffer atomically.
+
+DFT products use tf32 (10-bit mantissa, fp32 range) for half-precision inputs, or 3xtf32 for fp32 inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+__all__ = ["monarch_fftconv", "monarch_plan", "MAX_FFT_SIZE", "MIN_FFT_SIZE"]
+
+MIN_FFT_SIZE = 256  # N1, N2 >= 16: the smallest tl.dot tile
+MAX_FFT_SIZE = 16384  # N1, N2 <= 128: what fits on chip in one program
+
+
+# ------------------------------------------------------------------------------------------------------
+# Triton kernels
+# ------------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _mm(a, b, PRECISION: tl.constexpr):
+    """Real matrix product with fp32 accumulation; PRECISION 0 = tf32, 1 = 3xtf32 (fp32 accuracy)."""
+    if PRECISION == 0:
+        return tl.dot(a, b, input_precision="tf32")
+    else:
+        return tl.dot(a, b, input_precision="tf32x3")
+
+
+@triton.jit
+def _forward_dft(x, f1r, f1i, f2r, f2i, twr, twi, PRECISION: tl.constexpr):
+    """DFT of a real [N1, N2] tile (row-major time order) -> (Xr, Xi) in permuted frequency order."""
+    br = _mm(f1r, x, PRECISION)
+    bi = _mm(f1i, x, PRECISION)
+    cr = br * twr - bi * twi
+    ci = br * twi + bi * twr
+    xr = _mm(cr, f2r, PRECISION) - _mm(ci, f2i, PRECISION)
+    xi = _mm(cr, f2i, PRECISION) + _mm(ci, f2r, PRECISION)
+    return xr, xi
+
+
+@triton.jit
+def _inverse_dft_real(yr, yi, f1r, f1i, f2r, f2i, twr, twi, PRECISION: tl.constexpr):
+    """Real part of the inverse DFT (unscaled) of a permuted-order spectrum -> [N1, N2] time order."""
+    cr = _mm(yr, f2r, PRECISION) + _mm(yi, f2i, PRECISION)
+    ci = _mm(yi, f2r, PRECISION) - _mm(yr, f2i, PRECISION)
+    br = cr * twr + ci * twi
+    bi = ci * twr - cr * twi
+    return _mm(f1r, br, PRECISION) + _mm(f1i, bi, PRECISION)
+
+
+@triton.jit
+def _load_dft(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, N1: tl.constexpr, N2: tl.constexpr):
+    a1 = tl.arange(0, N1)
+    a2 = tl.arange(0, N2)
+    i1 = a1[:, None] * N1 + a1[None, :]
+    i2 = a2[:, None] * N2 + a2[None, :]
+    it = a1[:, None] * N2 + a2[None, :]
+    return (
+        tl.load(f1r_ptr + i1),
+        tl.load(f1i_ptr + i1),
+        tl.load(f2r_ptr + i2),
+        tl.load(f2i_ptr + i2),
+        tl.load(twr_ptr + it),
+        tl.load(twi_ptr + it),
+    )
+
+
+@triton.jit
+def _load_gated(u_row, pre_row, hist_row, t, L, H, HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr):
+    """The gated input v = u * pre at times t (fp32), history at t < 0, zeros elsewhere."""
+    inside = (t >= 0) & (t < L)
+    v = tl.load(u_row + t, mask=inside, other=0.0).to(tl.float32)
+    if HAS_PRE:
+        v = v * tl.load(pre_row + t, mask=inside, other=0.0).to(tl.float32)
+    if HAS_HIST:
+        th = H + t
+        v += tl.load(hist_row + th, mask=(t < 0) & (th >= 0), other=0.0).to(tl.float32)
+    return v
+
+
+@triton.jit
+def _fftconv_fwd_kernel(
+    u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
+    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, y_ptr,
+    D, L, H, C, KM1,
+    N1: tl.constexpr, N2: tl.constexpr,
+    HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
+    PRECISION: tl.constexpr,
+):  # fmt: skip
+    pid = tl.program_id(0)  # b * D + d
+    blk = tl.program_id(1)
+    d = pid % D
+    row = pid.to(tl.int64) * L  # int64: B * D * L may pass 2^31
+    m = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]  # position in the segment
+    t = blk * C + m - KM1  # time of each segment position (negative: before the sequence)
+    x = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)
+
+    f1r, f1i, f2r, f2i, twr, twi = _load_dft(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, N1, N2)
+    xr, xi = _forward_dft(x, f1r, f1i, f2r, f2i, twr, twi, PRECISION)
+    kf = d.to(tl.int64) * (N1 * N2) + m  # filter spectrum [D, N1, N2], scaled by 1/N
+    kr = tl.load(kfr_ptr + kf)
+    ki = tl.load(kfi_ptr + kf)
+    y = _inverse_dft_real(xr * kr - xi * ki, xr * ki + xi * kr, f1r, f1i, f2r, f2i, twr, twi, PRECISION)
+
+    if HAS_BIAS:
+        y += tl.load(bias_ptr + d).to(tl.float32) * x
+    valid = (m >= KM1) & (t < L)
+    if HAS_POST:
+        y = y * tl.load(post_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+    tl.store(y_ptr + row + t, y.to(y_ptr.dtype.element_ty), mask=valid)
+
+
+@triton.jit
+def _fftconv_bwd_kernel(
+    dy_ptr, u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
+    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr,
+    du_ptr, dpre_ptr, dpost_ptr, dbias_ptr, dk_ptr,
+    D, L, H, C, KM1, K,
+    N1: tl.constexpr, N2: tl.constexpr,
+    HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
+    PRECISION: tl.constexpr,
+):  # fmt: skip
+    pid = tl.program_id(0)
+    blk = tl.program_id(1)
+    d = pid % D
+    row = pid.to(tl.int64) * L
+    hrow = pid.to(tl.int64) * H
+    m = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
+    f1r, f1i, f2r, f2i, twr, twi = _load_dft(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, N1, N2)
+    kf = d.to(tl.int64) * (N1 * N2) + m
+    kr = tl.load(kfr_ptr + kf)
+    ki = tl.load(kfi_ptr + kf)
+
+    # Causal frame (as the forward): outputs at t = blk*C + m - KM1 for m >= KM1.
+    t = blk * C + m - KM1
+    own = (m >= KM1) & (t < L)  # the outputs this block owns
+    v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + hrow, t, L, H, HAS_PRE, HAS_HIST)
+    g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
+    vr, vi = _forward_dft(v, f1r, f1i, f2r, f2i, twr, twi, PRECISION)
+    if HAS_POST:
+        # d(post) = dy * (conv + bias * v): recompute the convolution in this frame
+        z = _inverse_dft_real(vr * kr - vi * ki, vr * ki + vi * kr, f1r, f1i, f2r, f2i, twr, twi, PRECISION)
+        if HAS_BIAS:
+            z += tl.load(bias_ptr + d).to(tl.float32) * v
+        tl.store(dpost_ptr + row + t, (g * z).to(dpost_ptr.dtype.element_ty), mask=own)
+        g = g * tl.load(post_ptr + row + t, mask=own, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        tl.atomic_add(dbias_ptr + d, tl.sum(tl.sum(g * v, axis=1), axis=0))
+    # dk[s] = sum_t g[t] v[t - s]: circular correlation of g (zero outside the owned outputs) with v.
+    gr, gi = _forward_dft(g, f1r, f1i, f2r, f2i, twr, twi, PRECISION)
+    # conj(V) * G, the inverse taken without 1/N (applied on the host): lags s = m for m < K
+    corr = _inverse_dft_real(vr * gr + vi * gi, vr * gi - vi * gr, f1r, f1i, f2r, f2i, twr, twi, PRECISION)
+    tl.atomic_add(dk_ptr + d.to(tl.int64) * K + m, corr, mask=m < K)
+
+    # Anti-causal frame for dv[t] = sum_s k[s] g[t + s]: block j reads g at t = blk*C + m (all m) and owns
+    # outputs m < C.
+    t2 = blk * C + m
+    g2 = tl.load(dy_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
+    if HAS_POST:
+        g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
+    g2r, g2i = _forward_dft(g2, f1r, f1i, f2r, f2i, twr, twi, PRECISION)
+    # G * conj(Kf): correlation with the filter
+    dv = _inverse_dft_real(g2r * kr + g2i * ki, g2i * kr - g2r * ki, f1r, f1i, f2r, f2i, twr, twi, PRECISION)
+    own2 = (m < C) & (t2 < L)
+    if HAS_BIAS:
+        dv += tl.load(bias_ptr + d).to(tl.float32) * g2
+    if HAS_PRE:
+        u2 = tl.load(u_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+        p2 = tl.load(pre_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+        tl.store(dpre_ptr + row + t2, (dv * u2).to(dpre_ptr.dtype.element_ty), mask=own2)
+        dv = dv * p2
+    tl.store(du_ptr + row + t2, dv.to(du_ptr.dtype.element_ty), mask=own2)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Launchers
+# ------------------------------------------------------------------------------------------------------
+
+
+def monarch_plan(L: int, K: int, H: int = 0, max_fft: int = MAX_FFT_SIZE) -> tuple[int, int, int, int] | None:
+    """(N1, N2, C, k_eff) for L outputs with a K-tap filter after H history positions, or None when the
+    filter is too long for one on-chip FFT (k_eff - 1 >= max_fft / 2)."""
+    k_eff = min(K, H + L)
+    n = max(MIN_FFT_SIZE, 1 << (2 * k_eff - 1).bit_length())  # C >= k_eff: at most half the FFT is overlap
+    n = min(n, max(MIN_FFT_SIZE, 1 << (L + k_eff - 2).bit_length()))  # a short sequence needs less
+    if n > max_fft:
+        return None
+    n1 = 1 << (int(math.log2(n)) // 2)
+    return n1, n // n1, n - (k_eff - 1), k_eff
+
+
+_DFT_CACHE: dict = {}
+
+
+def _dft_matrices(n1: int, n2: int, device) -> tuple[torch.Tensor, ...]:
+    key = (n1, n2, str(device))
+    if key not in _DFT_CACHE:
+        n = n1 * n2
+
+        def dft(size):
+            a = torch.arange(size, dtype=torch.float64)
+            ang = -2 * math.pi * torch.outer(a, a) / size
+            return torch.cos(ang), torch.sin(ang)
+
+        f1r, f1i = dft(n1)
+        f2r, f2i = dft(n2)
+        ang = (
+            -2
+            * math.pi
+            * torch.outer(torch.arange(n1, dtype=torch.float64), torch.arange(n2, dtype=torch.float64))
+            / n
+        )
+        mats = (f1r, f1i, f2r, f2i, torch.cos(ang), torch.sin(ang))
+        _DFT_CACHE[key] = tuple(x.float().contiguous().to(device) for x in mats)
+    return _DFT_CACHE[key]
+
+
+def monarch_spectrum(k: torch.Tensor, n1: int, n2: int, k_eff: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The filter's spectrum at N = n1 * n2, scaled by 1/N, in the kernel's permuted order [D, n1, n2]:
+    entry [k1, k2] is frequency k1 + n1 * k2."""
+    n = n1 * n2
+    kf = torch.fft.fft(k[:, :k_eff].float(), n=n) / n  # [D, N]
+    kf = kf.view(-1, n2, n1).transpose(1, 2)  # [D, n1, n2]
+    return kf.real.contiguous(), kf.imag.contiguous()
+
+
+def _prepare(u, k, bias, pre_gate, post_gate, history):
+    B, D, L = u.shape
+    H = 0 if history is None else history.shape[-1]
+    plan = monarch_plan(L, k.shape[-1], H)
+    if plan is None:
+        raise ValueError(
+            f"filter of {k.shape[-1]} taps is too long for the on-chip FFT (max {MAX_FFT_SIZE // 2})"
+        )
+    return B, D, L, H, plan
+
+
+def _precision(dtype: torch.dtype) -> int:
+    return 1 if dtype == torch.float32 else 0
+
+
+def _num_warps(n: int) -> int:
+    return 4 if n <= 1024 else 8
+
+
+def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None):
+    B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history)
+    kfr, kfi = spectrum if spectrum is not None else monarch_spectrum(k, n1, n2, k_eff)
+    y = torch.empty_like(u)
+    dummy = u
+    grid = (B * D, triton.cdiv(L, C))
+    _fftconv_fwd_kernel[grid](
+        u, pre_gate if pre_gate is not None else dummy, post_gate if post_gate is not None else dummy,
+        history if history is not None else dummy, bias if bias is not None else dummy, kfr, kfi,
+        *_dft_matrices(n1, n2, u.device), y,
+        D, L, H, C, k_eff - 1,
+        N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
+        HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
+        num_warps=_num_warps(n1 * n2),
+    )  # fmt: skip
+    return y
+
+
+def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
+    B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history)
+    kfr, kfi = monarch_spectrum(k, n1, n2, k_eff)
+    du = torch.empty_like(u)
+    dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
+    dpost = torch.empty_like(post_gate) if post_gate is not None else None
+    dbias = torch.zeros(D, device=u.device, dtype=torch.float32)  # fp32 accumulation across programs
+    dk = torch.zeros(D, k_eff, device=u.device, dtype=torch.float32)
+    dummy = u
+    grid = (B * D, triton.cdiv(L, C))
+    _fftconv_bwd_kernel[grid](
+        dy.contiguous(), u, pre_gate if pre_gate is not None else dummy,
+        post_gate if post_gate is not None else dummy, history if history is not None else dummy,
+        bias if bias is not None else dummy, kfr, kfi, *_dft_matrices(n1, n2, u.device),
+        du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk,
+        D, L, H, C, k_eff - 1, k_eff,
+        N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
+        HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
+        num_warps=_num_warps(n1 * n2),
+    )  # fmt: skip
+    dk = dk / (n1 * n2)  # the correlation's inverse DFT was left unscaled
+    if k.shape[-1] > k_eff:  # taps that reach no input get zero gradient
+        dk = torch.nn.functional.pad(dk, (0, k.shape[-1] - k_eff))
+    return du, dk.to(k.dtype), dbias.to(bias.dtype) if bias is not None else None, dpre, dpost
+
+
+# ------------------------------------------------------------------------------------------------------
+# Autograd and the public function
+# ------------------------------------------------------------------------------------------------------
+
+
+class MonarchFFTConvFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum):
+        u, pre_gate, post_gate = (None if x is None else x.contiguous() for x in (u, pre_gate, post_gate))
+        history = None if history is None else history.contiguous()
+        ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history)
+        return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum)
+
+    @staticmethod
+    def backward(ctx, dy):
+        u, k, bias, pre_gate, post_gate, history = ctx.saved_tensors
+        du, dk, dbias, dpre, dpost = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
+        # history is streaming state (inference only): no gradient flows into it
+        return du, dk, dbias, dpre, dpost, None, None
+
+
+def monarch_fftconv(
+    u: torch.Tensor,
+    k: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    pre_gate: torch.Tensor | None = None,
+    post_gate: torch.Tensor | None = None,
+    history: torch.Tensor | None = None,
+    spectrum: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Fused causal long convolution (same op as ``naive_fftconv``), for filters up to MAX_FFT_SIZE / 2 taps.
+
+    Args:
+        u: [B, D, L] (fp32, bf16 or fp16)
+        k: [D, K] filter (fp32)
+        bias: [D] skip weight, applied to the gated input
+        pre_gate, post_gate: [B, D, L]
+        history: [B, D, H] gated inputs before u (streaming state)
+        spectrum: optional cached ``monarch_spectrum(k, *monarch_plan(L, K, H)[:2], k_eff)``
+    Returns:
+        [B, D, L] in u's dtype
+
+    Example:
+        >>> u, k = torch.randn(2, 64, 8192, device="cuda"), torch.randn(64, 4096, device="cuda")
+        >>> y = monarch_fftconv(u, k)  # partial convolution, FFT size 8192 whatever L is
+    """
+    return MonarchFFTConvFunction.apply(u, k, bias, pre_gate, post_gate, history, spectrum)

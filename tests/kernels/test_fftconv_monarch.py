@@ -1,0 +1,104 @@
+"""The Triton Monarch FFT convolution against the reference, forward and backward.
+
+On a machine without CUDA this runs under TRITON_INTERPRET=1 (set in tests/conftest.py) at small shapes.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from dnaconv.kernels.fftconv import naive_conv_direct
+from dnaconv.kernels.fftconv.monarch import MAX_FFT_SIZE, monarch_fftconv, monarch_plan
+from dnaconv.kernels.testing import assert_close
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+# (B, D, L, K, H): full filters (K >= L), partial (K < L, several blocks), odd lengths, D not a multiple of 16,
+# and streaming history.
+SHAPES = [
+    (1, 3, 63, 63, 0),
+    (2, 5, 100, 100, 0),
+    (1, 3, 300, 40, 0),
+    (2, 3, 1025, 129, 0),
+    (1, 4, 77, 500, 0),
+    (1, 3, 200, 64, 63),
+    (2, 2, 50, 64, 20),
+]
+IDS = [f"B{b}-D{d}-L{L}-K{k}-H{h}" for b, d, L, k, h in SHAPES]
+
+
+def _inputs(B, D, L, K, H, dtype, gated=True, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(B, D, L, generator=g)
+    k = torch.randn(D, K, generator=g) / K**0.5
+    bias = torch.randn(D, generator=g)
+    pre = torch.randn(B, D, L, generator=g) if gated else None
+    post = torch.randn(B, D, L, generator=g) if gated else None
+    hist = torch.randn(B, D, H, generator=g) if H else None
+    cast = lambda x: None if x is None else x.to(DEVICE, dtype)  # noqa: E731
+    return (
+        cast(u),
+        k.to(DEVICE),
+        bias.to(DEVICE),
+        cast(pre),
+        cast(post),
+        None if hist is None else hist.to(DEVICE),
+    )
+
+
+def test_plan():
+    assert monarch_plan(63, 63) == (16, 16, 194, 63)
+    n1, n2, C, k_eff = monarch_plan(1_000_000, 4096)
+    assert (n1 * n2, C, k_eff) == (8192, 4097, 4096)
+    assert monarch_plan(10, 100) == (16, 16, 247, 10)  # taps past the sequence cannot reach an input
+    assert monarch_plan(10**6, MAX_FFT_SIZE // 2 + 1) is None
+
+
+@pytest.mark.parametrize("B,D,L,K,H", SHAPES, ids=IDS)
+@pytest.mark.parametrize("gated", [True, False], ids=["gated", "plain"])
+def test_forward_fp32(B, D, L, K, H, gated):
+    u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, torch.float32, gated)
+    y = monarch_fftconv(u, k, bias, pre, post, hist)
+    ref = naive_conv_direct(
+        u.cpu(), k.cpu(), bias.cpu(), *(None if x is None else x.cpu() for x in (pre, post, hist))
+    )
+    assert_close(y.cpu(), ref, rtol=1e-5, name="fp32")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("B,D,L,K,H", SHAPES[1:4], ids=IDS[1:4])
+def test_forward_half_within_2x_torch(B, D, L, K, H, dtype):
+    u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, dtype)
+    y = monarch_fftconv(u, k, bias, pre, post, hist)
+    args = [x.cpu() if x is not None else None for x in (u, k, bias, pre, post, hist)]
+    ref = naive_conv_direct(*args)
+    assert y.dtype == dtype
+    assert_close(y.cpu(), ref, rtol=1e-2, baseline=ref.to(dtype), name=str(dtype))
+
+
+@pytest.mark.parametrize(
+    "B,D,L,K,H", [SHAPES[1], SHAPES[2], SHAPES[3], SHAPES[4]], ids=[IDS[1], IDS[2], IDS[3], IDS[4]]
+)
+def test_backward_fp32(B, D, L, K, H):
+    u, k, bias, pre, post, _ = _inputs(B, D, L, K, H, torch.float32, seed=1)
+    dy = torch.randn(B, D, L, device=DEVICE)
+    grads = []
+    for fn, dev in ((monarch_fftconv, DEVICE), (naive_conv_direct, "cpu")):
+        xs = [x.detach().to(dev).clone().requires_grad_() for x in (u, k, bias, pre, post)]
+        out = fn(*xs)
+        (out * dy.to(dev)).sum().backward()
+        grads.append([x.grad.cpu() for x in xs])
+    for g, r, name in zip(grads[0], grads[1], ["du", "dk", "dbias", "dpre", "dpost"]):
+        assert_close(g.double(), r, rtol=1e-5, name=name)
+
+
+def test_backward_plain_and_half():
+    u, k, _, _, _, _ = _inputs(2, 3, 300, 40, 0, torch.bfloat16, seed=2)
+    dy = torch.randn(2, 3, 300, device=DEVICE, dtype=torch.bfloat16)
+    uu, kk = u.detach().clone().requires_grad_(), k.detach().clone().requires_grad_()
+    (monarch_fftconv(uu, kk) * dy).float().sum().backward()
+    ur, kr = u.detach().cpu().double().requires_grad_(), k.detach().cpu().double().requires_grad_()
+    (naive_conv_direct(ur, kr) * dy.cpu().double()).sum().backward()
+    assert uu.grad.dtype == torch.bfloat16 and kk.grad.dtype == torch.float32
+    assert_close(uu.grad.cpu(), ur.grad, rtol=1e-2, name="du bf16")
+    assert_close(kk.grad.cpu(), kr.grad, rtol=1e-2, name="dk bf16")
