@@ -104,13 +104,14 @@ def _load_gated(u_row, pre_row, hist_row, t, L, H, HAS_PRE: tl.constexpr, HAS_HI
 def _fftconv_fwd_kernel(
     u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, y_ptr,
-    D, L, H, C, KM1,
+    D, L, H, C, KM1, n_blocks,
     N1: tl.constexpr, N2: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr,
 ):  # fmt: skip
-    pid = tl.program_id(0)  # b * D + d
-    blk = tl.program_id(1)
+    # One flat grid axis (the second and third are limited to 65535): program = (b * D + d) * n_blocks + block
+    pid = tl.program_id(0) // n_blocks  # b * D + d
+    blk = tl.program_id(0) % n_blocks
     d = pid % D
     row = pid.to(tl.int64) * L  # int64: B * D * L may pass 2^31
     m = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]  # position in the segment
@@ -137,13 +138,13 @@ def _fftconv_bwd_kernel(
     dy_ptr, u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr,
     du_ptr, dpre_ptr, dpost_ptr, dbias_ptr, dk_ptr,
-    D, L, H, C, KM1, K,
+    D, L, H, C, KM1, K, n_blocks,
     N1: tl.constexpr, N2: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr,
 ):  # fmt: skip
-    pid = tl.program_id(0)
-    blk = tl.program_id(1)
+    pid = tl.program_id(0) // n_blocks
+    blk = tl.program_id(0) % n_blocks
     d = pid % D
     row = pid.to(tl.int64) * L
     hrow = pid.to(tl.int64) * H
@@ -270,12 +271,12 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None):
     kfr, kfi = spectrum if spectrum is not None else monarch_spectrum(k, n1, n2, k_eff)
     y = torch.empty_like(u)
     dummy = u
-    grid = (B * D, triton.cdiv(L, C))
-    _fftconv_fwd_kernel[grid](
+    n_blocks = triton.cdiv(L, C)
+    _fftconv_fwd_kernel[(B * D * n_blocks,)](
         u, pre_gate if pre_gate is not None else dummy, post_gate if post_gate is not None else dummy,
         history if history is not None else dummy, bias if bias is not None else dummy, kfr, kfi,
         *_dft_matrices(n1, n2, u.device), y,
-        D, L, H, C, k_eff - 1,
+        D, L, H, C, k_eff - 1, n_blocks,
         N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
         num_warps=_num_warps(n1 * n2),
@@ -292,13 +293,13 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
     dbias = torch.zeros(D, device=u.device, dtype=torch.float32)  # fp32 accumulation across programs
     dk = torch.zeros(D, k_eff, device=u.device, dtype=torch.float32)
     dummy = u
-    grid = (B * D, triton.cdiv(L, C))
-    _fftconv_bwd_kernel[grid](
+    n_blocks = triton.cdiv(L, C)
+    _fftconv_bwd_kernel[(B * D * n_blocks,)](
         dy.contiguous(), u, pre_gate if pre_gate is not None else dummy,
         post_gate if post_gate is not None else dummy, history if history is not None else dummy,
         bias if bias is not None else dummy, kfr, kfi, *_dft_matrices(n1, n2, u.device),
         du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk,
-        D, L, H, C, k_eff - 1, k_eff,
+        D, L, H, C, k_eff - 1, k_eff, n_blocks,
         N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
         num_warps=_num_warps(n1 * n2),

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The fftconv kernel issue's GPU runs, through the device tool on one H200:  bash pipelines/h200_kernels.sh
+# Expects (carried, git-ignored) .whl/pysam-*.whl. Writes logs and JSON under $OUT.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+export PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site
+python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null 2>&1
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+
+echo "== compiled kernels against the reference (CUDA)"
+timeout 240 python3 -m pytest -q -x -p no:cacheprovider tests/kernels tests/test_streaming.py 2>&1 | tail -4 | tee "$OUT/tests.txt"
+
+echo "== FFT size sweep: partial filters K = N/2 at L = 2^20, B*D = 64, bf16, forward"
+timeout 120 python3 - <<'PY' 2>&1 | tee "$OUT/sweep.txt"
+import torch, triton
+from dnaconv.kernels.fftconv import naive_fftconv
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+for n in (1024, 2048, 4096, 8192, 16384):
+    K = n // 2
+    u, pre, post = (torch.randn(1, 64, 1 << 20, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    k, bias = torch.randn(64, K, device="cuda") / K**0.5, torch.randn(64, device="cuda")
+    f = triton.testing.do_bench(lambda: monarch_fftconv(u, k, bias, pre, post), return_mode="median")
+    b = triton.testing.do_bench(lambda: naive_fftconv(u, k, bias, pre, post), return_mode="median")
+    print(f"N={n:6d} K={K:6d} monarch {f:8.3f} ms  torch.fft {b:8.3f} ms  speedup {b / f:5.2f}")
+PY
+
+echo "== bench fftconv (the issue's grid)"
+timeout 330 dnaconv bench fftconv --json "$OUT/fftconv.json" 2>&1 | tee "$OUT/fftconv.txt"
+
+echo "== bench embed, Triton vs reference long convolution"
+timeout 60 dnaconv bench embed --length 2300000 --chunk-size 65536 --no-baseline --json "$OUT/embed_triton.json" 2>&1 | tail -2
+DNACONV_FFTCONV=naive timeout 60 dnaconv bench embed --length 2300000 --chunk-size 65536 --no-baseline --json "$OUT/embed_naive.json" 2>&1 | tail -2
