@@ -10,20 +10,22 @@ python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/n
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 
 echo "== compiled kernels against the reference (CUDA)"
-timeout 240 python3 -m pytest -q -x -p no:cacheprovider tests/kernels tests/test_streaming.py 2>&1 | tail -4 | tee "$OUT/tests.txt"
+timeout 240 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels tests/test_streaming.py > "$OUT/tests.txt" 2>&1
+tail -5 "$OUT/tests.txt"
 
-echo "== FFT size sweep: partial filters K = N/2 at L = 2^20, B*D = 64, bf16, forward"
+echo "== FFT size sweep: partial filters K = N/2 at L = 2^20, B*D = 64, forward"
 timeout 120 python3 - <<'PY' 2>&1 | tee "$OUT/sweep.txt"
 import torch, triton
 from dnaconv.kernels.fftconv import naive_fftconv
 from dnaconv.kernels.fftconv.monarch import monarch_fftconv
-for n in (1024, 2048, 4096, 8192, 16384):
+for dt in (torch.bfloat16, torch.float32):
+  for n in (256, 512, 1024, 2048, 4096):
     K = n // 2
-    u, pre, post = (torch.randn(1, 64, 1 << 20, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    u, pre, post = (torch.randn(1, 64, 1 << 20, device="cuda", dtype=dt) for _ in range(3))
     k, bias = torch.randn(64, K, device="cuda") / K**0.5, torch.randn(64, device="cuda")
     f = triton.testing.do_bench(lambda: monarch_fftconv(u, k, bias, pre, post), return_mode="median")
     b = triton.testing.do_bench(lambda: naive_fftconv(u, k, bias, pre, post), return_mode="median")
-    print(f"N={n:6d} K={K:6d} monarch {f:8.3f} ms  torch.fft {b:8.3f} ms  speedup {b / f:5.2f}")
+    print(f"{dt} N={n:6d} K={K:6d} monarch {f:8.3f} ms  torch.fft {b:8.3f} ms  speedup {b / f:5.2f}")
 PY
 
 echo "== bench fftconv (the issue's grid)"
