@@ -312,9 +312,16 @@ def bench_embed_cmd(model_path, length, chunk_sizes, no_baseline, repeats, json_
 @click.option("--total", default=1 << 26, show_default=True, type=click.IntRange(min=1024), help="B * D * L.")
 @click.option("--no-backward", is_flag=True, help="Forward only.")
 @click.option("--quick", is_flag=True, help="A few small cases (smoke test).")
+@click.option(
+    "--case",
+    "case_specs",
+    multiple=True,
+    metavar="KIND:B:D:L:K",
+    help="Time this case instead of the grid (repeatable), e.g. partial:1:32:2300000:2048.",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the rows to this file.")
 @handle_errors
-def bench_fftconv_cmd(dtypes, total, no_backward, quick, json_out):
+def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, json_out):
     """Time the gated causal convolution (Triton where it fits) against the torch.fft reference (CUDA).
 
     Full filters at L from 1K to 4M, partial filters K in {4K, 16K, 64K} at L in {1M, 2.3M}; forward and
@@ -334,6 +341,12 @@ def bench_fftconv_cmd(dtypes, total, no_backward, quick, json_out):
     if not torch.cuda.is_available():
         raise click.ClickException("bench fftconv compares GPU kernels and needs CUDA")
     cases = [("full", 4, 64, 1024, 1024), ("partial", 1, 32, 100_000, 4096)] if quick else None
+    if case_specs:
+        try:
+            cases = [(c.split(":")[0], *map(int, c.split(":")[1:])) for c in case_specs]
+            assert all(len(c) == 5 for c in cases)
+        except (ValueError, AssertionError):
+            raise click.BadParameter("expected KIND:B:D:L:K", param_hint="--case") from None
     rows = bench_fftconv(
         tuple(DTYPES[d] for d in dtypes) or (torch.bfloat16, torch.float32), total, not no_backward, cases
     )

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The fftconv kernel issue's GPU runs, through the device tool on one H200:  bash pipelines/h200_kernels.sh
+# The fftconv kernel issue's GPU runs, through the device tool on one H200:
+#   bash pipelines/h200_kernels.sh          tests, FFT-size sweep, the grid, embed
+#   bash pipelines/h200_kernels.sh cases    tests and the cases the Triton kernel takes (bf16)
 # Expects (carried, git-ignored) .whl/pysam-*.whl. Writes logs and JSON under $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -8,6 +10,15 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --tar
 export PYTHONPATH=/tmp/site
 python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null 2>&1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+if [ "${1:-}" = cases ]; then
+  timeout 240 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels > "$OUT/tests.txt" 2>&1
+  tail -2 "$OUT/tests.txt"
+  timeout 300 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/fftconv_cases.json" \
+    --case full:64:1024:1024:1024 --case full:32:1024:2048:2048 \
+    --case partial:1:32:2300000:128 --case partial:1:32:2300000:512 --case partial:1:32:2300000:2048 \
+    --case partial:1:32:2300000:16384
+  exit 0
+fi
 
 echo "== compiled kernels against the reference (CUDA)"
 timeout 240 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels tests/test_streaming.py > "$OUT/tests.txt" 2>&1

@@ -42,7 +42,7 @@ __all__ = [
 IMPLEMENTATION = {
     "cpu": "naive (torch.fft)",
     "cuda": (
-        f"triton monarch (filters <= {MAX_FFT_SIZE // 2} taps), else naive (torch.fft / cuFFT)"
+        f"triton monarch (bf16/fp16, filters <= {MAX_FFT_SIZE // 2} taps), else naive (torch.fft / cuFFT)"
         if HAS_TRITON
         else "naive (torch.fft / cuFFT)"
     ),
@@ -50,10 +50,11 @@ IMPLEMENTATION = {
 
 
 def uses_triton(u: torch.Tensor, K: int, H: int = 0) -> bool:
-    """Whether ``fftconv`` on this input runs the Triton kernel."""
+    """Whether ``fftconv`` on this input runs the Triton kernel: CUDA, half-precision input (for fp32 the
+    kernel's 3xtf32 products are slower than cuFFT on the H200), and a filter that fits on chip."""
     if not (HAS_TRITON and u.is_cuda) or os.environ.get("DNACONV_FFTCONV") == "naive":
         return False
-    return monarch_plan(u.shape[-1], K, H) is not None
+    return u.dtype in (torch.bfloat16, torch.float16) and monarch_plan(u.shape[-1], K, H) is not None
 
 
 def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0):

@@ -48,6 +48,7 @@ def _inputs(B, D, L, K, H, dtype, gated=True, seed=0):
 
 def test_plan():
     assert monarch_plan(63, 63) == (16, 16, 194, 63)
+    assert monarch_plan(10_000, 100) == (16, 32, 413, 100)
     n1, n2, C, k_eff = monarch_plan(1_000_000, 2048)
     assert (n1 * n2, C, k_eff) == (4096, 2049, 2048)
     assert monarch_plan(10, 100) == (16, 16, 247, 10)  # taps past the sequence cannot reach an input
