@@ -15,7 +15,9 @@ frame serves the streaming runner: positions before the sequence start are read 
 
 Backward (``_fftconv_bwd_kernel``): with g = dy * post, recompute the convolution z for d(post); dv is the
 correlation of g with k (an anti-causal frame: block j reads g[jC, jC + N)); dk collects
-sum_t g[t] v[t - s] per block in fp32 and adds it to a [D, K] buffer atomically.
+sum_t g[t] v[t - s] per program in fp32, summed over programs on the host. Above ``MAX_BWD_FFT_SIZE`` the
+backward runs the torch.fft reference instead (its six on-chip transforms per block were slower than cuFFT
+there on the H200).
 
 DFT products use tf32 (10-bit mantissa, fp32 range) for half-precision inputs, or 3xtf32 for fp32 inputs.
 """
@@ -28,10 +30,11 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["monarch_fftconv", "monarch_plan", "MAX_FFT_SIZE", "MIN_FFT_SIZE"]
+__all__ = ["monarch_fftconv", "monarch_plan", "MAX_FFT_SIZE", "MAX_BWD_FFT_SIZE", "MIN_FFT_SIZE"]
 
 MIN_FFT_SIZE = 256  # N1, N2 >= 16: the smallest tl.dot tile
 MAX_FFT_SIZE = 4096  # N1, N2 <= 64: beyond, the tiles overflow shared memory (measured on the H200)
+MAX_BWD_FFT_SIZE = 2048  # the fused backward was slower than cuFFT at N = 4096 (H200, 2026-11-28)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -203,8 +206,8 @@ def _fftconv_bwd_kernel(
             z += tl.load(bias_ptr + d).to(tl.float32) * v
         tl.store(dpost_ptr + row + t, (g * z).to(dpost_ptr.dtype.element_ty), mask=own)
         g = g * tl.load(post_ptr + row + t, mask=own, other=0.0).to(tl.float32)
-    if HAS_BIAS:
-        tl.atomic_add(dbias_ptr + d, tl.sum(tl.sum(tl.sum(g * v, axis=2), axis=1), axis=0))
+    if HAS_BIAS:  # per-program partial sums, reduced on the host (atomics on D addresses serialise)
+        tl.store(dbias_ptr + tl.program_id(0), tl.sum(tl.sum(tl.sum(g * v, axis=2), axis=1), axis=0))
     # dk[s] = sum_t g[t] v[t - s]: circular correlation conj(V) G of the owned g with the frame's v, lags m < K.
     # Unscaled inverse (1/N on the host); fp16 operands are scaled like in _conv_tile.
     sv = _scale(v, PRECISION)
@@ -217,7 +220,7 @@ def _fftconv_bwd_kernel(
     corr = _inverse_dft_real(pr / sp, pi / sp, f1r, f1i, f2r, f2i, tr, ti, G, N1, N2, PRECISION)
     corr = tl.sum(corr, axis=0) * (sv * sg * sp)  # [N1, N2]: the G blocks' contributions
     mm = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
-    tl.atomic_add(dk_ptr + d.to(tl.int64) * K + mm, corr, mask=mm < K)
+    tl.store(dk_ptr + tl.program_id(0).to(tl.int64) * K + mm, corr, mask=mm < K)  # partial, [programs, K]
 
     # Anti-causal frame for dv[t] = sum_s k[s] g[t + s]: the block reads g at t = start + m (all m) and owns
     # outputs m < C. G * conj(Kf) is the correlation with the filter.
@@ -339,12 +342,13 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
-    dbias = torch.zeros(D, device=u.device, dtype=torch.float32)  # fp32 accumulation across programs
-    dk = torch.zeros(D, k_eff, device=u.device, dtype=torch.float32)
-    dummy = u
     n_blocks = triton.cdiv(L, C)
     G, warps = _launch_shape(n1, n_blocks)
     n_groups = triton.cdiv(n_blocks, G)
+    # Per-program partials in fp32 (at most the size of u in fp32, as K <= C), summed below.
+    dbias = torch.empty(B, D, n_groups, device=u.device, dtype=torch.float32)
+    dk = torch.empty(B, D, n_groups, k_eff, device=u.device, dtype=torch.float32)
+    dummy = u
     _fftconv_bwd_kernel[(B * D * n_groups,)](
         dy.contiguous(), u, pre_gate if pre_gate is not None else dummy,
         post_gate if post_gate is not None else dummy, history if history is not None else dummy,
@@ -355,7 +359,8 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
         num_warps=warps,
     )  # fmt: skip
-    dk = dk / (n1 * n2)  # the correlation's inverse DFT was left unscaled
+    dk = dk.sum((0, 2)) / (n1 * n2)  # the correlation's inverse DFT was left unscaled
+    dbias = dbias.sum((0, 2))
     if k.shape[-1] > k_eff:  # taps that reach no input get zero gradient
         dk = torch.nn.functional.pad(dk, (0, k.shape[-1] - k_eff))
     return du, dk.to(k.dtype), dbias.to(bias.dtype) if bias is not None else None, dpre, dpost
@@ -364,6 +369,18 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
 # ------------------------------------------------------------------------------------------------------
 # Autograd and the public function
 # ------------------------------------------------------------------------------------------------------
+
+
+def _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history):
+    """Gradients through autograd of the torch.fft reference (recomputing its forward)."""
+    from dnaconv.kernels.fftconv.naive import naive_fftconv
+
+    xs = [None if x is None else x.detach().requires_grad_() for x in (u, k, bias, pre_gate, post_gate)]
+    with torch.enable_grad():
+        y = naive_fftconv(*xs, history=history)
+    wanted = [x for x in xs if x is not None]
+    grads = iter(torch.autograd.grad(y, wanted, dy))
+    return tuple(None if x is None else next(grads) for x in xs)
 
 
 class MonarchFFTConvFunction(torch.autograd.Function):
@@ -377,7 +394,11 @@ class MonarchFFTConvFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         u, k, bias, pre_gate, post_gate, history = ctx.saved_tensors
-        du, dk, dbias, dpre, dpost = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
+        n1, n2 = monarch_plan(u.shape[-1], k.shape[-1], 0 if history is None else history.shape[-1])[:2]
+        if n1 * n2 > MAX_BWD_FFT_SIZE:
+            du, dk, dbias, dpre, dpost = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history)
+        else:
+            du, dk, dbias, dpre, dpost = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
         # history is streaming state (inference only): no gradient flows into it
         return du, dk, dbias, dpre, dpost, None, None
 

@@ -93,6 +93,13 @@ def test_backward_fp32(B, D, L, K, H):
         assert_close(g.double(), r, rtol=1e-5, name=name)
 
 
+def test_backward_above_fused_size_uses_reference(monkeypatch):
+    import dnaconv.kernels.fftconv.monarch as mon
+
+    monkeypatch.setattr(mon, "MAX_BWD_FFT_SIZE", 256)
+    test_backward_fp32(2, 3, 1025, 129, 0)
+
+
 def test_backward_plain_and_half():
     u, k, _, _, _, _ = _inputs(2, 3, 300, 40, 0, torch.bfloat16, seed=2)
     dy = torch.randn(2, 3, 300, device=DEVICE, dtype=torch.bfloat16)
