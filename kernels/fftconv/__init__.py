@@ -21,7 +21,13 @@ from dnaconv.kernels.fftconv.naive import (
 )
 
 try:
-    from dnaconv.kernels.fftconv.monarch import MAX_FFT_SIZE, monarch_fftconv, monarch_plan, monarch_spectrum
+    from dnaconv.kernels.fftconv.monarch import (
+        MAX_BWD_FFT_SIZE,
+        MAX_FFT_SIZE,
+        monarch_fftconv,
+        monarch_plan,
+        monarch_spectrum,
+    )
 
     HAS_TRITON = True
 except ImportError:  # triton is optional on CPU-only installs
@@ -36,6 +42,7 @@ __all__ = [
     "naive_conv_direct",
     "next_fast_len",
     "uses_triton",
+    "triton_pays",
 ]
 
 # Which implementation runs on each device type (reported by `dnaconv info`).
@@ -49,12 +56,21 @@ IMPLEMENTATION = {
 }
 
 
-def uses_triton(u: torch.Tensor, K: int, H: int = 0) -> bool:
-    """Whether ``fftconv`` on this input runs the Triton kernel: CUDA, half-precision input (for fp32 the
-    kernel's 3xtf32 products are slower than cuFFT on the H200), and a filter that fits on chip."""
+def triton_pays(L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool) -> bool:
+    """Where the Triton kernel beat torch.fft on the H200 (2026-11-28): half-precision inputs (its 3xtf32
+    fp32 path was slower), filters that fit its on-chip FFT, and, when gradients are needed, FFT sizes its
+    fused backward handles (above, the reference backward plus a recomputed forward lost to cuFFT)."""
+    if dtype not in (torch.bfloat16, torch.float16):
+        return False
+    plan = monarch_plan(L, K, H)
+    return plan is not None and not (needs_grad and plan[0] * plan[1] > MAX_BWD_FFT_SIZE)
+
+
+def uses_triton(u: torch.Tensor, K: int, H: int = 0, needs_grad: bool = False) -> bool:
+    """Whether ``fftconv`` on this input runs the Triton kernel."""
     if not (HAS_TRITON and u.is_cuda) or os.environ.get("DNACONV_FFTCONV") == "naive":
         return False
-    return u.dtype in (torch.bfloat16, torch.float16) and monarch_plan(u.shape[-1], K, H) is not None
+    return triton_pays(u.shape[-1], K, H, u.dtype, needs_grad)
 
 
 def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0):
@@ -88,7 +104,9 @@ def fftconv(
         >>> y = fftconv(torch.randn(2, 8, 1000), torch.randn(8, 256))
     """
     H = 0 if history is None else history.shape[-1]
-    if uses_triton(u, k.shape[-1], H):
+    tensors = (u, k, bias, pre_gate, post_gate)
+    needs_grad = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors)
+    if uses_triton(u, k.shape[-1], H, needs_grad):
         return monarch_fftconv(
             u, k, bias, pre_gate, post_gate, history, k_f if isinstance(k_f, tuple) else None
         )

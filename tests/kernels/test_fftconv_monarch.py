@@ -110,3 +110,13 @@ def test_backward_plain_and_half():
     assert uu.grad.dtype == torch.bfloat16 and kk.grad.dtype == torch.float32
     assert_close(uu.grad.cpu(), ur.grad, rtol=1e-2, name="du bf16")
     assert_close(kk.grad.cpu(), kr.grad, rtol=1e-2, name="dk bf16")
+
+
+def test_dispatch_rule():
+    from dnaconv.kernels.fftconv import triton_pays
+
+    assert triton_pays(2_300_000, 128, 0, torch.bfloat16, needs_grad=True)
+    assert triton_pays(2_300_000, 2048, 0, torch.bfloat16, needs_grad=False)
+    assert not triton_pays(2_300_000, 2048, 0, torch.bfloat16, needs_grad=True)  # N = 4096 backward
+    assert not triton_pays(2_300_000, 128, 0, torch.float32, needs_grad=False)
+    assert not triton_pays(2_300_000, 8192, 0, torch.float16, needs_grad=False)  # beyond the on-chip FFT
