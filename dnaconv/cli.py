@@ -28,6 +28,9 @@ def handle_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:  # `dnaconv score ... | head`: the reader left; stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except WORK_ERRORS as e:
             raise _fail(e) from None
         except KeyboardInterrupt:
@@ -55,6 +58,55 @@ def quiet_option(fn):
     return click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")(fn)
 
 
+def model_option(fn):
+    return click.option(
+        "--model",
+        "model_path",
+        type=click.Path(exists=True),
+        help="Model directory (default: the embedded model).",
+    )(fn)
+
+
+def region_options(fn):
+    fn = click.option(
+        "--bed",
+        type=click.Path(dir_okay=False),
+        help="Use the intervals of this BED file (0-based half-open).",
+    )(fn)
+    return click.option(
+        "--region", "regions", multiple=True, metavar="CHR:START-END",
+        help="Use this region (1-based inclusive, like samtools; CHR alone = whole contig); repeatable.",
+    )(fn)  # fmt: skip
+
+
+def chunk_option(fn):
+    return click.option(
+        "--chunk-size", default=65536, show_default=True, type=click.IntRange(min=1),
+        help="Positions per forward pass; long records stream in chunks of this size.",
+    )(fn)  # fmt: skip
+
+
+def _intervals(regions, bed):
+    """--region and --bed as Intervals (None when neither is given); a bad region is a usage error."""
+    from dnaconv.regions import parse_region, read_bed
+
+    intervals = []
+    for r in regions:
+        try:
+            intervals.append(parse_region(r))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--region") from None
+    if bed:
+        intervals += read_bed(bed)
+    return intervals or None
+
+
+def _check_inputs(inputs):
+    for p in inputs:
+        if not os.path.exists(p):
+            raise FileFormatError(f"{p}: no such file")
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="dnaconv")
 def cli():
@@ -64,12 +116,7 @@ def cli():
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write.")
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(exists=True),
-    help="Model directory (default: the embedded model).",
-)
+@model_option
 @click.option(
     "--layer",
     default=-1,
@@ -77,16 +124,7 @@ def cli():
     type=int,
     help="Hidden state to write: 0 = token embedding, i = block i, -1 = final normed output.",
 )
-@click.option(
-    "--region",
-    "regions",
-    multiple=True,
-    metavar="CHR:START-END",
-    help="Embed this region (1-based inclusive, like samtools); repeatable.",
-)
-@click.option(
-    "--bed", type=click.Path(dir_okay=False), help="Embed the intervals of this BED file (0-based half-open)."
-)
+@region_options
 @click.option(
     "--rc",
     type=click.Choice(["mean", "concat"]),
@@ -112,13 +150,7 @@ def cli():
     type=click.Choice(["gzip", "lzf", "none"]),
     help="HDF5 compression of the per-position dataset.",
 )
-@click.option(
-    "--chunk-size",
-    default=65536,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Positions per forward pass; long records stream in chunks of this size.",
-)
+@chunk_option
 @click.option(
     "--batch-size",
     default=32,
@@ -167,13 +199,10 @@ def embed(
     from dnaconv.checkpoint import load_model
     from dnaconv.device import resolve_device, resolve_dtype
     from dnaconv.embed import EmbedOptions, embed_files
-    from dnaconv.regions import parse_region, read_bed
 
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other")
-    for p in inputs:
-        if not os.path.exists(p):
-            raise FileFormatError(f"{p}: no such file")
+    _check_inputs(inputs)
     if os.path.exists(output) and not (force or resume):
         raise click.ClickException(
             f"{output} exists (use --force to overwrite it, or --resume to continue it)"
@@ -181,14 +210,7 @@ def embed(
     out_dir = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(out_dir):
         raise click.ClickException(f"{output}: directory {out_dir} does not exist")
-    intervals = []
-    for r in regions:
-        try:
-            intervals.append(parse_region(r))
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--region") from None
-    if bed:
-        intervals += read_bed(bed)
+    intervals = _intervals(regions, bed)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     model, info = load_model(model_path, device=dev)
@@ -207,9 +229,7 @@ def embed(
         store_dtype=store_dtype or ("float32" if dtype == "float32" else "float16"),
     )
     command = _command_line(click.get_current_context())
-    s = embed_files(
-        list(inputs), output, model, info, dt, opts, intervals or None, resume, command, not quiet
-    )
+    s = embed_files(list(inputs), output, model, info, dt, opts, intervals, resume, command, not quiet)
     if not quiet:
         skipped = f", {s.skipped} already complete" if s.skipped else ""
         click.echo(
@@ -220,9 +240,50 @@ def embed(
 
 
 @cli.command()
-@click.option(
-    "--model", "model_path", type=click.Path(exists=True), help="Model directory (default: embedded)."
-)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@model_option
+@region_options
+@device_options
+@chunk_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@quiet_option
+@handle_errors
+def score(inputs, model_path, regions, bed, dtype, device, chunk_size, as_json, quiet):
+    """Per-record log-likelihood: mean NLL, perplexity and bits per base.
+
+    Each base after the first is predicted from all earlier bases of its record or region (exact streaming
+    at any length); bases that are not A/C/G/T are not scored. Results go to stdout: a tab-separated table,
+    or with --json one object per line with id, length, n_scored, nll, perplexity, bits_per_base.
+
+    \b
+    Example:
+        dnaconv score reads.fa
+        dnaconv score GRCh37.chr20.fa.gz --region 20:56000001-60000000 --json
+    """
+    import json
+
+    from dnaconv.checkpoint import load_model
+    from dnaconv.device import resolve_device, resolve_dtype
+    from dnaconv.score import score_files
+
+    _check_inputs(inputs)
+    intervals = _intervals(regions, bed)
+    dev = resolve_device(device)
+    model, _ = load_model(model_path, device=dev)
+    results = score_files(list(inputs), model, resolve_dtype(dtype, dev), intervals, chunk_size, not quiet)
+    for i, r in enumerate(results):
+        if i == 0 and not as_json:
+            click.echo("id\tlength\tn_scored\tnll\tperplexity\tbits_per_base")
+        if as_json:
+            click.echo(json.dumps(r.to_dict()))
+        else:
+            click.echo(
+                f"{r.id}\t{r.length}\t{r.n_scored}\t{r.nll:.6f}\t{r.perplexity:.6f}\t{r.bits_per_base:.6f}"
+            )
+
+
+@cli.command()
+@model_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def info(model_path, as_json):

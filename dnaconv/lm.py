@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from dnaconv.models.hyena import HyenaLM
 from dnaconv.streaming import autocast_context
 from dnaconv.tokenizer import N
 
-__all__ = ["lm_loss", "stream_nll", "perplexity"]
+__all__ = ["lm_loss", "stream_nll", "stream_nll_chunks", "perplexity"]
 
 IGNORE = -100
 
@@ -26,30 +27,47 @@ def lm_loss(model: HyenaLM, tokens: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
+def stream_nll_chunks(
+    model: HyenaLM, chunks: Iterable[np.ndarray | torch.Tensor], dtype: torch.dtype = torch.float32
+) -> tuple[float, int, int]:
+    """Summed NLL (nats), count of scored bases and length of one sequence given as consecutive chunks.
+
+    Every base after the first is predicted from all earlier ones (exact streaming: carried layer state,
+    and the last position of a chunk predicts the first base of the next). Targets that are not A/C/G/T
+    are skipped.
+    """
+    device = next(model.parameters()).device
+    state = model.init_state()
+    total, count, length = 0.0, 0, 0
+    last = None  # logits [V] of the previous chunk's last position
+    for chunk in chunks:
+        x = torch.as_tensor(np.asarray(chunk)).to(device, torch.long)
+        if x.numel() == 0:
+            continue
+        with autocast_context(device, dtype):
+            logits = model(x[None], state)[0].float()  # [n, V]
+        pred = logits[:-1] if last is None else torch.cat([last[None], logits[:-1]])
+        target = x[1:] if last is None else x
+        keep = target < N
+        if keep.any():
+            total += F.cross_entropy(pred[keep], target[keep], reduction="sum").item()
+            count += int(keep.sum())
+        last = logits[-1]
+        length += x.numel()
+    return total, count, length
+
+
 def stream_nll(
     model: HyenaLM,
     tokens: np.ndarray | torch.Tensor,
     chunk_size: int = 65536,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[float, int]:
-    """Summed NLL (nats) and count of the bases 1..L-1 of one sequence, each conditioned on all earlier
-    positions (exact streaming: any length at the memory of one chunk). Targets that are not A/C/G/T are
-    skipped."""
-    device = next(model.parameters()).device
-    t = torch.as_tensor(np.asarray(tokens), dtype=torch.long)
-    state = model.init_state()
-    total, count = 0.0, 0
-    L = t.shape[0]
-    for a in range(0, L - 1, chunk_size):
-        b = min(a + chunk_size, L - 1)
-        x = t[a:b].to(device)[None]
-        y = t[a + 1 : b + 1].to(device)
-        with autocast_context(device, dtype):
-            logits = model(x, state)[0].float()
-        keep = y < N
-        nll = F.cross_entropy(logits[keep], y[keep], reduction="sum")
-        total += nll.item()
-        count += int(keep.sum())
+    """Summed NLL (nats) and count of the scored bases of one in-memory sequence (see stream_nll_chunks)."""
+    t = np.asarray(tokens)
+    total, count, _ = stream_nll_chunks(
+        model, (t[a : a + chunk_size] for a in range(0, len(t), chunk_size)), dtype
+    )
     return total, count
 
 
