@@ -283,6 +283,239 @@ def score(inputs, model_path, regions, bed, dtype, device, chunk_size, as_json, 
 
 
 @cli.command()
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Shards directory made by `dnaconv shard`.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help='Run config JSON: {"model": {...}, "train": {...}}.',
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue from the run directory's latest checkpoint.")
+@click.option("--force", is_flag=True, help="Start over in an existing run directory.")
+@click.option(
+    "--max-steps", type=click.IntRange(min=1), help="Stop after this step (the schedule is unchanged)."
+)
+@device_options
+@quiet_option
+@handle_errors
+def pretrain(data_dir, config_path, out, resume, force, max_steps, dtype, device, quiet):
+    """Pretrain a causal Hyena LM on shards; under torchrun, one process per GPU (DDP).
+
+    Logs JSON lines (loss, lr, tokens/s, MFU, validation perplexity) to OUT/metrics.jsonl and stderr, plots
+    OUT/curves.png, and writes checkpoints (safetensors weights and optimizer state, RNG, step) atomically to
+    OUT/checkpoints, so --resume continues exactly. The final weights go to OUT/final (a model directory).
+
+    \b
+    Example:
+        dnaconv pretrain --data shards/ --config pipelines/configs/chr20_small.json --out runs/small
+        torchrun --nproc-per-node 8 -m dnaconv.cli pretrain --data hg38_shards/ --config cfg.json --out runs/hg38
+    """
+    import shutil
+
+    from dnaconv.device import resolve_device, resolve_dtype
+    from dnaconv.train import NonFiniteLoss, load_run_config
+    from dnaconv.train import pretrain as run_pretrain
+
+    if resume and force:
+        raise click.UsageError("--resume and --force exclude each other")
+    model_cfg, train_cfg = load_run_config(config_path)
+    has_run = os.path.exists(os.path.join(out, "latest")) or os.path.exists(
+        os.path.join(out, "metrics.jsonl")
+    )
+    if has_run and not (resume or force):
+        raise click.ClickException(
+            f"{out} holds a run (use --resume to continue it or --force to start over)"
+        )
+    if force and os.path.isdir(out) and int(os.environ.get("RANK", 0)) == 0:
+        shutil.rmtree(out)
+    dev = resolve_device(device)
+    try:
+        run_pretrain(
+            data_dir, model_cfg, train_cfg, out, dev, resolve_dtype(dtype, dev), resume, max_steps, not quiet
+        )
+    except NonFiniteLoss as e:
+        raise click.ClickException(str(e)) from None
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Shards directory to write."
+)
+@click.option("--length", required=True, type=click.IntRange(min=2), help="Window length in tokens.")
+@click.option("--stride", type=click.IntRange(min=1), help="Window start spacing [default: the length].")
+@click.option(
+    "--max-n",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Drop windows with a larger fraction of N.",
+)
+@click.option("--softmask", is_flag=True, help="Keep the soft-mask (lowercase) as a column.")
+@click.option(
+    "--bed",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Shard only these intervals; column 4 names the split (train, valid, test).",
+)
+@click.option(
+    "--split-chrom",
+    metavar="valid=CHR,...,test=CHR,...",
+    help="Whole contigs per split; the others are train.",
+)
+@click.option(
+    "--held-out",
+    "held_out",
+    multiple=True,
+    metavar="SPLIT=CHR:START-END",
+    help="A region held out as valid or test (repeatable); the rest is train.",
+)
+@click.option(
+    "--manifest", help="Check contig lengths and base counts against this data manifest (name or path)."
+)
+@click.option("--force", is_flag=True, help="Replace an existing shards directory.")
+@quiet_option
+@handle_errors
+def shard(
+    inputs, output, length, stride, max_n, softmask, bed, split_chrom, held_out, manifest, force, quiet
+):
+    """Cut genomes into token windows with train/valid/test splits (Hugging Face datasets, uint8 tokens).
+
+    Splits come from one of --bed, --split-chrom or --held-out (else everything is train). Writes
+    OUTPUT/shards.json with the inputs' sha256, the split definition and per-split counts.
+
+    \b
+    Example:
+        dnaconv shard hg38.fa.gz --length 32768 --bed human-sequences.bed -o hg38_shards
+        dnaconv shard GRCh37.chr20.fa.gz --length 8192 --held-out test=20:56000001-60000000 \\
+            --manifest grch37_chr20 -o chr20_shards
+    """
+    from dnaconv.regions import parse_region, read_bed
+    from dnaconv.shard import ShardSpec, make_shards, parse_split_chrom
+
+    _check_inputs(inputs)
+    if sum(x is not None and x != () for x in (bed, split_chrom, held_out)) > 1:
+        raise click.UsageError("give one of --bed, --split-chrom, --held-out")
+    splits = None
+    if bed:
+        splits = read_bed(bed)
+    elif split_chrom:
+        try:
+            splits = parse_split_chrom(split_chrom)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--split-chrom") from None
+    elif held_out:
+        splits = {}
+        for item in held_out:
+            name, _, region = item.partition("=")
+            if name not in ("valid", "test") or not region:
+                raise click.BadParameter(
+                    f"expected valid=REGION or test=REGION, got {item!r}", param_hint="--held-out"
+                )
+            try:
+                splits.setdefault(name, []).append(parse_region(region))
+            except ValueError as e:
+                raise click.BadParameter(str(e), param_hint="--held-out") from None
+    expected = None
+    if manifest:
+        from dnaconv.data import load_manifest
+
+        e = load_manifest(manifest).expected
+        expected = {k: v for k, v in dict(contigs=e.contigs, records=e.records, bases=e.bases, n_bases=e.n_bases).items()
+                    if v not in (None, {})}  # fmt: skip
+    spec = ShardSpec(length=length, stride=stride, max_n_frac=max_n, softmask=softmask, splits=splits)
+    summary = make_shards(list(inputs), output, spec, expected=expected, force=force, progress=not quiet)
+    if not quiet:
+        counts = summary.get("counts", summary.get("splits", {}))
+        click.echo(f"Wrote {output}: " + ", ".join(f"{k} {v.get('windows', v)} windows" if isinstance(v, dict) else f"{k} {v}"
+                                                   for k, v in counts.items()), err=True)  # fmt: skip
+
+
+@cli.group()
+def data():
+    """Data sources: list, fetch (resumable, checksum-verified) and verify, from data_manifests/.
+
+    \b
+    Example:
+        dnaconv data list
+        dnaconv data fetch hg38 --dir genomes/
+        dnaconv data verify hg38 --dir genomes/ --check-contigs
+    """
+
+
+@data.command("list")
+@handle_errors
+def data_list():
+    """List the data manifests.
+
+    \b
+    Example:
+        dnaconv data list
+    """
+    from dnaconv.data import list_manifests
+
+    for m in list_manifests():
+        size = sum(f.size or 0 for f in m.files)
+        click.echo(f"{m.name}\t{size / 1e9:.2f} GB\t{m.description}")
+
+
+@data.command("fetch")
+@click.argument("name")
+@click.option(
+    "--dir", "dest", required=True, type=click.Path(file_okay=False), help="Where to put the files."
+)
+@click.option("--force", is_flag=True, help="Download again and replace files that exist.")
+@quiet_option
+@handle_errors
+def data_fetch(name, dest, force, quiet):
+    """Download a manifest's files (resuming partial downloads) and verify size and checksum.
+
+    A mismatch deletes the download and fails; an existing file that does not verify is not overwritten
+    without --force. DNACONV_DATA_MIRROR=URL fetches from a mirror instead.
+
+    \b
+    Example:
+        dnaconv data fetch hg38 --dir genomes/
+    """
+    from dnaconv.data import fetch
+
+    os.makedirs(dest, exist_ok=True)
+    for p in fetch(name, dest, progress=not quiet, force=force):
+        if not quiet:
+            click.echo(f"ok\t{p}", err=True)
+
+
+@data.command("verify")
+@click.argument("name")
+@click.option("--dir", "dest", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--check-contigs", is_flag=True, help="Also check the .fai against the expected contig lengths."
+)
+@handle_errors
+def data_verify(name, dest, check_contigs):
+    """Check a manifest's files in DIR (size, sha256 or md5; optionally contig lengths); exit 1 on any failure.
+
+    \b
+    Example:
+        dnaconv data verify grch37_chr20 --dir ../shared/data
+    """
+    from dnaconv.data import verify
+
+    results = verify(name, dest, check_contigs=check_contigs)
+    for r in results:
+        click.echo(f"{'ok' if r.ok else 'FAIL'}\t{r.path}\t{r.reason}")
+    if not all(r.ok for r in results):
+        raise click.ClickException(f"{sum(not r.ok for r in results)} of {len(results)} checks failed")
+
+
+@cli.command()
 @model_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors

@@ -280,3 +280,32 @@ def test_missing_device_is_one_line_error(tmp_path, model_dir, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     r = invoke("embed", EXAMPLE, "--model", model_dir, "-o", tmp_path / "o.h5", "--device", "cuda")
     assert r.exit_code == 1 and r.output.strip() == "Error: device 'cuda' requested but CUDA is not available"
+
+
+def test_shard_and_data_commands(tmp_path):
+    out = tmp_path / "sh"
+    r = invoke(
+        "shard",
+        EXAMPLE,
+        "--length",
+        1000,
+        "--held-out",
+        "test=chr20_45000001_45005000:1-5000",
+        "-o",
+        out,
+        "-q",
+    )
+    assert r.exit_code == 0, r.output
+    from dnaconv.shard import load_shards
+
+    assert len(load_shards(str(out), "test")) == 5 and len(load_shards(str(out), "train")) > 100
+    r = invoke("shard", EXAMPLE, "--length", 1000, "-o", out, "-q")
+    assert r.exit_code == 1 and r.output.startswith("Error: ")
+    r = invoke("shard", EXAMPLE, "--length", 1000, "--held-out", "dev=x:1-5", "-o", tmp_path / "x", "-q")
+    assert r.exit_code == 2 and "--held-out" in r.output
+    r = invoke("shard", EXAMPLE, "--length", 1000, "--manifest", "grch37_chr20", "-o", tmp_path / "y", "-q")
+    assert r.exit_code == 1 and "count check failed" in r.output and len(r.output.strip().splitlines()) == 1
+    r = invoke("data", "list")
+    assert r.exit_code == 0 and "hg38" in r.output and "t2t_chm13v2" in r.output
+    r = invoke("data", "verify", "grch37_chr20", "--dir", tmp_path)
+    assert r.exit_code == 1 and "missing" in r.output and "Error: 3 of 3 checks failed" in r.output
