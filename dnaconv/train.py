@@ -388,7 +388,7 @@ def pretrain(
             elapsed = time.time() - t0
             tps = tokens / elapsed if elapsed else 0.0
             rec = dict(step=done, loss=loss, lr=lr, grad_norm=float(gnorm), seq_len=L, tokens_per_s=tps,
-                       mfu=tps * flops_per_token / peak if peak else None, seconds=elapsed)  # fmt: skip
+                       mfu=tps * flops_per_token / (peak * world) if peak else None, seconds=elapsed)  # fmt: skip
             if done % cfg.eval_every == 0 or done == last_steps:
                 model.eval()
                 rec["valid_ppl"] = evaluate(model, valid, cfg, device, dtype) if len(valid) else None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from dnaconv.kernels.testing import assert_close
 
 from dnaconv.config import HyenaConfig
+from dnaconv.kernels.testing import assert_close
 from dnaconv.streaming import StreamingRunner, stream_hidden
 from tests.helpers import strong_model
 

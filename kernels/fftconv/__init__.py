@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import torch
+
 from dnaconv.kernels.fftconv.naive import (
     fft_size,
     filter_spectrum,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from dnaconv.kernels.fftconv import fft_size, fftconv, filter_spectrum, naive_conv_direct, next_fast_len
 from dnaconv.kernels.testing import assert_close
 

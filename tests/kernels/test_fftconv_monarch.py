@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from dnaconv.kernels.fftconv import naive_conv_direct
 from dnaconv.kernels.fftconv.monarch import MAX_FFT_SIZE, monarch_fftconv, monarch_plan
 from dnaconv.kernels.testing import assert_close

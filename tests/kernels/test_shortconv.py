@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from dnaconv.kernels.shortconv import shortconv, shortconv_step
 from dnaconv.kernels.testing import assert_close
 

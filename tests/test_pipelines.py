@@ -1,0 +1,37 @@
+"""Pipelines: the Markov baseline's counting and back-off."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dnaconv.pipelines.markov_baseline import clean_run, context_codes, score, train_counts
+from dnaconv.tokenizer import N, encode
+
+
+def test_clean_run_and_codes():
+    t = encode("ACNGTA")
+    assert clean_run(t).tolist() == [0, 1, 2, 0, 1, 2]
+    codes = context_codes(encode("ACGT"), 2)
+    assert codes[2] == 1 * 1 + 0 * 4 and codes[3] == 2 + 1 * 4  # previous base in the lowest digit
+
+
+def test_periodic_sequence_is_predictable_at_order_2():
+    train = encode("ACG" * 2000)
+    counts = train_counts(train, 3)
+    test = encode("ACG" * 50)
+    nll, n = score(counts, test, 2, 0.01)
+    assert n == len(test) - 1
+    # the first scored base has one base of context, the rest two: all nearly certain
+    assert math.exp(nll / n) < 1.05
+    nll0, _ = score(counts, test, 0, 0.01)
+    assert math.isclose(math.exp(nll0 / n), 3.0, rel_tol=0.02)  # order 0: uniform over A, C, G
+
+
+def test_n_breaks_context():
+    train = encode("ACG" * 2000)
+    counts = train_counts(train, 2)
+    test = np.concatenate([encode("ACGAC"), np.array([N], np.uint8), encode("GACG")])
+    nll, n = score(counts, test, 2, 0.01)
+    assert n == 4 + 1 + 3  # N is not a target; the base after N is, with no context (order 0)
