@@ -74,22 +74,28 @@ class HyenaConfig:
         Path(path).write_text(self.to_json() + "\n")
 
 
-def config_from_dict(d: dict, source: str = "config") -> HyenaConfig:
-    """Build a config, naming any unknown (e.g. mistyped) field."""
-    known = {f.name for f in dataclasses.fields(HyenaConfig)}
+def dataclass_from_dict(cls, d: dict, where: str):
+    """Build the dataclass ``cls`` from ``d``, naming any unknown (e.g. mistyped) field."""
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - known)
     if unknown:
-        raise ConfigError(
-            f"{source}: unknown config field '{unknown[0]}' (known: {', '.join(sorted(known))})"
-        )
-    return HyenaConfig(**d)
+        raise ConfigError(f"{where}: unknown config field '{unknown[0]}' (known: {', '.join(sorted(known))})")
+    return cls(**d)
 
 
-def load_config(path: str | Path) -> HyenaConfig:
+def read_json_object(path: str | Path) -> dict:
     try:
         d = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: cannot read config: {e}") from None
     if not isinstance(d, dict):
         raise ConfigError(f"{path}: config must be a JSON object")
-    return config_from_dict(d, str(path))
+    return d
+
+
+def config_from_dict(d: dict, source: str = "config") -> HyenaConfig:
+    return dataclass_from_dict(HyenaConfig, d, source)
+
+
+def load_config(path: str | Path) -> HyenaConfig:
+    return config_from_dict(read_json_object(path), str(path))

@@ -25,7 +25,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from dnaconv.checkpoint import save_model
-from dnaconv.config import HyenaConfig
+from dnaconv.config import HyenaConfig, dataclass_from_dict, read_json_object
 from dnaconv.errors import ConfigError
 from dnaconv.models.hyena import HyenaLM
 from dnaconv.streaming import autocast_context
@@ -70,30 +70,14 @@ class TrainConfig:
                 raise ConfigError(f"train config field '{f}' must be >= 1, got {getattr(self, f)}")
 
 
-def _from_dict(cls, d: dict, where: str):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})")
-    return cls(**d)
-
-
 def load_run_config(path: str | Path) -> tuple[HyenaConfig, TrainConfig]:
     """A run config: {"model": {HyenaConfig fields}, "train": {TrainConfig fields}}."""
-    try:
-        d = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read config: {e}") from None
-    if not isinstance(d, dict):
-        raise ConfigError(f"{path}: config must be a JSON object with 'model' and 'train'")
+    d = read_json_object(path)
     extra = sorted(set(d) - {"model", "train"})
     if extra:
         raise ConfigError(f"{path}: unknown section '{extra[0]}' (expected 'model' and 'train')")
-    from dnaconv.config import config_from_dict
-
-    return config_from_dict(d.get("model", {}), f"{path} model"), _from_dict(
-        TrainConfig, d.get("train", {}), f"{path} train"
-    )
+    model = dataclass_from_dict(HyenaConfig, d.get("model", {}), f"{path} model")
+    return model, dataclass_from_dict(TrainConfig, d.get("train", {}), f"{path} train")
 
 
 # -- data ------------------------------------------------------------------------------------------------

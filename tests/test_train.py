@@ -70,7 +70,7 @@ def losses(out):
 def test_config_errors(tmp_path):
     p = tmp_path / "c.json"
     p.write_text(json.dumps({"model": {"d_model": 16}, "train": {"batch_sise": 8}}))
-    with pytest.raises(ConfigError, match="unknown field 'batch_sise'"):
+    with pytest.raises(ConfigError, match="unknown config field 'batch_sise'"):
         load_run_config(p)
     p.write_text(json.dumps({"model": {"d_modle": 16}}))
     with pytest.raises(ConfigError, match="unknown config field 'd_modle'"):
@@ -84,7 +84,7 @@ def test_cli_config_error_is_one_line(tmp_path, shards):
     p = tmp_path / "c.json"
     p.write_text(json.dumps({"train": {"lr_max": 1}}))
     r = run("--data", shards, "--config", p, "--out", tmp_path / "r")
-    assert r.exit_code == 1 and r.output.startswith("Error: ") and "unknown field 'lr_max'" in r.output
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and "unknown config field 'lr_max'" in r.output
     assert len(r.output.strip().splitlines()) == 1
 
 
