@@ -2,6 +2,7 @@
 # The fftconv kernel issue's GPU runs, through the device tool on one H200:
 #   bash pipelines/h200_kernels.sh          tests, FFT-size sweep, the issue's grid, embed
 #   bash pipelines/h200_kernels.sh cases    tests and the cases the Triton kernel takes (bf16)
+#   bash pipelines/h200_kernels.sh tune     launch-shape sweep and an ncu profile of the forward kernel
 # Expects (carried, git-ignored) .whl/pysam-*.whl. Writes logs and JSON under $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -10,6 +11,46 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --tar
 export PYTHONPATH=/tmp/site
 python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null 2>&1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+if [ "${1:-}" = tune ]; then
+  timeout 120 python3 -m pytest -q -p no:cacheprovider tests/kernels/test_fftconv_monarch.py 2>&1 | tail -1
+  echo "== rows-per-product x warps sweep (partial K = N/2, L = 2^20, 64 channels, bf16, forward, ms)"
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/tune.txt"
+import os, torch, triton
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+for n in (512, 1024, 4096):
+    K = n // 2
+    u, pre, post = (torch.randn(1, 64, 1 << 20, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    k, bias = torch.randn(64, K, device="cuda") / K**0.5, torch.randn(64, device="cuda")
+    line = []
+    for rows in (64, 128, 256):
+        for warps in (4, 8):
+            os.environ["DNACONV_MONARCH_ROWS"], os.environ["DNACONV_MONARCH_WARPS"] = str(rows), str(warps)
+            try:
+                t = triton.testing.do_bench(lambda: monarch_fftconv(u, k, bias, pre, post), return_mode="median")
+                line.append(f"r{rows}w{warps}={t:.3f}")
+            except Exception as e:
+                line.append(f"r{rows}w{warps}=fail({type(e).__name__})")
+    print(f"N={n}", " ".join(line), flush=True)
+PY
+  unset DNACONV_MONARCH_ROWS DNACONV_MONARCH_WARPS
+  echo "== ncu: one forward launch at N=512 and N=4096"
+  cat > /tmp/one.py <<'PY'
+import sys, torch
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+n = int(sys.argv[1]); K = n // 2
+u, pre, post = (torch.randn(1, 64, 1 << 20, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+k, bias = torch.randn(64, K, device="cuda") / K**0.5, torch.randn(64, device="cuda")
+for _ in range(2):
+    monarch_fftconv(u, k, bias, pre, post)
+torch.cuda.synchronize()
+PY
+  for n in 512 4096; do
+    timeout 90 ncu --clock-control none -k regex:_fftconv_fwd_kernel -s 1 -c 1 --section SpeedOfLight \
+      --section Occupancy --section LaunchStats --section WarpStateStats --section ComputeWorkloadAnalysis \
+      python3 /tmp/one.py $n > "$OUT/ncu_$n.txt" 2>&1; tail -60 "$OUT/ncu_$n.txt" | grep -E "Duration|Throughput|Occupancy|Registers|Shared Memory|Stall|Issue|Executed Ipc|Warp Cycles|Block Limit" | head -40
+  done
+  exit 0
+fi
 if [ "${1:-}" = cases ]; then
   timeout 240 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels > "$OUT/tests.txt" 2>&1
   tail -2 "$OUT/tests.txt"

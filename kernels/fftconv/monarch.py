@@ -25,6 +25,7 @@ DFT products use tf32 (10-bit mantissa, fp32 range) for half-precision inputs, o
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import triton
@@ -311,9 +312,14 @@ def _precision(dtype: torch.dtype) -> int:
 
 
 def _launch_shape(n1: int, n_blocks: int) -> tuple[int, int]:
-    """(G, num_warps): G segments per program so that each product has at least 128 rows."""
-    g = max(1, min(128 // n1, 1 << (n_blocks - 1).bit_length()))
-    return g, 4 if g * n1 * n1 <= 2048 else 8
+    """(G, num_warps): G segments per program so that each product has at least 128 rows.
+
+    DNACONV_MONARCH_ROWS (rows per product, default 128) and DNACONV_MONARCH_WARPS override the choice, for
+    tuning sweeps (pipelines/h200_kernels.sh)."""
+    rows = int(os.environ.get("DNACONV_MONARCH_ROWS", 128))
+    g = max(1, min(max(1, rows // n1), 1 << (n_blocks - 1).bit_length()))
+    warps = int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or (4 if g * n1 * n1 <= 2048 else 8)
+    return g, warps
 
 
 def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None):
