@@ -311,17 +311,21 @@ def _precision(dtype: torch.dtype) -> int:
     return 1 if dtype == torch.float32 else 2
 
 
-def _launch_shape(n1: int, n2: int, n_blocks: int) -> tuple[int, int]:
+def _launch_shape(n1: int, n2: int, n_blocks: int, backward: bool = False) -> tuple[int, int]:
     """(G, num_warps): G segments per program so that each product has at least 128 rows.
 
-    DNACONV_MONARCH_ROWS (rows per product, default 128) and DNACONV_MONARCH_WARPS override the choice, for
-    tuning sweeps (pipelines/h200_kernels.sh)."""
+    Warps, from the H200 sweeps of 2026-11-28 (pipelines/h200_kernels.sh tune / cases): the forward runs
+    best with 4 warps up to N = 1024 (1.12 ms vs 1.50 with 8 at N = 1024) and 8 above (2.26 ms vs 5.63 at
+    N = 4096); the backward, which holds more tiles, lost 2x at N = 1024 with 4 warps, so it keeps 8 once a
+    program's tile passes 2048 points. DNACONV_MONARCH_ROWS (rows per product) and DNACONV_MONARCH_WARPS
+    override the choice for such sweeps."""
     rows = int(os.environ.get("DNACONV_MONARCH_ROWS", 128))
     g = max(1, min(max(1, rows // n1), 1 << (n_blocks - 1).bit_length()))
-    # 4 warps up to N = 1024, 8 above: the H200 sweep of 2026-11-28 (pipelines/h200_kernels.sh tune) gave at
-    # N = 1024 0.98-1.12 ms with 4 warps vs 1.42-1.50 with 8, and at N = 4096 2.26 ms with 8 vs 5.63 with 4
-    warps = int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or (4 if n1 * n2 <= 1024 else 8)
-    return g, warps
+    if backward:
+        default = 4 if g * n1 * n1 <= 2048 else 8
+    else:
+        default = 4 if n1 * n2 <= 1024 else 8
+    return g, int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or default
 
 
 def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None):
@@ -351,7 +355,7 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
     n_blocks = triton.cdiv(L, C)
-    G, warps = _launch_shape(n1, n2, n_blocks)
+    G, warps = _launch_shape(n1, n2, n_blocks, backward=True)
     n_groups = triton.cdiv(n_blocks, G)
     # Per-program partials in fp32 (at most the size of u in fp32, as K <= C), summed below.
     dbias = torch.empty(B, D, n_groups, device=u.device, dtype=torch.float32)
