@@ -314,17 +314,18 @@ def _precision(dtype: torch.dtype) -> int:
 def _launch_shape(n1: int, n2: int, n_blocks: int, backward: bool = False) -> tuple[int, int]:
     """(G, num_warps): G segments per program so that each product has at least 128 rows.
 
-    Warps, from the H200 sweeps of 2026-11-28 (pipelines/h200_kernels.sh tune / cases): the forward runs
-    best with 4 warps up to N = 1024 (1.12 ms vs 1.50 with 8 at N = 1024) and 8 above (2.26 ms vs 5.63 at
-    N = 4096); the backward, which holds more tiles, lost 2x at N = 1024 with 4 warps, so it keeps 8 once a
-    program's tile passes 2048 points. DNACONV_MONARCH_ROWS (rows per product) and DNACONV_MONARCH_WARPS
-    override the choice for such sweeps."""
+    Warps, from the H200 runs of 2026-11-28 (pipelines/h200_kernels.sh tune / cases): the forward runs best
+    with 4 warps while a program holds at most 4096 points of segments of at most 2048 (N = 1024, G = 4:
+    1.12 ms vs 1.50 with 8; a single N = 2048 segment: 1.84 ms vs 2.86) and with 8 beyond (N = 4096: 2.26 ms
+    vs 5.63); the backward, which holds more tiles, lost 2x at N = 1024, G = 4 with 4 warps, so it keeps 8
+    once a program holds more than 2048 points. DNACONV_MONARCH_ROWS (rows per product) and
+    DNACONV_MONARCH_WARPS override the choice for such sweeps."""
     rows = int(os.environ.get("DNACONV_MONARCH_ROWS", 128))
     g = max(1, min(max(1, rows // n1), 1 << (n_blocks - 1).bit_length()))
     if backward:
         default = 4 if g * n1 * n1 <= 2048 else 8
     else:
-        default = 4 if n1 * n2 <= 1024 else 8
+        default = 4 if g * n1 * n2 <= 4096 and n1 * n2 <= 2048 else 8
     return g, int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or default
 
 
