@@ -83,35 +83,35 @@ def load_run_config(path: str | Path) -> tuple[HyenaConfig, TrainConfig]:
 # -- data ------------------------------------------------------------------------------------------------
 
 
-@dataclass
 class WindowData:
-    """The full-length training windows of a shard split, as one uint8 array view [n, length]."""
+    """The full-length windows of a shard split, read straight from the memory-mapped Arrow data (nothing is
+    loaded until a batch asks for its rows)."""
 
-    tokens: np.ndarray
+    def __init__(self, chunks: list[tuple[np.ndarray, np.ndarray]], length: int):
+        self.chunks = chunks  # per Arrow chunk: (token values uint8, row offsets)
+        self.length = length
+        where = [(c, r) for c, (_, off) in enumerate(chunks) for r in np.flatnonzero(np.diff(off) == length)]
+        self.chunk_of = np.array([c for c, _ in where], np.int64)
+        self.start_of = np.array([chunks[c][1][r] for c, r in where], np.int64)
 
     @classmethod
     def from_shards(cls, directory: str, split: str) -> WindowData:
         from dnaconv.shard import load_shards
 
-        ds = load_shards(directory, split)
-        if len(ds) == 0:
-            return cls(np.zeros((0, 0), np.uint8))
-        lengths = np.asarray(ds["end"]) - np.asarray(ds["start"])
-        full = int(lengths.max())
-        keep = np.flatnonzero(lengths == full)
-        rows = ds.select(keep)["tokens"]
-        return cls(
-            np.stack([np.asarray(r, dtype=np.uint8) for r in rows])
-            if len(keep)
-            else np.zeros((0, full), np.uint8)
+        column = load_shards(directory, split).data.table.column("tokens")
+        chunks = [(ch.values.to_numpy(zero_copy_only=True), ch.offsets.to_numpy()) for ch in column.chunks]
+        length = max((int(np.diff(off).max(initial=0)) for _, off in chunks), default=0)
+        return cls(chunks, length)
+
+    def __len__(self) -> int:
+        return len(self.start_of)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        """Windows idx (an index array) as one uint8 array [len(idx), length]."""
+        idx = np.atleast_1d(idx)
+        return np.stack(
+            [self.chunks[c][0][s : s + self.length] for c, s in zip(self.chunk_of[idx], self.start_of[idx])]
         )
-
-    def __len__(self):
-        return self.tokens.shape[0]
-
-    @property
-    def length(self) -> int:
-        return self.tokens.shape[1]
 
 
 def seq_len_at(step: int, cfg: TrainConfig, full: int) -> int:
@@ -134,9 +134,8 @@ def global_batch(data: WindowData, step: int, cfg: TrainConfig) -> np.ndarray:
 
 def batch_rows(data: WindowData, idx: np.ndarray, flips: np.ndarray, seq_len: int) -> np.ndarray:
     """Windows idx (reverse-complemented where flips) cut into rows of seq_len tokens: [rows, seq_len]."""
-    win = data.tokens[idx]
+    win = data[idx]
     if flips.any():
-        win = win.copy()
         win[flips] = reverse_complement_tokens(win[flips])
     usable = (data.length // seq_len) * seq_len
     return win[:, :usable].reshape(-1, seq_len)
@@ -260,7 +259,7 @@ def _peak_flops(cfg: TrainConfig, device: torch.device) -> float:
 
 @torch.no_grad()
 def evaluate(model, data: WindowData, cfg: TrainConfig, device, dtype) -> float:
-    rows = torch.from_numpy(data.tokens[: cfg.eval_windows])
+    rows = torch.from_numpy(data[np.arange(min(cfg.eval_windows, len(data)))])
     total, count = 0.0, 0
     for a in range(0, len(rows), cfg.micro_batch_size):
         with autocast_context(device, dtype):

@@ -158,3 +158,17 @@ def test_torchrun_two_processes_match_one(tmp_path, shards):
                          timeout=300)  # fmt: skip
     assert two.returncode == 0, two.stderr[-3000:]
     np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-4)
+
+
+def test_window_data_reads_full_windows_lazily(shards):
+    from dnaconv.shard import load_shards
+    from dnaconv.train import WindowData
+
+    data = WindowData.from_shards(shards, "train")
+    ds = load_shards(shards, "train")
+    full = [np.asarray(r["tokens"], np.uint8) for r in ds if len(r["tokens"]) == data.length]
+    assert data.length == 128 and len(data) == len(full) > 50
+    got = data[np.array([0, 5, len(data) - 1])]
+    assert got.dtype == np.uint8 and got.shape == (3, 128)
+    np.testing.assert_array_equal(got, np.stack([full[0], full[5], full[-1]]))
+    assert not data.chunks[0][0].flags.owndata  # a view of the memory-mapped Arrow buffer
