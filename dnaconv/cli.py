@@ -504,7 +504,7 @@ def data_verify(name, dest, check_contigs):
 
     \b
     Example:
-        dnaconv data verify grch37_chr20 --dir ../shared/data
+        dnaconv data verify grch37_chr20 --dir genomes/
     """
     from dnaconv.data import verify
 

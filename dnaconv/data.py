@@ -380,7 +380,7 @@ def verify(
     result compares `<expected.file>.fai` (when present) with the expected contigs, records and bases.
 
     Example:
-        >>> [r.reason for r in verify("grch37_chr20", "../shared/data")]
+        >>> [r.reason for r in verify("grch37_chr20", "genomes/")]
         ['ok', 'ok', 'ok']
     """
     manifest, dest = _as_manifest(manifest), Path(dest_dir)
