@@ -161,10 +161,9 @@ def _sources(inputs: list[FastaInput], intervals: list[Interval] | None, softmas
         yield from inp.intervals(intervals, softmask) if intervals else inp.records(softmask)
 
 
-def _check_intervals(inputs: list[FastaInput], intervals: list[Interval]) -> None:
-    """Every interval's contig must be in some input (checked up front when all inputs are indexed)."""
-    if not all(inp.indexed for inp in inputs):
-        return
+def check_intervals_found(inputs: list[FastaInput], intervals: list[Interval]) -> None:
+    """Every interval's contig must be in some input. Indexed inputs know their contigs up front; streamed
+    ones know those read so far, so call this again after the pass."""
     for iv in intervals:
         if not any(inp.has_contig(iv.contig) for inp in inputs):
             names = ", ".join(str(i.path) for i in inputs)
@@ -200,8 +199,8 @@ def embed_files(
     """
     t0 = time.perf_counter()
     opened = [open_fasta(p) for p in inputs]
-    if intervals:
-        _check_intervals(opened, intervals)
+    if intervals and all(inp.indexed for inp in opened):
+        check_intervals_found(opened, intervals)
     layer = model.layer_index(options.layer)
     attrs = dict(
         dnaconv_version=__version__,
@@ -273,7 +272,7 @@ def embed_files(
             emb.embed_batch(pending, out)
             done += len(pending)
         if intervals:
-            _check_all_found(opened, intervals)
+            check_intervals_found(opened, intervals)
         out.finish()
     except BaseException:
         out.close()
@@ -307,12 +306,3 @@ def _chain(first, second, rest):
     yield first
     yield second
     yield from rest
-
-
-def _check_all_found(inputs: list[FastaInput], intervals: list[Interval]) -> None:
-    for iv in intervals:
-        if not any(
-            inp.has_contig(iv.contig) if inp.indexed else iv.contig in inp.seen_contigs for inp in inputs
-        ):
-            names = ", ".join(str(i.path) for i in inputs)
-            raise ValueError(f"region {iv.id}: contig '{iv.contig}' is not in {names}")

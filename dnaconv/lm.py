@@ -13,17 +13,33 @@ from dnaconv.models.hyena import HyenaLM
 from dnaconv.streaming import autocast_context
 from dnaconv.tokenizer import N
 
-__all__ = ["lm_loss", "stream_nll", "stream_nll_chunks", "perplexity"]
+__all__ = ["lm_loss", "nll_sum", "param_groups", "stream_nll", "stream_nll_chunks", "perplexity"]
 
 IGNORE = -100
 
 
-def lm_loss(model: HyenaLM, tokens: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over targets that are bases (A/C/G/T); tokens [B, L + 1]."""
+def nll_sum(model, tokens: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Summed next-token NLL over targets that are bases (A/C/G/T), and their count; tokens [B, L + 1]."""
     inputs, targets = tokens[:, :-1], tokens[:, 1:].long()
     targets = targets.masked_fill(targets >= N, IGNORE)  # N and specials are not predicted
     logits = model(inputs)
-    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+    loss = F.cross_entropy(
+        logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE, reduction="sum"
+    )
+    return loss, int((targets != IGNORE).sum())
+
+
+def lm_loss(model: HyenaLM, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over targets that are bases (A/C/G/T); tokens [B, L + 1]."""
+    loss, count = nll_sum(model, tokens)
+    return loss / count
+
+
+def param_groups(model: HyenaLM, weight_decay: float) -> list[dict]:
+    """AdamW groups: weight decay on weight matrices, none on norms, biases and the implicit filters."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and ".filter." not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and ".filter." not in n)]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
 @torch.inference_mode()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
+from dnaconv.embed import check_intervals_found
 from dnaconv.fasta import open_fasta
 from dnaconv.lm import stream_nll_chunks
 from dnaconv.models.hyena import HyenaLM
@@ -69,9 +70,7 @@ def score_files(
                 total, n, length = stream_nll_chunks(model, chunks(), dtype)
                 yield RecordScore(src.id, length, n, total / n if n else float("nan"))
         if intervals:
-            for iv in intervals:
-                if not any(inp.has_contig(iv.contig) for inp in opened):
-                    raise ValueError(f"region {iv.id}: contig '{iv.contig}' is not in {', '.join(inputs)}")
+            check_intervals_found(opened, intervals)
     finally:
         bar.close()
         for inp in opened:

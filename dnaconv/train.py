@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from dnaconv.checkpoint import save_model
 from dnaconv.config import HyenaConfig, dataclass_from_dict, read_json_object
 from dnaconv.errors import ConfigError
+from dnaconv.lm import nll_sum, param_groups
 from dnaconv.models.hyena import HyenaLM
 from dnaconv.streaming import autocast_context
 from dnaconv.tokenizer import N, reverse_complement_tokens
@@ -141,17 +141,6 @@ def batch_rows(data: WindowData, idx: np.ndarray, flips: np.ndarray, seq_len: in
     return win[:, :usable].reshape(-1, seq_len)
 
 
-def nll_sum(model, rows: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Summed next-token NLL over A/C/G/T targets, and their count."""
-    inputs, targets = rows[:, :-1], rows[:, 1:].long()
-    targets = targets.masked_fill(targets >= N, -100)
-    logits = model(inputs)
-    loss = F.cross_entropy(
-        logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum"
-    )
-    return loss, int((targets != -100).sum())
-
-
 # -- checkpoints -------------------------------------------------------------------------------------------
 
 
@@ -236,12 +225,6 @@ def _dist_info() -> tuple[int, int, int]:
     )
 
 
-def _param_groups(model, weight_decay):
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and ".filter." not in n]
-    rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and ".filter." not in n)]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-
-
 def _lr(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -302,7 +285,7 @@ def pretrain(
         )
     torch.manual_seed(cfg.seed)
     model = HyenaLM(model_config).to(device)
-    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
                             fused=device.type == "cuda")  # fmt: skip
     start = 0
     if resume and (run / "latest").exists():

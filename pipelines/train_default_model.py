@@ -26,7 +26,7 @@ from dnaconv.checkpoint import save_model
 from dnaconv.config import HyenaConfig
 from dnaconv.device import resolve_device, resolve_dtype
 from dnaconv.fasta import open_fasta
-from dnaconv.lm import lm_loss, perplexity, stream_nll
+from dnaconv.lm import lm_loss, param_groups, perplexity, stream_nll
 from dnaconv.models.hyena import HyenaLM
 from dnaconv.streaming import autocast_context
 from dnaconv.tokenizer import N, reverse_complement_tokens
@@ -60,12 +60,6 @@ def sample_batch(tokens, starts, batch, length, rng, device):
     flip = rng.random(batch) < 0.5  # reverse-complement augmentation
     win[flip] = reverse_complement_tokens(win[flip])
     return torch.from_numpy(win).to(device, non_blocking=True)
-
-
-def param_groups(model, weight_decay):
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "filter" not in n]
-    rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "filter" not in n)]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
 def main(argv=None):
