@@ -106,16 +106,30 @@ def fftconv_cases(total: int = 1 << 26) -> list[tuple[str, int, int, int, int]]:
     return cases
 
 
+def _bench_ms(fn) -> float:
+    """Median ms of ``triton.testing.do_bench``; NaN when the GPU runs out of memory."""
+    import triton
+
+    try:
+        return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
+    except torch.OutOfMemoryError:
+        return float("nan")
+    finally:
+        torch.cuda.empty_cache()
+
+
 def bench_fftconv(
     dtypes: tuple[torch.dtype, ...] = (torch.bfloat16, torch.float32),
     total: int = 1 << 26,
     backward: bool = True,
     cases: list | None = None,
+    fractions: tuple[float, ...] = (),
 ) -> list[dict]:
     """Gated causal convolution (pre-gate, post-gate, skip) through ``fftconv`` (Triton where it fits)
-    against the torch.fft reference, side by side; median of ``triton.testing.do_bench``."""
-    import triton
+    against the torch.fft reference, side by side; median of ``triton.testing.do_bench``.
 
+    Partial filters also time torch.fft with a full-length filter at the same L (``full_baseline_ms``), and
+    each of ``fractions`` adds a forward row of the frequency-sparse convolution keeping that fraction."""
     from dnaconv.kernels.fftconv import fftconv, naive_fftconv, uses_triton
     from dnaconv.kernels.testing import rel_rms_error
 
@@ -144,11 +158,7 @@ def bench_fftconv(
                         def run(fn=fn, xs=xs, dy=dy):
                             fn(*xs).backward(dy)
 
-                    try:
-                        times[name] = triton.testing.do_bench(run, warmup=25, rep=100, return_mode="median")
-                    except torch.OutOfMemoryError:
-                        times[name] = float("nan")
-                    torch.cuda.empty_cache()
+                    times[name] = _bench_ms(run)
                 nbytes = (4 if mode == "fwd" else 11) * B * D * L * elem  # u, pre, post, y (+ dy, grads)
                 floor_ms = nbytes / HBM_BYTES_PER_S * 1e3
                 row = dict(
@@ -174,7 +184,23 @@ def bench_fftconv(
                         row["rel_err"] = rel_rms_error(fftconv(*args), ref)
                         row["baseline_rel_err"] = rel_rms_error(naive_fftconv(*args), ref)
                         del ref
+                    if kind == "partial":
+                        k_full = torch.randn(D, L, device=device, generator=g) / L**0.5
+                        full = (u, k_full, bias, pre, post)
+                        row["full_baseline_ms"] = _bench_ms(lambda full=full: naive_fftconv(*full))
+                        row["vs_full"] = row["full_baseline_ms"] / row["ms"]
+                        del k_full, full
                 rows.append(row)
+                if mode == "fwd":
+                    for f in fractions:
+                        try:
+                            t = _bench_ms(lambda f=f, a=args: fftconv(*a, freq_fraction=f))
+                        except ValueError:  # the block size leaves fewer than 16 columns at this fraction
+                            t = float("nan")
+                        dense = {k: v for k, v in row.items() if "rel_err" not in k and "full" not in k}
+                        rows.append({**dense, "kind": f"sparse{f:g}", "fraction": f, "dense_ms": row["ms"],
+                                     "ms": t, "speedup": row["baseline_ms"] / t, "x_floor": t / floor_ms,
+                                     "impl": "triton" if uses_triton(u, K, fraction=f) else "naive"})  # fmt: skip
             del args
             torch.cuda.empty_cache()
     return rows

@@ -613,13 +613,21 @@ def bench_embed_cmd(model_path, length, chunk_sizes, no_baseline, repeats, json_
     metavar="KIND:B:D:L:K",
     help="Time this case instead of the grid (repeatable), e.g. partial:1:32:2300000:2048.",
 )
+@click.option(
+    "--fraction",
+    "fractions",
+    multiple=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Also time the frequency-sparse forward keeping this fraction of the spectrum (repeatable).",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the rows to this file.")
 @handle_errors
-def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, json_out):
+def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, json_out):
     """Time the gated causal convolution (Triton where it fits) against the torch.fft reference (CUDA).
 
     Full filters at L from 1K to 4M, partial filters K in {4K, 16K, 64K} at L in {1M, 2.3M}; forward and
-    forward+backward; prints ms, speedup, and time over the HBM floor.
+    forward+backward; prints ms, speedup, and time over the HBM floor. Partial rows also give the speedup over
+    torch.fft with a full-length filter ("vs full"), --fraction rows the frequency-sparse forward.
 
     \b
     Example:
@@ -642,20 +650,24 @@ def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, json_out):
         except (ValueError, AssertionError):
             raise click.BadParameter("expected KIND:B:D:L:K", param_hint="--case") from None
     rows = bench_fftconv(
-        tuple(DTYPES[d] for d in dtypes) or (torch.bfloat16, torch.float32), total, not no_backward, cases
+        tuple(DTYPES[d] for d in dtypes) or (torch.bfloat16, torch.float32),
+        total,
+        not no_backward,
+        cases,
+        fractions,
     )
     if json_out:
         with open(json_out, "w") as f:
             json.dump(rows, f, indent=1)
     click.echo(
-        f"{'kind':<8}{'mode':<8}{'dtype':<9}{'L':>9}{'K':>9}{'impl':>7}{'ms':>9}{'base ms':>9}"
-        f"{'speedup':>8}{'x floor':>8}{'rel err':>9}"
+        f"{'kind':<10}{'mode':<8}{'dtype':<9}{'L':>9}{'K':>9}{'impl':>7}{'ms':>9}{'base ms':>9}"
+        f"{'speedup':>8}{'x floor':>8}{'rel err':>9}{'vs full':>8}"
     )
     for r in rows:
         click.echo(
-            f"{r['kind']:<8}{r['mode']:<8}{r['dtype']:<9}{r['L']:>9}{r['K']:>9}{r['impl']:>7}{r['ms']:>9.3f}"
+            f"{r['kind']:<10}{r['mode']:<8}{r['dtype']:<9}{r['L']:>9}{r['K']:>9}{r['impl']:>7}{r['ms']:>9.3f}"
             f"{r['baseline_ms']:>9.3f}{r['speedup']:>8.2f}{r['x_floor']:>8.1f}"
-            f"{r.get('rel_err', float('nan')):>9.1e}"
+            f"{r.get('rel_err', float('nan')):>9.1e}{r.get('vs_full', float('nan')):>8.2f}"
         )
 
 

@@ -3,6 +3,8 @@
 #   bash pipelines/h200_kernels.sh          tests, FFT-size sweep, the issue's grid, embed
 #   bash pipelines/h200_kernels.sh cases    tests and the cases the Triton kernel takes (bf16)
 #   bash pipelines/h200_kernels.sh tune     launch-shape sweep and an ncu profile of the forward kernel
+#   bash pipelines/h200_kernels.sh hbm      tests, the HBM kernel's launch sweep, embed, frequency-sparse effect
+#   bash pipelines/h200_kernels.sh grid     the issue's grid (bf16, fwd and fwd+bwd, sparse f = 1/2, 1/4)
 # Expects (carried, git-ignored) .whl/pysam-*.whl. Writes logs and JSON under $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -49,6 +51,65 @@ PY
       --section Occupancy --section LaunchStats --section WarpStateStats --section ComputeWorkloadAnalysis \
       python3 /tmp/one.py $n > "$OUT/ncu_$n.txt" 2>&1; tail -60 "$OUT/ncu_$n.txt" | grep -E "Duration|Throughput|Occupancy|Registers|Shared Memory|Stall|Issue|Executed Ipc|Warp Cycles|Block Limit" | head -40
   done
+  exit 0
+fi
+if [ "${1:-}" = hbm ]; then
+  echo "== compiled kernels against the reference (CUDA)"
+  timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels tests/test_streaming.py > "$OUT/tests.txt" 2>&1
+  tail -3 "$OUT/tests.txt"
+  echo "== HBM kernel: on-chip row size x columns per column-pass program (forward ms, bf16 gated)"
+  for row in 1024 2048 4096; do for cols in 32 64 128; do
+    DNACONV_HBM_ROW=$row DNACONV_HBM_COLS=$cols timeout 60 python3 - <<'PY' 2>&1 | tee -a "$OUT/hbm_sweep.txt"
+import os, torch, triton
+from dnaconv.kernels.fftconv import naive_fftconv
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+from dnaconv.kernels.fftconv.plan import fft_plan
+out = []
+for B, D, L, K in ((1, 32, 2_300_000, 16384), (1, 64, 1 << 20, 1 << 20), (1, 32, 2_300_000, 8192)):
+    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    k, bias = torch.randn(D, K, device="cuda") / K**0.5, torch.randn(D, device="cuda")
+    f = triton.testing.do_bench(lambda: monarch_fftconv(u, k, bias, pre, post), return_mode="median")
+    b = triton.testing.do_bench(lambda: naive_fftconv(u, k, bias, pre, post), return_mode="median")
+    p = fft_plan(L, K)
+    out.append(f"L={L} K={K} N={p.n} cols={p.cols} row={p.n1}x{p.n2}: {f:.3f} ms (torch.fft {b:.3f}, {b / f:.2f}x)")
+print(f"row<={os.environ['DNACONV_HBM_ROW']} cols={os.environ['DNACONV_HBM_COLS']} | " + " | ".join(out), flush=True)
+PY
+  done; done
+  echo "== bench embed, Triton vs reference long convolution (default model, K = 8192)"
+  timeout 60 dnaconv bench embed --length 2300000 --chunk-size 65536 --no-baseline --json "$OUT/embed_triton.json" 2>&1 | tail -2
+  DNACONV_FFTCONV=naive timeout 60 dnaconv bench embed --length 2300000 --chunk-size 65536 --no-baseline --json "$OUT/embed_naive.json" 2>&1 | tail -2
+  echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
+  timeout 150 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | tail -40
+  exit 0
+fi
+if [ "${1:-}" = prof ]; then
+  timeout 150 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py tests/test_streaming.py 2>&1 | tail -3
+  echo "== CUDA time per kernel (torch.profiler, 10 calls each, bf16 gated)"
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/prof.txt"
+import torch
+from torch.profiler import ProfilerActivity, profile
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+for B, D, L, K, f in ((1, 64, 1 << 20, 1 << 20, 1.0), (1, 32, 2_300_000, 16384, 1.0), (1, 32, 2_300_000, 16384, 0.25),
+                      (1, 32, 2_300_000, 8192, 1.0), (1, 32, 2_300_000, 1024, 1.0), (1, 32, 2_300_000, 1024, 0.5)):
+    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    k, bias = torch.randn(D, K, device="cuda") / K**0.5, torch.randn(D, device="cuda")
+    for name, fn in (("fftconv", lambda: fftconv(u, k, bias, pre, post, freq_fraction=f)), ("torch.fft", lambda: naive_fftconv(u, k, bias, pre, post))):
+        if name == "torch.fft" and f < 1:
+            continue
+        fn(); torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(10):
+                fn()
+            torch.cuda.synchronize()
+        print(f"### L={L} K={K} D={D} f={f} {name}")
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=8, max_name_column_width=60))
+PY
+  echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
+  timeout 200 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | tail -40
+  exit 0
+fi
+if [ "${1:-}" = grid ]; then
+  timeout 560 dnaconv bench fftconv --dtype bfloat16 --fraction 0.5 --fraction 0.25 --json "$OUT/fftconv.json" 2>&1 | tee "$OUT/fftconv.txt"
   exit 0
 fi
 if [ "${1:-}" = cases ]; then

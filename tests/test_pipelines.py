@@ -35,3 +35,18 @@ def test_n_breaks_context():
     test = np.concatenate([encode("ACGAC"), np.array([N], np.uint8), encode("GACG")])
     nll, n = score(counts, test, 2, 0.01)
     assert n == 4 + 1 + 3  # N is not a target; the base after N is, with no context (order 0)
+
+
+def test_freq_sparse_effect_on_the_default_model(tmp_path):
+    import json
+
+    from dnaconv.pipelines.freq_sparse_effect import main
+
+    out = tmp_path / "effect.json"
+    main(["tests/data/chr20_example.fa", "--region", "chr20_45000001_45005000:1-3000", "--chunk-size", "1024",
+          "--embed-length", "2000", "--fractions", "1,0.5,0.25", "--json", str(out)])  # fmt: skip
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["fraction"] for r in rows] == [1.0, 0.5, 0.25]
+    assert rows[0]["embed_rel_rms_diff"] == 0 and rows[0]["bases_scored"] == 2999
+    assert all(1 < r["perplexity"] < 4.5 for r in rows)
+    assert 0 < rows[1]["embed_rel_rms_diff"] < 0.5 and rows[2]["embed_mean_cosine"] > 0.5

@@ -119,8 +119,8 @@ def test_streamed_equals_full_through_triton_kernel(model, monkeypatch):
         pytest.skip("triton not installed")
     calls = []
 
-    def use_triton(u, K, H=0, needs_grad=False):
-        ok = fc.monarch_plan(u.shape[-1], K, H) is not None
+    def use_triton(u, K, H=0, needs_grad=False, fraction=1.0):
+        ok = fc.fft_plan(u.shape[-1], K, H) is not None
         calls.append(ok)
         return ok
 

@@ -129,6 +129,7 @@ class HyenaOperator(nn.Module):
         self.out_proj = nn.Linear(c.d_model, c.d_model, **fk)
         nn.init.uniform_(self.short_weight, -1 / math.sqrt(self.w), 1 / math.sqrt(self.w))
         self._cache: OrderedDict = OrderedDict()
+        self.freq_fraction = 1.0  # < 1: frequency-sparse long convolutions (HyenaLM.set_freq_fraction)
 
     # A fixed filter's taps and spectra are computed once at inference; any change of mode or weights
     # drops them.
@@ -144,12 +145,12 @@ class HyenaOperator(nn.Module):
         if self.training or torch.is_grad_enabled():
             return self.filter(), None
         L = v.shape[-1]
-        key = (L, H, self.filter.decay.device)
+        key = (L, H, self.filter.decay.device, self.freq_fraction)
         if key not in self._cache:
             if "k" not in self._cache or self._cache["k"].device != self.filter.decay.device:
                 self._cache.clear()
                 self._cache["k"] = self.filter()
-            self._cache[key] = fftconv_spectrum(self._cache["k"], v, H)
+            self._cache[key] = fftconv_spectrum(self._cache["k"], v, H, self.freq_fraction)
             if len(self._cache) > self._MAX_SPECTRA + 1:
                 old = next(k for k in self._cache if k != "k")
                 del self._cache[old]
@@ -162,7 +163,16 @@ class HyenaOperator(nn.Module):
         x1, x2, v = zc.split(self.d, dim=1)  # each [B, D, L]
         hist = None if state is None else state.long
         k, k_f = self._filter(v, 0 if hist is None else hist.shape[-1])
-        y = fftconv(v, k, self.bias, pre_gate=x1, post_gate=x2, history=hist, k_f=k_f)  # [B, D, L]
+        y = fftconv(
+            v,
+            k,
+            self.bias,
+            pre_gate=x1,
+            post_gate=x2,
+            history=hist,
+            k_f=k_f,
+            freq_fraction=self.freq_fraction,
+        )  # [B, D, L]
         if state is not None:
             n = self.K - 1
             state.short = _keep_last(state.short, z, self.w - 1)
@@ -218,6 +228,14 @@ class HyenaLM(nn.Module):
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
+
+    def set_freq_fraction(self, fraction: float) -> None:
+        """Run every long convolution frequency-sparse, keeping ``fraction`` (1, 1/2, 1/4, ...) of each block's
+        spectrum (an inference-time approximation, ``dnaconv.kernels.fftconv.plan``); 1 is exact."""
+        for m in self.modules():
+            if isinstance(m, HyenaOperator):
+                m.freq_fraction = float(fraction)
+                m._cache.clear()
 
     def init_state(self) -> list[LayerState]:
         """Empty streaming states, one per layer."""

@@ -1,8 +1,9 @@
 """Causal long (FFT) convolution: full-length and partial filters, gating, streaming history.
 
-``fftconv`` is the entry point the model uses. On CUDA it runs the fused Triton Monarch kernel
-(``monarch.py``) whenever the filter fits its on-chip FFT (at most ``MAX_FFT_SIZE / 2`` taps reach the
-input); otherwise, and on CPU, the torch.fft reference (``naive.py``). ``DNACONV_FFTCONV=naive`` forces the
+``fftconv`` is the entry point the model uses. On CUDA, for half-precision inputs, it runs the fused Triton
+Monarch kernels: on chip (``monarch.py``) when the filter fits one 4096-point FFT, through HBM
+(``monarch_hbm.py``) for blocks up to 2^24 points (``plan.py`` chooses); otherwise, and on CPU, the torch.fft
+reference (``naive.py``). ``DNACONV_FFTCONV=naive`` forces the
 reference everywhere. ``fftconv_spectrum`` precomputes a fixed filter's spectrum in the format of the
 implementation that will run (the model caches it at inference).
 """
@@ -18,28 +19,26 @@ from dnaconv.kernels.fftconv.naive import (
     filter_spectrum,
     naive_conv_direct,
     naive_fftconv,
+    naive_fftconv_blocked,
     next_fast_len,
 )
+from dnaconv.kernels.fftconv.plan import MAX_BWD_FFT_SIZE, MAX_FFT_SIZE, MAX_HBM_FFT_SIZE, fft_plan, sparse_ok
 
 try:
-    from dnaconv.kernels.fftconv.monarch import (
-        MAX_BWD_FFT_SIZE,
-        MAX_FFT_SIZE,
-        monarch_fftconv,
-        monarch_plan,
-        monarch_spectrum,
-    )
+    from dnaconv.kernels.fftconv.monarch import monarch_fftconv, monarch_spectrum
 
     HAS_TRITON = True
 except ImportError:  # triton is optional on CPU-only installs
-    HAS_TRITON, MAX_FFT_SIZE = False, 0
+    HAS_TRITON = False
 
 __all__ = [
     "fftconv",
     "fftconv_spectrum",
+    "fft_plan",
     "fft_size",
     "filter_spectrum",
     "naive_fftconv",
+    "naive_fftconv_blocked",
     "naive_conv_direct",
     "next_fast_len",
     "uses_triton",
@@ -50,38 +49,41 @@ __all__ = [
 IMPLEMENTATION = {
     "cpu": "naive (torch.fft)",
     "cuda": (
-        f"triton monarch (bf16/fp16, filters <= {MAX_FFT_SIZE // 2} taps), else naive (torch.fft / cuFFT)"
+        f"triton monarch (bf16/fp16; on chip for filters <= {MAX_FFT_SIZE // 2} taps, through HBM for blocks "
+        f"<= {MAX_HBM_FFT_SIZE >> 20}M points), else naive (torch.fft / cuFFT)"
         if HAS_TRITON
         else "naive (torch.fft / cuFFT)"
     ),
 }
 
 
-def triton_pays(L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool) -> bool:
-    """Where the Triton kernel beat torch.fft on the H200 (2026-11-28): half-precision inputs (its 3xtf32
-    fp32 path was slower), filters that fit its on-chip FFT, and, when gradients are needed, FFT sizes its
-    fused backward handles (above, the reference backward plus a recomputed forward lost to cuFFT)."""
+def triton_pays(L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool, fraction: float = 1.0) -> bool:
+    """Where the Triton kernels beat torch.fft on the H200 (2026-11-28): half-precision inputs (the 3xtf32
+    fp32 path was slower), blocks of at most 2^24 points, and, when gradients are needed, only the fused
+    on-chip backward's sizes (elsewhere the reference backward recomputes the forward and loses to cuFFT)."""
     if dtype not in (torch.bfloat16, torch.float16):
         return False
-    plan = monarch_plan(L, K, H)
-    return plan is not None and not (needs_grad and plan[0] * plan[1] > MAX_BWD_FFT_SIZE)
+    plan = fft_plan(L, K, H, fraction)
+    if plan is None or not sparse_ok(plan, fraction):
+        return False
+    return not needs_grad or (not plan.cols and plan.n <= MAX_BWD_FFT_SIZE and fraction == 1)
 
 
-def uses_triton(u: torch.Tensor, K: int, H: int = 0, needs_grad: bool = False) -> bool:
-    """Whether ``fftconv`` on this input runs the Triton kernel."""
+def uses_triton(u: torch.Tensor, K: int, H: int = 0, needs_grad: bool = False, fraction: float = 1.0) -> bool:
+    """Whether ``fftconv`` on this input runs a Triton kernel."""
     if not (HAS_TRITON and u.is_cuda) or os.environ.get("DNACONV_FFTCONV") == "naive":
         return False
-    return triton_pays(u.shape[-1], K, H, u.dtype, needs_grad)
+    return triton_pays(u.shape[-1], K, H, u.dtype, needs_grad, fraction)
 
 
-def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0):
+def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0, fraction: float = 1.0):
     """A fixed filter's spectrum for inputs shaped like u [B, D, L] after H history positions: a tensor
-    (reference) or a tuple (Triton); pass it to ``fftconv`` as ``k_f``."""
+    (reference), a tuple (Triton) or None (the sparse reference computes its own); pass it to ``fftconv`` as
+    ``k_f`` with the same ``freq_fraction``."""
     L, K = u.shape[-1], k.shape[-1]
-    if uses_triton(u, K, H):
-        n1, n2, _, k_eff = monarch_plan(L, K, H)
-        return monarch_spectrum(k, n1, n2, k_eff)
-    return filter_spectrum(k, L, H)
+    if uses_triton(u, K, H, fraction=fraction):
+        return monarch_spectrum(k, fft_plan(L, K, H, fraction), fraction)
+    return filter_spectrum(k, L, H) if fraction == 1 else None
 
 
 def fftconv(
@@ -92,12 +94,15 @@ def fftconv(
     post_gate: torch.Tensor | None = None,
     history: torch.Tensor | None = None,
     k_f=None,
+    freq_fraction: float = 1.0,
 ) -> torch.Tensor:
     """y = post_gate * (causal_conv(u * pre_gate, k) + bias * u * pre_gate), see ``naive_fftconv``.
 
     Args:
         u: [B, D, L]; k: [D, K]; bias: [D]; pre_gate, post_gate: [B, D, L];
-        history: [B, D, H] gated inputs before u; k_f: ``fftconv_spectrum(k, u, H)``
+        history: [B, D, H] gated inputs before u; k_f: ``fftconv_spectrum(k, u, H, freq_fraction)``
+        freq_fraction: < 1 runs the frequency-sparse approximation that keeps this fraction (1/2, 1/4, ...)
+            of each block's spectrum at the block size of ``fft_plan(L, K, H)`` (see ``plan.py``)
     Returns:
         [B, D, L] in u's dtype
 
@@ -107,10 +112,14 @@ def fftconv(
     H = 0 if history is None else history.shape[-1]
     tensors = (u, k, bias, pre_gate, post_gate)
     needs_grad = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors)
-    if uses_triton(u, k.shape[-1], H, needs_grad):
-        return monarch_fftconv(
-            u, k, bias, pre_gate, post_gate, history, k_f if isinstance(k_f, tuple) else None
-        )
+    if uses_triton(u, k.shape[-1], H, needs_grad, freq_fraction):
+        spectrum = k_f if isinstance(k_f, tuple) else None
+        return monarch_fftconv(u, k, bias, pre_gate, post_gate, history, spectrum, freq_fraction)
+    if freq_fraction < 1:
+        plan = fft_plan(u.shape[-1], k.shape[-1], H)
+        if plan is None:
+            raise ValueError(f"frequency-sparse convolution has no block size for L = {u.shape[-1]}")
+        return naive_fftconv_blocked(u, k, bias, pre_gate, post_gate, history, plan.n, freq_fraction)
     return naive_fftconv(
         u, k, bias, pre_gate, post_gate, history, k_f if isinstance(k_f, torch.Tensor) else None
     )

@@ -19,7 +19,12 @@ sum_t g[t] v[t - s] per program in fp32, summed over programs on the host. Above
 backward runs the torch.fft reference instead (its six on-chip transforms per block were slower than cuFFT
 there on the H200).
 
-DFT products use tf32 (10-bit mantissa, fp32 range) for half-precision inputs, or 3xtf32 for fp32 inputs.
+Frequency-sparse convolutions (``fraction`` < 1, see ``plan.py``) keep only the lowest columns k2 of the
+spectrum: F2 is cut to those columns (forward) and rows (inverse), which skips the rest of the stage-2 products.
+They are forward-only kernels; gradients run the torch.fft reference of the same op.
+
+DFT products use fp16 operands with fp32 accumulation for half-precision inputs (each tile scaled by a power of
+two), or 3xtf32 for fp32 inputs.
 """
 
 from __future__ import annotations
@@ -31,11 +36,18 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["monarch_fftconv", "monarch_plan", "MAX_FFT_SIZE", "MAX_BWD_FFT_SIZE", "MIN_FFT_SIZE"]
+from dnaconv.kernels.fftconv.plan import (
+    MAX_BWD_FFT_SIZE,
+    MAX_FFT_SIZE,
+    MIN_FFT_SIZE,
+    FFTPlan,
+    fft_plan,
+    freq_order,
+    kept_columns,
+    monarch_plan,
+)
 
-MIN_FFT_SIZE = 256  # N1, N2 >= 16: the smallest tl.dot tile
-MAX_FFT_SIZE = 4096  # N1, N2 <= 64: beyond, the tiles overflow shared memory (measured on the H200)
-MAX_BWD_FFT_SIZE = 2048  # the fused backward was slower than cuFFT at N = 4096 (H200, 2026-11-28)
+__all__ = ["monarch_fftconv", "monarch_plan", "MAX_FFT_SIZE", "MAX_BWD_FFT_SIZE", "MIN_FFT_SIZE"]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -56,15 +68,21 @@ def _mm(a, b, PRECISION: tl.constexpr):
 
 
 @triton.jit
-def _rmm(x, f, G: tl.constexpr, M: tl.constexpr, K: tl.constexpr, PRECISION: tl.constexpr):
-    """x [G, M, K] @ f [K, K] for G segments at once: one [G*M, K] product keeps the tensor cores busy."""
-    return tl.reshape(_mm(tl.reshape(x, (G * M, K)), f, PRECISION), (G, M, K))
+def _rmm(
+    x, f, G: tl.constexpr, M: tl.constexpr, K: tl.constexpr, PRECISION: tl.constexpr, N: tl.constexpr = 0
+):
+    """x [G, M, K] @ f [K, N] (N = K by default) for G segments at once: one [G*M, K] product keeps the
+    tensor cores busy."""
+    NO: tl.constexpr = K if N == 0 else N
+    return tl.reshape(_mm(tl.reshape(x, (G * M, K)), f, PRECISION), (G, M, NO))
 
 
 @triton.jit
 def _forward_dft(a, f1r, f1i, f2r, f2i, ttr, tti,
-                 G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr):  # fmt: skip
-    """DFT of G real segments a [G, N1, N2] (time N2 n1 + n2) -> (Xr, Xi) [G, N1, N2], frequency k1 + N1 k2.
+                 G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+                 M: tl.constexpr):  # fmt: skip
+    """DFT of G real segments a [G, N1, N2] (time N2 n1 + n2) -> (Xr, Xi) [G, N1, M], frequency k1 + N1 k2
+    for the M kept columns k2 (f2 [N2, M]: all N2 unless frequency-sparse).
 
     Stage 1 (F1 along n1) runs on the transposed tile so that both stages are right-multiplications."""
     at = tl.permute(a, (0, 2, 1))  # [G, N2, N1]
@@ -72,17 +90,19 @@ def _forward_dft(a, f1r, f1i, f2r, f2i, ttr, tti,
     bti = _rmm(at, f1i, G, N2, N1, PRECISION)
     cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))  # twiddled, back to [G, k1, n2]
     ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
-    xr = _rmm(cr, f2r, G, N1, N2, PRECISION) - _rmm(ci, f2i, G, N1, N2, PRECISION)
-    xi = _rmm(cr, f2i, G, N1, N2, PRECISION) + _rmm(ci, f2r, G, N1, N2, PRECISION)
+    xr = _rmm(cr, f2r, G, N1, N2, PRECISION, M) - _rmm(ci, f2i, G, N1, N2, PRECISION, M)
+    xi = _rmm(cr, f2i, G, N1, N2, PRECISION, M) + _rmm(ci, f2r, G, N1, N2, PRECISION, M)
     return xr, xi
 
 
 @triton.jit
-def _inverse_dft_real(yr, yi, f1r, f1i, f2r, f2i, tr, ti,
-                      G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr):  # fmt: skip
-    """Real part of the unscaled inverse DFT of permuted spectra [G, N1, N2] -> [G, N1, N2] time order."""
-    cr = _rmm(yr, f2r, G, N1, N2, PRECISION) + _rmm(yi, f2i, G, N1, N2, PRECISION)  # [G, k1, n2]
-    ci = _rmm(yi, f2r, G, N1, N2, PRECISION) - _rmm(yr, f2i, G, N1, N2, PRECISION)
+def _inverse_dft_real(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
+                      G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+                      M: tl.constexpr):  # fmt: skip
+    """Real part of the unscaled inverse DFT of permuted spectra [G, N1, M] -> [G, N1, N2] time order
+    (g2 [M, N2]: the kept rows of F2)."""
+    cr = _rmm(yr, g2r, G, N1, M, PRECISION, N2) + _rmm(yi, g2i, G, N1, M, PRECISION, N2)  # [G, k1, n2]
+    ci = _rmm(yi, g2r, G, N1, M, PRECISION, N2) - _rmm(yr, g2i, G, N1, M, PRECISION, N2)
     br = tl.permute(cr * tr + ci * ti, (0, 2, 1))  # conj twiddle, [G, n2, k1]
     bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
     yt = _rmm(br, f1r, G, N2, N1, PRECISION) + _rmm(bi, f1i, G, N2, N1, PRECISION)  # [G, n2, n1]
@@ -90,16 +110,20 @@ def _inverse_dft_real(yr, yi, f1r, f1i, f2r, f2i, tr, ti,
 
 
 @triton.jit
-def _load_dft(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, N1: tl.constexpr, N2: tl.constexpr):
-    """DFT matrices (symmetric) and the twiddles T [N1, N2] and their transpose [N2, N1]."""
+def _load_dft(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
+              N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr):  # fmt: skip
+    """F1 (symmetric), F2's kept columns [N2, M] and rows [M, N2], the twiddles T [N1, N2] and T^T."""
     a1 = tl.arange(0, N1)
     a2 = tl.arange(0, N2)
+    am = tl.arange(0, M)
     i1 = a1[:, None] * N1 + a1[None, :]
-    i2 = a2[:, None] * N2 + a2[None, :]
+    i2 = a2[:, None] * M + am[None, :]
+    j2 = am[:, None] * N2 + a2[None, :]
     it = a1[:, None] * N2 + a2[None, :]
     itt = a2[:, None] + a1[None, :] * N2
     return (
         tl.load(f1r_ptr + i1), tl.load(f1i_ptr + i1), tl.load(f2r_ptr + i2), tl.load(f2i_ptr + i2),
+        tl.load(g2r_ptr + j2), tl.load(g2i_ptr + j2),
         tl.load(twr_ptr + it)[None], tl.load(twi_ptr + it)[None],
         tl.load(twr_ptr + itt)[None], tl.load(twi_ptr + itt)[None],
     )  # fmt: skip
@@ -129,23 +153,25 @@ def _scale(x, PRECISION: tl.constexpr):
 
 
 @triton.jit
-def _conv_tile(v, kr, ki, f1r, f1i, f2r, f2i, tr, ti, ttr, tti,
-               G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr):  # fmt: skip
-    """Circular convolution of the segments v [G, N1, N2] with the (1/N-scaled, permuted) spectrum."""
+def _conv_tile(v, kr, ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti,
+               G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+               M: tl.constexpr):  # fmt: skip
+    """Circular convolution of the segments v [G, N1, N2] with the (1/N-scaled, permuted) spectrum [N1, M]."""
     sv = _scale(v, PRECISION)
-    xr, xi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION)
+    xr, xi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
     yr = xr * kr - xi * ki
     yi = xr * ki + xi * kr
     sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
-    return _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, f2r, f2i, tr, ti, G, N1, N2, PRECISION) * (sv * sy)
+    y = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
+    return y * (sv * sy)
 
 
 @triton.jit
 def _fftconv_fwd_kernel(
     u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
-    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, y_ptr,
+    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, y_ptr,
     D, L, H, C, KM1, n_groups,
-    G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
+    G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr,
 ):  # fmt: skip
@@ -158,12 +184,13 @@ def _fftconv_fwd_kernel(
     t = (grp * G + tl.arange(0, G)[:, None, None]) * C + m - KM1  # [G, N1, N2] times (< 0: history)
     v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)
 
-    f1r, f1i, f2r, f2i, tr, ti, ttr, tti = _load_dft(
-        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, N1, N2
+    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
     )
-    kf = d.to(tl.int64) * (N1 * N2) + m  # filter spectrum [D, N1, N2], scaled by 1/N
-    y = _conv_tile(v, tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf), f1r, f1i, f2r, f2i, tr, ti, ttr, tti,
-                   G, N1, N2, PRECISION)  # fmt: skip
+    # filter spectrum [D, N1, M] (the kept columns), scaled by 1/N
+    kf = d.to(tl.int64) * (N1 * M) + tl.arange(0, N1)[:, None] * M + tl.arange(0, M)[None, :]
+    y = _conv_tile(v, tl.load(kfr_ptr + kf)[None], tl.load(kfi_ptr + kf)[None],
+                   f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, M)  # fmt: skip
     if HAS_BIAS:
         y += tl.load(bias_ptr + d).to(tl.float32) * v
     valid = (m >= KM1) & (t < L)
@@ -175,7 +202,7 @@ def _fftconv_fwd_kernel(
 @triton.jit
 def _fftconv_bwd_kernel(
     dy_ptr, u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
-    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr,
+    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
     du_ptr, dpre_ptr, dpost_ptr, dbias_ptr, dk_ptr,
     D, L, H, C, KM1, K, n_groups,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
@@ -188,8 +215,8 @@ def _fftconv_bwd_kernel(
     row = pid.to(tl.int64) * L
     m = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
     start = (grp * G + tl.arange(0, G)[:, None, None]) * C  # [G, 1, 1] first output of each block
-    f1r, f1i, f2r, f2i, tr, ti, ttr, tti = _load_dft(
-        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, N1, N2
+    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
     )
     kf = d.to(tl.int64) * (N1 * N2) + m
     kr = tl.load(kfr_ptr + kf)
@@ -202,7 +229,7 @@ def _fftconv_bwd_kernel(
     g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
     if HAS_POST:
         # d(post) = dy * (conv + bias * v): recompute the convolution
-        z = _conv_tile(v, kr, ki, f1r, f1i, f2r, f2i, tr, ti, ttr, tti, G, N1, N2, PRECISION)
+        z = _conv_tile(v, kr, ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
         if HAS_BIAS:
             z += tl.load(bias_ptr + d).to(tl.float32) * v
         tl.store(dpost_ptr + row + t, (g * z).to(dpost_ptr.dtype.element_ty), mask=own)
@@ -213,12 +240,12 @@ def _fftconv_bwd_kernel(
     # Unscaled inverse (1/N on the host); fp16 operands are scaled like in _conv_tile.
     sv = _scale(v, PRECISION)
     sg = _scale(g, PRECISION)
-    vr, vi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION)
-    gr, gi = _forward_dft(g / sg, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION)
+    vr, vi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
+    gr, gi = _forward_dft(g / sg, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
     pr = vr * gr + vi * gi
     pi = vr * gi - vi * gr
     sp = _scale(tl.maximum(tl.abs(pr), tl.abs(pi)), PRECISION)
-    corr = _inverse_dft_real(pr / sp, pi / sp, f1r, f1i, f2r, f2i, tr, ti, G, N1, N2, PRECISION)
+    corr = _inverse_dft_real(pr / sp, pi / sp, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
     corr = tl.sum(corr, axis=0) * (sv * sg * sp)  # [N1, N2]: the G blocks' contributions
     mm = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
     tl.store(dk_ptr + tl.program_id(0).to(tl.int64) * K + mm, corr, mask=mm < K)  # partial, [programs, K]
@@ -229,7 +256,7 @@ def _fftconv_bwd_kernel(
     g2 = tl.load(dy_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
     if HAS_POST:
         g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
-    dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, tr, ti, ttr, tti, G, N1, N2, PRECISION)
+    dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
     own2 = (m < C) & (t2 < L)
     if HAS_BIAS:
         dv += tl.load(bias_ptr + d).to(tl.float32) * g2
@@ -246,59 +273,49 @@ def _fftconv_bwd_kernel(
 # ------------------------------------------------------------------------------------------------------
 
 
-def monarch_plan(L: int, K: int, H: int = 0, max_fft: int = MAX_FFT_SIZE) -> tuple[int, int, int, int] | None:
-    """(N1, N2, C, k_eff) for L outputs with a K-tap filter after H history positions, or None when the
-    filter is too long for one on-chip FFT (k_eff - 1 >= max_fft / 2)."""
-    k_eff = min(K, H + L)
-    # C >= k_eff: at most half of each FFT is overlap; at least 512 points, the fastest per output on the H200
-    # for short filters (2026-11-28 sweep: 4.5x torch.fft at N=512, 3.8x at 256)
-    n = max(2 * MIN_FFT_SIZE, 1 << (2 * k_eff - 1).bit_length())
-    n = min(n, max(MIN_FFT_SIZE, 1 << (L + k_eff - 2).bit_length()))  # a short sequence needs less
-    if n > max_fft:
-        return None
-    n1 = 1 << (int(math.log2(n)) // 2)
-    return n1, n // n1, n - (k_eff - 1), k_eff
-
-
 _DFT_CACHE: dict = {}
 
 
-def _dft_matrices(n1: int, n2: int, device) -> tuple[torch.Tensor, ...]:
-    key = (n1, n2, str(device))
+def _dft(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    a = torch.arange(size, dtype=torch.float64)
+    ang = -2 * math.pi * torch.outer(a, a) / size
+    return torch.cos(ang), torch.sin(ang)
+
+
+def _dft_matrices(n1: int, n2: int, device, fraction: float = 1.0) -> tuple[torch.Tensor, ...]:
+    """F1 [n1, n1]; F2's kept columns [n2, M] and rows [M, n2]; the twiddles [n1, n2] (real, imaginary)."""
+    key = (n1, n2, str(device), fraction)
     if key not in _DFT_CACHE:
-        n = n1 * n2
-
-        def dft(size):
-            a = torch.arange(size, dtype=torch.float64)
-            ang = -2 * math.pi * torch.outer(a, a) / size
-            return torch.cos(ang), torch.sin(ang)
-
-        f1r, f1i = dft(n1)
-        f2r, f2i = dft(n2)
+        f1r, f1i = _dft(n1)
+        f2r, f2i = _dft(n2)
+        kept = kept_columns(n2, fraction)
         ang = (
             -2
             * math.pi
             * torch.outer(torch.arange(n1, dtype=torch.float64), torch.arange(n2, dtype=torch.float64))
-            / n
         )
-        mats = (f1r, f1i, f2r, f2i, torch.cos(ang), torch.sin(ang))
+        ang = ang / (n1 * n2)
+        mats = (f1r, f1i, f2r[:, kept], f2i[:, kept], f2r[kept], f2i[kept], torch.cos(ang), torch.sin(ang))
         _DFT_CACHE[key] = tuple(x.float().contiguous().to(device) for x in mats)
     return _DFT_CACHE[key]
 
 
-def monarch_spectrum(k: torch.Tensor, n1: int, n2: int, k_eff: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The filter's spectrum at N = n1 * n2, scaled by 1/N, in the kernel's permuted order [D, n1, n2]:
-    entry [k1, k2] is frequency k1 + n1 * k2."""
-    n = n1 * n2
-    kf = torch.fft.fft(k[:, :k_eff].float(), n=n) / n  # [D, N]
-    kf = kf.view(-1, n2, n1).transpose(1, 2)  # [D, n1, n2]
+def monarch_spectrum(
+    k: torch.Tensor, plan: FFTPlan, fraction: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
+    imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse."""
+    n = plan.n
+    kf = torch.fft.fft(k[:, : plan.k_eff].float(), n=n) / n
+    kf = kf[:, freq_order(plan).to(k.device)].view(k.shape[0], -1, plan.n1, plan.n2)
+    kf = kf[..., kept_columns(plan.n2, fraction).to(k.device)]
     return kf.real.contiguous(), kf.imag.contiguous()
 
 
-def _prepare(u, k, bias, pre_gate, post_gate, history):
+def _prepare(u, k, bias, pre_gate, post_gate, history, fraction=1.0):
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
-    plan = monarch_plan(L, k.shape[-1], H)
+    plan = monarch_plan(L, k.shape[-1], H, fraction=fraction)
     if plan is None:
         raise ValueError(
             f"filter of {k.shape[-1]} taps is too long for the on-chip FFT (max {MAX_FFT_SIZE // 2})"
@@ -329,9 +346,11 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, backward: bool = False) -> tu
     return g, int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or default
 
 
-def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None):
+def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0):
     B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history)
-    kfr, kfi = spectrum if spectrum is not None else monarch_spectrum(k, n1, n2, k_eff)
+    kfr, kfi = (
+        spectrum if spectrum is not None else monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff), fraction)
+    )
     y = torch.empty_like(u)
     dummy = u
     n_blocks = triton.cdiv(L, C)
@@ -340,9 +359,9 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None):
     _fftconv_fwd_kernel[(B * D * n_groups,)](
         u, pre_gate if pre_gate is not None else dummy, post_gate if post_gate is not None else dummy,
         history if history is not None else dummy, bias if bias is not None else dummy, kfr, kfi,
-        *_dft_matrices(n1, n2, u.device), y,
+        *_dft_matrices(n1, n2, u.device, fraction), y,
         D, L, H, C, k_eff - 1, n_groups,
-        G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
+        G=G, N1=n1, N2=n2, M=kfr.shape[-1], HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
         num_warps=warps,
     )  # fmt: skip
@@ -351,7 +370,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None):
 
 def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
     B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history)
-    kfr, kfi = monarch_spectrum(k, n1, n2, k_eff)
+    kfr, kfi = monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff))
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
@@ -384,13 +403,16 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
 # ------------------------------------------------------------------------------------------------------
 
 
-def _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history):
+def _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, n_fft, fraction):
     """Gradients through autograd of the torch.fft reference (recomputing its forward)."""
-    from dnaconv.kernels.fftconv.naive import naive_fftconv
+    from dnaconv.kernels.fftconv.naive import naive_fftconv, naive_fftconv_blocked
 
     xs = [None if x is None else x.detach().requires_grad_() for x in (u, k, bias, pre_gate, post_gate)]
     with torch.enable_grad():
-        y = naive_fftconv(*xs, history=history)
+        if fraction < 1:
+            y = naive_fftconv_blocked(*xs, history=history, n_fft=n_fft, freq_fraction=fraction)
+        else:
+            y = naive_fftconv(*xs, history=history)
     wanted = [x for x in xs if x is not None]
     grads = iter(torch.autograd.grad(y, wanted, dy))
     return tuple(None if x is None else next(grads) for x in xs)
@@ -398,22 +420,30 @@ def _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history):
 
 class MonarchFFTConvFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum):
+    def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction):
         u, pre_gate, post_gate = (None if x is None else x.contiguous() for x in (u, pre_gate, post_gate))
         history = None if history is None else history.contiguous()
         ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history)
-        return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum)
+        H = 0 if history is None else history.shape[-1]
+        ctx.plan, ctx.fraction = fft_plan(u.shape[-1], k.shape[-1], H, fraction), fraction
+        if ctx.plan is None:
+            raise ValueError(f"no Triton FFT plan for L = {u.shape[-1]}, K = {k.shape[-1]} (N > 2^24)")
+        if ctx.plan.cols:
+            from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+
+            return hbm_fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction)
+        return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction)
 
     @staticmethod
     def backward(ctx, dy):
         u, k, bias, pre_gate, post_gate, history = ctx.saved_tensors
-        n1, n2 = monarch_plan(u.shape[-1], k.shape[-1], 0 if history is None else history.shape[-1])[:2]
-        if n1 * n2 > MAX_BWD_FFT_SIZE:
-            du, dk, dbias, dpre, dpost = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history)
+        plan = ctx.plan
+        if plan.cols or plan.n > MAX_BWD_FFT_SIZE or ctx.fraction < 1:
+            grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan.n, ctx.fraction)
         else:
-            du, dk, dbias, dpre, dpost = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
+            grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
         # history is streaming state (inference only): no gradient flows into it
-        return du, dk, dbias, dpre, dpost, None, None
+        return (*grads, None, None, None)
 
 
 def monarch_fftconv(
@@ -424,8 +454,10 @@ def monarch_fftconv(
     post_gate: torch.Tensor | None = None,
     history: torch.Tensor | None = None,
     spectrum: tuple[torch.Tensor, torch.Tensor] | None = None,
+    fraction: float = 1.0,
 ) -> torch.Tensor:
-    """Fused causal long convolution (same op as ``naive_fftconv``), for filters up to MAX_FFT_SIZE / 2 taps.
+    """Fused causal long convolution (the op of ``naive_fftconv``), for blocks of up to 2^24 points: on chip
+    for filters up to MAX_FFT_SIZE / 2 taps, through HBM (``monarch_hbm.py``) beyond.
 
     Args:
         u: [B, D, L] (fp32, bf16 or fp16)
@@ -433,12 +465,14 @@ def monarch_fftconv(
         bias: [D] skip weight, applied to the gated input
         pre_gate, post_gate: [B, D, L]
         history: [B, D, H] gated inputs before u (streaming state)
-        spectrum: optional cached ``monarch_spectrum(k, *monarch_plan(L, K, H)[:2], k_eff)``
+        spectrum: optional cached ``monarch_spectrum(k, fft_plan(L, K, H, fraction), fraction)``
+        fraction: frequency-sparse convolution keeping this fraction of each block's spectrum (``plan.py``);
+            the op of ``naive_fftconv_blocked(..., n_fft=fft_plan(L, K, H).n, freq_fraction=fraction)``
     Returns:
         [B, D, L] in u's dtype
 
     Example:
-        >>> u, k = torch.randn(2, 64, 8192, device="cuda"), torch.randn(64, 4096, device="cuda")
-        >>> y = monarch_fftconv(u, k)  # partial convolution, FFT size 8192 whatever L is
+        >>> u, k = torch.randn(2, 64, 8192, device="cuda"), torch.randn(64, 2048, device="cuda")
+        >>> y = monarch_fftconv(u, k)  # partial convolution, FFT size 4096 whatever L is
     """
-    return MonarchFFTConvFunction.apply(u, k, bias, pre_gate, post_gate, history, spectrum)
+    return MonarchFFTConvFunction.apply(u, k, bias, pre_gate, post_gate, history, spectrum, fraction)

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["naive_fftconv", "naive_conv_direct", "fft_size", "next_fast_len", "filter_spectrum"]
+__all__ = [
+    "naive_fftconv",
+    "naive_fftconv_blocked",
+    "naive_conv_direct",
+    "fft_size",
+    "next_fast_len",
+    "filter_spectrum",
+]
 
 
 def next_fast_len(n: int) -> int:
@@ -108,6 +115,53 @@ def naive_fftconv(
     elif k_f.shape[-1] != n // 2 + 1:
         raise ValueError(f"k_f has {k_f.shape[-1]} bins, expected {n // 2 + 1} for fft size {n}")
     y = torch.fft.irfft(torch.fft.rfft(v_ext, n=n) * k_f, n=n)[..., H : H + L]  # [B, D, L]
+    if bias is not None:
+        y = y + bias.to(ct)[:, None] * v
+    if post_gate is not None:
+        y = y * post_gate.to(ct)
+    return y.to(u.dtype)
+
+
+def naive_fftconv_blocked(
+    u: torch.Tensor,
+    k: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    pre_gate: torch.Tensor | None = None,
+    post_gate: torch.Tensor | None = None,
+    history: torch.Tensor | None = None,
+    n_fft: int = 0,
+    freq_fraction: float = 1.0,
+) -> torch.Tensor:
+    """The same op as blocked overlap-save at FFT size ``n_fft``, optionally frequency-sparse, in fp32.
+
+    Block j computes outputs [jC, jC + C), C = n_fft - K' + 1, from the n_fft inputs before them (the Triton
+    kernels' frame, see ``plan.py``). With ``freq_fraction`` f < 1, each block's spectrum keeps only the
+    frequencies k < f n / 2 and k >= n - f n / 2 and the real part of the inverse is taken: in rfft terms bins
+    below f n / 2 weigh 1, bin f n / 2 weighs 1/2, the rest 0. With f = 1 this equals ``naive_fftconv``.
+
+    Example:
+        >>> y = naive_fftconv_blocked(torch.randn(1, 4, 5000), torch.randn(4, 300), n_fft=1024, freq_fraction=0.5)
+    """
+    B, D, L = u.shape
+    H = 0 if history is None else history.shape[-1]
+    k_eff = min(k.shape[-1], H + L)
+    n, C = n_fft, n_fft - (k_eff - 1)
+    if C < 1:
+        raise ValueError(f"n_fft {n_fft} is too small for a {k_eff}-tap filter")
+    ct = torch.promote_types(u.dtype, torch.float32)
+    v, v_ext = _gated_input(u, pre_gate, history, ct)
+    n_blocks = -(-L // C)
+    x = v_ext[..., max(0, H - (k_eff - 1)) :]  # x[i] is the input at time i - (K' - 1)
+    x = torch.nn.functional.pad(x, (max(0, k_eff - 1 - H), 0))
+    x = torch.nn.functional.pad(x, (0, (n_blocks - 1) * C + n - x.shape[-1]))
+    blocks = x.unfold(-1, n, C)  # [B, D, n_blocks, n]
+    k_f = torch.fft.rfft(k[:, :k_eff].to(ct), n=n)
+    if freq_fraction < 1:
+        cut = freq_fraction * n / 2
+        f = torch.arange(n // 2 + 1, device=u.device)
+        k_f = k_f * torch.where(f < cut, 1.0, torch.where(f == cut, 0.5, 0.0)).to(ct)
+    y = torch.fft.irfft(torch.fft.rfft(blocks, n=n) * k_f[:, None], n=n)[..., k_eff - 1 :]
+    y = y.reshape(B, D, n_blocks * C)[..., :L]
     if bias is not None:
         y = y + bias.to(ct)[:, None] * v
     if post_gate is not None:

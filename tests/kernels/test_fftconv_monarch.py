@@ -120,4 +120,7 @@ def test_dispatch_rule():
     assert triton_pays(2_300_000, 2048, 0, torch.bfloat16, needs_grad=False)
     assert not triton_pays(2_300_000, 2048, 0, torch.bfloat16, needs_grad=True)  # N = 4096 backward
     assert not triton_pays(2_300_000, 128, 0, torch.float32, needs_grad=False)
-    assert not triton_pays(2_300_000, 8192, 0, torch.float16, needs_grad=False)  # beyond the on-chip FFT
+    assert triton_pays(2_300_000, 8192, 0, torch.float16, needs_grad=False)  # through HBM
+    assert not triton_pays(2_300_000, 8192, 0, torch.float16, needs_grad=True)  # its backward: the reference
+    assert not triton_pays(2_300_000, 128, 0, torch.bfloat16, needs_grad=True, fraction=0.5)
+    assert not triton_pays(10_000_000, 10_000_000, 0, torch.bfloat16, needs_grad=False)  # N > 2^24

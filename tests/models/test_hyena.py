@@ -94,3 +94,39 @@ def test_config_roundtrip_and_unknown_field(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps([1, 2]))
     with pytest.raises(ConfigError, match="JSON object"):
         load_config(tmp_path / "bad.json")
+
+
+def test_freq_fraction_switches_every_long_convolution():
+    """set_freq_fraction(f) runs the frequency-sparse op (the blocked reference on CPU) in every layer and drops
+    cached spectra; f = 1 is the exact model again."""
+    from dnaconv.kernels.fftconv import fft_plan, naive_fftconv_blocked
+
+    torch.manual_seed(4)
+    model = HyenaLM(small_config()).eval()
+    tokens = torch.randint(0, 4, (1, 600))
+    with torch.no_grad():
+        exact = model.hidden(tokens)
+        model.set_freq_fraction(0.5)
+        sparse = model.hidden(tokens)
+        # the first layer's long convolution, by hand
+        op = model.blocks[0].mixer
+        seen = {}
+        hook = op.register_forward_hook(lambda m, i, o: seen.update(x=i[0]))
+        model.hidden(tokens)
+        hook.remove()
+        model.set_freq_fraction(1.0)
+        again = model.hidden(tokens)
+    assert all(m.freq_fraction == 1.0 for m in model.modules() if hasattr(m, "freq_fraction"))
+    torch.testing.assert_close(again, exact, rtol=0, atol=0)
+    assert (sparse - exact).norm() > 1e-5 * exact.norm()  # small: the tiny model's filters are smooth
+    # the sparse model's layer equals the blocked reference at the plan's block size
+    from dnaconv.kernels.shortconv import shortconv
+
+    x = seen["x"]
+    z = op.in_proj(x).transpose(1, 2)
+    x1, x2, v = shortconv(z, op.short_weight, op.short_bias).split(op.d, dim=1)
+    n = fft_plan(600, op.K, 0, 0.5).n
+    y = naive_fftconv_blocked(v, op.filter(), op.bias, x1, x2, n_fft=n, freq_fraction=0.5)
+    model.set_freq_fraction(0.5)
+    with torch.no_grad():
+        torch.testing.assert_close(op(x), op.out_proj(y.transpose(1, 2)))

@@ -1,0 +1,279 @@
+"""Fused FFT convolution for blocks too large for one program (8192 <= N <= 2^24 points): long partial
+filters (K > 2048 taps, the default model's K = 8192 among them) and full-length filters up to L = 4M.
+
+Four-step FFT through HBM. A block of N = P x S points is viewed as [P, S] (time p S + s); with k = k_p + P k_s
+
+    X[k_p + P k_s] = sum_s W_S^(s k_s) W_N^(s k_p) sum_p W_P^(p k_p) x[p S + s]
+
+so a *column pass* takes the P-point DFT down each column (the strided axis; a [P, P] x [P, G] tensor-core
+product over G adjacent columns, loads coalesced along s), multiplies by the twiddles W_N^(s k_p) (computed
+in place) and leaves row k_p to hold the S-point sub-problem. S is split again the same way until a row
+of N1 x N2 <= 4096 points remains; the *row pass* transforms each row on chip (monarch.py's two-level DFT,
+complex input), multiplies by the filter spectrum, transforms back, and the column passes run in reverse
+(conjugate twiddles, inverse column DFTs). The first column pass reads the gated input, the last writes
+out = post * (y + bias * v): three kernels, one fp32 complex intermediate, 2 + 2 m HBM passes for m column
+levels (N <= 256K: m = 1).
+
+Frequency-sparse convolutions keep only the lowest columns k2 of each row (``plan.kept_columns``): the row
+pass skips the other columns' products. Forward only: gradients run the torch.fft reference.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+from dnaconv.kernels.fftconv.monarch import (
+    _dft,
+    _dft_matrices,
+    _launch_shape,
+    _load_dft,
+    _load_gated,
+    _mm,
+    _precision,
+    _rmm,
+    monarch_spectrum,
+)
+from dnaconv.kernels.fftconv.plan import hbm_plan
+
+__all__ = ["hbm_fftconv_fwd"]
+
+TWO_PI = tl.constexpr(6.283185307179586)
+
+
+@triton.jit
+def _scale2(xr, xi, PRECISION: tl.constexpr):
+    """For fp16 operands: a power of two that brings max(|xr|, |xi|) of a 2-D tile to about 1; else 1."""
+    if PRECISION == 2:
+        mx = tl.max(tl.max(tl.maximum(tl.abs(xr), tl.abs(xi)), axis=1), axis=0)
+        return tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
+    else:
+        return 1.0
+
+
+@triton.jit
+def _scale3(xr, xi, PRECISION: tl.constexpr):
+    if PRECISION == 2:
+        mx = tl.max(tl.max(tl.max(tl.maximum(tl.abs(xr), tl.abs(xi)), axis=2), axis=1), axis=0)
+        return tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
+    else:
+        return 1.0
+
+
+@triton.jit
+def _twiddle(k, s, PS):
+    """(cos, sin) of -2 pi (k s mod PS) / PS, the angle reduced to [-pi, pi] in exact integer arithmetic."""
+    r = (k * s) % PS
+    r = tl.where(r > PS // 2, r - PS, r)
+    ang = r.to(tl.float32) * (-TWO_PI / PS)
+    return tl.cos(ang), tl.sin(ang)
+
+
+@triton.jit
+def _col_fwd_kernel(
+    u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr,
+    D, L, H, C, KM1, n_blocks, R, S, n_sblk,
+    P: tl.constexpr, G: tl.constexpr, FIRST: tl.constexpr,
+    HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    """One column pass, in place on (xr, xi) [segments, R, P, S]; FIRST reads the gated input instead."""
+    sblk = tl.program_id(0) % n_sblk
+    r = (tl.program_id(0) // n_sblk) % R
+    seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
+    N = R * P * S
+    p = tl.arange(0, P)[:, None]
+    s = sblk * G + tl.arange(0, G)[None, :]  # [1, G], adjacent columns: coalesced
+    off = seg.to(tl.int64) * N + r * (P * S) + p * S + s  # [P, G]
+    a = tl.arange(0, P)
+    fidx = a[:, None] * P + a[None, :]
+    fr = tl.load(fr_ptr + fidx)
+    fi = tl.load(fi_ptr + fidx)
+    if FIRST:  # R = 1: block position m = p S + s is time block * C + m - KM1
+        bd = seg // n_blocks
+        t = (seg % n_blocks) * C + p * S + s - KM1
+        row = bd.to(tl.int64) * L
+        v = _load_gated(
+            u_ptr + row, pre_ptr + row, hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST
+        )
+        sv = _scale2(v, v, PRECISION)
+        v = v / sv
+        zr = _mm(fr, v, PRECISION) * sv
+        zi = _mm(fi, v, PRECISION) * sv
+    else:
+        xr = tl.load(xr_ptr + off)
+        xi = tl.load(xi_ptr + off)
+        sx = _scale2(xr, xi, PRECISION)
+        xr = xr / sx
+        xi = xi / sx
+        zr = (_mm(fr, xr, PRECISION) - _mm(fi, xi, PRECISION)) * sx
+        zi = (_mm(fr, xi, PRECISION) + _mm(fi, xr, PRECISION)) * sx
+    c, sn = _twiddle(p, s, P * S)  # row k_p = p of the output
+    tl.store(xr_ptr + off, zr * c - zi * sn)
+    tl.store(xi_ptr + off, zr * sn + zi * c)
+
+
+@triton.jit
+def _row_kernel(
+    xr_ptr, xi_ptr, kfr_ptr, kfi_ptr,
+    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
+    D, n_blocks, ROWS, n_groups,
+    G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    """G rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D, ROWS, N1, M], inverse."""
+    grp = tl.program_id(0) % n_groups
+    seg = tl.program_id(0) // n_groups
+    d = (seg // n_blocks) % D
+    rows = grp * G + tl.arange(0, G)[:, None, None]  # [G, 1, 1]
+    pos = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
+    off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
+    ar = tl.load(xr_ptr + off)
+    ai = tl.load(xi_ptr + off)
+    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
+    )
+    sa = _scale3(ar, ai, PRECISION)
+    # forward: stage 1 (F1 along n1) on the transposed tile, twiddles, stage 2 on the kept columns
+    atr = tl.permute(ar / sa, (0, 2, 1))
+    ati = tl.permute(ai / sa, (0, 2, 1))
+    btr = _rmm(atr, f1r, G, N2, N1, PRECISION) - _rmm(ati, f1i, G, N2, N1, PRECISION)
+    bti = _rmm(atr, f1i, G, N2, N1, PRECISION) + _rmm(ati, f1r, G, N2, N1, PRECISION)
+    cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))
+    ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
+    xr = _rmm(cr, f2r, G, N1, N2, PRECISION, M) - _rmm(ci, f2i, G, N1, N2, PRECISION, M)
+    xi = _rmm(cr, f2i, G, N1, N2, PRECISION, M) + _rmm(ci, f2r, G, N1, N2, PRECISION, M)
+    kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
+    kidx += tl.arange(0, M)[None, None, :]
+    kr = tl.load(kfr_ptr + kidx)
+    ki = tl.load(kfi_ptr + kidx)
+    yr = xr * kr - xi * ki
+    yi = xr * ki + xi * kr
+    sy = _scale3(yr, yi, PRECISION)
+    yr = yr / sy
+    yi = yi / sy
+    # inverse (unscaled): Y conj(F2) on the kept rows, conjugate twiddles, conj(F1)
+    cr = _rmm(yr, g2r, G, N1, M, PRECISION, N2) + _rmm(yi, g2i, G, N1, M, PRECISION, N2)
+    ci = _rmm(yi, g2r, G, N1, M, PRECISION, N2) - _rmm(yr, g2i, G, N1, M, PRECISION, N2)
+    br = tl.permute(cr * tr + ci * ti, (0, 2, 1))
+    bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
+    zr = _rmm(br, f1r, G, N2, N1, PRECISION) + _rmm(bi, f1i, G, N2, N1, PRECISION)
+    zi = _rmm(bi, f1r, G, N2, N1, PRECISION) - _rmm(br, f1i, G, N2, N1, PRECISION)
+    s = sa * sy
+    tl.store(xr_ptr + off, tl.permute(zr, (0, 2, 1)) * s)
+    tl.store(xi_ptr + off, tl.permute(zi, (0, 2, 1)) * s)
+
+
+@triton.jit
+def _col_inv_kernel(
+    xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
+    D, L, C, KM1, n_blocks, R, S, n_sblk,
+    P: tl.constexpr, G: tl.constexpr, LAST: tl.constexpr,
+    HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    """The inverse of a column pass (conjugate twiddles, then conj(F_P) down the columns), in place; LAST
+    takes the real part and writes out = post * (y + bias * v) at the block's valid positions."""
+    sblk = tl.program_id(0) % n_sblk
+    r = (tl.program_id(0) // n_sblk) % R
+    seg = tl.program_id(0) // (n_sblk * R)
+    N = R * P * S
+    p = tl.arange(0, P)[:, None]
+    s = sblk * G + tl.arange(0, G)[None, :]
+    off = seg.to(tl.int64) * N + r * (P * S) + p * S + s
+    xr = tl.load(xr_ptr + off)
+    xi = tl.load(xi_ptr + off)
+    c, sn = _twiddle(p, s, P * S)
+    zr = xr * c + xi * sn  # times conj(W)
+    zi = xi * c - xr * sn
+    sz = _scale2(zr, zi, PRECISION)
+    zr = zr / sz
+    zi = zi / sz
+    a = tl.arange(0, P)
+    fidx = a[:, None] * P + a[None, :]
+    fr = tl.load(fr_ptr + fidx)
+    fi = tl.load(fi_ptr + fidx)
+    yr = (_mm(fr, zr, PRECISION) + _mm(fi, zi, PRECISION)) * sz
+    if LAST:
+        bd = seg // n_blocks
+        t = (seg % n_blocks) * C + p * S + s - KM1
+        valid = (p * S + s >= KM1) & (t < L)
+        row = bd.to(tl.int64) * L
+        if HAS_BIAS:
+            v = tl.load(u_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+            if HAS_PRE:
+                v = v * tl.load(pre_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+            yr += tl.load(bias_ptr + bd % D).to(tl.float32) * v
+        if HAS_POST:
+            yr = yr * tl.load(post_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+        tl.store(y_ptr + row + t, yr.to(y_ptr.dtype.element_ty), mask=valid)
+    else:
+        yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
+        tl.store(xr_ptr + off, yr)
+        tl.store(xi_ptr + off, yi)
+
+
+_COL_CACHE: dict = {}
+
+
+def _col_dft(p: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (p, str(device))
+    if key not in _COL_CACHE:
+        _COL_CACHE[key] = tuple(x.float().contiguous().to(device) for x in _dft(p))
+    return _COL_CACHE[key]
+
+
+def _col_columns(p: int, s: int) -> int:
+    """Columns per column-pass program: 64 (H200 sweep of 2026-11-28, rows <= 4096 points: 2.87 ms at K = 16K,
+    L = 2.3M vs 3.29 with 32 and 3.32 with 128); DNACONV_HBM_COLS overrides. At most S."""
+    return min(int(os.environ.get("DNACONV_HBM_COLS", 0)) or 64, s)
+
+
+def hbm_fftconv_fwd(
+    u, k, bias=None, pre_gate=None, post_gate=None, history=None, spectrum=None, fraction=1.0
+):
+    """Forward of the causal convolution (the op of ``naive_fftconv``) through HBM; see the module doc."""
+    B, D, L = u.shape
+    H = 0 if history is None else history.shape[-1]
+    plan = hbm_plan(L, k.shape[-1], H, fraction)
+    if plan is None:
+        raise ValueError(f"no HBM FFT plan for L = {L}, K = {k.shape[-1]} (N > 2^24)")
+    n, C, km1 = plan.n, plan.C, plan.k_eff - 1
+    kfr, kfi = spectrum if spectrum is not None else monarch_spectrum(k, plan, fraction)
+    n_blocks = triton.cdiv(L, C)
+    n_seg = B * D * n_blocks
+    xr = torch.empty(n_seg * n, device=u.device, dtype=torch.float32)
+    xi = torch.empty_like(xr)
+    y = torch.empty_like(u)
+    dummy = u
+    prec = _precision(u.dtype)
+    flags = dict(HAS_PRE=pre_gate is not None, PRECISION=prec)
+    levels = []
+    R = 1
+    for i, p in enumerate(plan.cols):
+        S = n // (R * p)
+        G = _col_columns(p, S)
+        levels.append((R, p, S, G))
+        _col_fwd_kernel[(n_seg * R * (S // G),)](
+            u, pre_gate if pre_gate is not None else dummy, history if history is not None else dummy,
+            xr, xi, *_col_dft(p, u.device),
+            D, L, H, C, km1, n_blocks, R, S, S // G,
+            P=p, G=G, FIRST=i == 0, HAS_HIST=history is not None and H > 0, num_warps=4, **flags,
+        )  # fmt: skip
+        R *= p
+    rows = n // (plan.n1 * plan.n2)
+    G, warps = _launch_shape(plan.n1, plan.n2, rows)
+    _row_kernel[(n_seg * (rows // G),)](
+        xr, xi, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction),
+        D, n_blocks, rows, rows // G,
+        G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, num_warps=warps,
+    )  # fmt: skip
+    for i, (R, p, S, G) in reversed(list(enumerate(levels))):
+        _col_inv_kernel[(n_seg * R * (S // G),)](
+            xr, xi, *_col_dft(p, u.device), u, pre_gate if pre_gate is not None else dummy,
+            post_gate if post_gate is not None else dummy, bias if bias is not None else dummy, y,
+            D, L, C, km1, n_blocks, R, S, S // G,
+            P=p, G=G, LAST=i == 0, HAS_POST=post_gate is not None, HAS_BIAS=bias is not None,
+            num_warps=4, **flags,
+        )  # fmt: skip
+    return y

@@ -1,0 +1,161 @@
+"""The Triton FFT convolution through HBM (blocks of 8192 to 2^24 points) and the frequency-sparse variants
+of both Triton kernels, against the references.
+
+Without CUDA these run under TRITON_INTERPRET=1 (tests/conftest.py) at the smallest block sizes.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import dnaconv.kernels.fftconv.plan as plan_mod
+from dnaconv.kernels.fftconv import fftconv, naive_conv_direct, naive_fftconv, naive_fftconv_blocked
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+from dnaconv.kernels.fftconv.plan import FFTPlan, fft_plan, freq_order, hbm_plan, kept_columns, sparse_ok
+from dnaconv.kernels.testing import assert_close
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+# (B, D, L, K, H): a partial filter over several blocks, one with streaming history, a full-length filter of
+# odd length, a filter longer than the sequence; D not a multiple of 16.
+SHAPES = [
+    (1, 3, 30_000, 3000, 0),
+    (2, 3, 14_000, 2500, 2600),
+    (1, 3, 5001, 5001, 0),
+    (1, 2, 3000, 9000, 0),
+]
+IDS = [f"B{b}-D{d}-L{L}-K{k}-H{h}" for b, d, L, k, h in SHAPES]
+
+
+def _inputs(B, D, L, K, H, dtype, gated=True, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(B, D, L, generator=g)
+    k = torch.randn(D, K, generator=g) / K**0.5
+    bias = torch.randn(D, generator=g)
+    pre = torch.randn(B, D, L, generator=g) if gated else None
+    post = torch.randn(B, D, L, generator=g) if gated else None
+    hist = torch.randn(B, D, H, generator=g) if H else None
+    cast = lambda x: None if x is None else x.to(DEVICE, dtype)  # noqa: E731
+    return cast(u), k.to(DEVICE), bias.to(DEVICE), cast(pre), cast(post), cast(hist)
+
+
+def _cpu(xs):
+    return [None if x is None else x.cpu() for x in xs]
+
+
+def test_plans():
+    assert hbm_plan(30_000, 3000) == FFTPlan((16,), 32, 32, 16384 - 2999, 3000)  # N >= 4 (K - 1)
+    assert hbm_plan(2_300_000, 8192).n == 32768
+    assert hbm_plan(2_300_000, 16384).cols == (16,) and hbm_plan(2_300_000, 16384).n == 65536
+    full = hbm_plan(4 << 20, 4 << 20)  # full-length filter at L = 4M: one block of 8M points
+    assert full.n == 8 << 20 and full.cols == (64, 32) and full.n1 * full.n2 == 4096 and full.C >= 4 << 20
+    assert hbm_plan(10_000_000, 10_000_000) is None  # N > 2^24
+    assert fft_plan(2_300_000, 128).cols == () and fft_plan(2_300_000, 8192).cols == (16,)
+    for p in (FFTPlan((), 16, 32, 1, 1), hbm_plan(30_000, 3000), FFTPlan((16, 32), 16, 16, 1, 1)):
+        assert torch.equal(freq_order(p).sort().values, torch.arange(p.n))  # a permutation of 0..N-1
+    assert kept_columns(64, 0.25).tolist() == [*range(8), *range(56, 64)]
+    # a sparse plan widens the row's second factor so that f * n2 >= 16; the block size N stays
+    tail = fft_plan(2304, 8192, 8191, fraction=0.25)
+    assert (tail.n, tail.n1, tail.n2) == (fft_plan(2304, 8192, 8191).n, 16, 64) and sparse_ok(tail, 0.25)
+    assert not sparse_ok(fft_plan(3000, 100, 0, fraction=0.25), 0.25)  # N = 512 cannot keep 16 of 32
+    with pytest.raises(ValueError, match="power of two >= 16"):
+        kept_columns(32, 0.25)
+
+
+@pytest.mark.parametrize("B,D,L,K,H", SHAPES, ids=IDS)
+@pytest.mark.parametrize("gated", [True, False], ids=["gated", "plain"])
+def test_forward_fp32(B, D, L, K, H, gated):
+    xs = _inputs(B, D, L, K, H, torch.float32, gated)
+    assert fft_plan(L, K, H).cols, "these shapes must take the HBM path"
+    y = monarch_fftconv(*xs)
+    assert_close(y.cpu(), naive_conv_direct(*_cpu(xs)), rtol=1e-5, name="fp32")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("B,D,L,K,H", SHAPES[:3], ids=IDS[:3])
+def test_forward_half_within_2x_torch(B, D, L, K, H, dtype):
+    xs = _inputs(B, D, L, K, H, dtype)
+    y = monarch_fftconv(*xs)
+    ref = naive_conv_direct(*_cpu(xs))
+    assert y.dtype == dtype
+    assert_close(y.cpu(), ref, rtol=1e-2, baseline=ref.to(dtype), name=str(dtype))
+
+
+def test_forward_two_column_passes(monkeypatch):
+    """N = 65536 as 16 x 16 x 256 (rows capped at 256 points) exercises the middle column pass."""
+    monkeypatch.setattr(plan_mod, "MAX_ROW", 256)
+    xs = _inputs(1, 2, 20_000, 16_000, 0, torch.float32, seed=3)
+    assert fft_plan(20_000, 16_000).cols == (16, 16)
+    y = monarch_fftconv(*xs)
+    assert_close(
+        y.cpu(), naive_fftconv(*[x.double() if x is not None else None for x in _cpu(xs)]), rtol=1e-5
+    )
+
+
+def test_backward_runs_the_reference():
+    xs = [
+        x.detach().clone().requires_grad_() for x in _inputs(1, 2, 9000, 3000, 0, torch.float32, seed=4)[:5]
+    ]
+    dy = torch.randn(1, 2, 9000, device=DEVICE)
+    (monarch_fftconv(*xs) * dy).sum().backward()
+    ref = [x.detach().cpu().double().requires_grad_() for x in xs]
+    (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
+        assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=name)
+
+
+# ---- frequency-sparse -------------------------------------------------------------------------------------
+
+
+def test_blocked_reference():
+    """naive_fftconv_blocked: f = 1 is the exact convolution at any block size; f < 1 is the real part of the
+    inverse of each block's spectrum restricted to k < fN/2 or k >= N - fN/2 (a full complex FFT here)."""
+    u, k, bias, pre, post, hist = _cpu(_inputs(2, 3, 3000, 300, 200, torch.float64))
+    exact = naive_conv_direct(u, k, bias, pre, post, hist)
+    for n in (512, 1024, 4096):
+        assert_close(naive_fftconv_blocked(u, k, bias, pre, post, hist, n_fft=n), exact, rtol=1e-12)
+    n, f = 1024, 0.25
+    y = naive_fftconv_blocked(u, k, history=hist, n_fft=n, freq_fraction=f)
+    C = n - 299
+    x = torch.nn.functional.pad(torch.cat([hist, u], -1), (99, 0))  # input at times -299..L-1 (H = 200)
+    x = torch.nn.functional.pad(x, (0, 5 * C + n - x.shape[-1]))
+    f_idx = torch.arange(n)
+    mask = (f_idx < f * n / 2) | (f_idx >= n - f * n / 2)
+    kf = torch.fft.fft(k.double(), n=n) * mask
+    outs = [
+        torch.fft.ifft(torch.fft.fft(x[..., j * C : j * C + n], n=n) * kf).real[..., 299:] for j in range(5)
+    ]
+    ref = torch.cat(outs, -1)[..., :3000]
+    assert_close(y, ref, rtol=1e-12)
+    assert (y - naive_conv_direct(u, k, history=hist)).norm() > 1e-3 * y.norm()  # it is an approximation
+
+
+SPARSE = [(3000, 100, 0, 0.5), (2000, 300, 299, 0.5), (3000, 1500, 0, 0.25), (30_000, 3000, 0, 0.5),
+          (30_000, 9000, 0, 0.25)]  # fmt: skip
+
+
+@pytest.mark.parametrize("L,K,H,fraction", SPARSE, ids=["chip", "chip-hist", "chip-4096", "hbm", "hbm-4096"])
+def test_sparse_forward(L, K, H, fraction):
+    xs = _inputs(1, 3, L, K, H, torch.float32, seed=5)
+    plan = fft_plan(L, K, H)
+    assert bool(plan.cols) == (L > 10_000) and fraction * plan.n2 >= 16
+    y = monarch_fftconv(*xs, fraction=fraction)
+    ref = naive_fftconv_blocked(*[x.double() if x is not None else None for x in _cpu(xs)], n_fft=plan.n,
+                                freq_fraction=fraction)  # fmt: skip
+    assert_close(y.cpu(), ref, rtol=1e-5, name=f"f={fraction}")
+
+
+def test_sparse_dispatch_on_cpu_and_gradients():
+    u, k, bias, pre, post, _ = _cpu(_inputs(1, 3, 3000, 100, 0, torch.float32, seed=6))
+    n = fft_plan(3000, 100).n
+    y = fftconv(u, k, bias, pre, post, freq_fraction=0.5)
+    assert torch.equal(y, naive_fftconv_blocked(u, k, bias, pre, post, n_fft=n, freq_fraction=0.5))
+    assert torch.equal(fftconv(u, k, bias, pre, post, freq_fraction=1.0), fftconv(u, k, bias, pre, post))
+    # gradients of the Triton sparse op come from the reference of the same op
+    xs = [x.detach().to(DEVICE).requires_grad_() for x in (u, k, bias, pre, post)]
+    (monarch_fftconv(*xs, fraction=0.5).sum()).backward()
+    rs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+    naive_fftconv_blocked(*rs, n_fft=n, freq_fraction=0.5).sum().backward()
+    for x, r in zip(xs, rs):
+        assert_close(x.grad.cpu(), r.grad, rtol=1e-5)
