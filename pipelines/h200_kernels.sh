@@ -109,7 +109,13 @@ PY
   exit 0
 fi
 if [ "${1:-}" = grid ]; then
-  timeout 560 dnaconv bench fftconv --dtype bfloat16 --fraction 0.5 --fraction 0.25 --json "$OUT/fftconv.json" 2>&1 | tee "$OUT/fftconv.txt"
+  timeout 420 dnaconv bench fftconv --dtype bfloat16 --fraction 0.5 --fraction 0.25 --json "$OUT/fftconv.json" 2>&1 | tee "$OUT/fftconv.txt"
+  timeout 60 dnaconv bench fftconv --dtype bfloat16 --no-backward --fraction 0.5 --fraction 0.25 --json "$OUT/fftconv_small.json" \
+    --case partial:1:32:2300000:128 --case partial:1:32:2300000:1024 --case partial:1:32:2300000:8192 \
+    --case partial:1:128:73727:8192 2>&1 | tee "$OUT/fftconv_small.txt"
+  echo "== bench embed, Triton vs reference long convolution (default model, K = 8192)"
+  timeout 40 dnaconv bench embed --length 2300000 --chunk-size 65536 --no-baseline --json "$OUT/embed_triton.json" 2>&1 | tail -1
+  DNACONV_FFTCONV=naive timeout 40 dnaconv bench embed --length 2300000 --chunk-size 65536 --no-baseline --json "$OUT/embed_naive.json" 2>&1 | tail -1
   exit 0
 fi
 if [ "${1:-}" = cases ]; then

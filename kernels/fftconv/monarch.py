@@ -300,16 +300,29 @@ def _dft_matrices(n1: int, n2: int, device, fraction: float = 1.0) -> tuple[torc
     return _DFT_CACHE[key]
 
 
-def monarch_spectrum(
-    k: torch.Tensor, plan: FFTPlan, fraction: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor]:
+_ORDER_CACHE: dict = {}
+
+
+def _spectrum_index(plan: FFTPlan, fraction: float, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each stored spectrum entry [rows, n1, M]: its rfft bin min(f, N - f), and -1 where f > N / 2 (the
+    entry is the conjugate of that bin). Cached per (plan, fraction, device)."""
+    key = (plan, fraction, str(device))
+    if key not in _ORDER_CACHE:
+        f = freq_order(plan).view(-1, plan.n1, plan.n2)[..., kept_columns(plan.n2, fraction)].reshape(-1)
+        upper = f > plan.n // 2
+        _ORDER_CACHE[key] = (torch.where(upper, plan.n - f, f).to(device), (1 - 2 * upper.float()).to(device))
+    return _ORDER_CACHE[key]
+
+
+def monarch_spectrum(k: torch.Tensor, plan: FFTPlan, fraction: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
-    imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse."""
+    imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse. One rfft of the filter;
+    the bins above N / 2 are conjugates (the filter is real)."""
     n = plan.n
-    kf = torch.fft.fft(k[:, : plan.k_eff].float(), n=n) / n
-    kf = kf[:, freq_order(plan).to(k.device)].view(k.shape[0], -1, plan.n1, plan.n2)
-    kf = kf[..., kept_columns(plan.n2, fraction).to(k.device)]
-    return kf.real.contiguous(), kf.imag.contiguous()
+    idx, sign = _spectrum_index(plan, fraction, k.device)
+    kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=n)[:, idx]  # [D, entries]
+    shape = (k.shape[0], -1, plan.n1, idx.numel() // (plan.n // plan.n2))
+    return (kf.real / n).view(shape).contiguous(), (kf.imag * (sign / n)).view(shape).contiguous()
 
 
 def _prepare(u, k, bias, pre_gate, post_gate, history, fraction=1.0):
