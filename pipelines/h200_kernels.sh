@@ -108,6 +108,40 @@ PY
   timeout 200 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | tail -40
   exit 0
 fi
+if [ "${1:-}" = check ]; then
+  timeout 200 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/fftconv_chip.json" \
+    --case full:64:1024:1024:1024 --case full:32:1024:2048:2048 --case partial:1:32:2300000:128 \
+    --case partial:1:32:2300000:512 --case partial:1:32:2300000:2048 2>&1 | tee "$OUT/fftconv_chip.txt"
+  echo "== bench embed: reference, Triton, reference, Triton"
+  for i in 1 2; do
+    DNACONV_FFTCONV=naive timeout 40 dnaconv bench embed --length 2300000 --chunk-size 65536 --no-baseline --json "$OUT/embed_naive_$i.json" 2>&1 | tail -1
+    timeout 40 dnaconv bench embed --length 2300000 --chunk-size 65536 --no-baseline --json "$OUT/embed_triton_$i.json" 2>&1 | tail -1
+  done
+  echo "== CUDA time per kernel over 4 streamed chunks of the default model (bf16)"
+  for impl in triton naive; do
+    [ $impl = naive ] && export DNACONV_FFTCONV=naive
+    timeout 60 python3 - <<'PY' 2>&1 | tee -a "$OUT/prof_embed.txt"
+import os, torch
+from torch.profiler import ProfilerActivity, profile
+from dnaconv.checkpoint import load_model
+from dnaconv.streaming import StreamingRunner
+model, _ = load_model(None, "cuda")
+runner = StreamingRunner(model, -1, torch.bfloat16)
+tok = torch.randint(0, 4, (1, 65536 * 6))
+chunks = tok.split(65536, dim=1)
+for c in chunks[:2]:
+    runner.step(c).float().cpu()
+torch.cuda.synchronize()
+with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+    for c in chunks[2:]:
+        runner.step(c).float().cpu()
+    torch.cuda.synchronize()
+print("###", os.environ.get("DNACONV_FFTCONV", "triton"))
+print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=50))
+PY
+  done
+  exit 0
+fi
 if [ "${1:-}" = grid ]; then
   timeout 420 dnaconv bench fftconv --dtype bfloat16 --fraction 0.5 --fraction 0.25 --json "$OUT/fftconv.json" 2>&1 | tee "$OUT/fftconv.txt"
   timeout 60 dnaconv bench fftconv --dtype bfloat16 --no-backward --fraction 0.5 --fraction 0.25 --json "$OUT/fftconv_small.json" \

@@ -112,18 +112,26 @@ def _inverse_dft_real(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
 @triton.jit
 def _load_dft(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
               N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr):  # fmt: skip
-    """F1 (symmetric), F2's kept columns [N2, M] and rows [M, N2], the twiddles T [N1, N2] and T^T."""
+    """F1 (symmetric), F2's kept columns [N2, M] and rows [M, N2], the twiddles T [N1, N2] and T^T. Dense
+    (M = N2): F2 is symmetric and serves both (a second copy would cost registers)."""
     a1 = tl.arange(0, N1)
     a2 = tl.arange(0, N2)
     am = tl.arange(0, M)
     i1 = a1[:, None] * N1 + a1[None, :]
     i2 = a2[:, None] * M + am[None, :]
-    j2 = am[:, None] * N2 + a2[None, :]
     it = a1[:, None] * N2 + a2[None, :]
     itt = a2[:, None] + a1[None, :] * N2
+    f2r = tl.load(f2r_ptr + i2)
+    f2i = tl.load(f2i_ptr + i2)
+    if M == N2:
+        g2r = f2r
+        g2i = f2i
+    else:
+        j2 = am[:, None] * N2 + a2[None, :]
+        g2r = tl.load(g2r_ptr + j2)
+        g2i = tl.load(g2i_ptr + j2)
     return (
-        tl.load(f1r_ptr + i1), tl.load(f1i_ptr + i1), tl.load(f2r_ptr + i2), tl.load(f2i_ptr + i2),
-        tl.load(g2r_ptr + j2), tl.load(g2i_ptr + j2),
+        tl.load(f1r_ptr + i1), tl.load(f1i_ptr + i1), f2r, f2i, g2r, g2i,
         tl.load(twr_ptr + it)[None], tl.load(twi_ptr + it)[None],
         tl.load(twr_ptr + itt)[None], tl.load(twi_ptr + itt)[None],
     )  # fmt: skip
