@@ -108,6 +108,14 @@ PY
   timeout 200 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | tail -40
   exit 0
 fi
+if [ "${1:-}" = final ]; then
+  timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels > "$OUT/tests.txt" 2>&1
+  tail -2 "$OUT/tests.txt"
+  timeout 200 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/fftconv_final.json" \
+    --case partial:1:32:2300000:2048 --case partial:1:32:2300000:128 --case full:64:1024:1024:1024 \
+    --case full:16:1024:4096:4096 --case full:4:1024:16384:16384 --case partial:1:32:2300000:16384 2>&1 | tee "$OUT/fftconv_final.txt"
+  exit 0
+fi
 if [ "${1:-}" = check ]; then
   timeout 200 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/fftconv_chip.json" \
     --case full:64:1024:1024:1024 --case full:32:1024:2048:2048 --case partial:1:32:2300000:128 \

@@ -58,14 +58,19 @@ IMPLEMENTATION = {
 
 
 def triton_pays(L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool, fraction: float = 1.0) -> bool:
-    """Where the Triton kernels beat torch.fft on the H200 (2026-11-28): half-precision inputs (the 3xtf32
-    fp32 path was slower), blocks of at most 2^24 points, and, when gradients are needed, only the fused
-    on-chip backward's sizes (elsewhere the reference backward recomputes the forward and loses to cuFFT)."""
+    """Where the Triton kernels beat torch.fft on the H200 (2026-11-28, README Performance): half-precision
+    inputs (the 3xtf32 fp32 path was slower); on chip; through HBM for partial filters (several blocks,
+    1.05x-2.2x) and blocks of 8192 points, but not one large block of a full-length filter (L >= 16K:
+    0.95x down to 0.62x at 4M); when gradients are needed, only the fused on-chip backward's sizes
+    (elsewhere the reference backward recomputes the forward and loses to cuFFT). Frequency-sparse
+    convolutions run Triton wherever it can skip their columns (the reference of that op is slower)."""
     if dtype not in (torch.bfloat16, torch.float16):
         return False
     plan = fft_plan(L, K, H, fraction)
     if plan is None or not sparse_ok(plan, fraction):
         return False
+    if plan.cols and plan.C >= L and plan.n > 8192 and fraction == 1:
+        return False  # one block through HBM (a full-length filter): cuFFT's own passes won (0.95x-0.62x)
     return not needs_grad or (not plan.cols and plan.n <= MAX_BWD_FFT_SIZE and fraction == 1)
 
 

@@ -195,9 +195,9 @@ def _fftconv_fwd_kernel(
     f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
         f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
     )
-    # filter spectrum [D, N1, M] (the kept columns), scaled by 1/N
-    kf = d.to(tl.int64) * (N1 * M) + tl.arange(0, N1)[:, None] * M + tl.arange(0, M)[None, :]
-    y = _conv_tile(v, tl.load(kfr_ptr + kf)[None], tl.load(kfi_ptr + kf)[None],
+    # filter spectrum [D, N1, M] (the kept columns), scaled by 1/N; loaded 3-D, in the layout it is used in
+    kf = d.to(tl.int64) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M + tl.arange(0, M)[None, None, :]
+    y = _conv_tile(v, tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf),
                    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, M)  # fmt: skip
     if HAS_BIAS:
         y += tl.load(bias_ptr + d).to(tl.float32) * v
@@ -322,7 +322,9 @@ def _spectrum_index(plan: FFTPlan, fraction: float, device) -> tuple[torch.Tenso
     return _ORDER_CACHE[key]
 
 
-def monarch_spectrum(k: torch.Tensor, plan: FFTPlan, fraction: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def monarch_spectrum(
+    k: torch.Tensor, plan: FFTPlan, fraction: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
     imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse. One rfft of the filter;
     the bins above N / 2 are conjugates (the filter is real)."""
