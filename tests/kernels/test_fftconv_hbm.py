@@ -14,8 +14,7 @@ from dnaconv.kernels.fftconv import fftconv, naive_conv_direct, naive_fftconv, n
 from dnaconv.kernels.fftconv.monarch import monarch_fftconv
 from dnaconv.kernels.fftconv.plan import FFTPlan, fft_plan, freq_order, hbm_plan, kept_columns, sparse_ok
 from dnaconv.kernels.testing import assert_close
-
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+from tests.kernels.helpers import DEVICE, conv_inputs
 
 # (B, D, L, K, H): a partial filter over several blocks, one with streaming history, a full-length filter of
 # odd length, a filter longer than the sequence; D not a multiple of 16.
@@ -28,16 +27,7 @@ SHAPES = [
 IDS = [f"B{b}-D{d}-L{L}-K{k}-H{h}" for b, d, L, k, h in SHAPES]
 
 
-def _inputs(B, D, L, K, H, dtype, gated=True, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    u = torch.randn(B, D, L, generator=g)
-    k = torch.randn(D, K, generator=g) / K**0.5
-    bias = torch.randn(D, generator=g)
-    pre = torch.randn(B, D, L, generator=g) if gated else None
-    post = torch.randn(B, D, L, generator=g) if gated else None
-    hist = torch.randn(B, D, H, generator=g) if H else None
-    cast = lambda x: None if x is None else x.to(DEVICE, dtype)  # noqa: E731
-    return cast(u), k.to(DEVICE), bias.to(DEVICE), cast(pre), cast(post), cast(hist)
+_inputs = conv_inputs
 
 
 def _cpu(xs):

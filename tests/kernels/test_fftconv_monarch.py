@@ -11,8 +11,7 @@ import torch
 from dnaconv.kernels.fftconv import naive_conv_direct
 from dnaconv.kernels.fftconv.monarch import MAX_FFT_SIZE, monarch_fftconv, monarch_plan
 from dnaconv.kernels.testing import assert_close
-
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+from tests.kernels.helpers import DEVICE, conv_inputs
 
 # (B, D, L, K, H): full filters (K >= L), partial (K < L, several blocks), odd lengths, D not a multiple of 16,
 # and streaming history.
@@ -28,23 +27,7 @@ SHAPES = [
 IDS = [f"B{b}-D{d}-L{L}-K{k}-H{h}" for b, d, L, k, h in SHAPES]
 
 
-def _inputs(B, D, L, K, H, dtype, gated=True, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    u = torch.randn(B, D, L, generator=g)
-    k = torch.randn(D, K, generator=g) / K**0.5
-    bias = torch.randn(D, generator=g)
-    pre = torch.randn(B, D, L, generator=g) if gated else None
-    post = torch.randn(B, D, L, generator=g) if gated else None
-    hist = torch.randn(B, D, H, generator=g) if H else None
-    cast = lambda x: None if x is None else x.to(DEVICE, dtype)  # noqa: E731
-    return (
-        cast(u),
-        k.to(DEVICE),
-        bias.to(DEVICE),
-        cast(pre),
-        cast(post),
-        None if hist is None else hist.to(DEVICE),
-    )
+_inputs = conv_inputs
 
 
 def test_plan():

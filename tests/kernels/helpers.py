@@ -1,0 +1,28 @@
+"""Inputs shared by the long-convolution kernel tests."""
+
+from __future__ import annotations
+
+import torch
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def conv_inputs(B, D, L, K, H, dtype, gated=True, seed=0):
+    """(u, k, bias, pre, post, history) on DEVICE: u and the gates in ``dtype``, the filter, bias and history
+    (streaming state, as the model keeps it) in fp32; k scaled so that outputs are O(1)."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(B, D, L, generator=g)
+    k = torch.randn(D, K, generator=g) / K**0.5
+    bias = torch.randn(D, generator=g)
+    pre = torch.randn(B, D, L, generator=g) if gated else None
+    post = torch.randn(B, D, L, generator=g) if gated else None
+    hist = torch.randn(B, D, H, generator=g) if H else None
+    cast = lambda x: None if x is None else x.to(DEVICE, dtype)  # noqa: E731
+    return (
+        cast(u),
+        k.to(DEVICE),
+        bias.to(DEVICE),
+        cast(pre),
+        cast(post),
+        None if hist is None else hist.to(DEVICE),
+    )
