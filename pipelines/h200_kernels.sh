@@ -108,6 +108,39 @@ PY
   timeout 200 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | tail -40
   exit 0
 fi
+if [ "${1:-}" = pair ]; then
+  timeout 150 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels > "$OUT/tests.txt" 2>&1
+  tail -2 "$OUT/tests.txt"
+  for pair in 1 0; do
+    echo "== DNACONV_MONARCH_PAIR=$pair"
+    DNACONV_MONARCH_PAIR=$pair timeout 150 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/fftconv_pair$pair.json" \
+      --case full:64:1024:1024:1024 --case full:32:1024:2048:2048 --case partial:1:32:2300000:128 \
+      --case partial:1:32:2300000:512 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:16384 \
+      --fraction 0.5 --fraction 0.25 2>&1 | grep -v "fwd+bwd" | tee "$OUT/fftconv_pair$pair.txt"
+  done
+  echo "== paired forward: rows per product x warps (partial K = N/2, L = 2^20, 64 channels, bf16, ms)"
+  timeout 120 python3 - <<'PY' 2>&1 | tee "$OUT/tune_pair.txt"
+import os, torch, triton
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+for n in (512, 1024, 4096):
+    K = n // 2
+    u, pre, post = (torch.randn(1, 64, 1 << 20, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    k, bias = torch.randn(64, K, device="cuda") / K**0.5, torch.randn(64, device="cuda")
+    line = []
+    for rows in (32, 64, 128):
+        for warps in (4, 8):
+            os.environ["DNACONV_MONARCH_ROWS"], os.environ["DNACONV_MONARCH_WARPS"] = str(rows), str(warps)
+            try:
+                t = triton.testing.do_bench(lambda: monarch_fftconv(u, k, bias, pre, post), return_mode="median")
+                line.append(f"r{rows}w{warps}={t:.3f}")
+            except Exception as e:
+                line.append(f"r{rows}w{warps}=fail({type(e).__name__})")
+    print(f"N={n}", " ".join(line), flush=True)
+PY
+  echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
+  timeout 150 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | grep -E "fraction|perplexity|embed_|pooled"
+  exit 0
+fi
 if [ "${1:-}" = final ]; then
   timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels > "$OUT/tests.txt" 2>&1
   tail -2 "$OUT/tests.txt"

@@ -110,6 +110,36 @@ def _inverse_dft_real(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
 
 
 @triton.jit
+def _forward_dft_complex(ar, ai, f1r, f1i, f2r, f2i, ttr, tti,
+                         G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+                         M: tl.constexpr):  # fmt: skip
+    """DFT of G complex segments (ar + i ai) [G, N1, N2] -> (Xr, Xi) [G, N1, M] (as ``_forward_dft``)."""
+    atr = tl.permute(ar, (0, 2, 1))
+    ati = tl.permute(ai, (0, 2, 1))
+    btr = _rmm(atr, f1r, G, N2, N1, PRECISION) - _rmm(ati, f1i, G, N2, N1, PRECISION)
+    bti = _rmm(atr, f1i, G, N2, N1, PRECISION) + _rmm(ati, f1r, G, N2, N1, PRECISION)
+    cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))
+    ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
+    xr = _rmm(cr, f2r, G, N1, N2, PRECISION, M) - _rmm(ci, f2i, G, N1, N2, PRECISION, M)
+    xi = _rmm(cr, f2i, G, N1, N2, PRECISION, M) + _rmm(ci, f2r, G, N1, N2, PRECISION, M)
+    return xr, xi
+
+
+@triton.jit
+def _inverse_dft_complex(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
+                         G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+                         M: tl.constexpr):  # fmt: skip
+    """Unscaled inverse DFT of permuted spectra [G, N1, M] -> complex (zr, zi) [G, N1, N2] in time order."""
+    cr = _rmm(yr, g2r, G, N1, M, PRECISION, N2) + _rmm(yi, g2i, G, N1, M, PRECISION, N2)
+    ci = _rmm(yi, g2r, G, N1, M, PRECISION, N2) - _rmm(yr, g2i, G, N1, M, PRECISION, N2)
+    br = tl.permute(cr * tr + ci * ti, (0, 2, 1))
+    bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
+    zr = _rmm(br, f1r, G, N2, N1, PRECISION) + _rmm(bi, f1i, G, N2, N1, PRECISION)
+    zi = _rmm(bi, f1r, G, N2, N1, PRECISION) - _rmm(br, f1i, G, N2, N1, PRECISION)
+    return tl.permute(zr, (0, 2, 1)), tl.permute(zi, (0, 2, 1))
+
+
+@triton.jit
 def _load_dft(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
               N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr):  # fmt: skip
     """F1 (symmetric), F2's kept columns [N2, M] and rows [M, N2], the twiddles T [N1, N2] and T^T. Dense
@@ -205,6 +235,69 @@ def _fftconv_fwd_kernel(
     if HAS_POST:
         y = y * tl.load(post_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
     tl.store(y_ptr + row + t, y.to(y_ptr.dtype.element_ty), mask=valid)
+
+
+@triton.jit
+def _segments(q, d, D, L, n_blocks, NQ, C, KM1, m):
+    """Segment q (= b * n_blocks + block) of channel d: its row offset (b * D + d) * L and its times; times of
+    segments past the last (q >= NQ) are set to L, so that their loads and stores are masked off."""
+    b = q // n_blocks
+    t = (q % n_blocks) * C + m - KM1
+    return b * D + d, tl.where(q < NQ, t, L)
+
+
+@triton.jit
+def _fftconv_fwd_pair_kernel(
+    u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
+    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, y_ptr,
+    D, L, H, C, KM1, n_blocks, NQ, n_groups,
+    G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
+    HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
+    PRECISION: tl.constexpr,
+):  # fmt: skip
+    """The forward with two real segments per complex transform: all B x n_blocks segments of channel d share
+    its filter, so segments q (real part) and q + G (imaginary part) go through one complex DFT, the filter
+    product and one complex inverse, whose real and imaginary parts are the two convolutions."""
+    d = tl.program_id(0) // n_groups
+    grp = tl.program_id(0) % n_groups
+    m = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
+    q = grp * (2 * G) + tl.arange(0, G)[:, None, None]
+    bd_a, t_a = _segments(q, d, D, L, n_blocks, NQ, C, KM1, m)
+    bd_b, t_b = _segments(q + G, d, D, L, n_blocks, NQ, C, KM1, m)
+    row_a = bd_a.to(tl.int64) * L
+    row_b = bd_b.to(tl.int64) * L
+    va = _load_gated(
+        u_ptr + row_a, pre_ptr + row_a, hist_ptr + bd_a.to(tl.int64) * H, t_a, L, H, HAS_PRE, HAS_HIST
+    )
+    vb = _load_gated(
+        u_ptr + row_b, pre_ptr + row_b, hist_ptr + bd_b.to(tl.int64) * H, t_b, L, H, HAS_PRE, HAS_HIST
+    )
+    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
+    )
+    kf = d.to(tl.int64) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M + tl.arange(0, M)[None, None, :]
+    kr = tl.load(kfr_ptr + kf)
+    ki = tl.load(kfi_ptr + kf)
+    sv = tl.maximum(_scale(va, PRECISION), _scale(vb, PRECISION))
+    xr, xi = _forward_dft_complex(va / sv, vb / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
+    yr = xr * kr - xi * ki
+    yi = xr * ki + xi * kr
+    sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
+    ya, yb = _inverse_dft_complex(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
+    s = sv * sy
+    ya = ya * s
+    yb = yb * s
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + d).to(tl.float32)
+        ya += bias * va
+        yb += bias * vb
+    ok_a = (m >= KM1) & (t_a < L)
+    ok_b = (m >= KM1) & (t_b < L)
+    if HAS_POST:
+        ya = ya * tl.load(post_ptr + row_a + t_a, mask=ok_a, other=0.0).to(tl.float32)
+        yb = yb * tl.load(post_ptr + row_b + t_b, mask=ok_b, other=0.0).to(tl.float32)
+    tl.store(y_ptr + row_a + t_a, ya.to(y_ptr.dtype.element_ty), mask=ok_a)
+    tl.store(y_ptr + row_b + t_b, yb.to(y_ptr.dtype.element_ty), mask=ok_b)
 
 
 @triton.jit
@@ -311,14 +404,18 @@ def _dft_matrices(n1: int, n2: int, device, fraction: float = 1.0) -> tuple[torc
 _ORDER_CACHE: dict = {}
 
 
-def _spectrum_index(plan: FFTPlan, fraction: float, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each stored spectrum entry [rows, n1, M]: its rfft bin min(f, N - f), and -1 where f > N / 2 (the
-    entry is the conjugate of that bin). Cached per (plan, fraction, device)."""
+def _spectrum_index(plan: FFTPlan, fraction: float, device) -> tuple[torch.Tensor, ...]:
+    """For each stored spectrum entry [rows, n1, M]: its rfft bin min(f, N - f), and the factors for its real
+    and imaginary parts (-1 on the imaginary part where f > N / 2: the conjugate; 0 for the one kept-column
+    frequency N - f N / 2 outside |k| < f N / 2, see plan.py). Cached per (plan, fraction, device)."""
     key = (plan, fraction, str(device))
     if key not in _ORDER_CACHE:
+        n = plan.n
         f = freq_order(plan).view(-1, plan.n1, plan.n2)[..., kept_columns(plan.n2, fraction)].reshape(-1)
-        upper = f > plan.n // 2
-        _ORDER_CACHE[key] = (torch.where(upper, plan.n - f, f).to(device), (1 - 2 * upper.float()).to(device))
+        upper = f > n // 2
+        keep = torch.ones(f.shape) if fraction == 1 else (torch.minimum(f, n - f) < fraction * n / 2).float()
+        idx = torch.where(upper, n - f, f)
+        _ORDER_CACHE[key] = tuple(x.to(device) for x in (idx, keep / n, keep * (1 - 2 * upper.float()) / n))
     return _ORDER_CACHE[key]
 
 
@@ -328,11 +425,10 @@ def monarch_spectrum(
     """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
     imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse. One rfft of the filter;
     the bins above N / 2 are conjugates (the filter is real)."""
-    n = plan.n
-    idx, sign = _spectrum_index(plan, fraction, k.device)
-    kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=n)[:, idx]  # [D, entries]
+    idx, wr, wi = _spectrum_index(plan, fraction, k.device)
+    kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)[:, idx]  # [D, entries]
     shape = (k.shape[0], -1, plan.n1, idx.numel() // (plan.n // plan.n2))
-    return (kf.real / n).view(shape).contiguous(), (kf.imag * (sign / n)).view(shape).contiguous()
+    return (kf.real * wr).view(shape).contiguous(), (kf.imag * wi).view(shape).contiguous()
 
 
 def _prepare(u, k, bias, pre_gate, post_gate, history, fraction=1.0):
@@ -351,43 +447,58 @@ def _precision(dtype: torch.dtype) -> int:
     return 1 if dtype == torch.float32 else 2
 
 
-def _launch_shape(n1: int, n2: int, n_blocks: int, backward: bool = False) -> tuple[int, int]:
-    """(G, num_warps): G segments per program so that each product has at least 128 rows.
+def _launch_shape(
+    n1: int, n2: int, n_blocks: int, backward: bool = False, paired: bool = False
+) -> tuple[int, int]:
+    """(G, num_warps): G segments per program (complex pairs of segments when ``paired``) so that each
+    product has at least 128 rows.
 
     Warps, from the H200 runs of 2026-11-28 (pipelines/h200_kernels.sh tune / cases): the forward runs best
     with 4 warps while a program holds at most 4096 points of segments of at most 2048 (N = 1024, G = 4:
     1.12 ms vs 1.50 with 8; a single N = 2048 segment: 1.84 ms vs 2.86) and with 8 beyond (N = 4096: 2.26 ms
     vs 5.63); the backward, which holds more tiles, lost 2x at N = 1024, G = 4 with 4 warps, so it keeps 8
-    once a program holds more than 2048 points. DNACONV_MONARCH_ROWS (rows per product) and
-    DNACONV_MONARCH_WARPS override the choice for such sweeps."""
+    once a program holds more than 2048 points. A complex pair holds the registers of two real segments.
+    DNACONV_MONARCH_ROWS (rows per product) and DNACONV_MONARCH_WARPS override the choice for sweeps."""
     rows = int(os.environ.get("DNACONV_MONARCH_ROWS", 128))
     g = max(1, min(max(1, rows // n1), 1 << (n_blocks - 1).bit_length()))
+    points = g * n1 * n2 * (2 if paired else 1)
     if backward:
         default = 4 if g * n1 * n1 <= 2048 else 8
     else:
-        default = 4 if g * n1 * n2 <= 4096 and n1 * n2 <= 2048 else 8
+        default = 4 if points <= 4096 and n1 * n2 <= 2048 else 8
     return g, int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or default
 
 
 def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0):
-    B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history)
+    B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history, fraction)
     kfr, kfi = (
         spectrum if spectrum is not None else monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff), fraction)
     )
     y = torch.empty_like(u)
     dummy = u
     n_blocks = triton.cdiv(L, C)
-    G, warps = _launch_shape(n1, n2, n_blocks)
-    n_groups = triton.cdiv(n_blocks, G)
-    _fftconv_fwd_kernel[(B * D * n_groups,)](
+    args = (
         u, pre_gate if pre_gate is not None else dummy, post_gate if post_gate is not None else dummy,
         history if history is not None else dummy, bias if bias is not None else dummy, kfr, kfi,
         *_dft_matrices(n1, n2, u.device, fraction), y,
-        D, L, H, C, k_eff - 1, n_groups,
-        G=G, N1=n1, N2=n2, M=kfr.shape[-1], HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
-        HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
-        num_warps=warps,
     )  # fmt: skip
+    flags = dict(
+        N1=n1, N2=n2, M=kfr.shape[-1], HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
+        HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
+    )  # fmt: skip
+    if os.environ.get("DNACONV_MONARCH_PAIR", "1") != "0":
+        # two real segments per complex transform, over all B x n_blocks segments of a channel
+        G, warps = _launch_shape(n1, n2, triton.cdiv(B * n_blocks, 2), paired=True)
+        n_groups = triton.cdiv(B * n_blocks, 2 * G)
+        _fftconv_fwd_pair_kernel[(D * n_groups,)](
+            *args, D, L, H, C, k_eff - 1, n_blocks, B * n_blocks, n_groups, G=G, num_warps=warps, **flags
+        )
+        return y
+    G, warps = _launch_shape(n1, n2, n_blocks)
+    n_groups = triton.cdiv(n_blocks, G)
+    _fftconv_fwd_kernel[(B * D * n_groups,)](
+        *args, D, L, H, C, k_eff - 1, n_groups, G=G, num_warps=warps, **flags
+    )
     return y
 
 

@@ -29,12 +29,13 @@ import triton.language as tl
 from dnaconv.kernels.fftconv.monarch import (
     _dft,
     _dft_matrices,
+    _forward_dft_complex,
+    _inverse_dft_complex,
     _launch_shape,
     _load_dft,
     _load_gated,
     _mm,
     _precision,
-    _rmm,
     monarch_spectrum,
 )
 from dnaconv.kernels.fftconv.plan import hbm_plan
@@ -135,15 +136,7 @@ def _row_kernel(
         f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
     )
     sa = _scale3(ar, ai, PRECISION)
-    # forward: stage 1 (F1 along n1) on the transposed tile, twiddles, stage 2 on the kept columns
-    atr = tl.permute(ar / sa, (0, 2, 1))
-    ati = tl.permute(ai / sa, (0, 2, 1))
-    btr = _rmm(atr, f1r, G, N2, N1, PRECISION) - _rmm(ati, f1i, G, N2, N1, PRECISION)
-    bti = _rmm(atr, f1i, G, N2, N1, PRECISION) + _rmm(ati, f1r, G, N2, N1, PRECISION)
-    cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))
-    ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
-    xr = _rmm(cr, f2r, G, N1, N2, PRECISION, M) - _rmm(ci, f2i, G, N1, N2, PRECISION, M)
-    xi = _rmm(cr, f2i, G, N1, N2, PRECISION, M) + _rmm(ci, f2r, G, N1, N2, PRECISION, M)
+    xr, xi = _forward_dft_complex(ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
     kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
     kidx += tl.arange(0, M)[None, None, :]
     kr = tl.load(kfr_ptr + kidx)
@@ -151,18 +144,10 @@ def _row_kernel(
     yr = xr * kr - xi * ki
     yi = xr * ki + xi * kr
     sy = _scale3(yr, yi, PRECISION)
-    yr = yr / sy
-    yi = yi / sy
-    # inverse (unscaled): Y conj(F2) on the kept rows, conjugate twiddles, conj(F1)
-    cr = _rmm(yr, g2r, G, N1, M, PRECISION, N2) + _rmm(yi, g2i, G, N1, M, PRECISION, N2)
-    ci = _rmm(yi, g2r, G, N1, M, PRECISION, N2) - _rmm(yr, g2i, G, N1, M, PRECISION, N2)
-    br = tl.permute(cr * tr + ci * ti, (0, 2, 1))
-    bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
-    zr = _rmm(br, f1r, G, N2, N1, PRECISION) + _rmm(bi, f1i, G, N2, N1, PRECISION)
-    zi = _rmm(bi, f1r, G, N2, N1, PRECISION) - _rmm(br, f1i, G, N2, N1, PRECISION)
+    zr, zi = _inverse_dft_complex(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
     s = sa * sy
-    tl.store(xr_ptr + off, tl.permute(zr, (0, 2, 1)) * s)
-    tl.store(xi_ptr + off, tl.permute(zi, (0, 2, 1)) * s)
+    tl.store(xr_ptr + off, zr * s)
+    tl.store(xi_ptr + off, zi * s)
 
 
 @triton.jit

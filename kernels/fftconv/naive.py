@@ -136,8 +136,8 @@ def naive_fftconv_blocked(
 
     Block j computes outputs [jC, jC + C), C = n_fft - K' + 1, from the n_fft inputs before them (the Triton
     kernels' frame, see ``plan.py``). With ``freq_fraction`` f < 1, each block's spectrum keeps only the
-    frequencies k < f n / 2 and k >= n - f n / 2 and the real part of the inverse is taken: in rfft terms bins
-    below f n / 2 weigh 1, bin f n / 2 weighs 1/2, the rest 0. With f = 1 this equals ``naive_fftconv``.
+    frequencies |k| < f n / 2 (k < f n / 2 or k > n - f n / 2): a real low-pass of the filter per block. With
+    f = 1 this equals ``naive_fftconv``.
 
     Example:
         >>> y = naive_fftconv_blocked(torch.randn(1, 4, 5000), torch.randn(4, 300), n_fft=1024, freq_fraction=0.5)
@@ -157,9 +157,7 @@ def naive_fftconv_blocked(
     blocks = x.unfold(-1, n, C)  # [B, D, n_blocks, n]
     k_f = torch.fft.rfft(k[:, :k_eff].to(ct), n=n)
     if freq_fraction < 1:
-        cut = freq_fraction * n / 2
-        f = torch.arange(n // 2 + 1, device=u.device)
-        k_f = k_f * torch.where(f < cut, 1.0, torch.where(f == cut, 0.5, 0.0)).to(ct)
+        k_f = k_f * (torch.arange(n // 2 + 1, device=u.device) < freq_fraction * n / 2).to(ct)
     y = torch.fft.irfft(torch.fft.rfft(blocks, n=n) * k_f[:, None], n=n)[..., k_eff - 1 :]
     y = y.reshape(B, D, n_blocks * C)[..., :L]
     if bias is not None:

@@ -15,8 +15,9 @@ position (k_i, rest), and the on-chip row leaves frequency k1 + N1 k2 at [k1, k2
 frequency held at each storage position, for laying out the filter spectrum.
 
 Frequency-sparse convolution (fraction f): of the N-point spectrum of each block, only the frequencies
-k < f N / 2 and k >= N - f N / 2 are kept (the real part of the inverse is taken, so bin f N / 2 counts half).
-In both kernels these are whole columns k2 of the row transform, so the kernels skip the others' products.
+|k| < f N / 2 (k < f N / 2 or k > N - f N / 2) are kept, a real low-pass. In both kernels these lie in the
+columns k2 < f N2 / 2 and k2 >= N2 - f N2 / 2 of the row transform (the one kept-column frequency N - f N / 2
+is zeroed in the stored spectrum), so the kernels skip the other columns' products.
 """
 
 from __future__ import annotations

@@ -110,3 +110,19 @@ def test_dispatch_rule():
     assert not triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False)  # one HBM block: cuFFT won
     assert triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False, fraction=0.5)  # sparse op
     assert triton_pays(4096, 4096, 0, torch.bfloat16, needs_grad=False)  # N = 8192 through HBM: 1.14x
+
+
+@pytest.mark.parametrize("B,D,L,K,H", SHAPES[1:4] + SHAPES[5:], ids=IDS[1:4] + IDS[5:])
+def test_forward_one_segment_per_transform(B, D, L, K, H, monkeypatch):
+    """DNACONV_MONARCH_PAIR=0: the forward that transforms each real segment on its own (the default packs
+    two segments of a channel into one complex transform)."""
+    monkeypatch.setenv("DNACONV_MONARCH_PAIR", "0")
+    test_forward_fp32(B, D, L, K, H, gated=True)
+
+
+def test_paired_forward_odd_segment_counts():
+    """Pairs run over all B x blocks segments of a channel: odd counts, and pairs that straddle two batch rows."""
+    for B, L, K in ((3, 100, 100), (3, 700, 129), (1, 1300, 200)):
+        u, k, bias, pre, post, _ = _inputs(B, 3, L, K, 0, torch.float32, seed=B + L)
+        y = monarch_fftconv(u, k, bias, pre, post)
+        assert_close(y.cpu(), naive_conv_direct(*[x.cpu() for x in (u, k, bias, pre, post)]), rtol=1e-5)
