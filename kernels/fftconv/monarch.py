@@ -486,7 +486,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         N1=n1, N2=n2, M=kfr.shape[-1], HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
     )  # fmt: skip
-    if os.environ.get("DNACONV_MONARCH_PAIR", "1") != "0":
+    if os.environ.get("DNACONV_MONARCH_PAIR", "0") == "1":
         # two real segments per complex transform, over all B x n_blocks segments of a channel
         G, warps = _launch_shape(n1, n2, triton.cdiv(B * n_blocks, 2), paired=True)
         n_groups = triton.cdiv(B * n_blocks, 2 * G)
