@@ -19,6 +19,10 @@ sum_t g[t] v[t - s] per program in fp32, summed over programs on the host. Above
 backward runs the torch.fft reference instead (its six on-chip transforms per block were slower than cuFFT
 there on the H200).
 
+``_fftconv_fwd_pair_kernel`` packs two segments of a channel into one complex transform (they share the filter,
+so the real and imaginary parts of the result are the two convolutions); it measured slower on the H200
+(register pressure), so it runs only with DNACONV_MONARCH_PAIR=1.
+
 Frequency-sparse convolutions (``fraction`` < 1, see ``plan.py``) keep only the lowest columns k2 of the
 spectrum: F2 is cut to those columns (forward) and rows (inverse), which skips the rest of the stage-2 products.
 They are forward-only kernels; gradients run the torch.fft reference of the same op.
