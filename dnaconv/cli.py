@@ -303,10 +303,16 @@ def score(inputs, model_path, regions, bed, dtype, device, chunk_size, as_json, 
 @click.option(
     "--max-steps", type=click.IntRange(min=1), help="Stop after this step (the schedule is unchanged)."
 )
+@click.option(
+    "--init",
+    "init",
+    type=click.Path(exists=True),
+    help="Start from this model directory's weights (continued training; same architecture as the config).",
+)
 @device_options
 @quiet_option
 @handle_errors
-def pretrain(data_dir, config_path, out, resume, force, max_steps, dtype, device, quiet):
+def pretrain(data_dir, config_path, out, resume, force, max_steps, init, dtype, device, quiet):
     """Pretrain a causal Hyena LM on shards; under torchrun, one process per GPU (DDP).
 
     Logs JSON lines (loss, lr, tokens/s, MFU, validation perplexity) to OUT/metrics.jsonl and stderr, plots
@@ -339,8 +345,9 @@ def pretrain(data_dir, config_path, out, resume, force, max_steps, dtype, device
     dev = resolve_device(device)
     try:
         run_pretrain(
-            data_dir, model_cfg, train_cfg, out, dev, resolve_dtype(dtype, dev), resume, max_steps, not quiet
-        )
+            data_dir, model_cfg, train_cfg, out, dev, resolve_dtype(dtype, dev), resume, max_steps, not quiet,
+            init=init,
+        )  # fmt: skip
     except NonFiniteLoss as e:
         raise click.ClickException(str(e)) from None
 

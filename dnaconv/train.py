@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from dnaconv.checkpoint import save_model
+from dnaconv.checkpoint import load_model, save_model
 from dnaconv.config import HyenaConfig, dataclass_from_dict, read_json_object
 from dnaconv.errors import ConfigError
 from dnaconv.lm import nll_sum, param_groups
@@ -112,6 +112,19 @@ class WindowData:
         return np.stack(
             [self.chunks[c][0][s : s + self.length] for c, s in zip(self.chunk_of[idx], self.start_of[idx])]
         )
+
+
+def _load_init(model: HyenaLM, model_config: HyenaConfig, path: str) -> None:
+    src, _ = load_model(path)
+    mine, theirs = dataclasses.asdict(model_config), dataclasses.asdict(src.config)
+    diff = [k for k in mine if k != "name" and mine[k] != theirs.get(k)]
+    if diff:
+        raise ConfigError(
+            f"{path}: --init model differs from the config in '{diff[0]}' ({theirs.get(diff[0])!r} vs "
+            f"{mine[diff[0]]!r})"
+        )
+    with torch.no_grad():
+        model.load_state_dict(src.state_dict())
 
 
 def seq_len_at(step: int, cfg: TrainConfig, full: int) -> int:
@@ -265,8 +278,12 @@ def pretrain(
     resume: bool = False,
     max_steps: int | None = None,
     progress: bool = True,
+    init: str | None = None,
 ) -> dict:
-    """Train; returns the final metrics record. Rank 0 writes metrics.jsonl, curves.png and checkpoints."""
+    """Train; returns the final metrics record. Rank 0 writes metrics.jsonl, curves.png and checkpoints.
+
+    ``init``: a model directory whose weights start the run (fine-tuning or continued training); its
+    architecture must equal ``model_config`` (the name may differ). A resumed run ignores it."""
     rank, world, local_rank = _dist_info()
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
@@ -290,6 +307,8 @@ def pretrain(
     start = 0
     if resume and (run / "latest").exists():
         start = _read_checkpoint(run, model, opt)
+    elif init is not None:
+        _load_init(model, model_config, init)
     ddp = (
         torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None

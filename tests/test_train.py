@@ -172,3 +172,23 @@ def test_window_data_reads_full_windows_lazily(shards):
     assert got.dtype == np.uint8 and got.shape == (3, 128)
     np.testing.assert_array_equal(got, np.stack([full[0], full[5], full[-1]]))
     assert not data.chunks[0][0].flags.owndata  # a view of the memory-mapped Arrow buffer
+
+
+def test_init_continues_from_a_model_directory(tmp_path, shards):
+    """--init starts from a model directory's weights: step 0 of the continued run scores the first run's
+    final weights, not a fresh initialisation; an architecture mismatch is a one-line error."""
+    cfg = write_config(tmp_path / "c.json")
+    assert run("--data", shards, "--config", cfg, "--out", tmp_path / "a").exit_code == 0
+    first = json.loads((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert run("--data", shards, "--config", cfg, "--out", tmp_path / "b", "--init", tmp_path / "a" / "final",
+               "--max-steps", 1).exit_code == 0  # fmt: skip
+    fresh = losses(tmp_path / "a")[0]
+    cont = losses(tmp_path / "b")[0]
+    assert cont < fresh - 0.05 and abs(cont - first["loss"]) < 0.2
+    other = tmp_path / "o.json"
+    cfg_d = json.loads(Path(cfg).read_text())
+    cfg_d["model"]["d_model"] = 24
+    other.write_text(json.dumps(cfg_d))
+    r = run("--data", shards, "--config", other, "--out", tmp_path / "c", "--init", tmp_path / "a" / "final")
+    assert r.exit_code == 1 and "differs from the config in 'd_model'" in r.output
+    assert len(r.output.strip().splitlines()) == 1
