@@ -26,18 +26,16 @@ import torch
 import triton
 import triton.language as tl
 
-from dnaconv.kernels.fftconv.monarch import (
+from dnaconv.kernels.fftconv.dft import (
     _dft,
     _dft_matrices,
     _forward_dft_complex,
     _inverse_dft_complex,
-    _launch_shape,
     _load_dft,
     _load_gated,
     _mm,
-    _precision,
-    monarch_spectrum,
 )
+from dnaconv.kernels.fftconv.monarch import _launch_shape, _precision, monarch_spectrum
 from dnaconv.kernels.fftconv.plan import hbm_plan
 
 __all__ = ["hbm_fftconv_fwd"]

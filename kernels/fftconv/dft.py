@@ -1,0 +1,198 @@
+"""Triton building blocks of the Monarch FFT kernels: matrix products in the chosen precision, the two-level
+DFT of real or complex segments and its inverse (on the tensor cores), loading the DFT matrices and the gated
+input, power-of-two scaling for fp16 operands; and, on the host, the DFT matrices themselves.
+
+A segment of N = N1 N2 points is a tile [N1, N2] holding time N2 n1 + n2; after the forward DFT, entry
+[k1, k2] holds frequency k1 + N1 k2 (only the M kept columns k2 when frequency-sparse, see ``plan.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from dnaconv.kernels.fftconv.plan import kept_columns
+
+
+@triton.jit
+def _mm(a, b, PRECISION: tl.constexpr):
+    """Real matrix product, fp32 accumulation. PRECISION: 0 = tf32, 1 = 3xtf32 (fp32 accuracy), 2 = fp16
+    operands (the caller keeps them in range by scaling)."""
+    if PRECISION == 0:
+        return tl.dot(a, b, input_precision="tf32")
+    elif PRECISION == 1:
+        return tl.dot(a, b, input_precision="tf32x3")
+    else:
+        return tl.dot(a.to(tl.float16), b.to(tl.float16))
+
+
+@triton.jit
+def _rmm(
+    x, f, G: tl.constexpr, M: tl.constexpr, K: tl.constexpr, PRECISION: tl.constexpr, N: tl.constexpr = 0
+):
+    """x [G, M, K] @ f [K, N] (N = K by default) for G segments at once: one [G*M, K] product keeps the
+    tensor cores busy."""
+    NO: tl.constexpr = K if N == 0 else N
+    return tl.reshape(_mm(tl.reshape(x, (G * M, K)), f, PRECISION), (G, M, NO))
+
+
+@triton.jit
+def _forward_dft(a, f1r, f1i, f2r, f2i, ttr, tti,
+                 G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+                 M: tl.constexpr):  # fmt: skip
+    """DFT of G real segments a [G, N1, N2] (time N2 n1 + n2) -> (Xr, Xi) [G, N1, M], frequency k1 + N1 k2
+    for the M kept columns k2 (f2 [N2, M]: all N2 unless frequency-sparse).
+
+    Stage 1 (F1 along n1) runs on the transposed tile so that both stages are right-multiplications."""
+    at = tl.permute(a, (0, 2, 1))  # [G, N2, N1]
+    btr = _rmm(at, f1r, G, N2, N1, PRECISION)  # [G, N2, k1]
+    bti = _rmm(at, f1i, G, N2, N1, PRECISION)
+    cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))  # twiddled, back to [G, k1, n2]
+    ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
+    xr = _rmm(cr, f2r, G, N1, N2, PRECISION, M) - _rmm(ci, f2i, G, N1, N2, PRECISION, M)
+    xi = _rmm(cr, f2i, G, N1, N2, PRECISION, M) + _rmm(ci, f2r, G, N1, N2, PRECISION, M)
+    return xr, xi
+
+
+@triton.jit
+def _inverse_dft_real(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
+                      G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+                      M: tl.constexpr):  # fmt: skip
+    """Real part of the unscaled inverse DFT of permuted spectra [G, N1, M] -> [G, N1, N2] time order
+    (g2 [M, N2]: the kept rows of F2)."""
+    cr = _rmm(yr, g2r, G, N1, M, PRECISION, N2) + _rmm(yi, g2i, G, N1, M, PRECISION, N2)  # [G, k1, n2]
+    ci = _rmm(yi, g2r, G, N1, M, PRECISION, N2) - _rmm(yr, g2i, G, N1, M, PRECISION, N2)
+    br = tl.permute(cr * tr + ci * ti, (0, 2, 1))  # conj twiddle, [G, n2, k1]
+    bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
+    yt = _rmm(br, f1r, G, N2, N1, PRECISION) + _rmm(bi, f1i, G, N2, N1, PRECISION)  # [G, n2, n1]
+    return tl.permute(yt, (0, 2, 1))
+
+
+@triton.jit
+def _forward_dft_complex(ar, ai, f1r, f1i, f2r, f2i, ttr, tti,
+                         G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+                         M: tl.constexpr):  # fmt: skip
+    """DFT of G complex segments (ar + i ai) [G, N1, N2] -> (Xr, Xi) [G, N1, M] (as ``_forward_dft``)."""
+    atr = tl.permute(ar, (0, 2, 1))
+    ati = tl.permute(ai, (0, 2, 1))
+    btr = _rmm(atr, f1r, G, N2, N1, PRECISION) - _rmm(ati, f1i, G, N2, N1, PRECISION)
+    bti = _rmm(atr, f1i, G, N2, N1, PRECISION) + _rmm(ati, f1r, G, N2, N1, PRECISION)
+    cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))
+    ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
+    xr = _rmm(cr, f2r, G, N1, N2, PRECISION, M) - _rmm(ci, f2i, G, N1, N2, PRECISION, M)
+    xi = _rmm(cr, f2i, G, N1, N2, PRECISION, M) + _rmm(ci, f2r, G, N1, N2, PRECISION, M)
+    return xr, xi
+
+
+@triton.jit
+def _inverse_dft_complex(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
+                         G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+                         M: tl.constexpr):  # fmt: skip
+    """Unscaled inverse DFT of permuted spectra [G, N1, M] -> complex (zr, zi) [G, N1, N2] in time order."""
+    cr = _rmm(yr, g2r, G, N1, M, PRECISION, N2) + _rmm(yi, g2i, G, N1, M, PRECISION, N2)
+    ci = _rmm(yi, g2r, G, N1, M, PRECISION, N2) - _rmm(yr, g2i, G, N1, M, PRECISION, N2)
+    br = tl.permute(cr * tr + ci * ti, (0, 2, 1))
+    bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
+    zr = _rmm(br, f1r, G, N2, N1, PRECISION) + _rmm(bi, f1i, G, N2, N1, PRECISION)
+    zi = _rmm(bi, f1r, G, N2, N1, PRECISION) - _rmm(br, f1i, G, N2, N1, PRECISION)
+    return tl.permute(zr, (0, 2, 1)), tl.permute(zi, (0, 2, 1))
+
+
+@triton.jit
+def _load_dft(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
+              N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr):  # fmt: skip
+    """F1 (symmetric), F2's kept columns [N2, M] and rows [M, N2], the twiddles T [N1, N2] and T^T. Dense
+    (M = N2): F2 is symmetric and serves both (a second copy would cost registers)."""
+    a1 = tl.arange(0, N1)
+    a2 = tl.arange(0, N2)
+    am = tl.arange(0, M)
+    i1 = a1[:, None] * N1 + a1[None, :]
+    i2 = a2[:, None] * M + am[None, :]
+    it = a1[:, None] * N2 + a2[None, :]
+    itt = a2[:, None] + a1[None, :] * N2
+    f2r = tl.load(f2r_ptr + i2)
+    f2i = tl.load(f2i_ptr + i2)
+    if M == N2:
+        g2r = f2r
+        g2i = f2i
+    else:
+        j2 = am[:, None] * N2 + a2[None, :]
+        g2r = tl.load(g2r_ptr + j2)
+        g2i = tl.load(g2i_ptr + j2)
+    return (
+        tl.load(f1r_ptr + i1), tl.load(f1i_ptr + i1), f2r, f2i, g2r, g2i,
+        tl.load(twr_ptr + it)[None], tl.load(twi_ptr + it)[None],
+        tl.load(twr_ptr + itt)[None], tl.load(twi_ptr + itt)[None],
+    )  # fmt: skip
+
+
+@triton.jit
+def _load_gated(u_row, pre_row, hist_row, t, L, H, HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr):
+    """The gated input v = u * pre at times t (fp32), history at t < 0, zeros elsewhere."""
+    inside = (t >= 0) & (t < L)
+    v = tl.load(u_row + t, mask=inside, other=0.0).to(tl.float32)
+    if HAS_PRE:
+        v = v * tl.load(pre_row + t, mask=inside, other=0.0).to(tl.float32)
+    if HAS_HIST:
+        th = H + t
+        v += tl.load(hist_row + th, mask=(t < 0) & (th >= 0), other=0.0).to(tl.float32)
+    return v
+
+
+@triton.jit
+def _scale(x, PRECISION: tl.constexpr):
+    """For fp16 operands: a power of two that brings max |x| to about 1 (exact to undo); else 1."""
+    if PRECISION == 2:
+        mx = tl.max(tl.max(tl.max(tl.abs(x), axis=2), axis=1), axis=0)
+        return tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
+    else:
+        return 1.0
+
+
+@triton.jit
+def _conv_tile(v, kr, ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti,
+               G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+               M: tl.constexpr):  # fmt: skip
+    """Circular convolution of the segments v [G, N1, N2] with the (1/N-scaled, permuted) spectrum [N1, M]."""
+    sv = _scale(v, PRECISION)
+    xr, xi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
+    yr = xr * kr - xi * ki
+    yi = xr * ki + xi * kr
+    sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
+    y = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
+    return y * (sv * sy)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Host side
+# ------------------------------------------------------------------------------------------------------
+
+
+_DFT_CACHE: dict = {}
+
+
+def _dft(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    a = torch.arange(size, dtype=torch.float64)
+    ang = -2 * math.pi * torch.outer(a, a) / size
+    return torch.cos(ang), torch.sin(ang)
+
+
+def _dft_matrices(n1: int, n2: int, device, fraction: float = 1.0) -> tuple[torch.Tensor, ...]:
+    """F1 [n1, n1]; F2's kept columns [n2, M] and rows [M, n2]; the twiddles [n1, n2] (real, imaginary)."""
+    key = (n1, n2, str(device), fraction)
+    if key not in _DFT_CACHE:
+        f1r, f1i = _dft(n1)
+        f2r, f2i = _dft(n2)
+        kept = kept_columns(n2, fraction)
+        ang = (
+            -2
+            * math.pi
+            * torch.outer(torch.arange(n1, dtype=torch.float64), torch.arange(n2, dtype=torch.float64))
+        )
+        ang = ang / (n1 * n2)
+        mats = (f1r, f1i, f2r[:, kept], f2i[:, kept], f2r[kept], f2i[kept], torch.cos(ang), torch.sin(ang))
+        _DFT_CACHE[key] = tuple(x.float().contiguous().to(device) for x in mats)
+    return _DFT_CACHE[key]
