@@ -232,6 +232,8 @@ class HyenaLM(nn.Module):
     def set_freq_fraction(self, fraction: float) -> None:
         """Run every long convolution frequency-sparse, keeping ``fraction`` (1, 1/2, 1/4, ...) of each block's
         spectrum (an inference-time approximation, ``dnaconv.kernels.fftconv.plan``); 1 is exact."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"frequency fraction must be in (0, 1], got {fraction}")
         for m in self.modules():
             if isinstance(m, HyenaOperator):
                 m.freq_fraction = float(fraction)

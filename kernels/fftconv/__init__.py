@@ -114,6 +114,8 @@ def fftconv(
     Example:
         >>> y = fftconv(torch.randn(2, 8, 1000), torch.randn(8, 256))
     """
+    if not 0 < freq_fraction <= 1:
+        raise ValueError(f"freq_fraction must be in (0, 1], got {freq_fraction}")
     H = 0 if history is None else history.shape[-1]
     tensors = (u, k, bias, pre_gate, post_gate)
     needs_grad = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors)

@@ -142,6 +142,9 @@ def test_sparse_dispatch_on_cpu_and_gradients():
     y = fftconv(u, k, bias, pre, post, freq_fraction=0.5)
     assert torch.equal(y, naive_fftconv_blocked(u, k, bias, pre, post, n_fft=n, freq_fraction=0.5))
     assert torch.equal(fftconv(u, k, bias, pre, post, freq_fraction=1.0), fftconv(u, k, bias, pre, post))
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="freq_fraction must be in"):
+            fftconv(u, k, freq_fraction=bad)
     # gradients of the Triton sparse op come from the reference of the same op
     xs = [x.detach().to(DEVICE).requires_grad_() for x in (u, k, bias, pre, post)]
     (monarch_fftconv(*xs, fraction=0.5).sum()).backward()
