@@ -117,6 +117,8 @@ def test_freq_fraction_switches_every_long_convolution():
         model.set_freq_fraction(1.0)
         again = model.hidden(tokens)
     assert all(m.freq_fraction == 1.0 for m in model.modules() if hasattr(m, "freq_fraction"))
+    with pytest.raises(ValueError, match="must be in"):
+        model.set_freq_fraction(0)
     torch.testing.assert_close(again, exact, rtol=0, atol=0)
     assert (sparse - exact).norm() > 1e-5 * exact.norm()  # small: the tiny model's filters are smooth
     # the sparse model's layer equals the blocked reference at the plan's block size
