@@ -7,16 +7,10 @@
 #   bash pipelines/h200_kernels.sh grid     the issue's grid (bf16, fwd and fwd+bwd, sparse f = 1/2, 1/4)
 # Expects (carried, git-ignored) .whl/pysam-*.whl. Writes logs and JSON under $OUT.
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-export PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site
-python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null 2>&1
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
-if [ "${1:-}" = tune ]; then
-  timeout 120 python3 -m pytest -q -p no:cacheprovider tests/kernels/test_fftconv_monarch.py 2>&1 | tail -1
-  echo "== rows-per-product x warps sweep (partial K = N/2, L = 2^20, 64 channels, bf16, forward, ms)"
-  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/tune.txt"
+source pipelines/h200_setup.sh
+# Forward ms over rows per product x warps (partial K = N/2, L = 2^20, 64 channels, bf16) -> $OUT/$1
+launch_sweep() {
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/$1"
 import os, torch, triton
 from dnaconv.kernels.fftconv.monarch import monarch_fftconv
 for n in (512, 1024, 4096):
@@ -24,7 +18,7 @@ for n in (512, 1024, 4096):
     u, pre, post = (torch.randn(1, 64, 1 << 20, device="cuda", dtype=torch.bfloat16) for _ in range(3))
     k, bias = torch.randn(64, K, device="cuda") / K**0.5, torch.randn(64, device="cuda")
     line = []
-    for rows in (64, 128, 256):
+    for rows in (32, 64, 128, 256):
         for warps in (4, 8):
             os.environ["DNACONV_MONARCH_ROWS"], os.environ["DNACONV_MONARCH_WARPS"] = str(rows), str(warps)
             try:
@@ -34,7 +28,11 @@ for n in (512, 1024, 4096):
                 line.append(f"r{rows}w{warps}=fail({type(e).__name__})")
     print(f"N={n}", " ".join(line), flush=True)
 PY
-  unset DNACONV_MONARCH_ROWS DNACONV_MONARCH_WARPS
+}
+if [ "${1:-}" = tune ]; then
+  timeout 120 python3 -m pytest -q -p no:cacheprovider tests/kernels/test_fftconv_monarch.py 2>&1 | tail -1
+  echo "== rows-per-product x warps sweep"
+  launch_sweep tune.txt
   echo "== ncu: one forward launch at N=512 and N=4096"
   cat > /tmp/one.py <<'PY'
 import sys, torch
@@ -78,6 +76,48 @@ PY
   echo "== bench embed, Triton vs reference long convolution (default model, K = 8192)"
   timeout 60 dnaconv bench embed --length 2300000 --chunk-size 65536 --no-baseline --json "$OUT/embed_triton.json" 2>&1 | tail -2
   DNACONV_FFTCONV=naive timeout 60 dnaconv bench embed --length 2300000 --chunk-size 65536 --no-baseline --json "$OUT/embed_naive.json" 2>&1 | tail -2
+  echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
+  timeout 150 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | tail -40
+  exit 0
+fi
+if [ "${1:-}" = prof ]; then
+  timeout 150 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py tests/test_streaming.py 2>&1 | tail -3
+  echo "== CUDA time per kernel (torch.profiler, 10 calls each, bf16 gated)"
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/prof.txt"
+import torch
+from torch.profiler import ProfilerActivity, profile
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+for B, D, L, K, f in ((1, 64, 1 << 20, 1 << 20, 1.0), (1, 32, 2_300_000, 16384, 1.0), (1, 32, 2_300_000, 16384, 0.25),
+                      (1, 32, 2_300_000, 8192, 1.0), (1, 32, 2_300_000, 1024, 1.0), (1, 32, 2_300_000, 1024, 0.5)):
+    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    k, bias = torch.randn(D, K, device="cuda") / K**0.5, torch.randn(D, device="cuda")
+    for name, fn in (("fftconv", lambda: fftconv(u, k, bias, pre, post, freq_fraction=f)), ("torch.fft", lambda: naive_fftconv(u, k, bias, pre, post))):
+        if name == "torch.fft" and f < 1:
+            continue
+        fn(); torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(10):
+                fn()
+            torch.cuda.synchronize()
+        print(f"### L={L} K={K} D={D} f={f} {name}")
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=8, max_name_column_width=60))
+PY
+  echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
+  timeout 200 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | tail -40
+  exit 0
+fi
+if [ "${1:-}" = pair ]; then
+  timeout 150 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels > "$OUT/tests.txt" 2>&1
+  tail -2 "$OUT/tests.txt"
+  for pair in 1 0; do
+    echo "== DNACONV_MONARCH_PAIR=$pair"
+    DNACONV_MONARCH_PAIR=$pair timeout 150 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/fftconv_pair$pair.json" \
+      --case full:64:1024:1024:1024 --case full:32:1024:2048:2048 --case partial:1:32:2300000:128 \
+      --case partial:1:32:2300000:512 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:16384 \
+      --fraction 0.5 --fraction 0.25 2>&1 | grep -v "fwd+bwd" | tee "$OUT/fftconv_pair$pair.txt"
+  done
+  echo "== paired forward: rows per product x warps"
+  DNACONV_MONARCH_PAIR=1 launch_sweep tune_pair.txt
   echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
   timeout 150 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | tail -40
   exit 0

@@ -4,14 +4,9 @@
 #   bash pipelines/h200_pretrain.sh [STEPS]
 # Expects (carried, git-ignored): .whl/{pysam,datasets,dill,multiprocess}-*.whl, .devdata/GRCh37.chr20.fa.gz*.
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
 STEPS=${1:-120}
-export PYTHONUNBUFFERED=1
+source pipelines/h200_setup.sh
 python3 -c 'import pyarrow, huggingface_hub; print("pyarrow", pyarrow.__version__, "hub", huggingface_hub.__version__)'
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site
-python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null 2>&1
-nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/gpu.txt"
 dnaconv shard .devdata/GRCh37.chr20.fa.gz --length 8192 --held-out valid=20:55000001-56000000 \
   --held-out test=20:56000001-60000000 --manifest grch37_chr20 -o /tmp/shards -q || exit 1
 CFG=pipelines/configs/chr20_d128.json
