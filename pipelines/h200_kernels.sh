@@ -5,7 +5,11 @@
 #   bash pipelines/h200_kernels.sh tune     launch-shape sweep and an ncu profile of the forward kernel
 #   bash pipelines/h200_kernels.sh hbm      tests, the HBM kernel's launch sweep, embed, frequency-sparse effect
 #   bash pipelines/h200_kernels.sh grid     the issue's grid (bf16, fwd and fwd+bwd, sparse f = 1/2, 1/4)
-# Expects (carried, git-ignored) .whl/pysam-*.whl. Writes logs and JSON under $OUT.
+#   bash pipelines/h200_kernels.sh prof     torch.profiler time per kernel; frequency-sparse effect
+#   bash pipelines/h200_kernels.sh pair     the paired complex forward against the default, its launch sweep
+#   bash pipelines/h200_kernels.sh check    on-chip cases, embed (interleaved), per-kernel time of embed
+#   bash pipelines/h200_kernels.sh final    tests and the cases the README quotes last
+# Expects (carried, git-ignored) .whl/*.whl and .devdata/GRCh37.chr20.fa.gz*. Writes logs and JSON under $OUT.
 set -uo pipefail
 source pipelines/h200_setup.sh
 # Forward ms over rows per product x warps (partial K = N/2, L = 2^20, 64 channels, bf16) -> $OUT/$1
@@ -118,65 +122,6 @@ if [ "${1:-}" = pair ]; then
   done
   echo "== paired forward: rows per product x warps"
   DNACONV_MONARCH_PAIR=1 launch_sweep tune_pair.txt
-  echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
-  timeout 150 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | tail -40
-  exit 0
-fi
-if [ "${1:-}" = prof ]; then
-  timeout 150 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py tests/test_streaming.py 2>&1 | tail -3
-  echo "== CUDA time per kernel (torch.profiler, 10 calls each, bf16 gated)"
-  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/prof.txt"
-import torch
-from torch.profiler import ProfilerActivity, profile
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-for B, D, L, K, f in ((1, 64, 1 << 20, 1 << 20, 1.0), (1, 32, 2_300_000, 16384, 1.0), (1, 32, 2_300_000, 16384, 0.25),
-                      (1, 32, 2_300_000, 8192, 1.0), (1, 32, 2_300_000, 1024, 1.0), (1, 32, 2_300_000, 1024, 0.5)):
-    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16) for _ in range(3))
-    k, bias = torch.randn(D, K, device="cuda") / K**0.5, torch.randn(D, device="cuda")
-    for name, fn in (("fftconv", lambda: fftconv(u, k, bias, pre, post, freq_fraction=f)), ("torch.fft", lambda: naive_fftconv(u, k, bias, pre, post))):
-        if name == "torch.fft" and f < 1:
-            continue
-        fn(); torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for _ in range(10):
-                fn()
-            torch.cuda.synchronize()
-        print(f"### L={L} K={K} D={D} f={f} {name}")
-        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=8, max_name_column_width=60))
-PY
-  echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
-  timeout 200 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | tail -40
-  exit 0
-fi
-if [ "${1:-}" = pair ]; then
-  timeout 150 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels > "$OUT/tests.txt" 2>&1
-  tail -2 "$OUT/tests.txt"
-  for pair in 1 0; do
-    echo "== DNACONV_MONARCH_PAIR=$pair"
-    DNACONV_MONARCH_PAIR=$pair timeout 150 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/fftconv_pair$pair.json" \
-      --case full:64:1024:1024:1024 --case full:32:1024:2048:2048 --case partial:1:32:2300000:128 \
-      --case partial:1:32:2300000:512 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:16384 \
-      --fraction 0.5 --fraction 0.25 2>&1 | grep -v "fwd+bwd" | tee "$OUT/fftconv_pair$pair.txt"
-  done
-  echo "== paired forward: rows per product x warps (partial K = N/2, L = 2^20, 64 channels, bf16, ms)"
-  timeout 120 python3 - <<'PY' 2>&1 | tee "$OUT/tune_pair.txt"
-import os, torch, triton
-from dnaconv.kernels.fftconv.monarch import monarch_fftconv
-for n in (512, 1024, 4096):
-    K = n // 2
-    u, pre, post = (torch.randn(1, 64, 1 << 20, device="cuda", dtype=torch.bfloat16) for _ in range(3))
-    k, bias = torch.randn(64, K, device="cuda") / K**0.5, torch.randn(64, device="cuda")
-    line = []
-    for rows in (32, 64, 128):
-        for warps in (4, 8):
-            os.environ["DNACONV_MONARCH_ROWS"], os.environ["DNACONV_MONARCH_WARPS"] = str(rows), str(warps)
-            try:
-                t = triton.testing.do_bench(lambda: monarch_fftconv(u, k, bias, pre, post), return_mode="median")
-                line.append(f"r{rows}w{warps}={t:.3f}")
-            except Exception as e:
-                line.append(f"r{rows}w{warps}=fail({type(e).__name__})")
-    print(f"N={n}", " ".join(line), flush=True)
-PY
   echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
   timeout 150 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | grep -E "fraction|perplexity|embed_|pooled"
   exit 0
