@@ -9,6 +9,7 @@
 #   bash pipelines/h200_kernels.sh pair     the paired complex forward against the default, its launch sweep
 #   bash pipelines/h200_kernels.sh check    on-chip cases, embed (interleaved), per-kernel time of embed
 #   bash pipelines/h200_kernels.sh final    tests and the cases the README quotes last
+#   bash pipelines/h200_kernels.sh hbmbwd   the opt-in HBM backward (DNACONV_HBM_BWD=1) against the reference
 # Expects (carried, git-ignored) .whl/*.whl and .devdata/GRCh37.chr20.fa.gz*. Writes logs and JSON under $OUT.
 set -uo pipefail
 source pipelines/h200_setup.sh
@@ -124,6 +125,16 @@ if [ "${1:-}" = pair ]; then
   DNACONV_MONARCH_PAIR=1 launch_sweep tune_pair.txt
   echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
   timeout 150 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | grep -E "fraction|perplexity|embed_|pooled"
+  exit 0
+fi
+if [ "${1:-}" = hbmbwd ]; then
+  timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py 2>&1 | tail -2
+  for flag in 1 0; do
+    echo "== DNACONV_HBM_BWD=$flag"
+    DNACONV_HBM_BWD=$flag timeout 200 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/fftconv_hbmbwd$flag.json" \
+      --case partial:1:32:2300000:4096 --case partial:1:32:2300000:8192 --case partial:1:32:2300000:16384 \
+      --case partial:1:32:1048576:65536 --case partial:4:128:8192:8192 2>&1 | tee "$OUT/fftconv_hbmbwd$flag.txt"
+  done
   exit 0
 fi
 if [ "${1:-}" = final ]; then

@@ -71,7 +71,11 @@ def triton_pays(L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool, fr
         return False
     if plan.cols and plan.C >= L and plan.n > 8192 and fraction == 1:
         return False  # one block through HBM (a full-length filter): cuFFT's own passes won (0.95x-0.62x)
-    return not needs_grad or (not plan.cols and plan.n <= MAX_BWD_FFT_SIZE and fraction == 1)
+    if not needs_grad:
+        return True
+    if plan.cols:  # the HBM backward is opt-in until measured
+        return fraction == 1 and os.environ.get("DNACONV_HBM_BWD") == "1"
+    return plan.n <= MAX_BWD_FFT_SIZE and fraction == 1
 
 
 def uses_triton(u: torch.Tensor, K: int, H: int = 0, needs_grad: bool = False, fraction: float = 1.0) -> bool:

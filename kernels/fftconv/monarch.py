@@ -410,7 +410,11 @@ class MonarchFFTConvFunction(torch.autograd.Function):
     def backward(ctx, dy):
         u, k, bias, pre_gate, post_gate, history = ctx.saved_tensors
         plan = ctx.plan
-        if plan.cols or plan.n > MAX_BWD_FFT_SIZE or ctx.fraction < 1:
+        if plan.cols and ctx.fraction == 1 and os.environ.get("DNACONV_HBM_BWD") == "1":
+            from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_bwd
+
+            grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
+        elif plan.cols or plan.n > MAX_BWD_FFT_SIZE or ctx.fraction < 1:
             grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan.n, ctx.fraction)
         else:
             grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)

@@ -16,7 +16,8 @@ blocks x N; 1 GiB for a full-length filter at L = 4M over 16 channels), 2 + 2 m 
 levels (N <= 256K: m = 1).
 
 Frequency-sparse convolutions keep only the lowest columns k2 of each row (``plan.kept_columns``): the row
-pass skips the other columns' products. Forward only: gradients run the torch.fft reference.
+pass skips the other columns' products. Gradients run the torch.fft reference, or with DNACONV_HBM_BWD=1
+``hbm_fftconv_bwd`` (two HBM convolutions and one torch.fft correlation; not yet measured).
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ from dnaconv.kernels.fftconv.dft import (
     _mm,
 )
 from dnaconv.kernels.fftconv.monarch import _launch_shape, _precision, monarch_spectrum
+from dnaconv.kernels.fftconv.naive import next_fast_len
 from dnaconv.kernels.fftconv.plan import hbm_plan
 
-__all__ = ["hbm_fftconv_fwd"]
+__all__ = ["hbm_fftconv_fwd", "hbm_fftconv_bwd"]
 
 TWO_PI = tl.constexpr(6.283185307179586)
 
@@ -214,9 +216,11 @@ def _col_columns(p: int, s: int) -> int:
 
 
 def hbm_fftconv_fwd(
-    u, k, bias=None, pre_gate=None, post_gate=None, history=None, spectrum=None, fraction=1.0
+    u, k, bias=None, pre_gate=None, post_gate=None, history=None, spectrum=None, fraction=1.0, precision=None
 ):
-    """Forward of the causal convolution (the op of ``naive_fftconv``) through HBM; see the module doc."""
+    """Forward of the causal convolution (the op of ``naive_fftconv``) through HBM; see the module doc.
+    ``precision`` overrides the product precision that u's dtype implies (the backward passes fp32 tensors
+    that stand for half-precision ones)."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     plan = hbm_plan(L, k.shape[-1], H, fraction)
@@ -230,7 +234,7 @@ def hbm_fftconv_fwd(
     xi = torch.empty_like(xr)
     y = torch.empty_like(u)
     dummy = u
-    prec = _precision(u.dtype)
+    prec = _precision(u.dtype) if precision is None else precision
     flags = dict(HAS_PRE=pre_gate is not None, PRECISION=prec)
     levels = []
     R = 1
@@ -261,3 +265,38 @@ def hbm_fftconv_fwd(
             num_warps=4, **flags,
         )  # fmt: skip
     return y
+
+
+def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
+    """Gradients (du, dk, dbias, dpre, dpost) with the HBM forward doing the long convolutions.
+
+    d(post) = dy * (conv + bias v) recomputes the convolution; dv is the correlation of g = dy * post with k,
+    i.e. the convolution of the reversed g, reversed back; dk[s] = sum over batch and t of g[t] v[t - s] is
+    one cross-correlation per row through torch.fft, summed over the batch before its inverse. The history
+    (streaming state) gets no gradient. Opt-in (DNACONV_HBM_BWD=1): not yet measured against the reference.
+    """
+    B, D, L = u.shape
+    H = 0 if history is None else history.shape[-1]
+    k_eff = min(k.shape[-1], H + L)
+    prec = _precision(u.dtype)
+    dy = dy.float()
+    dpost = None
+    g = dy
+    if post_gate is not None:
+        z = hbm_fftconv_fwd(u, k, bias, pre_gate, None, history)  # conv + bias v, in u's dtype
+        dpost = (dy * z.float()).to(post_gate.dtype)
+        g = dy * post_gate.float()
+    dv = hbm_fftconv_fwd(g.flip(-1).contiguous(), k, bias, precision=prec).flip(-1)  # [B, D, L] fp32
+    v = u.float() if pre_gate is None else u.float() * pre_gate.float()
+    du = (dv if pre_gate is None else dv * pre_gate.float()).to(u.dtype)
+    dpre = None if pre_gate is None else (dv * u.float()).to(pre_gate.dtype)
+    dbias = None if bias is None else (g * v).sum((0, 2)).to(bias.dtype)
+    v_ext = v if H == 0 else torch.cat([history.float(), v], -1)  # [B, D, H + L]
+    n = next_fast_len(H + L + k_eff - 1)  # no wrap-around for lags 0..K'-1
+    spec = (torch.fft.rfft(torch.nn.functional.pad(g, (H, 0)), n=n) * torch.fft.rfft(v_ext, n=n).conj()).sum(
+        0
+    )
+    dk = torch.fft.irfft(spec, n=n)[:, :k_eff]
+    if k.shape[-1] > k_eff:  # taps that reach no input get zero gradient
+        dk = torch.nn.functional.pad(dk, (0, k.shape[-1] - k_eff))
+    return du, dk.to(k.dtype), dbias, dpre, dpost
