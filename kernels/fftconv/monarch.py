@@ -403,7 +403,9 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         if ctx.plan.cols:
             from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
 
-            return hbm_fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction)
+            return hbm_fftconv_fwd(
+                u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=ctx.plan
+            )
         return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction)
 
     @staticmethod

@@ -36,6 +36,7 @@ from dnaconv.kernels.fftconv.dft import (
     _load_dft,
     _load_gated,
     _mm,
+    _scale,
 )
 from dnaconv.kernels.fftconv.monarch import _launch_shape, _precision, monarch_spectrum
 from dnaconv.kernels.fftconv.naive import next_fast_len
@@ -47,19 +48,10 @@ TWO_PI = tl.constexpr(6.283185307179586)
 
 
 @triton.jit
-def _scale2(xr, xi, PRECISION: tl.constexpr):
-    """For fp16 operands: a power of two that brings max(|xr|, |xi|) of a 2-D tile to about 1; else 1."""
+def _scale2(x, PRECISION: tl.constexpr):
+    """``dft._scale`` for a 2-D tile: a power of two that brings max |x| to about 1 for fp16 operands; else 1."""
     if PRECISION == 2:
-        mx = tl.max(tl.max(tl.maximum(tl.abs(xr), tl.abs(xi)), axis=1), axis=0)
-        return tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
-    else:
-        return 1.0
-
-
-@triton.jit
-def _scale3(xr, xi, PRECISION: tl.constexpr):
-    if PRECISION == 2:
-        mx = tl.max(tl.max(tl.max(tl.maximum(tl.abs(xr), tl.abs(xi)), axis=2), axis=1), axis=0)
+        mx = tl.max(tl.max(tl.abs(x), axis=1), axis=0)
         return tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
     else:
         return 1.0
@@ -100,14 +92,14 @@ def _col_fwd_kernel(
         v = _load_gated(
             u_ptr + row, pre_ptr + row, hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST
         )
-        sv = _scale2(v, v, PRECISION)
+        sv = _scale2(v, PRECISION)
         v = v / sv
         zr = _mm(fr, v, PRECISION) * sv
         zi = _mm(fi, v, PRECISION) * sv
     else:
         xr = tl.load(xr_ptr + off)
         xi = tl.load(xi_ptr + off)
-        sx = _scale2(xr, xi, PRECISION)
+        sx = _scale2(tl.maximum(tl.abs(xr), tl.abs(xi)), PRECISION)
         xr = xr / sx
         xi = xi / sx
         zr = (_mm(fr, xr, PRECISION) - _mm(fi, xi, PRECISION)) * sx
@@ -136,7 +128,7 @@ def _row_kernel(
     f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
         f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
     )
-    sa = _scale3(ar, ai, PRECISION)
+    sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
     xr, xi = _forward_dft_complex(ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
     kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
     kidx += tl.arange(0, M)[None, None, :]
@@ -144,7 +136,7 @@ def _row_kernel(
     ki = tl.load(kfi_ptr + kidx)
     yr = xr * kr - xi * ki
     yi = xr * ki + xi * kr
-    sy = _scale3(yr, yi, PRECISION)
+    sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
     zr, zi = _inverse_dft_complex(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
     s = sa * sy
     tl.store(xr_ptr + off, zr * s)
@@ -172,7 +164,7 @@ def _col_inv_kernel(
     c, sn = _twiddle(p, s, P * S)
     zr = xr * c + xi * sn  # times conj(W)
     zi = xi * c - xr * sn
-    sz = _scale2(zr, zi, PRECISION)
+    sz = _scale2(tl.maximum(tl.abs(zr), tl.abs(zi)), PRECISION)
     zr = zr / sz
     zi = zi / sz
     a = tl.arange(0, P)
@@ -216,14 +208,23 @@ def _col_columns(p: int, s: int) -> int:
 
 
 def hbm_fftconv_fwd(
-    u, k, bias=None, pre_gate=None, post_gate=None, history=None, spectrum=None, fraction=1.0, precision=None
+    u,
+    k,
+    bias=None,
+    pre_gate=None,
+    post_gate=None,
+    history=None,
+    spectrum=None,
+    fraction=1.0,
+    precision=None,
+    plan=None,
 ):
     """Forward of the causal convolution (the op of ``naive_fftconv``) through HBM; see the module doc.
     ``precision`` overrides the product precision that u's dtype implies (the backward passes fp32 tensors
     that stand for half-precision ones)."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
-    plan = hbm_plan(L, k.shape[-1], H, fraction)
+    plan = plan or hbm_plan(L, k.shape[-1], H, fraction)
     if plan is None:
         raise ValueError(f"no HBM FFT plan for L = {L}, K = {k.shape[-1]} (N > 2^24)")
     n, C, km1 = plan.n, plan.C, plan.k_eff - 1

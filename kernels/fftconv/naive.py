@@ -78,6 +78,15 @@ def _gated_input(u, pre_gate, history, ct):
     return v, v
 
 
+def _skip_and_gate(y, v, bias, post_gate):
+    """post_gate * (y + bias * v), in y's dtype."""
+    if bias is not None:
+        y = y + bias.to(y.dtype)[:, None] * v
+    if post_gate is not None:
+        y = y * post_gate.to(y.dtype)
+    return y
+
+
 def naive_fftconv(
     u: torch.Tensor,
     k: torch.Tensor,
@@ -115,11 +124,7 @@ def naive_fftconv(
     elif k_f.shape[-1] != n // 2 + 1:
         raise ValueError(f"k_f has {k_f.shape[-1]} bins, expected {n // 2 + 1} for fft size {n}")
     y = torch.fft.irfft(torch.fft.rfft(v_ext, n=n) * k_f, n=n)[..., H : H + L]  # [B, D, L]
-    if bias is not None:
-        y = y + bias.to(ct)[:, None] * v
-    if post_gate is not None:
-        y = y * post_gate.to(ct)
-    return y.to(u.dtype)
+    return _skip_and_gate(y, v, bias, post_gate).to(u.dtype)
 
 
 def naive_fftconv_blocked(
@@ -160,11 +165,7 @@ def naive_fftconv_blocked(
         k_f = k_f * (torch.arange(n // 2 + 1, device=u.device) < freq_fraction * n / 2).to(ct)
     y = torch.fft.irfft(torch.fft.rfft(blocks, n=n) * k_f[:, None], n=n)[..., k_eff - 1 :]
     y = y.reshape(B, D, n_blocks * C)[..., :L]
-    if bias is not None:
-        y = y + bias.to(ct)[:, None] * v
-    if post_gate is not None:
-        y = y * post_gate.to(ct)
-    return y.to(u.dtype)
+    return _skip_and_gate(y, v, bias, post_gate).to(u.dtype)
 
 
 def naive_conv_direct(
