@@ -10,6 +10,11 @@
 #   bash pipelines/h200_kernels.sh check    on-chip cases, embed (interleaved), per-kernel time of embed
 #   bash pipelines/h200_kernels.sh final    tests and the cases the README quotes last
 #   bash pipelines/h200_kernels.sh hbmbwd   the opt-in HBM backward (DNACONV_HBM_BWD=1) against the reference
+#   bash pipelines/h200_kernels.sh regs     tests; sweep of rows x warps x register cap, forward and fwd+bwd
+#   bash pipelines/h200_kernels.sh knobs DIR  forward with DNACONV_MONARCH_HOLD auto / 0, then the kernels in DIR
+#   bash pipelines/h200_kernels.sh ab DIR   tests; the working tree's kernels, then the kernels/fftconv/*.py
+#                                            copies in DIR (a baseline, e.g. from git show), then the working
+#                                            tree's again (and frequency-sparse), fwd and fwd+bwd, in one run
 # Expects (carried, git-ignored) .whl/*.whl and .devdata/GRCh37.chr20.fa.gz*. Writes logs and JSON under $OUT.
 set -uo pipefail
 source pipelines/h200_setup.sh
@@ -127,8 +132,108 @@ if [ "${1:-}" = pair ]; then
   timeout 150 python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz --json "$OUT/sparse_effect.json" 2>&1 | grep -E "fraction|perplexity|embed_|pooled"
   exit 0
 fi
+if [ "${1:-}" = regs ]; then
+  timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels > "$OUT/tests.txt" 2>&1
+  tail -2 "$OUT/tests.txt"
+  timeout 380 python3 - <<'PY' 2>&1 | tee "$OUT/regs.txt"
+import os, torch, triton
+from dnaconv.kernels.fftconv import naive_fftconv
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+ENV = ("DNACONV_MONARCH_ROWS", "DNACONV_MONARCH_WARPS", "DNACONV_MONARCH_MAXNREG")
+def sweep(name, B, D, L, K, configs, backward=False):
+    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16, requires_grad=backward) for _ in range(3))
+    k = (torch.randn(D, K, device="cuda") / K**0.5).requires_grad_(backward)
+    bias = torch.randn(D, device="cuda", requires_grad=backward)
+    ref = naive_fftconv(u.detach(), k.detach(), bias.detach(), pre.detach(), post.detach()).float()
+    dy = torch.randn_like(u)
+    line = []
+    for cfg in configs:
+        for key, val in zip(ENV, cfg):
+            os.environ[key] = str(val)
+        fn = (lambda: monarch_fftconv(u, k, bias, pre, post).backward(dy)) if backward else (lambda: monarch_fftconv(u, k, bias, pre, post))
+        tag = "r{}w{}c{}".format(*cfg)
+        try:
+            with torch.no_grad():
+                err = ((monarch_fftconv(u.detach(), k.detach(), bias.detach(), pre.detach(), post.detach()).float() - ref).norm() / ref.norm()).item()
+            line.append(f"{tag}={triton.testing.do_bench(fn, return_mode='median'):.3f}" + ("" if err < 1e-2 else f"(ERR {err:.1e})"))
+        except Exception as e:
+            line.append(f"{tag}=fail({type(e).__name__}: {str(e)[:60]})")
+    base = triton.testing.do_bench(lambda: naive_fftconv(u, k, bias, pre, post), return_mode="median") if not backward else float("nan")
+    print(f"{name} (torch.fft fwd {base:.3f})", " ".join(line), flush=True)
+fwd = [(64, 4, 0), (128, 4, 0), (128, 8, 0), (256, 8, 0), (128, 4, 168), (64, 4, 128), (64, 4, 168)]
+for name, shape in (("K=128 N=512", (1, 32, 2_300_000, 128)), ("K=512 N=1024", (1, 32, 2_300_000, 512)),
+                    ("K=1024 N=2048", (1, 32, 2_300_000, 1024)), ("K=2048 N=4096", (1, 32, 2_300_000, 2048)),
+                    ("full L=1K N=2048", (64, 1024, 1024, 1024))):
+    sweep(name, *shape, fwd)
+for name, shape in (("K=4096 HBM", (1, 32, 2_300_000, 4096)), ("K=16K HBM", (1, 32, 2_300_000, 16384)),
+                    ("K=8192 HBM stream", (1, 128, 73727, 8192))):
+    sweep(name, *shape, [(128, 0, 0), (128, 0, 168)])
+bwd = [(64, 4, 0), (128, 8, 0), (64, 8, 0), (64, 4, 168)]
+for name, shape in (("fwd+bwd K=128", (1, 32, 2_300_000, 128)), ("fwd+bwd K=512", (1, 32, 2_300_000, 512)),
+                    ("fwd+bwd K=1024", (1, 32, 2_300_000, 1024)), ("fwd+bwd full L=1K", (64, 1024, 1024, 1024))):
+    sweep(name, *shape, bwd, backward=True)
+PY
+  exit 0
+fi
+if [ "${1:-}" = knobs ]; then
+  cat > /tmp/knobs.py <<'PY'
+import os, sys, torch, triton
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+CASES = (("K=128", 1, 32, 2_300_000, 128, 1), ("K=256", 1, 32, 2_300_000, 256, 1), ("K=512", 1, 32, 2_300_000, 512, 1),
+         ("K=1024", 1, 32, 2_300_000, 1024, 1), ("K=1024 f=1/2", 1, 32, 2_300_000, 1024, 0.5),
+         ("K=1024 f=1/4", 1, 32, 2_300_000, 1024, 0.25), ("K=2048", 1, 32, 2_300_000, 2048, 1),
+         ("full 1K", 64, 1024, 1024, 1024, 1), ("full 2K", 32, 1024, 2048, 2048, 1), ("K=4096", 1, 32, 2_300_000, 4096, 1),
+         ("K=16K", 1, 32, 2_300_000, 16384, 1), ("K=16K f=1/4", 1, 32, 2_300_000, 16384, 0.25),
+         ("stream K=8192", 1, 128, 73727, 8192, 1))
+line = []
+for name, B, D, L, K, f in CASES:
+    for grad in ((False, True) if name in ("K=128", "K=256", "K=512", "K=1024", "full 1K") else (False,)):
+        torch.manual_seed(0)
+        u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16, requires_grad=grad) for _ in range(3))
+        k = (torch.randn(D, K, device="cuda") / K**0.5).requires_grad_(grad)
+        bias = torch.randn(D, device="cuda", requires_grad=grad)
+        dy = torch.randn_like(u)
+        ms = {}
+        for impl, fn in (("triton", lambda *a: fftconv(*a, freq_fraction=f)), ("torch", naive_fftconv)):
+            if impl == "torch" and "torch" not in sys.argv[1]:
+                continue
+            step = (lambda: fn(u, k, bias, pre, post).backward(dy)) if grad else (lambda: fn(u, k, bias, pre, post))
+            ms[impl] = triton.testing.do_bench(step, return_mode="median")
+        err = 0.0
+        if f == 1:
+            with torch.no_grad():
+                y = fftconv(u, k, bias, pre, post).float()
+                r = naive_fftconv(u.detach(), k.detach(), bias.detach(), pre.detach(), post.detach()).float()
+            err = ((y - r).norm() / r.norm()).item()
+        tag = name + (" fwd+bwd" if grad else "")
+        line.append(f"{tag}: {ms['triton']:.3f}" + (f" (torch {ms['torch']:.3f})" if "torch" in ms else "") + ("" if err < 1e-2 else f" ERR {err:.1e}"))
+print(f"{sys.argv[1]:>16} | " + " | ".join(line), flush=True)
+PY
+  timeout 150 python3 /tmp/knobs.py default+torch 2>&1 | tee -a "$OUT/knobs.txt"
+  DNACONV_MONARCH_HOLD=0 timeout 150 python3 /tmp/knobs.py hold0 2>&1 | tee -a "$OUT/knobs.txt"
+  cp "$2"/*.py kernels/fftconv/
+  timeout 150 python3 /tmp/knobs.py base 2>&1 | tee -a "$OUT/knobs.txt"
+  exit 0
+fi
+if [ "${1:-}" = ab ]; then
+  timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels tests/test_streaming.py > "$OUT/tests.txt" 2>&1
+  tail -3 "$OUT/tests.txt"
+  cases="--case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512
+    --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case full:64:1024:1024:1024
+    --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case partial:1:32:2300000:4096
+    --case partial:1:32:2300000:16384 --case partial:1:128:73727:8192"
+  mkdir -p /tmp/new && cp kernels/fftconv/*.py /tmp/new/
+  for side in new base new2; do
+    case $side in new|new2) cp /tmp/new/*.py kernels/fftconv/ ;; base) cp "$2"/*.py kernels/fftconv/ ;; esac
+    extra=""; [ $side = new2 ] && extra="--fraction 0.5 --fraction 0.25"
+    echo "== $side"
+    # shellcheck disable=SC2086
+    timeout 200 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/ab_$side.json" $cases $extra 2>&1 | tee "$OUT/ab_$side.txt"
+  done
+  exit 0
+fi
 if [ "${1:-}" = hbmbwd ]; then
-  timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py 2>&1 | tail -2
+  [ -n "${SKIP_TESTS:-}" ] || timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py 2>&1 | tail -2
   for flag in 1 0; do
     echo "== DNACONV_HBM_BWD=$flag"
     DNACONV_HBM_BWD=$flag timeout 200 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/fftconv_hbmbwd$flag.json" \

@@ -18,15 +18,24 @@ from dnaconv.kernels.fftconv.plan import kept_columns
 
 
 @triton.jit
-def _mm(a, b, PRECISION: tl.constexpr):
-    """Real matrix product, fp32 accumulation. PRECISION: 0 = tf32, 1 = 3xtf32 (fp32 accuracy), 2 = fp16
-    operands (the caller keeps them in range by scaling)."""
+def _mm(a, b, PRECISION: tl.constexpr, acc=None):
+    """Real matrix product a @ b (+ acc), fp32 accumulation. PRECISION: 0 = tf32, 1 = 3xtf32 (fp32 accuracy),
+    2 = fp16 operands (the caller keeps them in range by scaling)."""
     if PRECISION == 0:
-        return tl.dot(a, b, input_precision="tf32")
+        return tl.dot(a, b, acc, input_precision="tf32")
     elif PRECISION == 1:
-        return tl.dot(a, b, input_precision="tf32x3")
+        return tl.dot(a, b, acc, input_precision="tf32x3")
     else:
-        return tl.dot(a.to(tl.float16), b.to(tl.float16))
+        return tl.dot(a.to(tl.float16), b.to(tl.float16), acc)
+
+
+@triton.jit
+def _op(x, PRECISION: tl.constexpr):
+    """A tile kept in the dtype the products take: fp16 for PRECISION 2 (half its registers), else as is."""
+    if PRECISION == 2:
+        return x.to(tl.float16)
+    else:
+        return x
 
 
 @triton.jit
@@ -37,6 +46,19 @@ def _rmm(
     tensor cores busy."""
     NO: tl.constexpr = K if N == 0 else N
     return tl.reshape(_mm(tl.reshape(x, (G * M, K)), f, PRECISION), (G, M, NO))
+
+
+@triton.jit
+def _rmm2(x, f, x2, f2, SIGN: tl.constexpr,
+          G: tl.constexpr, M: tl.constexpr, K: tl.constexpr, PRECISION: tl.constexpr, N: tl.constexpr = 0):  # fmt: skip
+    """x @ f + SIGN * (x2 @ f2) as ``_rmm``, accumulated in one fp32 tile. Against two products added
+    afterwards (H200, 2026-11-28, ``h200_kernels.sh knobs``): 1.970 vs 2.077 ms at N = 4096, 1.791 vs 1.866 at
+    a single N = 2048 segment, 1.142 vs 1.094 at N = 1024."""
+    NO: tl.constexpr = K if N == 0 else N
+    acc = _mm(tl.reshape(x2, (G * M, K)), f2, PRECISION)
+    if SIGN < 0:
+        acc = -acc
+    return tl.reshape(_mm(tl.reshape(x, (G * M, K)), f, PRECISION, acc), (G, M, NO))
 
 
 @triton.jit
@@ -52,8 +74,8 @@ def _forward_dft(a, f1r, f1i, f2r, f2i, ttr, tti,
     bti = _rmm(at, f1i, G, N2, N1, PRECISION)
     cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))  # twiddled, back to [G, k1, n2]
     ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
-    xr = _rmm(cr, f2r, G, N1, N2, PRECISION, M) - _rmm(ci, f2i, G, N1, N2, PRECISION, M)
-    xi = _rmm(cr, f2i, G, N1, N2, PRECISION, M) + _rmm(ci, f2r, G, N1, N2, PRECISION, M)
+    xr = _rmm2(cr, f2r, ci, f2i, -1, G, N1, N2, PRECISION, M)
+    xi = _rmm2(cr, f2i, ci, f2r, 1, G, N1, N2, PRECISION, M)
     return xr, xi
 
 
@@ -63,11 +85,11 @@ def _inverse_dft_real(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
                       M: tl.constexpr):  # fmt: skip
     """Real part of the unscaled inverse DFT of permuted spectra [G, N1, M] -> [G, N1, N2] time order
     (g2 [M, N2]: the kept rows of F2)."""
-    cr = _rmm(yr, g2r, G, N1, M, PRECISION, N2) + _rmm(yi, g2i, G, N1, M, PRECISION, N2)  # [G, k1, n2]
-    ci = _rmm(yi, g2r, G, N1, M, PRECISION, N2) - _rmm(yr, g2i, G, N1, M, PRECISION, N2)
+    cr = _rmm2(yr, g2r, yi, g2i, 1, G, N1, M, PRECISION, N2)  # [G, k1, n2]
+    ci = _rmm2(yi, g2r, yr, g2i, -1, G, N1, M, PRECISION, N2)
     br = tl.permute(cr * tr + ci * ti, (0, 2, 1))  # conj twiddle, [G, n2, k1]
     bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
-    yt = _rmm(br, f1r, G, N2, N1, PRECISION) + _rmm(bi, f1i, G, N2, N1, PRECISION)  # [G, n2, n1]
+    yt = _rmm2(br, f1r, bi, f1i, 1, G, N2, N1, PRECISION)  # [G, n2, n1]
     return tl.permute(yt, (0, 2, 1))
 
 
@@ -78,12 +100,12 @@ def _forward_dft_complex(ar, ai, f1r, f1i, f2r, f2i, ttr, tti,
     """DFT of G complex segments (ar + i ai) [G, N1, N2] -> (Xr, Xi) [G, N1, M] (as ``_forward_dft``)."""
     atr = tl.permute(ar, (0, 2, 1))
     ati = tl.permute(ai, (0, 2, 1))
-    btr = _rmm(atr, f1r, G, N2, N1, PRECISION) - _rmm(ati, f1i, G, N2, N1, PRECISION)
-    bti = _rmm(atr, f1i, G, N2, N1, PRECISION) + _rmm(ati, f1r, G, N2, N1, PRECISION)
+    btr = _rmm2(atr, f1r, ati, f1i, -1, G, N2, N1, PRECISION)
+    bti = _rmm2(atr, f1i, ati, f1r, 1, G, N2, N1, PRECISION)
     cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))
     ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
-    xr = _rmm(cr, f2r, G, N1, N2, PRECISION, M) - _rmm(ci, f2i, G, N1, N2, PRECISION, M)
-    xi = _rmm(cr, f2i, G, N1, N2, PRECISION, M) + _rmm(ci, f2r, G, N1, N2, PRECISION, M)
+    xr = _rmm2(cr, f2r, ci, f2i, -1, G, N1, N2, PRECISION, M)
+    xi = _rmm2(cr, f2i, ci, f2r, 1, G, N1, N2, PRECISION, M)
     return xr, xi
 
 
@@ -92,12 +114,12 @@ def _inverse_dft_complex(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
                          G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
                          M: tl.constexpr):  # fmt: skip
     """Unscaled inverse DFT of permuted spectra [G, N1, M] -> complex (zr, zi) [G, N1, N2] in time order."""
-    cr = _rmm(yr, g2r, G, N1, M, PRECISION, N2) + _rmm(yi, g2i, G, N1, M, PRECISION, N2)
-    ci = _rmm(yi, g2r, G, N1, M, PRECISION, N2) - _rmm(yr, g2i, G, N1, M, PRECISION, N2)
+    cr = _rmm2(yr, g2r, yi, g2i, 1, G, N1, M, PRECISION, N2)
+    ci = _rmm2(yi, g2r, yr, g2i, -1, G, N1, M, PRECISION, N2)
     br = tl.permute(cr * tr + ci * ti, (0, 2, 1))
     bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
-    zr = _rmm(br, f1r, G, N2, N1, PRECISION) + _rmm(bi, f1i, G, N2, N1, PRECISION)
-    zi = _rmm(bi, f1r, G, N2, N1, PRECISION) - _rmm(br, f1i, G, N2, N1, PRECISION)
+    zr = _rmm2(br, f1r, bi, f1i, 1, G, N2, N1, PRECISION)
+    zi = _rmm2(bi, f1r, br, f1i, -1, G, N2, N1, PRECISION)
     return tl.permute(zr, (0, 2, 1)), tl.permute(zi, (0, 2, 1))
 
 
@@ -124,8 +146,8 @@ def _load_dft(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi
         g2i = tl.load(g2i_ptr + j2)
     return (
         tl.load(f1r_ptr + i1), tl.load(f1i_ptr + i1), f2r, f2i, g2r, g2i,
-        tl.load(twr_ptr + it)[None], tl.load(twi_ptr + it)[None],
-        tl.load(twr_ptr + itt)[None], tl.load(twi_ptr + itt)[None],
+        tl.load((twr_ptr + it)[None]), tl.load((twi_ptr + it)[None]),
+        tl.load((twr_ptr + itt)[None]), tl.load((twi_ptr + itt)[None]),
     )  # fmt: skip
 
 
@@ -155,10 +177,13 @@ def _scale(x, PRECISION: tl.constexpr):
 @triton.jit
 def _conv_tile(v, kr, ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti,
                G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
-               M: tl.constexpr):  # fmt: skip
-    """Circular convolution of the segments v [G, N1, N2] with the (1/N-scaled, permuted) spectrum [N1, M]."""
+               M: tl.constexpr, CONJ: tl.constexpr = False):  # fmt: skip
+    """Circular convolution of the segments v [G, N1, N2] with the (1/N-scaled, permuted) spectrum [N1, M];
+    with CONJ, the circular correlation (the conjugate spectrum)."""
     sv = _scale(v, PRECISION)
     xr, xi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
+    if CONJ:
+        ki = -ki
     yr = xr * kr - xi * ki
     yi = xr * ki + xi * kr
     sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)

@@ -48,6 +48,7 @@ from dnaconv.kernels.fftconv.dft import (
     _inverse_dft_real,
     _load_dft,
     _load_gated,
+    _op,
     _scale,
 )
 from dnaconv.kernels.fftconv.plan import (
@@ -76,7 +77,7 @@ def _fftconv_fwd_kernel(
     D, L, H, C, KM1, n_groups,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
-    PRECISION: tl.constexpr,
+    PRECISION: tl.constexpr, HOLD: tl.constexpr,
 ):  # fmt: skip
     # One flat grid axis (the others stop at 65535): program = (b * D + d) * n_groups + group of G blocks
     pid = tl.program_id(0) // n_groups  # b * D + d
@@ -94,9 +95,18 @@ def _fftconv_fwd_kernel(
     kf = d.to(tl.int64) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M + tl.arange(0, M)[None, None, :]
     y = _conv_tile(v, tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf),
                    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, M)  # fmt: skip
+    if not HOLD:
+        # Large programs compute the output times again (in another order, so that they are not merged with
+        # t) and load v again (from L1/L2): holding them across the transforms costs two tiles of registers.
+        m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
+        t = m + ((grp * G + tl.arange(0, G)[:, None, None]) * C - KM1)
+        if HAS_BIAS:
+            v = _load_gated(
+                u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST
+            )
+    valid = (m >= KM1) & (t < L)
     if HAS_BIAS:
         y += tl.load(bias_ptr + d).to(tl.float32) * v
-    valid = (m >= KM1) & (t < L)
     if HAS_POST:
         y = y * tl.load(post_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
     tl.store(y_ptr + row + t, y.to(y_ptr.dtype.element_ty), mask=valid)
@@ -184,9 +194,6 @@ def _fftconv_bwd_kernel(
     f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
         f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
     )
-    kf = d.to(tl.int64) * (N1 * N2) + m
-    kr = tl.load(kfr_ptr + kf)
-    ki = tl.load(kfi_ptr + kf)
 
     # Causal frame (as the forward): the block owns outputs t = start + m - KM1 for m >= KM1.
     t = start + m - KM1
@@ -195,6 +202,8 @@ def _fftconv_bwd_kernel(
     g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
     if HAS_POST:
         # d(post) = dy * (conv + bias * v): recompute the convolution
+        kf = d.to(tl.int64) * (N1 * N2) + m
+        kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
         z = _conv_tile(v, kr, ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
         if HAS_BIAS:
             z += tl.load(bias_ptr + d).to(tl.float32) * v
@@ -207,7 +216,11 @@ def _fftconv_bwd_kernel(
     sv = _scale(v, PRECISION)
     sg = _scale(g, PRECISION)
     vr, vi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
+    vr = _op(vr, PRECISION)  # held while g is transformed: in fp16 for fp16 products (|V| <= N fits)
+    vi = _op(vi, PRECISION)
     gr, gi = _forward_dft(g / sg, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
+    vr = vr.to(tl.float32)
+    vi = vi.to(tl.float32)
     pr = vr * gr + vi * gi
     pi = vr * gi - vi * gr
     sp = _scale(tl.maximum(tl.abs(pr), tl.abs(pi)), PRECISION)
@@ -222,9 +235,19 @@ def _fftconv_bwd_kernel(
     g2 = tl.load(dy_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
     if HAS_POST:
         g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
-    dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
+    kf = m + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
+    kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
+    dv = _conv_tile(
+        g2, kr, ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2, True
+    )
+    # positions and g computed and loaded again rather than held across the transforms (registers)
+    m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
+    t2 = m + (grp * G + tl.arange(0, G)[:, None, None]) * C
     own2 = (m < C) & (t2 < L)
     if HAS_BIAS:
+        g2 = tl.load(dy_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+        if HAS_POST:
+            g2 = g2 * tl.load(post_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
         dv += tl.load(bias_ptr + d).to(tl.float32) * g2
     if HAS_PRE:
         u2 = tl.load(u_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
@@ -285,26 +308,37 @@ def _precision(dtype: torch.dtype) -> int:
     return 1 if dtype == torch.float32 else 2
 
 
-def _launch_shape(
-    n1: int, n2: int, n_blocks: int, backward: bool = False, paired: bool = False
-) -> tuple[int, int]:
-    """(G, num_warps): G segments per program (complex pairs of segments when ``paired``) so that each
-    product has at least 128 rows.
+def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tuple[int, int, dict]:
+    """(G, num_warps, launch options) for G segments of n1 x n2 points per program. ``kind``: "forward",
+    "backward", "paired" (G complex pairs of segments) or "rows" (the HBM kernel's complex row pass).
 
-    Warps, from the H200 runs of 2026-11-28 (pipelines/h200_kernels.sh tune / cases): the forward runs best
-    with 4 warps while a program holds at most 4096 points of segments of at most 2048 (N = 1024, G = 4:
-    1.12 ms vs 1.50 with 8; a single N = 2048 segment: 1.84 ms vs 2.86) and with 8 beyond (N = 4096: 2.26 ms
-    vs 5.63); the backward, which holds more tiles, lost 2x at N = 1024, G = 4 with 4 warps, so it keeps 8
-    once a program holds more than 2048 points. A complex pair holds the registers of two real segments.
-    DNACONV_MONARCH_ROWS (rows per product) and DNACONV_MONARCH_WARPS override the choice for sweeps."""
-    rows = int(os.environ.get("DNACONV_MONARCH_ROWS", 128))
-    g = max(1, min(max(1, rows // n1), 1 << (n_blocks - 1).bit_length()))
-    points = g * n1 * n2 * (2 if paired else 1)
-    if backward:
-        default = 4 if g * n1 * n1 <= 2048 else 8
+    From the H200 sweeps of 2026-11-28 (``pipelines/h200_kernels.sh regs``, bf16, L = 2.3M, 32 channels):
+    - forward: 128 rows per product, at most max(4096, 2N) points per program, 4 warps up to 4096 points
+      and N <= 2048 (else 8), and the registers capped at 168 per thread for N <= 1024 (3 programs per SM
+      instead of 2; it spills 8-40 bytes): N = 512 0.656 ms (uncapped 0.745, 64 rows 0.694); N = 1024 1.047
+      (1.126); N = 2048, 2 segments 1.357 (4 segments, 8 warps 1.431); N = 4096, 2 segments, 8 warps 1.579
+      (1 segment, 4 warps 2.079). A cap at N >= 2048 spilled and ran 2-3x slower.
+    - backward: 64 rows per product, 4 warps up to 2048 points per program, else 8: fwd+bwd K = 128 3.54 ms
+      (128 rows, 8 warps 4.17), K = 512 5.61 (6.48), K = 1024 11.17 (4 warps 14.83), full L = 1K 6.62 (9.62).
+    - paired and rows: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps
+      of the first kernels; a complex pair holds the registers of two real segments).
+    DNACONV_MONARCH_ROWS (rows per product), DNACONV_MONARCH_WARPS and DNACONV_MONARCH_MAXNREG override the
+    choice for sweeps."""
+    n = n1 * n2
+    rows = int(os.environ.get("DNACONV_MONARCH_ROWS", 64 if kind == "backward" else 128))
+    g = max(1, min(rows // n1, 1 << (n_blocks - 1).bit_length()))
+    if kind == "forward":
+        g = max(1, min(g, max(4096, 2 * n) // n))
+    points = g * n * (2 if kind == "paired" else 1)
+    if kind == "backward":
+        warps = 4 if points <= 2048 else 8
     else:
-        default = 4 if points <= 4096 and n1 * n2 <= 2048 else 8
-    return g, int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or default
+        warps = 4 if points <= 4096 and n <= 2048 else 8
+    warps = int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or warps
+    cap = int(os.environ.get("DNACONV_MONARCH_MAXNREG", 0))
+    if not cap and kind == "forward" and n <= 1024 and warps == 4:
+        cap = 168
+    return g, warps, {"maxnreg": cap} if cap else {}
 
 
 def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0):
@@ -326,16 +360,42 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     )  # fmt: skip
     if os.environ.get("DNACONV_MONARCH_PAIR", "0") == "1":
         # two real segments per complex transform, over all B x n_blocks segments of a channel
-        G, warps = _launch_shape(n1, n2, triton.cdiv(B * n_blocks, 2), paired=True)
+        G, warps, opts = _launch_shape(n1, n2, triton.cdiv(B * n_blocks, 2), "paired")
         n_groups = triton.cdiv(B * n_blocks, 2 * G)
         _fftconv_fwd_pair_kernel[(D * n_groups,)](
-            *args, D, L, H, C, k_eff - 1, n_blocks, B * n_blocks, n_groups, G=G, num_warps=warps, **flags
+            *args,
+            D,
+            L,
+            H,
+            C,
+            k_eff - 1,
+            n_blocks,
+            B * n_blocks,
+            n_groups,
+            G=G,
+            num_warps=warps,
+            **opts,
+            **flags,
         )
         return y
-    G, warps = _launch_shape(n1, n2, n_blocks)
+    G, warps, opts = _launch_shape(n1, n2, n_blocks)
     n_groups = triton.cdiv(n_blocks, G)
+    # Hold v and the times across the transforms when a thread has at most 16 points of them (see the kernel):
+    # one segment per program, full L = 1K 1.794 ms vs 2.002 reloading, 2K 3.060 vs 3.570; equal elsewhere
+    # (H200, 2026-11-28, h200_kernels.sh knobs).
+    flags["HOLD"] = int(os.environ.get("DNACONV_MONARCH_HOLD", G * n1 * n2 <= 16 * 32 * warps)) == 1
     _fftconv_fwd_kernel[(B * D * n_groups,)](
-        *args, D, L, H, C, k_eff - 1, n_groups, G=G, num_warps=warps, **flags
+        *args,
+        D,
+        L,
+        H,
+        C,
+        k_eff - 1,
+        n_groups,
+        G=G,
+        num_warps=warps,
+        **opts,
+        **flags,
     )
     return y
 
@@ -347,7 +407,7 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
     n_blocks = triton.cdiv(L, C)
-    G, warps = _launch_shape(n1, n2, n_blocks, backward=True)
+    G, warps, opts = _launch_shape(n1, n2, n_blocks, "backward")
     n_groups = triton.cdiv(n_blocks, G)
     # Per-program partials in fp32 (at most the size of u in fp32, as K <= C), summed below.
     dbias = torch.empty(B, D, n_groups, device=u.device, dtype=torch.float32)
@@ -361,7 +421,7 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
         D, L, H, C, k_eff - 1, k_eff, n_groups,
         G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
-        num_warps=warps,
+        num_warps=warps, **opts,
     )  # fmt: skip
     dk = dk.sum((0, 2)) / (n1 * n2)  # the correlation's inverse DFT was left unscaled
     dbias = dbias.sum((0, 2))

@@ -251,11 +251,11 @@ def hbm_fftconv_fwd(
         )  # fmt: skip
         R *= p
     rows = n // (plan.n1 * plan.n2)
-    G, warps = _launch_shape(plan.n1, plan.n2, rows)
+    G, warps, opts = _launch_shape(plan.n1, plan.n2, rows, "rows")
     _row_kernel[(n_seg * (rows // G),)](
         xr, xi, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction),
         D, n_blocks, rows, rows // G,
-        G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, num_warps=warps,
+        G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, num_warps=warps, **opts,
     )  # fmt: skip
     for i, (R, p, S, G) in reversed(list(enumerate(levels))):
         _col_inv_kernel[(n_seg * R * (S // G),)](

@@ -39,6 +39,28 @@ def test_plan():
     assert monarch_plan(10**6, MAX_FFT_SIZE // 2 + 1) is None
 
 
+def test_launch_shapes(monkeypatch):
+    """The launch table measured on the H200 (see ``_launch_shape``): (G, warps, options) per kind."""
+    from dnaconv.kernels.fftconv.monarch import _launch_shape
+
+    for var in ("DNACONV_MONARCH_ROWS", "DNACONV_MONARCH_WARPS", "DNACONV_MONARCH_MAXNREG"):
+        monkeypatch.delenv(var, raising=False)
+    cap = {"maxnreg": 168}
+    assert _launch_shape(16, 32, 1000) == (8, 4, cap)  # N = 512
+    assert _launch_shape(32, 32, 1000) == (4, 4, cap)
+    assert _launch_shape(32, 64, 1000) == (2, 4, {})
+    assert _launch_shape(64, 64, 1000) == (2, 8, {})
+    assert _launch_shape(32, 64, 1) == (1, 4, {})  # one block per row (full-length filter)
+    assert _launch_shape(16, 32, 3) == (4, 4, cap)  # no more segments than blocks
+    assert _launch_shape(16, 32, 1000, "backward") == (4, 4, {})
+    assert _launch_shape(32, 64, 1000, "backward") == (2, 8, {})
+    assert _launch_shape(32, 64, 1000, "rows") == (4, 8, {})
+    assert _launch_shape(16, 32, 1000, "paired") == (8, 8, {})
+    monkeypatch.setenv("DNACONV_MONARCH_MAXNREG", "128")
+    monkeypatch.setenv("DNACONV_MONARCH_ROWS", "64")
+    assert _launch_shape(64, 64, 1000) == (1, 8, {"maxnreg": 128})
+
+
 @pytest.mark.parametrize("B,D,L,K,H", SHAPES, ids=IDS)
 @pytest.mark.parametrize("gated", [True, False], ids=["gated", "plain"])
 def test_forward_fp32(B, D, L, K, H, gated):
@@ -75,6 +97,16 @@ def test_backward_fp32(B, D, L, K, H):
         grads.append([x.grad.cpu() for x in xs])
     for g, r, name in zip(grads[0], grads[1], ["du", "dk", "dbias", "dpre", "dpost"]):
         assert_close(g.double(), r, rtol=1e-5, name=name)
+
+
+@pytest.mark.parametrize("hold", ["0", "1"], ids=["reload", "hold"])
+def test_forward_hold_and_reload(hold, monkeypatch):
+    """Both ways the forward gets v and the output times back after the transforms (held in registers, or
+    computed and loaded again), with history, gates and several segments per program."""
+    monkeypatch.setenv("DNACONV_MONARCH_HOLD", hold)
+    test_forward_fp32(*SHAPES[5], gated=True)
+    test_forward_fp32(*SHAPES[3], gated=True)
+    test_forward_half_within_2x_torch(*SHAPES[2], dtype=torch.bfloat16)
 
 
 def test_backward_above_fused_size_uses_reference(monkeypatch):
