@@ -1,4 +1,4 @@
-"""Pipelines: the Markov baseline's counting and back-off."""
+"""Pipelines: the Markov baseline's counting and back-off; the frequency-sparse effect; the kernel register report."""
 
 from __future__ import annotations
 
@@ -50,3 +50,28 @@ def test_freq_sparse_effect_on_the_default_model(tmp_path):
     assert rows[0]["embed_rel_rms_diff"] == 0 and rows[0]["bases_scored"] == 2999
     assert all(1 < r["perplexity"] < 4.5 for r in rows)
     assert 0 < rows[1]["embed_rel_rms_diff"] < 0.5 and rows[2]["embed_mean_cosine"] > 0.5
+
+
+def test_kernel_regs_compiles_for_sm90_without_a_gpu():
+    """The register report compiles the kernels for the H200 with triton's own ptxas (in a process without the
+    interpreter); the forward at N = 512 carries the launch table's register cap, and an explicit cap applies
+    to every kernel."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+
+    def rows(*args):
+        cmd = [sys.executable, "-m", "dnaconv.pipelines.kernel_regs", "--size", "16x32", "--json", *args]
+        return json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout)
+
+    default = rows()
+    assert [r["kernel"] for r in default] == ["forward", "backward", "hbm rows"]
+    for r in default:
+        assert 0 < r["regs"] <= 255 and r["stack"] >= 0 and r["shared"] > 0
+    assert default[0]["maxnreg"] == 168 and default[0]["regs"] <= 168
+    capped = rows("--maxnreg", "128")
+    assert all(r["regs"] <= 128 for r in capped)
+    assert capped[1]["stack"] > default[1]["stack"]  # the backward spills more under a tighter cap

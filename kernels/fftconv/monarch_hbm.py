@@ -17,7 +17,8 @@ levels (N <= 256K: m = 1).
 
 Frequency-sparse convolutions keep only the lowest columns k2 of each row (``plan.kept_columns``): the row
 pass skips the other columns' products. Gradients run the torch.fft reference, or with DNACONV_HBM_BWD=1
-``hbm_fftconv_bwd`` (two HBM convolutions and one torch.fft correlation; not yet measured).
+``hbm_fftconv_bwd`` (two HBM convolutions and one torch.fft correlation; measured 0.63-0.90x of the reference
+on the H200, so off by default).
 """
 
 from __future__ import annotations
@@ -274,7 +275,8 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
     d(post) = dy * (conv + bias v) recomputes the convolution; dv is the correlation of g = dy * post with k,
     i.e. the convolution of the reversed g, reversed back; dk[s] = sum over batch and t of g[t] v[t - s] is
     one cross-correlation per row through torch.fft, summed over the batch before its inverse. The history
-    (streaming state) gets no gradient. Opt-in (DNACONV_HBM_BWD=1): not yet measured against the reference.
+    (streaming state) gets no gradient. Opt-in (DNACONV_HBM_BWD=1): on the H200 it was slower than the
+    reference's autograd, fwd+bwd 0.90x at K = 4096 down to 0.63x at K = 64K (kernels/fftconv/README.md).
     """
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]

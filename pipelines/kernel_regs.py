@@ -1,0 +1,129 @@
+"""Registers, spills and shared memory of the fftconv Triton kernels, compiled for an sm_90 GPU (the H200) on a
+machine without one: ``triton.compile`` for a CUDA target runs ptxas, which ships with triton, and
+``cuobjdump -res-usage`` reads the result. This is how the register work on the Monarch kernels was done
+without spending GPU time; times still have to be measured on the GPU (``pipelines/h200_kernels.sh``).
+
+    python -m dnaconv.pipelines.kernel_regs                  # the launch table's forward, backward and row pass
+    python -m dnaconv.pipelines.kernel_regs --maxnreg 168    # with a register cap
+
+Prints one line per kernel and launch shape: registers per thread, the stack frame (spilled bytes), shared
+memory. The launch shapes are those ``_launch_shape`` picks for long sequences (many blocks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+import triton
+
+# (N1, N2) of the on-chip plans: N = 512 ... 4096
+SIZES = ((16, 32), (32, 32), (32, 64), (64, 64))
+_HALF_PTRS = (
+    "u_ptr",
+    "pre_ptr",
+    "post_ptr",
+    "hist_ptr",
+    "y_ptr",
+    "dy_ptr",
+    "du_ptr",
+    "dpre_ptr",
+    "dpost_ptr",
+)
+_INTS = {"D", "L", "H", "C", "KM1", "K", "n_groups", "n_blocks", "ROWS"}
+
+
+def compile_sm90(fn, constexprs: dict, num_warps: int, maxnreg: int = 0):
+    """Compile the @triton.jit ``fn`` for sm_90: bf16 pointers for the sequence tensors, fp32 for the rest,
+    int32 scalars, ``constexprs`` by name."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    names = list(inspect.signature(fn.fn).parameters)
+    sig = {}
+    for name in names:
+        if name in constexprs:
+            sig[name] = "constexpr"
+        elif name in _INTS:
+            sig[name] = "i32"
+        else:
+            sig[name] = "*bf16" if name in _HALF_PTRS else "*fp32"
+    src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in constexprs.items()})
+    options = {"num_warps": num_warps, **({"maxnreg": maxnreg} if maxnreg else {})}
+    return triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options)
+
+
+def usage(kernel) -> dict:
+    """Registers per thread, stack frame bytes (spills) and shared memory bytes of a compiled kernel."""
+    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(kernel.asm["cubin"])
+        f.flush()
+        out = subprocess.run([cuobjdump, "-res-usage", f.name], capture_output=True, text=True, check=True)
+    m = re.search(r"REG:(\d+) STACK:(\d+)", out.stdout)
+    if m is None:
+        raise RuntimeError(f"cuobjdump printed no resource usage: {out.stdout[:200]}")
+    return dict(regs=int(m.group(1)), stack=int(m.group(2)), shared=kernel.metadata.shared)
+
+
+def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
+    """One row per (kernel, N1 x N2) at the launch table's shape for long sequences."""
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        raise SystemExit("Error: TRITON_INTERPRET=1 is set: kernels must be compiled, not interpreted")
+    from dnaconv.kernels.fftconv.monarch import _fftconv_bwd_kernel, _fftconv_fwd_kernel, _launch_shape
+    from dnaconv.kernels.fftconv.monarch_hbm import _row_kernel
+
+    flags = dict(HAS_PRE=True, HAS_POST=True, HAS_HIST=False, HAS_BIAS=True, PRECISION=2)
+    rows = []
+    for n1, n2 in sizes:
+        for name, fn, kind in (
+            ("forward", _fftconv_fwd_kernel, "forward"),
+            ("backward", _fftconv_bwd_kernel, "backward"),
+            ("hbm rows", _row_kernel, "rows"),
+        ):
+            if kind == "backward" and n1 * n2 > 2048:
+                continue  # no fused backward above MAX_BWD_FFT_SIZE
+            G, warps, opts = _launch_shape(n1, n2, 1 << 20, kind)
+            cx = dict(G=G, N1=n1, N2=n2)
+            if kind == "forward":
+                cx.update(flags, M=n2, HOLD=G * n1 * n2 <= 16 * 32 * warps)
+            elif kind == "backward":
+                cx.update(flags)
+            else:
+                cx.update(M=n2, PRECISION=2)
+            cap = maxnreg or opts.get("maxnreg", 0)
+            k = compile_sm90(fn, cx, warps, cap)
+            rows.append(dict(kernel=name, n1=n1, n2=n2, G=G, warps=warps, maxnreg=cap, **usage(k)))
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--maxnreg", type=int, default=0, help="cap registers per thread (default: the launch table's)"
+    )
+    ap.add_argument(
+        "--size", action="append", default=None, help="N1xN2, e.g. 16x32 (repeatable; default: all)"
+    )
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON")
+    a = ap.parse_args(argv)
+    sizes = tuple(tuple(int(x) for x in v.split("x")) for v in a.size) if a.size else SIZES
+    rows = report(a.maxnreg, sizes)
+    if a.json:
+        print(json.dumps(rows))
+        return
+    for r in rows:
+        print(
+            f"{r['kernel']:9} N = {r['n1'] * r['n2']:4} ({r['n1']} x {r['n2']}) G = {r['G']} warps = {r['warps']}"
+            f" cap = {r['maxnreg'] or '-':>3}: {r['regs']:3} registers, {r['stack']:4} B stack, "
+            f"{r['shared']} B shared"
+        )
+
+
+if __name__ == "__main__":
+    main()
