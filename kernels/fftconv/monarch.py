@@ -237,9 +237,7 @@ def _fftconv_bwd_kernel(
         g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
     kf = m + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
     kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
-    dv = _conv_tile(
-        g2, kr, ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2, True
-    )
+    dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
     # positions and g computed and loaded again rather than held across the transforms (registers)
     m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
     t2 = m + (grp * G + tl.arange(0, G)[:, None, None]) * C
