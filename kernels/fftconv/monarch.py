@@ -320,8 +320,8 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
       (128 rows, 8 warps 4.17), K = 512 5.61 (6.48), K = 1024 11.17 (4 warps 14.83), full L = 1K 6.62 (9.62).
     - paired and rows: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps
       of the first kernels; a complex pair holds the registers of two real segments).
-    DNACONV_MONARCH_ROWS (rows per product), DNACONV_MONARCH_WARPS and DNACONV_MONARCH_MAXNREG override the
-    choice for sweeps."""
+    DNACONV_MONARCH_ROWS (rows per product), DNACONV_MONARCH_WARPS and DNACONV_MONARCH_MAXNREG (0: no cap)
+    override the choice for sweeps."""
     n = n1 * n2
     rows = int(os.environ.get("DNACONV_MONARCH_ROWS", 64 if kind == "backward" else 128))
     g = max(1, min(rows // n1, 1 << (n_blocks - 1).bit_length()))
@@ -333,9 +333,8 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
     else:
         warps = 4 if points <= 4096 and n <= 2048 else 8
     warps = int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or warps
-    cap = int(os.environ.get("DNACONV_MONARCH_MAXNREG", 0))
-    if not cap and kind == "forward" and n <= 1024 and warps == 4:
-        cap = 168
+    cap = 168 if kind == "forward" and n <= 1024 and warps == 4 else 0
+    cap = int(os.environ.get("DNACONV_MONARCH_MAXNREG", cap))  # 0: no cap
     return g, warps, {"maxnreg": cap} if cap else {}
 
 

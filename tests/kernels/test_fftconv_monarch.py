@@ -56,6 +56,8 @@ def test_launch_shapes(monkeypatch):
     assert _launch_shape(32, 64, 1000, "backward") == (2, 8, {})
     assert _launch_shape(32, 64, 1000, "rows") == (4, 8, {})
     assert _launch_shape(16, 32, 1000, "paired") == (8, 8, {})
+    monkeypatch.setenv("DNACONV_MONARCH_MAXNREG", "0")
+    assert _launch_shape(16, 32, 1000) == (8, 4, {})  # no cap
     monkeypatch.setenv("DNACONV_MONARCH_MAXNREG", "128")
     monkeypatch.setenv("DNACONV_MONARCH_ROWS", "64")
     assert _launch_shape(64, 64, 1000) == (1, 8, {"maxnreg": 128})
