@@ -75,7 +75,7 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
     """One row per (kernel, N1 x N2) at the launch table's shape for long sequences."""
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("Error: TRITON_INTERPRET=1 is set: kernels must be compiled, not interpreted")
-    from dnaconv.kernels.fftconv.monarch import _fftconv_bwd_kernel, _fftconv_fwd_kernel, _launch_shape
+    from dnaconv.kernels.fftconv.monarch import _fftconv_bwd_kernel, _fftconv_fwd_kernel, _hold, _launch_shape
     from dnaconv.kernels.fftconv.monarch_hbm import _row_kernel
 
     flags = dict(HAS_PRE=True, HAS_POST=True, HAS_HIST=False, HAS_BIAS=True, PRECISION=2)
@@ -91,7 +91,7 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
             G, warps, opts = _launch_shape(n1, n2, 1 << 20, kind)
             cx = dict(G=G, N1=n1, N2=n2)
             if kind == "forward":
-                cx.update(flags, M=n2, HOLD=G * n1 * n2 <= 16 * 32 * warps)
+                cx.update(flags, M=n2, HOLD=_hold(G, n1, n2, warps))
             elif kind == "backward":
                 cx.update(flags)
             else:

@@ -338,6 +338,14 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
     return g, warps, {"maxnreg": cap} if cap else {}
 
 
+def _hold(g: int, n1: int, n2: int, warps: int) -> bool:
+    """Whether the forward holds v and the output times across the transforms (see the kernel): when a thread
+    has at most 16 points of them. One segment per program, full L = 1K took 1.794 ms holding vs 2.002
+    reloading, 2K 3.060 vs 3.570; equal elsewhere (H200, 2026-11-28, h200_kernels.sh knobs).
+    DNACONV_MONARCH_HOLD=0/1 overrides the choice for sweeps."""
+    return int(os.environ.get("DNACONV_MONARCH_HOLD", g * n1 * n2 <= 16 * 32 * warps)) == 1
+
+
 def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0):
     B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history, fraction)
     kfr, kfi = (
@@ -377,10 +385,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         return y
     G, warps, opts = _launch_shape(n1, n2, n_blocks)
     n_groups = triton.cdiv(n_blocks, G)
-    # Hold v and the times across the transforms when a thread has at most 16 points of them (see the kernel):
-    # one segment per program, full L = 1K 1.794 ms vs 2.002 reloading, 2K 3.060 vs 3.570; equal elsewhere
-    # (H200, 2026-11-28, h200_kernels.sh knobs).
-    flags["HOLD"] = int(os.environ.get("DNACONV_MONARCH_HOLD", G * n1 * n2 <= 16 * 32 * warps)) == 1
+    flags["HOLD"] = _hold(G, n1, n2, warps)
     _fftconv_fwd_kernel[(B * D * n_groups,)](
         *args,
         D,
