@@ -11,7 +11,10 @@
 #   bash pipelines/h200_kernels.sh final    tests and the cases the README quotes last
 #   bash pipelines/h200_kernels.sh hbmbwd   the opt-in HBM backward (DNACONV_HBM_BWD=1) against the reference
 #   bash pipelines/h200_kernels.sh regs     tests; sweep of rows x warps x register cap, forward and fwd+bwd
-#   bash pipelines/h200_kernels.sh knobs DIR  forward with DNACONV_MONARCH_HOLD auto / 0, then the kernels in DIR
+#   bash pipelines/h200_kernels.sh plan     tests; time per point at each on-chip FFT size (fwd, bwd rows x warps),
+#                                            HBM block sizes: the data of plan.POINT_PS
+#   bash pipelines/h200_kernels.sh knobs DIR  forward with DNACONV_MONARCH_HOLD auto / 0 (SKIP_HOLD0=1: auto only),
+#                                            then the kernels in DIR
 #   bash pipelines/h200_kernels.sh ab DIR   tests; the working tree's kernels, then the kernels/fftconv/*.py
 #                                            copies in DIR (a baseline, e.g. from git show), then the working
 #                                            tree's again (and frequency-sparse), fwd and fwd+bwd, in one run
@@ -175,6 +178,66 @@ for name, shape in (("fwd+bwd K=128", (1, 32, 2_300_000, 128)), ("fwd+bwd K=512"
 PY
   exit 0
 fi
+if [ "${1:-}" = plan ]; then
+  [ -n "${SKIP_TESTS:-}" ] || { timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels > "$OUT/tests.txt" 2>&1; tail -2 "$OUT/tests.txt"; }
+  timeout 420 python3 - <<'PY' 2>&1 | tee "$OUT/plan.txt"
+# Time per transformed point at each on-chip FFT size (forward; backward per rows x warps), the HBM block
+# size, and the reference: the data of plan.POINT_PS. bf16, gated, L = 2.3M, 32 channels, K = 128.
+import json, os, torch, triton
+from dnaconv.kernels.fftconv import naive_fftconv
+from dnaconv.kernels.fftconv.monarch import _fftconv_bwd, _fftconv_fwd, monarch_fftconv
+from dnaconv.kernels.fftconv.plan import _split
+B, D, L, K = 1, 32, 2_300_000, 128
+torch.manual_seed(0)
+u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+k, bias = torch.randn(D, K, device="cuda") / K**0.5, torch.randn(D, device="cuda")
+dy = torch.randn_like(u)
+xs = [x.detach().float().requires_grad_() for x in (u, k, bias, pre, post)]
+ref_y = naive_fftconv(*xs)
+ref = torch.autograd.grad(ref_y, xs, dy.float())
+rel = lambda a, b: ((a.float() - b).norm() / b.norm()).item()
+bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
+out = {"ref_fwd": bench(lambda: naive_fftconv(u, k, bias, pre, post))}
+ug = [x.detach().requires_grad_() for x in (u, k, bias, pre, post)]
+out["ref_fwdbwd"] = bench(lambda: naive_fftconv(*ug).backward(dy))
+print(f"torch.fft fwd {out['ref_fwd']:.3f} fwd+bwd {out['ref_fwdbwd']:.3f}", flush=True)
+for n in (512, 1024, 2048, 4096):
+    os.environ["DNACONV_MONARCH_FFT"] = str(n)
+    pts = -(-L // (n - K + 1)) * n * B * D
+    t = bench(lambda: _fftconv_fwd(u, k, bias, pre, post, None))
+    err = rel(_fftconv_fwd(u, k, bias, pre, post, None), ref_y.detach())
+    out[f"fwd{n}"] = t
+    line = [f"fwd {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt err {err:.1e}"]
+    for rows, warps in ((32, 4), (32, 8), (64, 4), (64, 8)):
+        if rows < _split(n)[0]:
+            continue  # one segment per program, as with rows = N1
+        os.environ["DNACONV_MONARCH_ROWS"], os.environ["DNACONV_MONARCH_WARPS"] = str(rows), str(warps)
+        try:
+            t = bench(lambda: _fftconv_bwd(dy, u, k, bias, pre, post, None))
+            g = _fftconv_bwd(dy, u, k, bias, pre, post, None)
+            e = max(rel(a, b) for a, b in zip(g, ref))
+            out[f"bwd{n}_r{rows}w{warps}"] = t
+            line.append(f"bwd r{rows}w{warps} {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt err {e:.1e}")
+        except Exception as ex:
+            line.append(f"bwd r{rows}w{warps} fail {type(ex).__name__}: {str(ex)[:80]}")
+    os.environ.pop("DNACONV_MONARCH_ROWS", None), os.environ.pop("DNACONV_MONARCH_WARPS", None)
+    print(f"N={n}: " + " | ".join(line), flush=True)
+del os.environ["DNACONV_MONARCH_FFT"]
+for B2, D2, L2, K2 in ((1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384), (1, 128, 73727, 8192)):
+    u2, pre2, post2 = (torch.randn(B2, D2, L2, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    k2, b2 = torch.randn(D2, K2, device="cuda") / K2**0.5, torch.randn(D2, device="cuda")
+    r2 = naive_fftconv(u2, k2, b2, pre2, post2).float()
+    line = [f"torch.fft {bench(lambda: naive_fftconv(u2, k2, b2, pre2, post2)):.3f}"]
+    for n in (0, 1 << 16, 1 << 17, 1 << 18):
+        os.environ["DNACONV_HBM_FFT"] = str(n)
+        t = bench(lambda: monarch_fftconv(u2, k2, b2, pre2, post2))
+        e = rel(monarch_fftconv(u2, k2, b2, pre2, post2), r2)
+        line.append(f"N>={n}: {t:.3f} (err {e:.1e})")
+    print(f"HBM L={L2} K={K2} D={D2}: " + " | ".join(line), flush=True)
+json.dump(out, open(os.path.join(os.environ.get("OUT", "/tmp"), "plan.json"), "w"), indent=1)
+PY
+  exit 0
+fi
 if [ "${1:-}" = knobs ]; then
   cat > /tmp/knobs.py <<'PY'
 import os, sys, torch, triton
@@ -183,7 +246,7 @@ CASES = (("K=128", 1, 32, 2_300_000, 128, 1), ("K=256", 1, 32, 2_300_000, 256, 1
          ("K=1024", 1, 32, 2_300_000, 1024, 1), ("K=1024 f=1/2", 1, 32, 2_300_000, 1024, 0.5),
          ("K=1024 f=1/4", 1, 32, 2_300_000, 1024, 0.25), ("K=2048", 1, 32, 2_300_000, 2048, 1),
          ("full 1K", 64, 1024, 1024, 1024, 1), ("full 2K", 32, 1024, 2048, 2048, 1), ("K=4096", 1, 32, 2_300_000, 4096, 1),
-         ("K=16K", 1, 32, 2_300_000, 16384, 1), ("K=16K f=1/4", 1, 32, 2_300_000, 16384, 0.25),
+         ("K=8192", 1, 32, 2_300_000, 8192, 1), ("K=16K", 1, 32, 2_300_000, 16384, 1), ("K=16K f=1/4", 1, 32, 2_300_000, 16384, 0.25),
          ("stream K=8192", 1, 128, 73727, 8192, 1))
 line = []
 for name, B, D, L, K, f in CASES:
@@ -210,7 +273,7 @@ for name, B, D, L, K, f in CASES:
 print(f"{sys.argv[1]:>16} | " + " | ".join(line), flush=True)
 PY
   timeout 150 python3 /tmp/knobs.py default+torch 2>&1 | tee -a "$OUT/knobs.txt"
-  DNACONV_MONARCH_HOLD=0 timeout 150 python3 /tmp/knobs.py hold0 2>&1 | tee -a "$OUT/knobs.txt"
+  [ -n "${SKIP_HOLD0:-}" ] || DNACONV_MONARCH_HOLD=0 timeout 150 python3 /tmp/knobs.py hold0 2>&1 | tee -a "$OUT/knobs.txt"
   cp "$2"/*.py kernels/fftconv/
   timeout 150 python3 /tmp/knobs.py base 2>&1 | tee -a "$OUT/knobs.txt"
   exit 0

@@ -22,6 +22,8 @@ import tempfile
 
 import triton
 
+from dnaconv.kernels.fftconv.plan import MAX_BWD_FFT_SIZE
+
 # (N1, N2) of the on-chip plans: N = 512 ... 4096
 SIZES = ((16, 32), (32, 32), (32, 64), (64, 64))
 _HALF_PTRS = (
@@ -86,7 +88,7 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
             ("backward", _fftconv_bwd_kernel, "backward"),
             ("hbm rows", _row_kernel, "rows"),
         ):
-            if kind == "backward" and n1 * n2 > 2048:
+            if kind == "backward" and n1 * n2 > MAX_BWD_FFT_SIZE:
                 continue  # no fused backward above MAX_BWD_FFT_SIZE
             G, warps, opts = _launch_shape(n1, n2, 1 << 20, kind)
             cx = dict(G=G, N1=n1, N2=n2)

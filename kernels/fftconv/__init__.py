@@ -22,7 +22,7 @@ from dnaconv.kernels.fftconv.naive import (
     naive_fftconv_blocked,
     next_fast_len,
 )
-from dnaconv.kernels.fftconv.plan import MAX_BWD_FFT_SIZE, MAX_FFT_SIZE, MAX_HBM_FFT_SIZE, fft_plan, sparse_ok
+from dnaconv.kernels.fftconv.plan import MAX_FFT_SIZE, MAX_HBM_FFT_SIZE, fft_plan, monarch_plan, sparse_ok
 
 try:
     from dnaconv.kernels.fftconv.monarch import monarch_fftconv, monarch_spectrum
@@ -75,7 +75,7 @@ def triton_pays(L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool, fr
         return True
     if plan.cols:  # the HBM backward measured 0.63-0.90x of the reference: opt-in only
         return fraction == 1 and os.environ.get("DNACONV_HBM_BWD") == "1"
-    return plan.n <= MAX_BWD_FFT_SIZE and fraction == 1
+    return fraction == 1 and monarch_plan(L, K, H, kind="backward") is not None
 
 
 def uses_triton(u: torch.Tensor, K: int, H: int = 0, needs_grad: bool = False, fraction: float = 1.0) -> bool:
@@ -111,7 +111,7 @@ def fftconv(
         u: [B, D, L]; k: [D, K]; bias: [D]; pre_gate, post_gate: [B, D, L];
         history: [B, D, H] gated inputs before u; k_f: ``fftconv_spectrum(k, u, H, freq_fraction)``
         freq_fraction: < 1 runs the frequency-sparse approximation that keeps this fraction (1/2, 1/4, ...)
-            of each block's spectrum at the block size of ``fft_plan(L, K, H)`` (see ``plan.py``)
+            of each block's spectrum at the block size of ``fft_plan(L, K, H, freq_fraction)`` (``plan.py``)
     Returns:
         [B, D, L] in u's dtype
 
@@ -127,7 +127,7 @@ def fftconv(
         spectrum = k_f if isinstance(k_f, tuple) else None
         return monarch_fftconv(u, k, bias, pre_gate, post_gate, history, spectrum, freq_fraction)
     if freq_fraction < 1:
-        plan = fft_plan(u.shape[-1], k.shape[-1], H)
+        plan = fft_plan(u.shape[-1], k.shape[-1], H, freq_fraction)
         if plan is None:
             raise ValueError(f"frequency-sparse convolution has no block size for L = {u.shape[-1]}")
         return naive_fftconv_blocked(u, k, bias, pre_gate, post_gate, history, plan.n, freq_fraction)

@@ -15,9 +15,9 @@ frame serves the streaming runner: positions before the sequence start are read 
 
 Backward (``_fftconv_bwd_kernel``): with g = dy * post, recompute the convolution z for d(post); dv is the
 correlation of g with k (an anti-causal frame: block j reads g[jC, jC + N)); dk collects
-sum_t g[t] v[t - s] per program in fp32, summed over programs on the host. Above ``MAX_BWD_FFT_SIZE`` the
-backward runs the torch.fft reference instead (its six on-chip transforms per block were slower than cuFFT
-there on the H200).
+sum_t g[t] v[t - s] per program in fp32, summed over programs on the host. The backward picks its own FFT size
+(``plan.monarch_plan(kind="backward")``); where it has none (N = 4096: its seven on-chip transforms per block
+were slower than cuFFT on the H200) the torch.fft reference runs instead.
 
 ``_fftconv_fwd_pair_kernel`` packs two segments of a channel into one complex transform (they share the filter,
 so the real and imaginary parts of the result are the two convolutions); it measured slower on the H200
@@ -197,14 +197,34 @@ def _fftconv_bwd_kernel(
 
     # Causal frame (as the forward): the block owns outputs t = start + m - KM1 for m >= KM1.
     t = start + m - KM1
-    own = (m >= KM1) & (t < L)
     v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)
-    g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
+    # V, the spectrum of the frame's v, serves both the recomputed convolution (for d(post)) and dk's
+    # correlation: one transform fewer than computing it for each.
+    sv = _scale(v, PRECISION)
+    vr, vi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
     if HAS_POST:
-        # d(post) = dy * (conv + bias * v): recompute the convolution
         kf = d.to(tl.int64) * (N1 * N2) + m
         kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
-        z = _conv_tile(v, kr, ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
+        yr = vr * kr - vi * ki
+        yi = vr * ki + vi * kr
+    vr = _op(vr, PRECISION)  # held until the correlation: in fp16 for fp16 products (|V| <= N fits)
+    vi = _op(vi, PRECISION)
+    if HAS_POST:
+        # d(post) = dy * (conv + bias * v)
+        sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
+        z = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
+        z = z * (sv * sy)
+    # times, v and g computed and loaded again rather than held across the transforms (registers; in another
+    # order, so that they are not merged with the first ones)
+    m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
+    t = m + ((grp * G + tl.arange(0, G)[:, None, None]) * C - KM1)
+    own = (m >= KM1) & (t < L)
+    g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        v = _load_gated(
+            u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST
+        )
+    if HAS_POST:
         if HAS_BIAS:
             z += tl.load(bias_ptr + d).to(tl.float32) * v
         tl.store(dpost_ptr + row + t, (g * z).to(dpost_ptr.dtype.element_ty), mask=own)
@@ -213,11 +233,7 @@ def _fftconv_bwd_kernel(
         tl.store(dbias_ptr + tl.program_id(0), tl.sum(tl.sum(tl.sum(g * v, axis=2), axis=1), axis=0))
     # dk[s] = sum_t g[t] v[t - s]: circular correlation conj(V) G of the owned g with the frame's v, lags m < K.
     # Unscaled inverse (1/N on the host); fp16 operands are scaled like in _conv_tile.
-    sv = _scale(v, PRECISION)
     sg = _scale(g, PRECISION)
-    vr, vi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
-    vr = _op(vr, PRECISION)  # held while g is transformed: in fp16 for fp16 products (|V| <= N fits)
-    vi = _op(vi, PRECISION)
     gr, gi = _forward_dft(g / sg, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
     vr = vr.to(tl.float32)
     vi = vi.to(tl.float32)
@@ -290,10 +306,10 @@ def monarch_spectrum(
     return (kf.real * wr).view(shape).contiguous(), (kf.imag * wi).view(shape).contiguous()
 
 
-def _prepare(u, k, bias, pre_gate, post_gate, history, fraction=1.0):
+def _prepare(u, k, bias, pre_gate, post_gate, history, fraction=1.0, kind="forward"):
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
-    plan = monarch_plan(L, k.shape[-1], H, fraction=fraction)
+    plan = monarch_plan(L, k.shape[-1], H, fraction=fraction, kind=kind)
     if plan is None:
         raise ValueError(
             f"filter of {k.shape[-1]} taps is too long for the on-chip FFT (max {MAX_FFT_SIZE // 2})"
@@ -316,8 +332,9 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
       instead of 2; it spills 8-40 bytes): N = 512 0.656 ms (uncapped 0.745, 64 rows 0.694); N = 1024 1.047
       (1.126); N = 2048, 2 segments 1.357 (4 segments, 8 warps 1.431); N = 4096, 2 segments, 8 warps 1.579
       (1 segment, 4 warps 2.079). A cap at N >= 2048 spilled and ran 2-3x slower.
-    - backward: 64 rows per product, 4 warps up to 2048 points per program, else 8: fwd+bwd K = 128 3.54 ms
-      (128 rows, 8 warps 4.17), K = 512 5.61 (6.48), K = 1024 11.17 (4 warps 14.83), full L = 1K 6.62 (9.62).
+    - backward: 64 rows per product, at most 2048 points per program, 4 warps up to 2048 points, else 8. Per
+      point (``h200_kernels.sh plan``, the backward alone): N = 512 26.0 ps (32 rows 39.1, 8 warps 45.3),
+      N = 1024 28.6 (32 rows 44.4, 8 warps 50.9), N = 2048 34.4 with one segment (two: 93.2, 8 warps 62.2).
     - paired and rows: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps
       of the first kernels; a complex pair holds the registers of two real segments).
     DNACONV_MONARCH_ROWS (rows per product), DNACONV_MONARCH_WARPS and DNACONV_MONARCH_MAXNREG (0: no cap)
@@ -327,6 +344,8 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
     g = max(1, min(rows // n1, 1 << (n_blocks - 1).bit_length()))
     if kind == "forward":
         g = max(1, min(g, max(4096, 2 * n) // n))
+    elif kind == "backward":
+        g = max(1, min(g, 2048 // n))
     points = g * n * (2 if kind == "paired" else 1)
     if kind == "backward":
         warps = 4 if points <= 2048 else 8
@@ -351,6 +370,8 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     kfr, kfi = (
         spectrum if spectrum is not None else monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff), fraction)
     )
+    if tuple(kfr.shape[-2:]) != (n1, n2 if fraction == 1 else round(fraction * n2)):
+        raise ValueError(f"cached spectrum {tuple(kfr.shape)} does not match the plan {n1} x {n2}")
     y = torch.empty_like(u)
     dummy = u
     n_blocks = triton.cdiv(L, C)
@@ -403,7 +424,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
 
 
 def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
-    B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history)
+    B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history, kind="backward")
     kfr, kfi = monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff))
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
@@ -452,6 +473,13 @@ def _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, n_fft, fraction
     return tuple(None if x is None else next(grads) for x in xs)
 
 
+def _backward_plan(u, k, history):
+    """The fused backward's plan (its own FFT size, see ``monarch_plan``), or None: the reference runs."""
+    return monarch_plan(
+        u.shape[-1], k.shape[-1], 0 if history is None else history.shape[-1], kind="backward"
+    )
+
+
 class MonarchFFTConvFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction):
@@ -478,7 +506,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
             from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_bwd
 
             grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
-        elif plan.cols or plan.n > MAX_BWD_FFT_SIZE or ctx.fraction < 1:
+        elif plan.cols or ctx.fraction < 1 or _backward_plan(u, k, history) is None:
             grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan.n, ctx.fraction)
         else:
             grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
@@ -507,7 +535,7 @@ def monarch_fftconv(
         history: [B, D, H] gated inputs before u (streaming state)
         spectrum: optional cached ``monarch_spectrum(k, fft_plan(L, K, H, fraction), fraction)``
         fraction: frequency-sparse convolution keeping this fraction of each block's spectrum (``plan.py``);
-            the op of ``naive_fftconv_blocked(..., n_fft=fft_plan(L, K, H).n, freq_fraction=fraction)``
+            the op of ``naive_fftconv_blocked(..., n_fft=fft_plan(L, K, H, fraction).n, freq_fraction=fraction)``
     Returns:
         [B, D, L] in u's dtype
 

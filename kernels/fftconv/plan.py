@@ -44,7 +44,6 @@ __all__ = [
 
 MIN_FFT_SIZE = 256  # N1, N2 >= 16: the smallest tl.dot tile
 MAX_FFT_SIZE = 4096  # N1, N2 <= 64: beyond, the tiles overflow shared memory (measured on the H200)
-MAX_BWD_FFT_SIZE = 2048  # the fused backward was slower than cuFFT at N = 4096 (H200, 2026-11-28)
 MAX_HBM_FFT_SIZE = 1 << 24  # two column passes of 64 and one 4096-point row
 MIN_COL, MAX_COL = 16, 64
 MAX_ROW = int(os.environ.get("DNACONV_HBM_ROW", 4096))  # the HBM kernel's on-chip row (sweeps override it)
@@ -58,18 +57,51 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
     return n1, n // n1
 
 
+# Time per transformed point (ps) at each FFT size N: the on-chip forward, the fused backward and the HBM
+# forward (H200, bf16, gated, L = 2.3M, 32 channels, 2026-11-28, ``h200_kernels.sh plan``). A dense plan takes
+# the size with the least time per output (``_cheapest``). The backward lists only the sizes where its fused
+# kernel beat the torch.fft reference's autograd (N = 4096 took 89 ps per point: 13 ms against 8.6 ms).
+POINT_PS = {
+    "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
+    "backward": {512: 25.97, 1024: 28.57, 2048: 34.44},
+    "hbm": {16384: 20.5, 32768: 24.3, 65536: 25.0, 131072: 33.2, 262144: 39.4},
+}
+MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])
+
+
+def _cheapest(n: int, largest: int, L: int, k_eff: int, kind: str, env: str) -> int | None:
+    """The power of two in [n, largest] with the least time per output, ceil(L / C) N t(N), among the sizes
+    in POINT_PS[kind] and those below its smallest (one small block of a short sequence, priced at it); None if
+    there are none. The variable ``env`` forces a size for sweeps, if a candidate."""
+    sizes = [n << i for i in range((largest // n).bit_length())]
+    forced = int(os.environ.get(env, 0))
+    if forced in sizes:
+        return forced
+    ps = POINT_PS[kind]
+    sizes = [s for s in sizes if s in ps or s < min(ps)]
+    return min(sizes, key=lambda s: -(-L // (s - k_eff + 1)) * s * ps.get(s, ps[min(ps)])) if sizes else None
+
+
 def monarch_plan(
-    L: int, K: int, H: int = 0, max_fft: int = MAX_FFT_SIZE, fraction: float = 1.0
+    L: int, K: int, H: int = 0, max_fft: int = MAX_FFT_SIZE, fraction: float = 1.0, kind: str = "forward"
 ) -> tuple[int, int, int, int] | None:
-    """(N1, N2, C, k_eff) for the on-chip kernel, or None when the filter is too long for one on-chip FFT
-    (k_eff - 1 >= max_fft / 2)."""
+    """(N1, N2, C, k_eff) for the on-chip kernel ``kind`` ("forward" or "backward"), or None when the filter
+    is too long for one on-chip FFT (k_eff - 1 >= max_fft / 2) or, for the backward, when no size it runs fits.
+
+    The smallest size N0 has C >= k_eff (at most half of each FFT is overlap) and at least 512 points, or one
+    block for a short sequence. A frequency-sparse plan (fraction < 1) always takes N0: that op is defined at
+    its block size. A dense plan, whose result does not depend on N, takes the size from N0 up with the least
+    time per output (``POINT_PS``); DNACONV_MONARCH_FFT=N forces a size for sweeps where N is a candidate."""
     k_eff = min(K, H + L)
-    # C >= k_eff: at most half of each FFT is overlap; at least 512 points, the fastest per output on the H200
-    # for short filters (2026-11-28 sweep: 4.5x torch.fft at N=512, 3.8x at 256)
     n = max(2 * MIN_FFT_SIZE, 1 << (2 * k_eff - 1).bit_length())
-    n = min(n, max(MIN_FFT_SIZE, 1 << (L + k_eff - 2).bit_length()))  # a short sequence needs less
+    one = max(MIN_FFT_SIZE, 1 << (L + k_eff - 2).bit_length())  # one block covers the sequence
+    n = min(n, one)
     if n > max_fft:
         return None
+    if fraction == 1:
+        n = _cheapest(n, min(one, max_fft), L, k_eff, kind, "DNACONV_MONARCH_FFT")
+        if n is None:
+            return None
     n1, n2 = _split(n, fraction)
     return n1, n2, n - (k_eff - 1), k_eff
 
@@ -91,10 +123,15 @@ class FFTPlan:
 
 def hbm_plan(L: int, K: int, H: int = 0, fraction: float = 1.0) -> FFTPlan | None:
     """Plan for the HBM kernel: N >= 8192, a power of two with at least 3/4 of each block new outputs for
-    partial filters (N >= 4 (K' - 1)) and one block for full-length ones; None above MAX_HBM_FFT_SIZE."""
+    partial filters (N >= 4 (K' - 1)) and one block for full-length ones; None above MAX_HBM_FFT_SIZE. As on
+    chip, a dense plan takes a larger block where ``POINT_PS["hbm"]`` says it costs less per output (K = 8192
+    at L = 2.3M: 65,536 points, 2.156 vs 2.393 ms); DNACONV_HBM_FFT=N forces a candidate size for sweeps."""
     k_eff = min(K, H + L)
     n = max(2 * MAX_FFT_SIZE, 1 << (4 * (k_eff - 1) - 1).bit_length())
-    n = min(n, max(2 * MAX_FFT_SIZE, 1 << (L + k_eff - 2).bit_length()))
+    one = max(2 * MAX_FFT_SIZE, 1 << (L + k_eff - 2).bit_length())
+    n = min(n, one)
+    if fraction == 1 and n <= MAX_HBM_FFT_SIZE:
+        n = _cheapest(n, min(one, MAX_HBM_FFT_SIZE), L, k_eff, "hbm", "DNACONV_HBM_FFT") or n
     if n > MAX_HBM_FFT_SIZE or n - (k_eff - 1) < 1:
         return None
     for m in (1, 2, 3):  # fewest column passes, then the longest row

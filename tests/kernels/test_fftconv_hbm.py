@@ -36,7 +36,9 @@ def _cpu(xs):
 
 def test_plans():
     assert hbm_plan(30_000, 3000) == FFTPlan((16,), 32, 32, 16384 - 2999, 3000)  # N >= 4 (K - 1)
-    assert hbm_plan(2_300_000, 8192).n == 32768
+    assert hbm_plan(2_300_000, 8192).n == 65536  # a larger block costs less per output (POINT_PS["hbm"])
+    assert hbm_plan(2_300_000, 8192, fraction=0.5).n == 32768  # the sparse op's block: the smallest
+    assert hbm_plan(73_727, 8192).n == 32768  # a short sequence: fewer points with smaller blocks
     assert hbm_plan(2_300_000, 16384).cols == (16,) and hbm_plan(2_300_000, 16384).n == 65536
     full = hbm_plan(4 << 20, 4 << 20)  # full-length filter at L = 4M: one block of 8M points
     assert full.n == 8 << 20 and full.cols == (64, 32) and full.n1 * full.n2 == 4096 and full.C >= 4 << 20
@@ -165,7 +167,7 @@ SPARSE = [(3000, 100, 0, 0.5), (2000, 300, 299, 0.5), (3000, 1500, 0, 0.25), (30
 @pytest.mark.parametrize("L,K,H,fraction", SPARSE, ids=["chip", "chip-hist", "chip-4096", "hbm", "hbm-4096"])
 def test_sparse_forward(L, K, H, fraction):
     xs = _inputs(1, 3, L, K, H, torch.float32, seed=5)
-    plan = fft_plan(L, K, H)
+    plan = fft_plan(L, K, H, fraction)
     assert bool(plan.cols) == (L > 10_000) and fraction * plan.n2 >= 16
     y = monarch_fftconv(*xs, fraction=fraction)
     ref = naive_fftconv_blocked(*[x.double() if x is not None else None for x in _cpu(xs)], n_fft=plan.n,
@@ -175,7 +177,7 @@ def test_sparse_forward(L, K, H, fraction):
 
 def test_sparse_dispatch_on_cpu_and_gradients():
     u, k, bias, pre, post, _ = _cpu(_inputs(1, 3, 3000, 100, 0, torch.float32, seed=6))
-    n = fft_plan(3000, 100).n
+    n = fft_plan(3000, 100, 0, 0.5).n
     y = fftconv(u, k, bias, pre, post, freq_fraction=0.5)
     assert torch.equal(y, naive_fftconv_blocked(u, k, bias, pre, post, n_fft=n, freq_fraction=0.5))
     assert torch.equal(fftconv(u, k, bias, pre, post, freq_fraction=1.0), fftconv(u, k, bias, pre, post))

@@ -30,13 +30,30 @@ IDS = [f"B{b}-D{d}-L{L}-K{k}-H{h}" for b, d, L, k, h in SHAPES]
 _inputs = conv_inputs
 
 
-def test_plan():
-    assert monarch_plan(63, 63) == (16, 16, 194, 63)
-    assert monarch_plan(10_000, 100) == (16, 32, 413, 100)
-    n1, n2, C, k_eff = monarch_plan(1_000_000, 2048)
-    assert (n1 * n2, C, k_eff) == (4096, 2049, 2048)
+def test_plan(monkeypatch):
+    from dnaconv.kernels.fftconv import plan as fp
+
+    monkeypatch.delenv("DNACONV_MONARCH_FFT", raising=False)
+    assert monarch_plan(63, 63) == (16, 16, 194, 63)  # one block covers a short sequence
     assert monarch_plan(10, 100) == (16, 16, 247, 10)  # taps past the sequence cannot reach an input
     assert monarch_plan(10**6, MAX_FFT_SIZE // 2 + 1) is None
+    n1, n2, C, k_eff = monarch_plan(1_000_000, 2048)
+    assert (n1 * n2, C, k_eff) == (4096, 2049, 2048)
+    # frequency-sparse: always the smallest size (the op is defined at it), whatever the costs
+    assert monarch_plan(10_000, 100, fraction=0.5) == (16, 32, 413, 100)
+    # dense: the size with the least time per output; flat costs favour the largest block (least overlap),
+    # steep ones the smallest; no size >= the smallest in the backward's table: no fused backward
+    monkeypatch.setitem(fp.POINT_PS, "forward", {512: 1.0, 1024: 1.0, 2048: 1.0, 4096: 1.0})
+    assert monarch_plan(10**6, 100)[:3] == (64, 64, 3997)
+    assert monarch_plan(1900, 100)[:3] == (32, 64, 1949)  # not beyond one block
+    monkeypatch.setitem(fp.POINT_PS, "forward", {512: 1.0, 1024: 3.0, 2048: 9.0, 4096: 27.0})
+    assert monarch_plan(10**6, 100)[:3] == (16, 32, 413)
+    monkeypatch.setitem(fp.POINT_PS, "backward", {512: 1.0, 1024: 1.0})
+    assert monarch_plan(10**6, 100, kind="backward")[:2] == (32, 32)
+    assert monarch_plan(10**6, 600, kind="backward") is None  # needs N >= 2048
+    monkeypatch.setenv("DNACONV_MONARCH_FFT", "2048")  # sweeps force a candidate size
+    assert monarch_plan(10**6, 100, kind="backward")[:2] == (32, 64)
+    assert monarch_plan(10**6, 1500)[:2] == (64, 64)  # 2048 is not a candidate for K = 1500
 
 
 def test_launch_shapes(monkeypatch):
@@ -53,7 +70,8 @@ def test_launch_shapes(monkeypatch):
     assert _launch_shape(32, 64, 1) == (1, 4, {})  # one block per row (full-length filter)
     assert _launch_shape(16, 32, 3) == (4, 4, cap)  # no more segments than blocks
     assert _launch_shape(16, 32, 1000, "backward") == (4, 4, {})
-    assert _launch_shape(32, 64, 1000, "backward") == (2, 8, {})
+    assert _launch_shape(32, 64, 1000, "backward") == (1, 4, {})  # at most 2048 points
+    assert _launch_shape(64, 64, 1000, "backward") == (1, 8, {})
     assert _launch_shape(32, 64, 1000, "rows") == (4, 8, {})
     assert _launch_shape(16, 32, 1000, "paired") == (8, 8, {})
     monkeypatch.setenv("DNACONV_MONARCH_MAXNREG", "0")
@@ -112,10 +130,23 @@ def test_forward_hold_and_reload(hold, monkeypatch):
 
 
 def test_backward_above_fused_size_uses_reference(monkeypatch):
-    import dnaconv.kernels.fftconv.monarch as mon
+    from dnaconv.kernels.fftconv import plan as fp
 
-    monkeypatch.setattr(mon, "MAX_BWD_FFT_SIZE", 256)
+    monkeypatch.setitem(fp.POINT_PS, "backward", {256: 1.0})
     test_backward_fp32(2, 3, 1025, 129, 0)
+
+
+def test_backward_at_its_own_fft_size(monkeypatch):
+    """The forward and the fused backward each take the FFT size their cost table favours."""
+    from dnaconv.kernels.fftconv import plan as fp
+
+    monkeypatch.setitem(fp.POINT_PS, "forward", {512: 9.0, 1024: 1.0})
+    monkeypatch.setitem(fp.POINT_PS, "backward", {512: 1.0, 1024: 9.0})
+    assert monarch_plan(1500, 100)[:2] == (32, 32) and monarch_plan(1500, 100, kind="backward")[:2] == (
+        16,
+        32,
+    )
+    test_backward_fp32(2, 3, 1500, 100, 0)
 
 
 def test_backward_plain_and_half():
