@@ -333,8 +333,9 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
       (1.126); N = 2048, 2 segments 1.357 (4 segments, 8 warps 1.431); N = 4096, 2 segments, 8 warps 1.579
       (1 segment, 4 warps 2.079). A cap at N >= 2048 spilled and ran 2-3x slower.
     - backward: 64 rows per product, at most 2048 points per program, 4 warps up to 2048 points, else 8. Per
-      point (``h200_kernels.sh plan``, the backward alone): N = 512 26.0 ps (32 rows 39.1, 8 warps 45.3),
-      N = 1024 28.6 (32 rows 44.4, 8 warps 50.9), N = 2048 34.4 with one segment (two: 93.2, 8 warps 62.2).
+      point (``h200_kernels.sh plan``, the backward alone): N = 512 26.6 ps (32 rows 38.9, 8 warps 47.4),
+      N = 1024 29.5 (32 rows 42.4, 8 warps 52.6), N = 2048 32.6 with one segment (8 warps 48.7; two
+      segments: 93.2, with 8 warps 62.2, before the backward shared V's transform).
     - paired and rows: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps
       of the first kernels; a complex pair holds the registers of two real segments).
     DNACONV_MONARCH_ROWS (rows per product), DNACONV_MONARCH_WARPS and DNACONV_MONARCH_MAXNREG (0: no cap)
