@@ -13,6 +13,8 @@
 #   bash pipelines/h200_kernels.sh regs     tests; sweep of rows x warps x register cap, forward and fwd+bwd
 #   bash pipelines/h200_kernels.sh plan     tests; time per point at each on-chip FFT size (fwd, bwd rows x warps),
 #                                            HBM block sizes: the data of plan.POINT_PS
+#   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
+#                                            time: repeats, CUDA kernel time, cached spectrum, host time
 #   bash pipelines/h200_kernels.sh knobs DIR  forward with DNACONV_MONARCH_HOLD auto / 0 (SKIP_HOLD0=1: auto only),
 #                                            then the kernels in DIR
 #   bash pipelines/h200_kernels.sh ab DIR   tests; the working tree's kernels, then the kernels/fftconv/*.py
@@ -235,6 +237,55 @@ for B2, D2, L2, K2 in ((1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 8192), (1, 3
         line.append(f"N>={n}: {t:.3f} (err {e:.1e})")
     print(f"HBM L={L2} K={K2} D={D2}: " + " | ".join(line), flush=True)
 json.dump(out, open(os.path.join(os.environ.get("OUT", "/tmp"), "plan.json"), "w"), indent=1)
+PY
+  exit 0
+fi
+if [ "${1:-}" = hold ]; then
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/hold.txt"
+# The backward alone with v held or reloaded (DNACONV_MONARCH_HOLD) at each FFT size, interleaved twice; then
+# the streaming shape's forward: do_bench repeats, the CUDA time of its kernels (torch.profiler), a cached
+# spectrum, and the host time of one call.
+import os, time, torch, triton
+from torch.profiler import ProfilerActivity, profile
+from dnaconv.kernels.fftconv import fftconv, fftconv_spectrum
+from dnaconv.kernels.fftconv.monarch import _fftconv_bwd
+bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
+def inputs(B, D, L, K):
+    torch.manual_seed(0)
+    u, pre, post, dy = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16) for _ in range(4))
+    return u, torch.randn(D, K, device="cuda") / K**0.5, torch.randn(D, device="cuda"), pre, post, dy
+for name, shape, n in (("K=128 N=512", (1, 32, 2_300_000, 128), 512), ("K=128 N=1024", (1, 32, 2_300_000, 128), 1024),
+                       ("K=512 N=2048", (1, 32, 2_300_000, 512), 2048), ("K=2048 N=4096", (1, 32, 2_300_000, 2048), 4096),
+                       ("full L=1K N=2048", (64, 1024, 1024, 1024), 2048)):
+    u, k, bias, pre, post, dy = inputs(*shape)
+    os.environ["DNACONV_MONARCH_FFT"] = str(n)
+    line = []
+    for rep in range(2):
+        for hold in ("0", "1"):
+            os.environ["DNACONV_MONARCH_HOLD"] = hold
+            line.append(f"hold{hold} {bench(lambda: _fftconv_bwd(dy, u, k, bias, pre, post, None)):.3f}")
+    del os.environ["DNACONV_MONARCH_HOLD"], os.environ["DNACONV_MONARCH_FFT"]
+    print(f"bwd {name}: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy
+u, k, bias, pre, post, dy = inputs(1, 128, 73727, 8192)
+kf = fftconv_spectrum(k, u)
+run = lambda: fftconv(u, k, bias, pre, post)
+cached = lambda: fftconv(u, k, bias, pre, post, k_f=kf)
+print("stream do_bench:", " ".join(f"{bench(run):.3f}" for _ in range(4)), "| cached spectrum:", " ".join(f"{bench(cached):.3f}" for _ in range(3)), flush=True)
+for name, fn in (("plain", run), ("cached", cached)):
+    fn(); torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(20):
+        fn()
+    host = (time.perf_counter() - t0) / 20 * 1e3
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(20):
+            fn()
+        torch.cuda.synchronize()
+    dev = sum(e.device_time_total for e in prof.key_averages()) / 20 / 1e3
+    print(f"stream {name}: host {host:.3f} ms per call (enqueue), CUDA kernels {dev:.3f} ms per call", flush=True)
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=8, max_name_column_width=50), flush=True)
 PY
   exit 0
 fi

@@ -95,7 +95,7 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
             if kind == "forward":
                 cx.update(flags, M=n2, HOLD=_hold(G, n1, n2, warps))
             elif kind == "backward":
-                cx.update(flags)
+                cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward"))
             else:
                 cx.update(M=n2, PRECISION=2)
             cap = maxnreg or opts.get("maxnreg", 0)

@@ -71,6 +71,20 @@ __all__ = ["monarch_fftconv", "monarch_plan", "MAX_FFT_SIZE", "MAX_BWD_FFT_SIZE"
 
 
 @triton.jit
+def _times_again(v, u_row, pre_row, hist_row, grp, C, KM1, L, H,
+                 G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
+                 HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr):  # fmt: skip
+    """The segment positions m, the times t and (for the skip term) v of a causal-frame program, computed and
+    loaded (from L1/L2) again after the transforms instead of held across them; computed in another order
+    than the first time, so that the compiler does not merge the two and keep them live after all."""
+    m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
+    t = m + ((grp * G + tl.arange(0, G)[:, None, None]) * C - KM1)
+    if HAS_BIAS:
+        v = _load_gated(u_row, pre_row, hist_row, t, L, H, HAS_PRE, HAS_HIST)
+    return m, t, v
+
+
+@triton.jit
 def _fftconv_fwd_kernel(
     u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, y_ptr,
@@ -95,15 +109,9 @@ def _fftconv_fwd_kernel(
     kf = d.to(tl.int64) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M + tl.arange(0, M)[None, None, :]
     y = _conv_tile(v, tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf),
                    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, M)  # fmt: skip
-    if not HOLD:
-        # Large programs compute the output times again (in another order, so that they are not merged with
-        # t) and load v again (from L1/L2): holding them across the transforms costs two tiles of registers.
-        m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
-        t = m + ((grp * G + tl.arange(0, G)[:, None, None]) * C - KM1)
-        if HAS_BIAS:
-            v = _load_gated(
-                u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST
-            )
+    if not HOLD:  # large programs: holding them across the transforms costs two tiles of registers
+        m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, grp, C, KM1, L, H,
+                               G, N1, N2, HAS_PRE, HAS_HIST, HAS_BIAS)  # fmt: skip
     valid = (m >= KM1) & (t < L)
     if HAS_BIAS:
         y += tl.load(bias_ptr + d).to(tl.float32) * v
@@ -183,7 +191,7 @@ def _fftconv_bwd_kernel(
     D, L, H, C, KM1, K, n_groups,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
-    PRECISION: tl.constexpr,
+    PRECISION: tl.constexpr, HOLD: tl.constexpr,
 ):  # fmt: skip
     pid = tl.program_id(0) // n_groups
     grp = tl.program_id(0) % n_groups
@@ -214,16 +222,11 @@ def _fftconv_bwd_kernel(
         sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
         z = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
         z = z * (sv * sy)
-    # times, v and g computed and loaded again rather than held across the transforms (registers; in another
-    # order, so that they are not merged with the first ones)
-    m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
-    t = m + ((grp * G + tl.arange(0, G)[:, None, None]) * C - KM1)
+    if not HOLD:
+        m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, grp, C, KM1, L, H,
+                               G, N1, N2, HAS_PRE, HAS_HIST, HAS_BIAS)  # fmt: skip
     own = (m >= KM1) & (t < L)
     g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
-    if HAS_BIAS:
-        v = _load_gated(
-            u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST
-        )
     if HAS_POST:
         if HAS_BIAS:
             z += tl.load(bias_ptr + d).to(tl.float32) * v
@@ -333,8 +336,8 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
       (1.126); N = 2048, 2 segments 1.357 (4 segments, 8 warps 1.431); N = 4096, 2 segments, 8 warps 1.579
       (1 segment, 4 warps 2.079). A cap at N >= 2048 spilled and ran 2-3x slower.
     - backward: 64 rows per product, at most 2048 points per program, 4 warps up to 2048 points, else 8. Per
-      point (``h200_kernels.sh plan``, the backward alone): N = 512 26.6 ps (32 rows 38.9, 8 warps 47.4),
-      N = 1024 29.5 (32 rows 42.4, 8 warps 52.6), N = 2048 32.6 with one segment (8 warps 48.7; two
+      point (``h200_kernels.sh plan``, the backward alone, v reloaded): N = 512 26.6 ps (32 rows 38.9,
+      8 warps 47.4), N = 1024 29.5 (32 rows 42.4, 8 warps 52.6), N = 2048 32.6 with one segment (8 warps 48.7; two
       segments: 93.2, with 8 warps 62.2, before the backward shared V's transform).
     - paired and rows: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps
       of the first kernels; a complex pair holds the registers of two real segments).
@@ -358,12 +361,19 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
     return g, warps, {"maxnreg": cap} if cap else {}
 
 
-def _hold(g: int, n1: int, n2: int, warps: int) -> bool:
-    """Whether the forward holds v and the output times across the transforms (see the kernel): when a thread
-    has at most 16 points of them. One segment per program, full L = 1K took 1.794 ms holding vs 2.002
-    reloading, 2K 3.060 vs 3.570; equal elsewhere (H200, 2026-11-28, h200_kernels.sh knobs).
-    DNACONV_MONARCH_HOLD=0/1 overrides the choice for sweeps."""
-    return int(os.environ.get("DNACONV_MONARCH_HOLD", g * n1 * n2 <= 16 * 32 * warps)) == 1
+def _hold(g: int, n1: int, n2: int, warps: int, kind: str = "forward", n_blocks: int = 2) -> bool:
+    """Whether a kernel holds v and the output times across the transforms (see the kernels) rather than
+    computing and loading them again (H200, 2026-11-28). DNACONV_MONARCH_HOLD=0/1 overrides it for sweeps.
+    - forward: when a thread has at most 16 points of them. One segment per program, full L = 1K took 1.794
+      ms holding vs 2.002 reloading, 2K 3.060 vs 3.570; equal elsewhere (``h200_kernels.sh knobs``).
+    - backward: for N <= 1024 and for one block per sequence. The backward alone (``h200_kernels.sh hold``,
+      ms held vs reloaded): N = 512 2.537 vs 2.558, N = 1024 2.453 vs 2.539, N = 2048 3.30 vs 3.12 (K = 512),
+      N = 4096 11.8 vs 10.6, but full L = 1K at N = 2048 4.35 vs 4.59."""
+    if kind == "backward":
+        hold = n1 * n2 <= 1024 or n_blocks == 1
+    else:
+        hold = g * n1 * n2 <= 16 * 32 * warps
+    return int(os.environ.get("DNACONV_MONARCH_HOLD", hold)) == 1
 
 
 def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0):
@@ -445,7 +455,7 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
         D, L, H, C, k_eff - 1, k_eff, n_groups,
         G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
-        num_warps=warps, **opts,
+        HOLD=_hold(G, n1, n2, warps, "backward", n_blocks), num_warps=warps, **opts,
     )  # fmt: skip
     dk = dk.sum((0, 2)) / (n1 * n2)  # the correlation's inverse DFT was left unscaled
     dbias = dbias.sum((0, 2))

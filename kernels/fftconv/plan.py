@@ -60,10 +60,11 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 # Time per transformed point (ps) at each FFT size N: the on-chip forward, the fused backward and the HBM
 # forward (H200, bf16, gated, L = 2.3M, 32 channels, 2026-11-28, ``h200_kernels.sh plan``). A dense plan takes
 # the size with the least time per output (``_cheapest``). The backward lists only the sizes where its fused
-# kernel beat the torch.fft reference's autograd (N = 4096 took 77 ps per point: 11.3 ms against 8.6 ms).
+# kernel beat the torch.fft reference's autograd (N = 4096 took 77 ps per point: 11.3 ms against 8.6 ms); its
+# N <= 1024 entries are scaled by the gain of holding v there (``h200_kernels.sh hold``).
 POINT_PS = {
     "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
-    "backward": {512: 26.56, 1024: 29.48, 2048: 32.63},
+    "backward": {512: 26.3, 1024: 28.5, 2048: 32.63},
     "hbm": {16384: 20.5, 32768: 24.3, 65536: 25.0, 131072: 33.2, 262144: 39.4},
 }
 MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])

@@ -129,6 +129,20 @@ def test_forward_hold_and_reload(hold, monkeypatch):
     test_forward_half_within_2x_torch(*SHAPES[2], dtype=torch.bfloat16)
 
 
+@pytest.mark.parametrize("hold", ["0", "1"], ids=["reload", "hold"])
+def test_backward_hold_and_reload(hold, monkeypatch):
+    """Both ways the backward gets v and the times back after its first transforms, with history, gates and
+    several segments per program; and the rule that chooses between them."""
+    from dnaconv.kernels.fftconv.monarch import _hold
+
+    monkeypatch.setenv("DNACONV_MONARCH_HOLD", hold)
+    test_backward_fp32(*SHAPES[5])
+    test_backward_fp32(2, 3, 1500, 100, 37)
+    monkeypatch.delenv("DNACONV_MONARCH_HOLD")
+    assert _hold(2, 32, 32, 4, "backward") and _hold(1, 32, 64, 4, "backward", n_blocks=1)
+    assert not _hold(1, 32, 64, 4, "backward", n_blocks=1500)
+
+
 def test_backward_above_fused_size_uses_reference(monkeypatch):
     from dnaconv.kernels.fftconv import plan as fp
 
