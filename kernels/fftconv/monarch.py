@@ -361,7 +361,7 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
     return g, warps, {"maxnreg": cap} if cap else {}
 
 
-def _hold(g: int, n1: int, n2: int, warps: int, kind: str = "forward", n_blocks: int = 2) -> bool:
+def _hold(g: int, n1: int, n2: int, warps: int, kind: str = "forward", one_block: bool = False) -> bool:
     """Whether a kernel holds v and the output times across the transforms (see the kernels) rather than
     computing and loading them again (H200, 2026-11-28). DNACONV_MONARCH_HOLD=0/1 overrides it for sweeps.
     - forward: when a thread has at most 16 points of them. One segment per program, full L = 1K took 1.794
@@ -370,7 +370,7 @@ def _hold(g: int, n1: int, n2: int, warps: int, kind: str = "forward", n_blocks:
       ms held vs reloaded): N = 512 2.537 vs 2.558, N = 1024 2.453 vs 2.539, N = 2048 3.30 vs 3.12 (K = 512),
       N = 4096 11.8 vs 10.6, but full L = 1K at N = 2048 4.35 vs 4.59."""
     if kind == "backward":
-        hold = n1 * n2 <= 1024 or n_blocks == 1
+        hold = n1 * n2 <= 1024 or one_block
     else:
         hold = g * n1 * n2 <= 16 * 32 * warps
     return int(os.environ.get("DNACONV_MONARCH_HOLD", hold)) == 1
@@ -434,8 +434,10 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     return y
 
 
-def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
-    B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history, kind="backward")
+def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None):
+    B, D, L = u.shape
+    H = 0 if history is None else history.shape[-1]
+    n1, n2, C, k_eff = plan or _prepare(u, k, bias, pre_gate, post_gate, history, kind="backward")[-1]
     kfr, kfi = monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff))
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
@@ -455,7 +457,7 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
         D, L, H, C, k_eff - 1, k_eff, n_groups,
         G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
-        HOLD=_hold(G, n1, n2, warps, "backward", n_blocks), num_warps=warps, **opts,
+        HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), num_warps=warps, **opts,
     )  # fmt: skip
     dk = dk.sum((0, 2)) / (n1 * n2)  # the correlation's inverse DFT was left unscaled
     dbias = dbias.sum((0, 2))
@@ -517,10 +519,10 @@ class MonarchFFTConvFunction(torch.autograd.Function):
             from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_bwd
 
             grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
-        elif plan.cols or ctx.fraction < 1 or _backward_plan(u, k, history) is None:
+        elif plan.cols or ctx.fraction < 1 or (bwd_plan := _backward_plan(u, k, history)) is None:
             grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan.n, ctx.fraction)
         else:
-            grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
+            grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, bwd_plan)
         # history is streaming state (inference only): no gradient flows into it
         return (*grads, None, None, None)
 

@@ -139,8 +139,8 @@ def test_backward_hold_and_reload(hold, monkeypatch):
     test_backward_fp32(*SHAPES[5])
     test_backward_fp32(2, 3, 1500, 100, 37)
     monkeypatch.delenv("DNACONV_MONARCH_HOLD")
-    assert _hold(2, 32, 32, 4, "backward") and _hold(1, 32, 64, 4, "backward", n_blocks=1)
-    assert not _hold(1, 32, 64, 4, "backward", n_blocks=1500)
+    assert _hold(2, 32, 32, 4, "backward") and _hold(1, 32, 64, 4, "backward", one_block=True)
+    assert not _hold(1, 32, 64, 4, "backward")
 
 
 def test_backward_above_fused_size_uses_reference(monkeypatch):
