@@ -81,6 +81,7 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
     from dnaconv.kernels.fftconv.monarch_hbm import _row_kernel
 
     flags = dict(HAS_PRE=True, HAS_POST=True, HAS_HIST=False, HAS_BIAS=True, PRECISION=2)
+    seam = os.environ.get("DNACONV_MONARCH_SEAM") == "1"  # the opt-in SEAM backward
     rows = []
     for n1, n2 in sizes:
         for name, fn, kind in (
@@ -95,7 +96,11 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
             if kind == "forward":
                 cx.update(flags, M=n2, HOLD=_hold(G, n1, n2, warps))
             elif kind == "backward":
-                cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward"))
+                cx.update(
+                    flags,
+                    HOLD=_hold(G, n1, n2, warps, "backward", seam=seam),
+                    SEAM=seam,
+                )
             else:
                 cx.update(M=n2, PRECISION=2)
             cap = maxnreg or opts.get("maxnreg", 0)

@@ -17,7 +17,9 @@ Backward (``_fftconv_bwd_kernel``): with g = dy * post, recompute the convolutio
 correlation of g with k (an anti-causal frame: block j reads g[jC, jC + N)); dk collects
 sum_t g[t] v[t - s] per program in fp32, summed over programs on the host. The backward picks its own FFT size
 (``plan.monarch_plan(kind="backward")``); where it has none (N = 4096: its seven on-chip transforms per block
-were slower than cuFFT on the H200) the torch.fft reference runs instead.
+were slower than cuFFT on the H200) the torch.fft reference runs instead. With DNACONV_MONARCH_SEAM=1 (opt-in, not
+yet timed) dv comes from the causal frame's spectrum instead, and ``_seam_kernel`` adds the seams between
+blocks (see ``kernels/fftconv/README.md``).
 
 ``_fftconv_fwd_pair_kernel`` packs two segments of a channel into one complex transform (they share the filter,
 so the real and imaginary parts of the result are the two convolutions); it measured slower on the H200
@@ -82,6 +84,18 @@ def _times_again(v, u_row, pre_row, hist_row, grp, C, KM1, L, H,
     if HAS_BIAS:
         v = _load_gated(u_row, pre_row, hist_row, t, L, H, HAS_PRE, HAS_HIST)
     return m, t, v
+
+
+@triton.jit
+def _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t, mask, HAS_PRE: tl.constexpr):
+    """From dv, the gradient of the gated input v = u * pre at times t of a row: du = dv * pre and d(pre) =
+    dv * u."""
+    if HAS_PRE:
+        u = tl.load(u_ptr + row + t, mask=mask, other=0.0).to(tl.float32)
+        p = tl.load(pre_ptr + row + t, mask=mask, other=0.0).to(tl.float32)
+        tl.store(dpre_ptr + row + t, (dv * u).to(dpre_ptr.dtype.element_ty), mask=mask)
+        dv = dv * p
+    tl.store(du_ptr + row + t, dv.to(du_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -187,11 +201,11 @@ def _fftconv_fwd_pair_kernel(
 def _fftconv_bwd_kernel(
     dy_ptr, u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
-    du_ptr, dpre_ptr, dpost_ptr, dbias_ptr, dk_ptr,
-    D, L, H, C, KM1, K, n_groups,
+    du_ptr, dpre_ptr, dpost_ptr, dbias_ptr, dk_ptr, tail_ptr, halo_ptr,
+    D, L, H, C, KM1, K, n_groups, n_blocks,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
-    PRECISION: tl.constexpr, HOLD: tl.constexpr,
+    PRECISION: tl.constexpr, HOLD: tl.constexpr, SEAM: tl.constexpr,
 ):  # fmt: skip
     pid = tl.program_id(0) // n_groups
     grp = tl.program_id(0) % n_groups
@@ -238,6 +252,14 @@ def _fftconv_bwd_kernel(
     # Unscaled inverse (1/N on the host); fp16 operands are scaled like in _conv_tile.
     sg = _scale(g, PRECISION)
     gr, gi = _forward_dft(g / sg, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
+    if SEAM:  # dv's spectrum G * conj(Kf) from the same G, held (fp16 for fp16 products) through dk's inverse
+        kf = m + d.to(tl.int64) * (N1 * N2)
+        kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
+        qr = gr * kr + gi * ki
+        qi = gi * kr - gr * ki
+        sq = _scale(tl.maximum(tl.abs(qr), tl.abs(qi)), PRECISION)
+        qr = _op(qr / sq, PRECISION)
+        qi = _op(qi / sq, PRECISION)
     vr = vr.to(tl.float32)
     vi = vi.to(tl.float32)
     pr = vr * gr + vi * gi
@@ -248,30 +270,66 @@ def _fftconv_bwd_kernel(
     mm = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
     tl.store(dk_ptr + tl.program_id(0).to(tl.int64) * K + mm, corr, mask=mm < K)  # partial, [programs, K]
 
-    # Anti-causal frame for dv[t] = sum_s k[s] g[t + s]: the block reads g at t = start + m (all m) and owns
-    # outputs m < C. G * conj(Kf) is the correlation with the filter.
-    t2 = start + m
-    g2 = tl.load(dy_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
-    if HAS_POST:
-        g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
-    kf = m + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
-    kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
-    dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
-    # positions and g computed and loaded again rather than held across the transforms (registers)
-    m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
-    t2 = m + (grp * G + tl.arange(0, G)[:, None, None]) * C
-    own2 = (m < C) & (t2 < L)
-    if HAS_BIAS:
-        g2 = tl.load(dy_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+    if SEAM:
+        # dv[t] = sum_s k[s] g[t + s] of the owned g over the whole frame (exact: a wrapped lag reads g where it
+        # is not owned, i.e. zero). Its first KM1 positions (the halo) belong to the previous block and its last
+        # KM1 (the tail) are also reached by the next block's g: both go to fp32 seam buffers [rows,
+        # n_blocks + 1, KM1] that _seam_kernel adds; the positions between are complete here.
+        dv = _inverse_dft_real(qr.to(tl.float32), qi.to(tl.float32), f1r, f1i, g2r, g2i, tr, ti,
+                               G, N1, N2, PRECISION, N2) * (sg * sq)  # fmt: skip
+        m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
+        j = grp * G + tl.arange(0, G)[:, None, None]
+        t = j * C + m - KM1
+        if HAS_BIAS:
+            own = (m >= KM1) & (t < L)
+            gb = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
+            if HAS_POST:
+                gb = gb * tl.load(post_ptr + row + t, mask=own, other=0.0).to(tl.float32)
+            dv += tl.load(bias_ptr + d).to(tl.float32) * gb
+        seam = pid.to(tl.int64) * (n_blocks + 1) + j
+        tl.store(tail_ptr + (seam + 1) * KM1 + (m - C), dv, mask=(m >= C) & (t < L))
+        tl.store(halo_ptr + seam * KM1 + m, dv, mask=(m < KM1) & (t >= 0) & (j < n_blocks))
+        done = (m >= KM1) & (m < C) & (t < L)
+        _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t, done, HAS_PRE)
+    else:
+        # Anti-causal frame for dv[t] = sum_s k[s] g[t + s]: the block reads g at t = start + m (all m) and owns
+        # outputs m < C. G * conj(Kf) is the correlation with the filter.
+        t2 = start + m
+        g2 = tl.load(dy_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
         if HAS_POST:
-            g2 = g2 * tl.load(post_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
-        dv += tl.load(bias_ptr + d).to(tl.float32) * g2
-    if HAS_PRE:
-        u2 = tl.load(u_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
-        p2 = tl.load(pre_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
-        tl.store(dpre_ptr + row + t2, (dv * u2).to(dpre_ptr.dtype.element_ty), mask=own2)
-        dv = dv * p2
-    tl.store(du_ptr + row + t2, dv.to(du_ptr.dtype.element_ty), mask=own2)
+            g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
+        kf = m + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
+        kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
+        dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
+        # positions and g computed and loaded again rather than held across the transforms (registers)
+        m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
+        t2 = m + (grp * G + tl.arange(0, G)[:, None, None]) * C
+        own2 = (m < C) & (t2 < L)
+        if HAS_BIAS:
+            g2 = tl.load(dy_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+            if HAS_POST:
+                g2 = g2 * tl.load(post_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+            dv += tl.load(bias_ptr + d).to(tl.float32) * g2
+        _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t2, own2, HAS_PRE)
+
+
+@triton.jit
+def _seam_kernel(tail_ptr, halo_ptr, u_ptr, pre_ptr, du_ptr, dpre_ptr, L, C, KM1, n_blocks, n_chunks,
+                 HAS_PRE: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    """dv at the seams of the backward's SEAM mode: at times jC - KM1 + i (j = 1 .. n_blocks, i < KM1), the tail
+    of block j - 1 plus the halo of block j (none past the last block); then du and d(pre) there."""
+    pid = tl.program_id(0)
+    chunk = pid % n_chunks
+    j = (pid // n_chunks) % n_blocks + 1
+    bd = pid // (n_chunks * n_blocks)
+    i = chunk * BLOCK + tl.arange(0, BLOCK)
+    t = j * C - KM1 + i
+    ok = (i < KM1) & (t < L)
+    seam = (bd.to(tl.int64) * (n_blocks + 1) + j) * KM1 + i
+    dv = tl.load(tail_ptr + seam, mask=ok, other=0.0)
+    dv += tl.load(halo_ptr + seam, mask=ok & (t - i + KM1 < L), other=0.0)  # block j exists: jC < L
+    row = bd.to(tl.int64) * L
+    _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t, ok, HAS_PRE)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -361,16 +419,19 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
     return g, warps, {"maxnreg": cap} if cap else {}
 
 
-def _hold(g: int, n1: int, n2: int, warps: int, kind: str = "forward", one_block: bool = False) -> bool:
+def _hold(
+    g: int, n1: int, n2: int, warps: int, kind: str = "forward", one_block: bool = False, seam: bool = False
+) -> bool:
     """Whether a kernel holds v and the output times across the transforms (see the kernels) rather than
     computing and loading them again (H200, 2026-11-28). DNACONV_MONARCH_HOLD=0/1 overrides it for sweeps.
     - forward: when a thread has at most 16 points of them. One segment per program, full L = 1K took 1.794
       ms holding vs 2.002 reloading, 2K 3.060 vs 3.570; equal elsewhere (``h200_kernels.sh knobs``).
     - backward: for N <= 1024 and for one block per sequence. The backward alone (``h200_kernels.sh hold``,
       ms held vs reloaded): N = 512 2.537 vs 2.558, N = 1024 2.453 vs 2.539, N = 2048 3.30 vs 3.12 (K = 512),
-      N = 4096 11.8 vs 10.6, but full L = 1K at N = 2048 4.35 vs 4.59."""
+      N = 4096 11.8 vs 10.6, but full L = 1K at N = 2048 4.35 vs 4.59. Not with ``seam`` (the SEAM backward
+      holds dv's spectrum instead): holding spilled 496 / 696 bytes at N = 512 / 1024, reloading 24 / 56."""
     if kind == "backward":
-        hold = n1 * n2 <= 1024 or one_block
+        hold = (n1 * n2 <= 1024 or one_block) and not seam
     else:
         hold = g * n1 * n2 <= 16 * 32 * warps
     return int(os.environ.get("DNACONV_MONARCH_HOLD", hold)) == 1
@@ -449,16 +510,29 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None):
     dbias = torch.empty(B, D, n_groups, device=u.device, dtype=torch.float32)
     dk = torch.empty(B, D, n_groups, k_eff, device=u.device, dtype=torch.float32)
     dummy = u
+    # SEAM (opt-in, DNACONV_MONARCH_SEAM=1): dv from the causal frame's G (five transforms per block instead
+    # of six) plus a pass over the seams; it needs the halo and tail not to overlap (C >= K' - 1)
+    seam = os.environ.get("DNACONV_MONARCH_SEAM") == "1" and C >= k_eff - 1 > 0
+    tail = torch.empty(B * D, n_blocks + 1, k_eff - 1, device=u.device) if seam else dummy
+    halo = torch.empty_like(tail) if seam else dummy
     _fftconv_bwd_kernel[(B * D * n_groups,)](
         dy.contiguous(), u, pre_gate if pre_gate is not None else dummy,
         post_gate if post_gate is not None else dummy, history if history is not None else dummy,
         bias if bias is not None else dummy, kfr, kfi, *_dft_matrices(n1, n2, u.device),
-        du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk,
-        D, L, H, C, k_eff - 1, k_eff, n_groups,
+        du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk, tail, halo,
+        D, L, H, C, k_eff - 1, k_eff, n_groups, n_blocks,
         G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
-        HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), num_warps=warps, **opts,
+        HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1, seam), SEAM=seam, num_warps=warps, **opts,
     )  # fmt: skip
+    if seam:
+        block = min(1024, triton.next_power_of_2(k_eff - 1))
+        n_chunks = triton.cdiv(k_eff - 1, block)
+        _seam_kernel[(B * D * n_blocks * n_chunks,)](
+            tail, halo, u, pre_gate if pre_gate is not None else dummy, du,
+            dpre if dpre is not None else dummy, L, C, k_eff - 1, n_blocks, n_chunks,
+            HAS_PRE=pre_gate is not None, BLOCK=block, num_warps=4,
+        )  # fmt: skip
     dk = dk.sum((0, 2)) / (n1 * n2)  # the correlation's inverse DFT was left unscaled
     dbias = dbias.sum((0, 2))
     if k.shape[-1] > k_eff:  # taps that reach no input get zero gradient

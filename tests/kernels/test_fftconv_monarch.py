@@ -143,6 +143,31 @@ def test_backward_hold_and_reload(hold, monkeypatch):
     assert not _hold(1, 32, 64, 4, "backward")
 
 
+@pytest.mark.parametrize("B,D,L,K,H", SHAPES, ids=IDS)
+def test_backward_seam(B, D, L, K, H, monkeypatch):
+    """The opt-in SEAM backward (dv from the causal frame's spectrum, seams added by a second pass)."""
+    monkeypatch.setenv("DNACONV_MONARCH_SEAM", "1")
+    test_backward_fp32(B, D, L, K, H)
+
+
+@pytest.mark.parametrize("hold", ["0", "1"], ids=["reload", "hold"])
+def test_backward_seam_many_blocks(hold, monkeypatch):
+    """SEAM with several segments per program, a last group with fewer blocks than segments, the last block's
+    tail inside the sequence, and every gradient in bf16."""
+    monkeypatch.setenv("DNACONV_MONARCH_SEAM", "1")
+    monkeypatch.setenv("DNACONV_MONARCH_HOLD", hold)
+    monkeypatch.setenv("DNACONV_MONARCH_FFT", "512")
+    test_backward_fp32(1, 3, 2000, 100, 0)  # C = 413: 5 blocks, 4 segments per program
+    u, k, bias, pre, post, _ = _inputs(1, 2, 1700, 200, 0, torch.bfloat16, seed=3)
+    dy = torch.randn(1, 2, 1700, device=DEVICE, dtype=torch.bfloat16)
+    xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+    (monarch_fftconv(*xs) * dy).float().sum().backward()
+    rs = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    (naive_conv_direct(*rs) * dy.cpu().double()).sum().backward()
+    for x, r, name in zip(xs, rs, ["du", "dk", "dbias", "dpre", "dpost"]):
+        assert_close(x.grad.cpu().double(), r.grad, rtol=1e-2, name=name)
+
+
 def test_backward_above_fused_size_uses_reference(monkeypatch):
     from dnaconv.kernels.fftconv import plan as fp
 
