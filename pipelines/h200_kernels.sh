@@ -17,6 +17,7 @@
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
 #   bash pipelines/h200_kernels.sh seam     the opt-in SEAM backward against the default (backward alone per FFT
 #                                            size, gradient errors; fwd+bwd with torch.fft)
+#   bash pipelines/h200_kernels.sh half     the opt-in HALF forward against the default, full-length filters
 #   bash pipelines/h200_kernels.sh knobs DIR  forward with DNACONV_MONARCH_HOLD auto / 0 (SKIP_HOLD0=1: auto only),
 #                                            then the kernels in DIR
 #   bash pipelines/h200_kernels.sh ab DIR   tests; the working tree's kernels, then the kernels/fftconv/*.py
@@ -332,6 +333,32 @@ for name, shape in (("K=128", (1, 32, 2_300_000, 128)), ("K=256", (1, 32, 2_300_
         line.append(f"seam{seam} {bench(lambda: fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
     del os.environ["DNACONV_MONARCH_SEAM"]
     print(f"fwd+bwd {name}: " + " ".join(line), flush=True)
+PY
+  exit 0
+fi
+if [ "${1:-}" = half ]; then
+  [ -n "${SKIP_TESTS:-}" ] || { timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_monarch.py > "$OUT/tests.txt" 2>&1; tail -2 "$OUT/tests.txt"; }
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/half.txt"
+# The opt-in HALF forward (one block per sequence framed in the last half of the FFT) against the default, with
+# 4 and 8 warps, interleaved twice; full-length filters, bf16 gated, B*D*L = 2^26, with torch.fft and the error.
+import os, torch, triton
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
+for B, D, L in ((128, 1024, 512), (64, 1024, 1024), (32, 1024, 2048)):
+    torch.manual_seed(0)
+    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    k, bias = torch.randn(D, L, device="cuda") / L**0.5, torch.randn(D, device="cuda")
+    ref = naive_fftconv(u, k, bias, pre, post).float()
+    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post)):.3f}"]
+    for rep in range(2):
+        for half in ("0", "1"):
+            for warps in ("0", "8"):
+                os.environ["DNACONV_MONARCH_HALF"], os.environ["DNACONV_MONARCH_WARPS"] = half, warps
+                t = bench(lambda: fftconv(u, k, bias, pre, post))
+                err = ((fftconv(u, k, bias, pre, post).float() - ref).norm() / ref.norm()).item()
+                line.append(f"half{half}w{warps} {t:.3f}" + ("" if err < 1e-2 else f" ERR {err:.1e}"))
+    del os.environ["DNACONV_MONARCH_HALF"], os.environ["DNACONV_MONARCH_WARPS"]
+    print(f"full L={L} ({B}x{D}): " + " ".join(line), flush=True)
 PY
   exit 0
 fi

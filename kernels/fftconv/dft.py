@@ -68,10 +68,12 @@ def _forward_dft(a, f1r, f1i, f2r, f2i, ttr, tti,
     """DFT of G real segments a [G, N1, N2] (time N2 n1 + n2) -> (Xr, Xi) [G, N1, M], frequency k1 + N1 k2
     for the M kept columns k2 (f2 [N2, M]: all N2 unless frequency-sparse).
 
-    Stage 1 (F1 along n1) runs on the transposed tile so that both stages are right-multiplications."""
-    at = tl.permute(a, (0, 2, 1))  # [G, N2, N1]
-    btr = _rmm(at, f1r, G, N2, N1, PRECISION)  # [G, N2, k1]
-    bti = _rmm(at, f1i, G, N2, N1, PRECISION)
+    Stage 1 (F1 along n1) runs on the transposed tile so that both stages are right-multiplications. A tile of
+    R1 < N1 rows holds the segment's last R1 rows (the rest are zero): f1 is then F1's last R1 rows [R1, N1]."""
+    R1: tl.constexpr = a.shape[1]
+    at = tl.permute(a, (0, 2, 1))  # [G, N2, R1]
+    btr = _rmm(at, f1r, G, N2, R1, PRECISION, N1)  # [G, N2, k1]
+    bti = _rmm(at, f1i, G, N2, R1, PRECISION, N1)
     cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))  # twiddled, back to [G, k1, n2]
     ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
     xr = _rmm2(cr, f2r, ci, f2i, -1, G, N1, N2, PRECISION, M)
@@ -83,13 +85,14 @@ def _forward_dft(a, f1r, f1i, f2r, f2i, ttr, tti,
 def _inverse_dft_real(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
                       G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
                       M: tl.constexpr):  # fmt: skip
-    """Real part of the unscaled inverse DFT of permuted spectra [G, N1, M] -> [G, N1, N2] time order
-    (g2 [M, N2]: the kept rows of F2)."""
+    """Real part of the unscaled inverse DFT of permuted spectra [G, N1, M] -> [G, O1, N2] time order
+    (g2 [M, N2]: the kept rows of F2). f1 [N1, O1]: F1, or its last O1 columns for the last O1 rows of time."""
+    O1: tl.constexpr = f1r.shape[1]
     cr = _rmm2(yr, g2r, yi, g2i, 1, G, N1, M, PRECISION, N2)  # [G, k1, n2]
     ci = _rmm2(yi, g2r, yr, g2i, -1, G, N1, M, PRECISION, N2)
     br = tl.permute(cr * tr + ci * ti, (0, 2, 1))  # conj twiddle, [G, n2, k1]
     bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
-    yt = _rmm2(br, f1r, bi, f1i, 1, G, N2, N1, PRECISION)  # [G, n2, n1]
+    yt = _rmm2(br, f1r, bi, f1i, 1, G, N2, N1, PRECISION, O1)  # [G, n2, n1]
     return tl.permute(yt, (0, 2, 1))
 
 
@@ -179,14 +182,19 @@ def _scale(x, PRECISION: tl.constexpr):
 @triton.jit
 def _conv_tile(v, kr, ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti,
                G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
-               M: tl.constexpr):  # fmt: skip
-    """Circular convolution of the segments v [G, N1, N2] with the (1/N-scaled, permuted) spectrum [N1, M]."""
+               M: tl.constexpr, e1r=None, e1i=None):  # fmt: skip
+    """Circular convolution of the segments v [G, N1, N2] with the (1/N-scaled, permuted) spectrum [N1, M].
+    Half tiles (see the DFTs): v holds the last rows, f1 = F1's last rows, e1 = its last columns, and the
+    result the same last rows."""
     sv = _scale(v, PRECISION)
     xr, xi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
     yr = xr * kr - xi * ki
     yi = xr * ki + xi * kr
     sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
-    y = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
+    if e1r is None:
+        y = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
+    else:
+        y = _inverse_dft_real(yr / sy, yi / sy, e1r, e1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
     return y * (sv * sy)
 
 

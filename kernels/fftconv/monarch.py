@@ -25,6 +25,9 @@ blocks (see ``kernels/fftconv/README.md``).
 so the real and imaginary parts of the result are the two convolutions); it measured slower on the H200
 (register pressure), so it runs only with DNACONV_MONARCH_PAIR=1.
 
+With DNACONV_MONARCH_HALF=1 (opt-in, not yet timed) a sequence that fits the last half of one block is framed
+there, so that the first forward product and the last inverse product run on half tiles.
+
 Frequency-sparse convolutions (``fraction`` < 1, see ``plan.py``) keep only the lowest columns k2 of the
 spectrum: F2 is cut to those columns (forward) and rows (inverse), which skips the rest of the stage-2 products.
 They are forward-only kernels; gradients run the torch.fft reference of the same op.
@@ -105,15 +108,24 @@ def _fftconv_fwd_kernel(
     D, L, H, C, KM1, n_groups,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
-    PRECISION: tl.constexpr, HOLD: tl.constexpr,
+    PRECISION: tl.constexpr, HOLD: tl.constexpr, HALF: tl.constexpr,
 ):  # fmt: skip
     # One flat grid axis (the others stop at 65535): program = (b * D + d) * n_groups + group of G blocks
     pid = tl.program_id(0) // n_groups  # b * D + d
     grp = tl.program_id(0) % n_groups
     d = pid % D
     row = pid.to(tl.int64) * L  # int64: B * D * L may pass 2^31
-    m = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]  # position in a segment
-    t = (grp * G + tl.arange(0, G)[:, None, None]) * C + m - KM1  # [G, N1, N2] times (< 0: history)
+    if HALF:
+        # One block per sequence, no history, framed (KM1 = N / 2) so that its inputs and outputs lie in the
+        # last N1 / 2 rows: the first rows are zero, and both stage-1 products run on half tiles.
+        tl.static_assert(HOLD and G == 1)
+        R1: tl.constexpr = N1 // 2
+        r1 = R1 + tl.arange(0, R1)
+    else:
+        R1: tl.constexpr = N1
+        r1 = tl.arange(0, N1)
+    m = r1[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]  # position in a segment
+    t = (grp * G + tl.arange(0, G)[:, None, None]) * C + m - KM1  # [G, R1, N2] times (< 0: history)
     v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)
 
     f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
@@ -121,8 +133,15 @@ def _fftconv_fwd_kernel(
     )
     # filter spectrum [D, N1, M] (the kept columns), scaled by 1/N; loaded 3-D, in the layout it is used in
     kf = d.to(tl.int64) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M + tl.arange(0, M)[None, None, :]
-    y = _conv_tile(v, tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf),
-                   f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, M)  # fmt: skip
+    if HALF:  # F1's last rows (forward) and columns (inverse); F1 is symmetric
+        a1 = tl.arange(0, N1)
+        y = _conv_tile(v, tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf),
+                       tl.load(f1r_ptr + r1[:, None] * N1 + a1[None, :]), tl.load(f1i_ptr + r1[:, None] * N1 + a1[None, :]),
+                       f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, M,
+                       tl.load(f1r_ptr + a1[:, None] * N1 + r1[None, :]), tl.load(f1i_ptr + a1[:, None] * N1 + r1[None, :]))  # fmt: skip
+    else:
+        y = _conv_tile(v, tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf),
+                       f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, M)  # fmt: skip
     if not HOLD:  # large programs: holding them across the transforms costs two tiles of registers
         m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, grp, C, KM1, L, H,
                                G, N1, N2, HAS_PRE, HAS_HIST, HAS_BIAS)  # fmt: skip
@@ -478,14 +497,24 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         return y
     G, warps, opts = _launch_shape(n1, n2, n_blocks)
     n_groups = triton.cdiv(n_blocks, G)
-    flags["HOLD"] = _hold(G, n1, n2, warps)
+    # HALF (opt-in, DNACONV_MONARCH_HALF=1): one block of a sequence without history whose inputs and outputs
+    # fit the last half of the block: framed there (KM1 = N / 2), the first half of the tile is zero
+    flags["HALF"] = (
+        os.environ.get("DNACONV_MONARCH_HALF") == "1"
+        and fraction == 1  # the sparse op is defined on the usual framing
+        and n_blocks == 1
+        and flags["HAS_HIST"] is False
+        and max(L, k_eff - 1) <= n1 * n2 // 2
+        and n1 >= 32  # half of N1 rows >= 16 for tl.dot
+    )
+    flags["HOLD"] = _hold(G, n1, n2, warps) or flags["HALF"]
     _fftconv_fwd_kernel[(B * D * n_groups,)](
         *args,
         D,
         L,
         H,
         C,
-        k_eff - 1,
+        n1 * n2 // 2 if flags["HALF"] else k_eff - 1,
         n_groups,
         G=G,
         num_warps=warps,

@@ -92,6 +92,23 @@ def test_forward_fp32(B, D, L, K, H, gated):
     assert_close(y.cpu(), ref, rtol=1e-5, name="fp32")
 
 
+@pytest.mark.parametrize(
+    "B,D,L,K,fft",
+    [(2, 3, 500, 500, 0), (1, 2, 1000, 300, 2048), (1, 2, 2000, 2000, 0)],
+    ids=["1024", "2048", "4096"],
+)
+def test_forward_half_frame(B, D, L, K, fft, monkeypatch):
+    """The opt-in HALF forward (one block framed in the last half of the FFT, half tiles in stage 1), gated
+    and plain, fp32 and bf16; and where it does not apply (several blocks, history) the default runs."""
+    monkeypatch.setenv("DNACONV_MONARCH_HALF", "1")
+    if fft:
+        monkeypatch.setenv("DNACONV_MONARCH_FFT", str(fft))
+    for gated in (True, False):
+        test_forward_fp32(B, D, L, K, 0, gated)
+    test_forward_half_within_2x_torch(B, D, L, K, 0, torch.bfloat16)
+    test_forward_fp32(*SHAPES[5], gated=True)  # history: the default framing
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 @pytest.mark.parametrize("B,D,L,K,H", SHAPES[1:4], ids=IDS[1:4])
 def test_forward_half_within_2x_torch(B, D, L, K, H, dtype):
