@@ -340,7 +340,8 @@ if [ "${1:-}" = half ]; then
   [ -n "${SKIP_TESTS:-}" ] || { timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_monarch.py > "$OUT/tests.txt" 2>&1; tail -2 "$OUT/tests.txt"; }
   timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/half.txt"
 # The opt-in HALF forward (one block per sequence framed in the last half of the FFT) against the default, with
-# 4 and 8 warps, interleaved twice; full-length filters, bf16 gated, B*D*L = 2^26, with torch.fft and the error.
+# the table's launch, no register cap, and 8 warps, interleaved twice; full-length filters, bf16 gated,
+# B*D*L = 2^26, with torch.fft and the error.
 import os, torch, triton
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
 bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
@@ -350,14 +351,18 @@ for B, D, L in ((128, 1024, 512), (64, 1024, 1024), (32, 1024, 2048)):
     k, bias = torch.randn(D, L, device="cuda") / L**0.5, torch.randn(D, device="cuda")
     ref = naive_fftconv(u, k, bias, pre, post).float()
     line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post)):.3f}"]
-    for rep in range(2):
-        for half in ("0", "1"):
-            for warps in ("0", "8"):
-                os.environ["DNACONV_MONARCH_HALF"], os.environ["DNACONV_MONARCH_WARPS"] = half, warps
-                t = bench(lambda: fftconv(u, k, bias, pre, post))
-                err = ((fftconv(u, k, bias, pre, post).float() - ref).norm() / ref.norm()).item()
-                line.append(f"half{half}w{warps} {t:.3f}" + ("" if err < 1e-2 else f" ERR {err:.1e}"))
-    del os.environ["DNACONV_MONARCH_HALF"], os.environ["DNACONV_MONARCH_WARPS"]
+    for rep in range(2):  # HALF, warps (0: the table's), register cap (-1: the table's, 0: none)
+        for half, warps, cap in (("0", "0", "-1"), ("1", "0", "-1"), ("0", "0", "0"), ("1", "0", "0"), ("0", "8", "0"), ("1", "8", "0")):
+            os.environ["DNACONV_MONARCH_HALF"], os.environ["DNACONV_MONARCH_WARPS"] = half, warps
+            if cap == "-1":
+                os.environ.pop("DNACONV_MONARCH_MAXNREG", None)
+            else:
+                os.environ["DNACONV_MONARCH_MAXNREG"] = cap
+            t = bench(lambda: fftconv(u, k, bias, pre, post))
+            err = ((fftconv(u, k, bias, pre, post).float() - ref).norm() / ref.norm()).item()
+            line.append(f"half{half}w{warps}c{cap} {t:.3f}" + ("" if err < 1e-2 else f" ERR {err:.1e}"))
+    for var in ("DNACONV_MONARCH_HALF", "DNACONV_MONARCH_WARPS", "DNACONV_MONARCH_MAXNREG"):
+        os.environ.pop(var, None)
     print(f"full L={L} ({B}x{D}): " + " ".join(line), flush=True)
 PY
   exit 0
