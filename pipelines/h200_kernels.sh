@@ -17,7 +17,7 @@
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
 #   bash pipelines/h200_kernels.sh seam     the opt-in SEAM backward against the default (backward alone per FFT
 #                                            size, gradient errors; fwd+bwd with torch.fft)
-#   bash pipelines/h200_kernels.sh half     the opt-in HALF forward against the default, full-length filters
+#   bash pipelines/h200_kernels.sh short    sequences of one block: the opt-in HALF and ACROSS forwards, launch variants
 #   bash pipelines/h200_kernels.sh knobs DIR  forward with DNACONV_MONARCH_HOLD auto / 0 (SKIP_HOLD0=1: auto only),
 #                                            then the kernels in DIR
 #   bash pipelines/h200_kernels.sh ab DIR   tests; the working tree's kernels, then the kernels/fftconv/*.py
@@ -336,32 +336,35 @@ for name, shape in (("K=128", (1, 32, 2_300_000, 128)), ("K=256", (1, 32, 2_300_
 PY
   exit 0
 fi
-if [ "${1:-}" = half ]; then
+if [ "${1:-}" = short ]; then
   [ -n "${SKIP_TESTS:-}" ] || { timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_monarch.py > "$OUT/tests.txt" 2>&1; tail -2 "$OUT/tests.txt"; }
-  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/half.txt"
-# The opt-in HALF forward (one block per sequence framed in the last half of the FFT) against the default, with
-# the table's launch, no register cap, and 8 warps, interleaved twice; full-length filters, bf16 gated,
-# B*D*L = 2^26, with torch.fft and the error.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/short.txt"
+# Sequences of one block (full-length filters, bf16 gated, B*D*L = 2^26): the opt-in HALF frame and ACROSS
+# programs against the default, and the default with no register cap or 8 warps; interleaved twice, with
+# torch.fft and the error.
 import os, torch, triton
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
 bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
+ENV = ("DNACONV_MONARCH_HALF", "DNACONV_MONARCH_ACROSS", "DNACONV_MONARCH_WARPS", "DNACONV_MONARCH_MAXNREG")
+CONFIGS = (("0", "0", "0", None), ("1", "0", "0", None), ("0", "1", "0", None), ("1", "1", "0", None),
+           ("0", "0", "0", "0"), ("0", "0", "8", "0"))  # HALF, ACROSS, warps (0: the table's), cap (None: the table's)
 for B, D, L in ((128, 1024, 512), (64, 1024, 1024), (32, 1024, 2048)):
     torch.manual_seed(0)
     u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16) for _ in range(3))
     k, bias = torch.randn(D, L, device="cuda") / L**0.5, torch.randn(D, device="cuda")
     ref = naive_fftconv(u, k, bias, pre, post).float()
     line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post)):.3f}"]
-    for rep in range(2):  # HALF, warps (0: the table's), register cap (-1: the table's, 0: none)
-        for half, warps, cap in (("0", "0", "-1"), ("1", "0", "-1"), ("0", "0", "0"), ("1", "0", "0"), ("0", "8", "0"), ("1", "8", "0")):
-            os.environ["DNACONV_MONARCH_HALF"], os.environ["DNACONV_MONARCH_WARPS"] = half, warps
-            if cap == "-1":
-                os.environ.pop("DNACONV_MONARCH_MAXNREG", None)
-            else:
-                os.environ["DNACONV_MONARCH_MAXNREG"] = cap
+    for rep in range(2):
+        for cfg in CONFIGS:
+            for var, val in zip(ENV, cfg):
+                if val is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = val
             t = bench(lambda: fftconv(u, k, bias, pre, post))
             err = ((fftconv(u, k, bias, pre, post).float() - ref).norm() / ref.norm()).item()
-            line.append(f"half{half}w{warps}c{cap} {t:.3f}" + ("" if err < 1e-2 else f" ERR {err:.1e}"))
-    for var in ("DNACONV_MONARCH_HALF", "DNACONV_MONARCH_WARPS", "DNACONV_MONARCH_MAXNREG"):
+            line.append("h{}a{}w{}c{} ".format(*cfg) + f"{t:.3f}" + ("" if err < 1e-2 else f" ERR {err:.1e}"))
+    for var in ENV:
         os.environ.pop(var, None)
     print(f"full L={L} ({B}x{D}): " + " ".join(line), flush=True)
 PY

@@ -37,7 +37,7 @@ _HALF_PTRS = (
     "dpre_ptr",
     "dpost_ptr",
 )
-_INTS = {"D", "L", "H", "C", "KM1", "K", "n_groups", "n_blocks", "ROWS"}
+_INTS = {"D", "L", "H", "C", "KM1", "K", "n_groups", "n_blocks", "NQ", "ROWS"}
 
 
 def compile_sm90(fn, constexprs: dict, num_warps: int, maxnreg: int = 0):
@@ -97,9 +97,9 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
             )
             cx = dict(G=G, N1=n1, N2=n2)
             if kind == "forward":
-                cx.update(flags, M=n2, HOLD=_hold(G, n1, n2, warps), HALF=False)
+                cx.update(flags, M=n2, HOLD=_hold(G, n1, n2, warps), HALF=False, ACROSS=False)
             elif kind == "half":
-                cx.update(flags, M=n2, HOLD=True, HALF=True)
+                cx.update(flags, M=n2, HOLD=True, HALF=True, ACROSS=False)
             elif kind == "backward":
                 cx.update(
                     flags,

@@ -26,7 +26,9 @@ so the real and imaginary parts of the result are the two convolutions); it meas
 (register pressure), so it runs only with DNACONV_MONARCH_PAIR=1.
 
 With DNACONV_MONARCH_HALF=1 (opt-in, not yet timed) a sequence that fits the last half of one block is framed
-there, so that the first forward product and the last inverse product run on half tiles.
+there, so that the first forward product and the last inverse product run on half tiles. With
+DNACONV_MONARCH_ACROSS=1 (opt-in, not yet timed) sequences of fewer blocks than a program's segments share
+programs with the other sequences of their channel.
 
 Frequency-sparse convolutions (``fraction`` < 1, see ``plan.py``) keep only the lowest columns k2 of the
 spectrum: F2 is cut to those columns (forward) and rows (inverse), which skips the rest of the stage-2 products.
@@ -76,14 +78,15 @@ __all__ = ["monarch_fftconv", "monarch_plan", "MAX_FFT_SIZE", "MAX_BWD_FFT_SIZE"
 
 
 @triton.jit
-def _times_again(v, u_row, pre_row, hist_row, grp, C, KM1, L, H,
-                 G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
+def _times_again(v, u_row, pre_row, hist_row, start, KM1, L, H,
+                 N1: tl.constexpr, N2: tl.constexpr,
                  HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr):  # fmt: skip
-    """The segment positions m, the times t and (for the skip term) v of a causal-frame program, computed and
-    loaded (from L1/L2) again after the transforms instead of held across them; computed in another order
-    than the first time, so that the compiler does not merge the two and keep them live after all."""
+    """The segment positions m, the times t and (for the skip term) v of a causal-frame program (segments
+    starting at ``start`` [G, 1, 1]), computed and loaded (from L1/L2) again after the transforms instead of held
+    across them; computed in another order than the first time, so that the compiler does not merge the two
+    and keep them live after all."""
     m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
-    t = m + ((grp * G + tl.arange(0, G)[:, None, None]) * C - KM1)
+    t = m + (start - KM1)
     if HAS_BIAS:
         v = _load_gated(u_row, pre_row, hist_row, t, L, H, HAS_PRE, HAS_HIST)
     return m, t, v
@@ -105,28 +108,41 @@ def _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t, mask, HAS_PRE: tl.co
 def _fftconv_fwd_kernel(
     u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, y_ptr,
-    D, L, H, C, KM1, n_groups,
+    D, L, H, C, KM1, n_groups, n_blocks, NQ,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
-    PRECISION: tl.constexpr, HOLD: tl.constexpr, HALF: tl.constexpr,
+    PRECISION: tl.constexpr, HOLD: tl.constexpr, HALF: tl.constexpr, ACROSS: tl.constexpr,
 ):  # fmt: skip
-    # One flat grid axis (the others stop at 65535): program = (b * D + d) * n_groups + group of G blocks
-    pid = tl.program_id(0) // n_groups  # b * D + d
-    grp = tl.program_id(0) % n_groups
-    d = pid % D
-    row = pid.to(tl.int64) * L  # int64: B * D * L may pass 2^31
+    # One flat grid axis (the others stop at 65535)
+    if ACROSS:
+        # program = d * n_groups + group: G segments q of channel d over all its NQ = B x n_blocks segments
+        # (batch q // n_blocks, block q % n_blocks), so that short sequences fill a program too
+        d = tl.program_id(0) // n_groups
+        q = (tl.program_id(0) % n_groups) * G + tl.arange(0, G)[:, None, None]
+        bd = (q // n_blocks) * D + d  # [G, 1, 1]
+        row = bd.to(tl.int64) * L
+        hrow = bd.to(tl.int64) * H
+        start = tl.where(q < NQ, (q % n_blocks) * C, L + KM1)  # past the last segment: all times >= L
+    else:
+        # program = (b * D + d) * n_groups + group of G blocks
+        pid = tl.program_id(0) // n_groups  # b * D + d
+        grp = tl.program_id(0) % n_groups
+        d = pid % D
+        row = pid.to(tl.int64) * L  # int64: B * D * L may pass 2^31
+        hrow = pid.to(tl.int64) * H
+        start = (grp * G + tl.arange(0, G)[:, None, None]) * C
     if HALF:
         # One block per sequence, no history, framed (KM1 = N / 2) so that its inputs and outputs lie in the
         # last N1 / 2 rows: the first rows are zero, and both stage-1 products run on half tiles.
-        tl.static_assert(HOLD and G == 1)
+        tl.static_assert(HOLD)
         R1: tl.constexpr = N1 // 2
         r1 = R1 + tl.arange(0, R1)
     else:
         R1: tl.constexpr = N1
         r1 = tl.arange(0, N1)
     m = r1[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]  # position in a segment
-    t = (grp * G + tl.arange(0, G)[:, None, None]) * C + m - KM1  # [G, R1, N2] times (< 0: history)
-    v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)
+    t = start + m - KM1  # [G, R1, N2] times (< 0: history)
+    v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + hrow, t, L, H, HAS_PRE, HAS_HIST)
 
     f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
         f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
@@ -143,8 +159,8 @@ def _fftconv_fwd_kernel(
         y = _conv_tile(v, tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf),
                        f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, M)  # fmt: skip
     if not HOLD:  # large programs: holding them across the transforms costs two tiles of registers
-        m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, grp, C, KM1, L, H,
-                               G, N1, N2, HAS_PRE, HAS_HIST, HAS_BIAS)  # fmt: skip
+        m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + hrow, start, KM1, L, H,
+                               N1, N2, HAS_PRE, HAS_HIST, HAS_BIAS)  # fmt: skip
     valid = (m >= KM1) & (t < L)
     if HAS_BIAS:
         y += tl.load(bias_ptr + d).to(tl.float32) * v
@@ -256,8 +272,8 @@ def _fftconv_bwd_kernel(
         z = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
         z = z * (sv * sy)
     if not HOLD:
-        m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, grp, C, KM1, L, H,
-                               G, N1, N2, HAS_PRE, HAS_HIST, HAS_BIAS)  # fmt: skip
+        m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, start, KM1, L, H,
+                               N1, N2, HAS_PRE, HAS_HIST, HAS_BIAS)  # fmt: skip
     own = (m >= KM1) & (t < L)
     g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
     if HAS_POST:
@@ -497,6 +513,15 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         return y
     G, warps, opts = _launch_shape(n1, n2, n_blocks)
     n_groups = triton.cdiv(n_blocks, G)
+    grid = B * D * n_groups
+    # ACROSS (opt-in, DNACONV_MONARCH_ACROSS=1): a sequence of fewer blocks than the table's segments per
+    # program shares programs with the other sequences of its channel (same filter)
+    flags["ACROSS"] = False
+    if os.environ.get("DNACONV_MONARCH_ACROSS") == "1" and _launch_shape(n1, n2, B * n_blocks)[0] > G:
+        G, warps, opts = _launch_shape(n1, n2, B * n_blocks)
+        n_groups = triton.cdiv(B * n_blocks, G)
+        grid = D * n_groups
+        flags["ACROSS"] = True
     # HALF (opt-in, DNACONV_MONARCH_HALF=1): one block of a sequence without history whose inputs and outputs
     # fit the last half of the block: framed there (KM1 = N / 2), the first half of the tile is zero
     flags["HALF"] = (
@@ -508,7 +533,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         and n1 >= 32  # half of N1 rows >= 16 for tl.dot
     )
     flags["HOLD"] = _hold(G, n1, n2, warps) or flags["HALF"]
-    _fftconv_fwd_kernel[(B * D * n_groups,)](
+    _fftconv_fwd_kernel[(grid,)](
         *args,
         D,
         L,
@@ -516,6 +541,8 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         C,
         n1 * n2 // 2 if flags["HALF"] else k_eff - 1,
         n_groups,
+        n_blocks,
+        B * n_blocks,
         G=G,
         num_warps=warps,
         **opts,

@@ -109,6 +109,23 @@ def test_forward_half_frame(B, D, L, K, fft, monkeypatch):
     test_forward_fp32(*SHAPES[5], gated=True)  # history: the default framing
 
 
+@pytest.mark.parametrize("half", ["0", "1"], ids=["frame", "half-frame"])
+def test_forward_across_sequences(half, monkeypatch):
+    """The opt-in ACROSS forward (segments of several sequences of a channel in one program): one block per
+    sequence, several blocks, history, a last program with fewer segments than G; with and without HALF."""
+    monkeypatch.setenv("DNACONV_MONARCH_ACROSS", "1")
+    monkeypatch.setenv("DNACONV_MONARCH_HALF", half)
+    for B, D, L, K, H in (
+        (3, 2, 500, 500, 0),
+        (5, 2, 700, 100, 0),
+        (3, 2, 200, 64, 63),
+        (2, 3, 1000, 1000, 0),
+    ):
+        for gated in (True, False):
+            test_forward_fp32(B, D, L, K, H, gated)
+    test_forward_half_within_2x_torch(3, 2, 500, 500, 0, torch.bfloat16)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 @pytest.mark.parametrize("B,D,L,K,H", SHAPES[1:4], ids=IDS[1:4])
 def test_forward_half_within_2x_torch(B, D, L, K, H, dtype):
