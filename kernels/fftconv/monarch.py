@@ -105,6 +105,14 @@ def _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t, mask, HAS_PRE: tl.co
 
 
 @triton.jit
+def _segments(q, d, D, L, n_blocks, NQ, C, KM1):
+    """Segment q (= b * n_blocks + block) of channel d: its row b * D + d and its first position's time plus
+    KM1 (its times are start + m - KM1); segments past the last (q >= NQ) start so late that all their times
+    are >= L, and their loads and stores are masked off."""
+    return (q // n_blocks) * D + d, tl.where(q < NQ, (q % n_blocks) * C, L + KM1)
+
+
+@triton.jit
 def _fftconv_fwd_kernel(
     u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, y_ptr,
@@ -119,10 +127,9 @@ def _fftconv_fwd_kernel(
         # (batch q // n_blocks, block q % n_blocks), so that short sequences fill a program too
         d = tl.program_id(0) // n_groups
         q = (tl.program_id(0) % n_groups) * G + tl.arange(0, G)[:, None, None]
-        bd = (q // n_blocks) * D + d  # [G, 1, 1]
+        bd, start = _segments(q, d, D, L, n_blocks, NQ, C, KM1)  # [G, 1, 1]
         row = bd.to(tl.int64) * L
         hrow = bd.to(tl.int64) * H
-        start = tl.where(q < NQ, (q % n_blocks) * C, L + KM1)  # past the last segment: all times >= L
     else:
         # program = (b * D + d) * n_groups + group of G blocks
         pid = tl.program_id(0) // n_groups  # b * D + d
@@ -170,15 +177,6 @@ def _fftconv_fwd_kernel(
 
 
 @triton.jit
-def _segments(q, d, D, L, n_blocks, NQ, C, KM1, m):
-    """Segment q (= b * n_blocks + block) of channel d: its row offset (b * D + d) * L and its times; times of
-    segments past the last (q >= NQ) are set to L, so that their loads and stores are masked off."""
-    b = q // n_blocks
-    t = (q % n_blocks) * C + m - KM1
-    return b * D + d, tl.where(q < NQ, t, L)
-
-
-@triton.jit
 def _fftconv_fwd_pair_kernel(
     u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, y_ptr,
@@ -194,8 +192,10 @@ def _fftconv_fwd_pair_kernel(
     grp = tl.program_id(0) % n_groups
     m = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
     q = grp * (2 * G) + tl.arange(0, G)[:, None, None]
-    bd_a, t_a = _segments(q, d, D, L, n_blocks, NQ, C, KM1, m)
-    bd_b, t_b = _segments(q + G, d, D, L, n_blocks, NQ, C, KM1, m)
+    bd_a, start_a = _segments(q, d, D, L, n_blocks, NQ, C, KM1)
+    bd_b, start_b = _segments(q + G, d, D, L, n_blocks, NQ, C, KM1)
+    t_a = start_a + m - KM1
+    t_b = start_b + m - KM1
     row_a = bd_a.to(tl.int64) * L
     row_b = bd_b.to(tl.int64) * L
     va = _load_gated(
