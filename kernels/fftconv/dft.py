@@ -62,6 +62,18 @@ def _rmm2(x, f, x2, f2, SIGN: tl.constexpr,
 
 
 @triton.jit
+def _stage2(btr, bti, f2r, f2i, ttr, tti,
+            G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr, M: tl.constexpr):  # fmt: skip
+    """The forward DFTs' second half: stage 1's result [G, N2, k1] twiddled, back to [G, k1, n2], and F2 (the M
+    kept columns) along n2 -> (Xr, Xi) [G, N1, M]."""
+    cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))
+    ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
+    xr = _rmm2(cr, f2r, ci, f2i, -1, G, N1, N2, PRECISION, M)
+    xi = _rmm2(cr, f2i, ci, f2r, 1, G, N1, N2, PRECISION, M)
+    return xr, xi
+
+
+@triton.jit
 def _forward_dft(a, f1r, f1i, f2r, f2i, ttr, tti,
                  G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
                  M: tl.constexpr):  # fmt: skip
@@ -74,11 +86,7 @@ def _forward_dft(a, f1r, f1i, f2r, f2i, ttr, tti,
     at = tl.permute(a, (0, 2, 1))  # [G, N2, R1]
     btr = _rmm(at, f1r, G, N2, R1, PRECISION, N1)  # [G, N2, k1]
     bti = _rmm(at, f1i, G, N2, R1, PRECISION, N1)
-    cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))  # twiddled, back to [G, k1, n2]
-    ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
-    xr = _rmm2(cr, f2r, ci, f2i, -1, G, N1, N2, PRECISION, M)
-    xi = _rmm2(cr, f2i, ci, f2r, 1, G, N1, N2, PRECISION, M)
-    return xr, xi
+    return _stage2(btr, bti, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
 
 
 @triton.jit
@@ -105,11 +113,7 @@ def _forward_dft_complex(ar, ai, f1r, f1i, f2r, f2i, ttr, tti,
     ati = tl.permute(ai, (0, 2, 1))
     btr = _rmm2(atr, f1r, ati, f1i, -1, G, N2, N1, PRECISION)
     bti = _rmm2(atr, f1i, ati, f1r, 1, G, N2, N1, PRECISION)
-    cr = tl.permute(btr * ttr - bti * tti, (0, 2, 1))
-    ci = tl.permute(btr * tti + bti * ttr, (0, 2, 1))
-    xr = _rmm2(cr, f2r, ci, f2i, -1, G, N1, N2, PRECISION, M)
-    xi = _rmm2(cr, f2i, ci, f2r, 1, G, N1, N2, PRECISION, M)
-    return xr, xi
+    return _stage2(btr, bti, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
 
 
 @triton.jit

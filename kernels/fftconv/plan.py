@@ -84,10 +84,10 @@ def _cheapest(n: int, largest: int, L: int, k_eff: int, kind: str, env: str) -> 
 
 
 def monarch_plan(
-    L: int, K: int, H: int = 0, max_fft: int = MAX_FFT_SIZE, fraction: float = 1.0, kind: str = "forward"
+    L: int, K: int, H: int = 0, fraction: float = 1.0, kind: str = "forward"
 ) -> tuple[int, int, int, int] | None:
     """(N1, N2, C, k_eff) for the on-chip kernel ``kind`` ("forward" or "backward"), or None when the filter
-    is too long for one on-chip FFT (k_eff - 1 >= max_fft / 2) or, for the backward, when no size it runs fits.
+    is too long for one on-chip FFT (k_eff - 1 >= MAX_FFT_SIZE / 2) or, for the backward, when no size it runs fits.
 
     The smallest size N0 has C >= k_eff (at most half of each FFT is overlap) and at least 512 points, or one
     block for a short sequence. A frequency-sparse plan (fraction < 1) always takes N0: that op is defined at
@@ -97,10 +97,10 @@ def monarch_plan(
     n = max(2 * MIN_FFT_SIZE, 1 << (2 * k_eff - 1).bit_length())
     one = max(MIN_FFT_SIZE, 1 << (L + k_eff - 2).bit_length())  # one block covers the sequence
     n = min(n, one)
-    if n > max_fft:
+    if n > MAX_FFT_SIZE:
         return None
     if fraction == 1:
-        n = _cheapest(n, min(one, max_fft), L, k_eff, kind, "DNACONV_MONARCH_FFT")
+        n = _cheapest(n, min(one, MAX_FFT_SIZE), L, k_eff, kind, "DNACONV_MONARCH_FFT")
         if n is None:
             return None
     n1, n2 = _split(n, fraction)
