@@ -15,9 +15,9 @@
 #                                            HBM block sizes: the data of plan.POINT_PS
 #   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
-#   bash pipelines/h200_kernels.sh seam     the opt-in SEAM backward against the default (backward alone per FFT
-#                                            size, gradient errors; fwd+bwd with torch.fft)
-#   bash pipelines/h200_kernels.sh short    sequences of one block: the opt-in HALF and ACROSS forwards, launch variants
+#   bash pipelines/h200_kernels.sh short    sequences of one block: HALF and ACROSS each on and off, launch variants
+#   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
+#                                            each ENV=VAL,ENV=VAL or "torch") in a process of its own
 #   bash pipelines/h200_kernels.sh knobs DIR  forward with DNACONV_MONARCH_HOLD auto / 0 (SKIP_HOLD0=1: auto only),
 #                                            then the kernels in DIR
 #   bash pipelines/h200_kernels.sh ab DIR   tests; the working tree's kernels, then the kernels/fftconv/*.py
@@ -292,50 +292,6 @@ for name, fn in (("plain", run), ("cached", cached)):
 PY
   exit 0
 fi
-if [ "${1:-}" = seam ]; then
-  [ -n "${SKIP_TESTS:-}" ] || { timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_monarch.py > "$OUT/tests.txt" 2>&1; tail -2 "$OUT/tests.txt"; }
-  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/seam.txt"
-# The opt-in SEAM backward (DNACONV_MONARCH_SEAM=1: dv from the causal frame's spectrum, seams added by a second
-# pass) against the default: the backward alone at each FFT size, interleaved twice, with the error of its
-# gradients against the fp32 reference; then fwd+bwd through fftconv, with torch.fft.
-import os, torch, triton
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-from dnaconv.kernels.fftconv.monarch import _fftconv_bwd
-bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
-rel = lambda a, b: ((a.float() - b).norm() / b.norm()).item()
-def inputs(B, D, L, K, grad=False):
-    torch.manual_seed(0)
-    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16, requires_grad=grad) for _ in range(3))
-    k = (torch.randn(D, K, device="cuda") / K**0.5).requires_grad_(grad)
-    return u, k, torch.randn(D, device="cuda", requires_grad=grad), pre, post, torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16)
-for name, shape, n in (("K=128", (1, 32, 2_300_000, 128), 1024), ("K=512", (1, 32, 2_300_000, 512), 2048),
-                       ("K=128", (1, 32, 2_300_000, 128), 512), ("full L=1K", (64, 1024, 1024, 1024), 2048)):
-    u, k, bias, pre, post, dy = inputs(*shape)
-    os.environ["DNACONV_MONARCH_FFT"] = str(n)
-    xs = [x.detach().float().requires_grad_() for x in (u, k, bias, pre, post)]
-    ref = torch.autograd.grad(naive_fftconv(*xs), xs, dy.float())
-    line = []
-    for rep in range(2):
-        for seam in ("0", "1"):
-            os.environ["DNACONV_MONARCH_SEAM"] = seam
-            t = bench(lambda: _fftconv_bwd(dy, u, k, bias, pre, post, None))
-            err = max(rel(a, b) for a, b in zip(_fftconv_bwd(dy, u, k, bias, pre, post, None), ref))
-            line.append(f"seam{seam} {t:.3f} (err {err:.1e})")
-    del os.environ["DNACONV_MONARCH_FFT"], os.environ["DNACONV_MONARCH_SEAM"]
-    print(f"bwd {name} N={n}: " + " ".join(line), flush=True)
-    del u, k, bias, pre, post, dy, xs, ref
-for name, shape in (("K=128", (1, 32, 2_300_000, 128)), ("K=256", (1, 32, 2_300_000, 256)), ("K=512", (1, 32, 2_300_000, 512)),
-                    ("K=1024", (1, 32, 2_300_000, 1024)), ("full 1K", (64, 1024, 1024, 1024))):
-    u, k, bias, pre, post, dy = inputs(*shape, grad=True)
-    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
-    for seam in ("0", "1", "0", "1"):
-        os.environ["DNACONV_MONARCH_SEAM"] = seam
-        line.append(f"seam{seam} {bench(lambda: fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
-    del os.environ["DNACONV_MONARCH_SEAM"]
-    print(f"fwd+bwd {name}: " + " ".join(line), flush=True)
-PY
-  exit 0
-fi
 if [ "${1:-}" = short ]; then
   [ -n "${SKIP_TESTS:-}" ] || { timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_monarch.py > "$OUT/tests.txt" 2>&1; tail -2 "$OUT/tests.txt"; }
   timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/short.txt"
@@ -370,6 +326,30 @@ for B, D, L in ((128, 1024, 512), (64, 1024, 1024), (32, 1024, 2048)):
 PY
   exit 0
 fi
+if [ "${1:-}" = isolate ]; then
+  # Sequences of one block, each configuration in a process of its own (a crash costs only its line): one
+  # "ENV=VAL,ENV=VAL ..." per configuration, bf16 gated, B*D*L = 2^26; error and time.
+  cat > /tmp/iso.py <<'PY'
+import sys, torch, triton
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+B, D, L = map(int, sys.argv[1:4])
+torch.manual_seed(0)
+u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+k, bias = torch.randn(D, L, device="cuda") / L**0.5, torch.randn(D, device="cuda")
+ref = naive_fftconv(u, k, bias, pre, post).float()
+y = fftconv(u, k, bias, pre, post).float()
+err = ((y - ref).norm() / ref.norm()).item()
+t = triton.testing.do_bench(lambda: fftconv(u, k, bias, pre, post), return_mode="median")
+tt = triton.testing.do_bench(lambda: naive_fftconv(u, k, bias, pre, post), return_mode="median") if sys.argv[4] == "torch" else 0
+print(f"L={L} {sys.argv[4]}: {t:.3f} ms err {err:.1e}" + (f" (torch {tt:.3f})" if tt else ""), flush=True)
+PY
+  for shape in "32 1024 2048" "64 1024 1024" "128 1024 512"; do
+    for cfg in ${CONFIGS:-"torch"}; do
+      env $(echo "$cfg" | tr ',' ' ' | sed 's/^torch//') timeout 90 python3 /tmp/iso.py $shape "$cfg" 2>&1 | tail -1 | tee -a "$OUT/isolate.txt"
+    done
+  done
+  exit 0
+fi
 if [ "${1:-}" = knobs ]; then
   cat > /tmp/knobs.py <<'PY'
 import os, sys, torch, triton
@@ -377,12 +357,12 @@ from dnaconv.kernels.fftconv import fftconv, naive_fftconv
 CASES = (("K=128", 1, 32, 2_300_000, 128, 1), ("K=256", 1, 32, 2_300_000, 256, 1), ("K=512", 1, 32, 2_300_000, 512, 1),
          ("K=1024", 1, 32, 2_300_000, 1024, 1), ("K=1024 f=1/2", 1, 32, 2_300_000, 1024, 0.5),
          ("K=1024 f=1/4", 1, 32, 2_300_000, 1024, 0.25), ("K=2048", 1, 32, 2_300_000, 2048, 1),
-         ("full 1K", 64, 1024, 1024, 1024, 1), ("full 2K", 32, 1024, 2048, 2048, 1), ("K=4096", 1, 32, 2_300_000, 4096, 1),
+         ("full 512", 128, 1024, 512, 512, 1), ("full 1K", 64, 1024, 1024, 1024, 1), ("full 2K", 32, 1024, 2048, 2048, 1), ("K=4096", 1, 32, 2_300_000, 4096, 1),
          ("K=8192", 1, 32, 2_300_000, 8192, 1), ("K=16K", 1, 32, 2_300_000, 16384, 1), ("K=16K f=1/4", 1, 32, 2_300_000, 16384, 0.25),
          ("stream K=8192", 1, 128, 73727, 8192, 1))
 line = []
 for name, B, D, L, K, f in CASES:
-    for grad in ((False, True) if name in ("K=128", "K=256", "K=512", "K=1024", "full 1K") else (False,)):
+    for grad in ((False, True) if name in ("K=128", "K=256", "K=512", "K=1024", "full 512", "full 1K") else (False,)):
         torch.manual_seed(0)
         u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16, requires_grad=grad) for _ in range(3))
         k = (torch.randn(D, K, device="cuda") / K**0.5).requires_grad_(grad)

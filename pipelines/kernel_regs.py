@@ -74,38 +74,44 @@ def usage(kernel) -> dict:
 
 
 def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
-    """One row per (kernel, N1 x N2) at the launch table's shape for long sequences; with
-    DNACONV_MONARCH_HALF=1 also the forward's HALF variant (one block per sequence), with
-    DNACONV_MONARCH_SEAM=1 the backward's SEAM variant instead of the default."""
+    """One row per (kernel, N1 x N2) at the launch table's shape for long sequences, and for sequences of one
+    block ("short": segments of several sequences per program; the forward's half tiles where the launcher
+    takes them)."""
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("Error: TRITON_INTERPRET=1 is set: kernels must be compiled, not interpreted")
-    from dnaconv.kernels.fftconv.monarch import _fftconv_bwd_kernel, _fftconv_fwd_kernel, _hold, _launch_shape
+    from dnaconv.kernels.fftconv.monarch import (
+        _fftconv_bwd_kernel,
+        _fftconv_fwd_kernel,
+        _half_tiles,
+        _hold,
+        _launch_shape,
+    )
     from dnaconv.kernels.fftconv.monarch_hbm import _row_kernel
 
     flags = dict(HAS_PRE=True, HAS_POST=True, HAS_HIST=False, HAS_BIAS=True, PRECISION=2)
-    seam = os.environ.get("DNACONV_MONARCH_SEAM") == "1"  # the opt-in SEAM backward
-    kernels = [("forward", _fftconv_fwd_kernel, "forward"), ("backward", _fftconv_bwd_kernel, "backward")]
-    if os.environ.get("DNACONV_MONARCH_HALF") == "1":  # the opt-in HALF forward
-        kernels.append(("fwd half", _fftconv_fwd_kernel, "half"))
+    kernels = (
+        ("forward", _fftconv_fwd_kernel, "forward"),
+        ("fwd short", _fftconv_fwd_kernel, "short"),
+        ("backward", _fftconv_bwd_kernel, "backward"),
+        ("bwd short", _fftconv_bwd_kernel, "backward short"),
+        ("hbm rows", _row_kernel, "rows"),
+    )
     rows = []
     for n1, n2 in sizes:
-        for name, fn, kind in (*kernels, ("hbm rows", _row_kernel, "rows")):
-            if kind == "backward" and n1 * n2 > MAX_BWD_FFT_SIZE or kind == "half" and n1 < 32:
-                continue  # no fused backward above MAX_BWD_FFT_SIZE; half tiles need N1 >= 32
+        for name, fn, kind in kernels:
+            if kind.startswith("backward") and n1 * n2 > MAX_BWD_FFT_SIZE:
+                continue  # no fused backward above MAX_BWD_FFT_SIZE
             G, warps, opts = _launch_shape(
-                n1, n2, 1 if kind == "half" else 1 << 20, kind.replace("half", "forward")
+                n1, n2, 1 << 20, {"short": "forward", "backward short": "backward"}.get(kind, kind)
             )
             cx = dict(G=G, N1=n1, N2=n2)
-            if kind == "forward":
-                cx.update(flags, M=n2, HOLD=_hold(G, n1, n2, warps), HALF=False, ACROSS=False)
-            elif kind == "half":
-                cx.update(flags, M=n2, HOLD=True, HALF=True, ACROSS=False)
-            elif kind == "backward":
-                cx.update(
-                    flags,
-                    HOLD=_hold(G, n1, n2, warps, "backward", seam=seam),
-                    SEAM=seam,
-                )
+            if kind in ("forward", "short"):
+                half = kind == "short" and _half_tiles(n1, n2)
+                hold = _hold(G, n1, n2, warps) or half
+                cx.update(flags, M=n2, HOLD=hold, HALF=half, ACROSS=kind == "short")
+            elif kind.startswith("backward"):
+                short = kind == "backward short"
+                cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward", short), ACROSS=short)
             else:
                 cx.update(M=n2, PRECISION=2)
             cap = maxnreg or opts.get("maxnreg", 0)

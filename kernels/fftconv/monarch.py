@@ -17,18 +17,15 @@ Backward (``_fftconv_bwd_kernel``): with g = dy * post, recompute the convolutio
 correlation of g with k (an anti-causal frame: block j reads g[jC, jC + N)); dk collects
 sum_t g[t] v[t - s] per program in fp32, summed over programs on the host. The backward picks its own FFT size
 (``plan.monarch_plan(kind="backward")``); where it has none (N = 4096: its seven on-chip transforms per block
-were slower than cuFFT on the H200) the torch.fft reference runs instead. With DNACONV_MONARCH_SEAM=1 (opt-in, not
-yet timed) dv comes from the causal frame's spectrum instead, and ``_seam_kernel`` adds the seams between
-blocks (see ``kernels/fftconv/README.md``).
+were slower than cuFFT on the H200) the torch.fft reference runs instead.
 
 ``_fftconv_fwd_pair_kernel`` packs two segments of a channel into one complex transform (they share the filter,
 so the real and imaginary parts of the result are the two convolutions); it measured slower on the H200
 (register pressure), so it runs only with DNACONV_MONARCH_PAIR=1.
 
-With DNACONV_MONARCH_HALF=1 (opt-in, not yet timed) a sequence that fits the last half of one block is framed
-there, so that the first forward product and the last inverse product run on half tiles. With
-DNACONV_MONARCH_ACROSS=1 (opt-in, not yet timed) sequences of fewer blocks than a program's segments share
-programs with the other sequences of their channel.
+Sequences of fewer blocks than a program's segments share programs with the other sequences of their channel
+(ACROSS), and a sequence that fits the last half of one block is framed there, so that the first forward
+product and the last inverse product run on half tiles (HALF): full-length filters at L <= 2K.
 
 Frequency-sparse convolutions (``fraction`` < 1, see ``plan.py``) keep only the lowest columns k2 of the
 spectrum: F2 is cut to those columns (forward) and rows (inverse), which skips the rest of the stage-2 products.
@@ -236,25 +233,31 @@ def _fftconv_fwd_pair_kernel(
 def _fftconv_bwd_kernel(
     dy_ptr, u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
-    du_ptr, dpre_ptr, dpost_ptr, dbias_ptr, dk_ptr, tail_ptr, halo_ptr,
-    D, L, H, C, KM1, K, n_groups, n_blocks,
+    du_ptr, dpre_ptr, dpost_ptr, dbias_ptr, dk_ptr,
+    D, L, H, C, KM1, K, n_groups, n_blocks, NQ,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
-    PRECISION: tl.constexpr, HOLD: tl.constexpr, SEAM: tl.constexpr,
+    PRECISION: tl.constexpr, HOLD: tl.constexpr, ACROSS: tl.constexpr,
 ):  # fmt: skip
-    pid = tl.program_id(0) // n_groups
+    # Programs as the forward's: G blocks of one sequence, or (ACROSS) G segments of channel d's sequences
     grp = tl.program_id(0) % n_groups
-    d = pid % D
-    row = pid.to(tl.int64) * L
+    if ACROSS:
+        d = tl.program_id(0) // n_groups
+        bd, start = _segments(grp * G + tl.arange(0, G)[:, None, None], d, D, L, n_blocks, NQ, C, KM1)
+    else:
+        bd = tl.program_id(0) // n_groups  # b * D + d
+        d = bd % D
+        start = (grp * G + tl.arange(0, G)[:, None, None]) * C  # [G, 1, 1] first output of each block
+    row = bd.to(tl.int64) * L
+    hrow = bd.to(tl.int64) * H
     m = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
-    start = (grp * G + tl.arange(0, G)[:, None, None]) * C  # [G, 1, 1] first output of each block
     f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
         f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
     )
 
     # Causal frame (as the forward): the block owns outputs t = start + m - KM1 for m >= KM1.
     t = start + m - KM1
-    v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)
+    v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + hrow, t, L, H, HAS_PRE, HAS_HIST)
     # V, the spectrum of the frame's v, serves both the recomputed convolution (for d(post)) and dk's
     # correlation: one transform fewer than computing it for each.
     sv = _scale(v, PRECISION)
@@ -272,7 +275,7 @@ def _fftconv_bwd_kernel(
         z = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
         z = z * (sv * sy)
     if not HOLD:
-        m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + pid.to(tl.int64) * H, start, KM1, L, H,
+        m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + hrow, start, KM1, L, H,
                                N1, N2, HAS_PRE, HAS_HIST, HAS_BIAS)  # fmt: skip
     own = (m >= KM1) & (t < L)
     g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
@@ -287,14 +290,6 @@ def _fftconv_bwd_kernel(
     # Unscaled inverse (1/N on the host); fp16 operands are scaled like in _conv_tile.
     sg = _scale(g, PRECISION)
     gr, gi = _forward_dft(g / sg, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
-    if SEAM:  # dv's spectrum G * conj(Kf) from the same G, held (fp16 for fp16 products) through dk's inverse
-        kf = m + d.to(tl.int64) * (N1 * N2)
-        kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
-        qr = gr * kr + gi * ki
-        qi = gi * kr - gr * ki
-        sq = _scale(tl.maximum(tl.abs(qr), tl.abs(qi)), PRECISION)
-        qr = _op(qr / sq, PRECISION)
-        qi = _op(qi / sq, PRECISION)
     vr = vr.to(tl.float32)
     vi = vi.to(tl.float32)
     pr = vr * gr + vi * gi
@@ -305,66 +300,28 @@ def _fftconv_bwd_kernel(
     mm = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
     tl.store(dk_ptr + tl.program_id(0).to(tl.int64) * K + mm, corr, mask=mm < K)  # partial, [programs, K]
 
-    if SEAM:
-        # dv[t] = sum_s k[s] g[t + s] of the owned g over the whole frame (exact: a wrapped lag reads g where it
-        # is not owned, i.e. zero). Its first KM1 positions (the halo) belong to the previous block and its last
-        # KM1 (the tail) are also reached by the next block's g: both go to fp32 seam buffers [rows,
-        # n_blocks + 1, KM1] that _seam_kernel adds; the positions between are complete here.
-        dv = _inverse_dft_real(qr.to(tl.float32), qi.to(tl.float32), f1r, f1i, g2r, g2i, tr, ti,
-                               G, N1, N2, PRECISION, N2) * (sg * sq)  # fmt: skip
-        m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
-        j = grp * G + tl.arange(0, G)[:, None, None]
-        t = j * C + m - KM1
-        if HAS_BIAS:
-            own = (m >= KM1) & (t < L)
-            gb = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
-            if HAS_POST:
-                gb = gb * tl.load(post_ptr + row + t, mask=own, other=0.0).to(tl.float32)
-            dv += tl.load(bias_ptr + d).to(tl.float32) * gb
-        seam = pid.to(tl.int64) * (n_blocks + 1) + j
-        tl.store(tail_ptr + (seam + 1) * KM1 + (m - C), dv, mask=(m >= C) & (t < L))
-        tl.store(halo_ptr + seam * KM1 + m, dv, mask=(m < KM1) & (t >= 0) & (j < n_blocks))
-        done = (m >= KM1) & (m < C) & (t < L)
-        _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t, done, HAS_PRE)
+    # Anti-causal frame for dv[t] = sum_s k[s] g[t + s]: the block reads g at t = start + m (all m) and owns
+    # outputs m < C. G * conj(Kf) is the correlation with the filter.
+    t2 = start + m
+    g2 = tl.load(dy_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
+    if HAS_POST:
+        g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
+    kf = m + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
+    kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
+    dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
+    # positions and g computed and loaded again rather than held across the transforms (registers)
+    m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
+    if ACROSS:
+        t2 = m + _segments(grp * G + tl.arange(0, G)[:, None, None], d, D, L, n_blocks, NQ, C, KM1)[1]
     else:
-        # Anti-causal frame for dv[t] = sum_s k[s] g[t + s]: the block reads g at t = start + m (all m) and owns
-        # outputs m < C. G * conj(Kf) is the correlation with the filter.
-        t2 = start + m
-        g2 = tl.load(dy_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
-        if HAS_POST:
-            g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
-        kf = m + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
-        kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
-        dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
-        # positions and g computed and loaded again rather than held across the transforms (registers)
-        m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
         t2 = m + (grp * G + tl.arange(0, G)[:, None, None]) * C
-        own2 = (m < C) & (t2 < L)
-        if HAS_BIAS:
-            g2 = tl.load(dy_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
-            if HAS_POST:
-                g2 = g2 * tl.load(post_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
-            dv += tl.load(bias_ptr + d).to(tl.float32) * g2
-        _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t2, own2, HAS_PRE)
-
-
-@triton.jit
-def _seam_kernel(tail_ptr, halo_ptr, u_ptr, pre_ptr, du_ptr, dpre_ptr, L, C, KM1, n_blocks, n_chunks,
-                 HAS_PRE: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    """dv at the seams of the backward's SEAM mode: at times jC - KM1 + i (j = 1 .. n_blocks, i < KM1), the tail
-    of block j - 1 plus the halo of block j (none past the last block); then du and d(pre) there."""
-    pid = tl.program_id(0)
-    chunk = pid % n_chunks
-    j = (pid // n_chunks) % n_blocks + 1
-    bd = pid // (n_chunks * n_blocks)
-    i = chunk * BLOCK + tl.arange(0, BLOCK)
-    t = j * C - KM1 + i
-    ok = (i < KM1) & (t < L)
-    seam = (bd.to(tl.int64) * (n_blocks + 1) + j) * KM1 + i
-    dv = tl.load(tail_ptr + seam, mask=ok, other=0.0)
-    dv += tl.load(halo_ptr + seam, mask=ok & (t - i + KM1 < L), other=0.0)  # block j exists: jC < L
-    row = bd.to(tl.int64) * L
-    _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t, ok, HAS_PRE)
+    own2 = (m < C) & (t2 < L)
+    if HAS_BIAS:
+        g2 = tl.load(dy_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+        if HAS_POST:
+            g2 = g2 * tl.load(post_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+        dv += tl.load(bias_ptr + d).to(tl.float32) * g2
+    _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t2, own2, HAS_PRE)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -454,22 +411,25 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
     return g, warps, {"maxnreg": cap} if cap else {}
 
 
-def _hold(
-    g: int, n1: int, n2: int, warps: int, kind: str = "forward", one_block: bool = False, seam: bool = False
-) -> bool:
+def _hold(g: int, n1: int, n2: int, warps: int, kind: str = "forward", one_block: bool = False) -> bool:
     """Whether a kernel holds v and the output times across the transforms (see the kernels) rather than
     computing and loading them again (H200, 2026-11-28). DNACONV_MONARCH_HOLD=0/1 overrides it for sweeps.
     - forward: when a thread has at most 16 points of them. One segment per program, full L = 1K took 1.794
       ms holding vs 2.002 reloading, 2K 3.060 vs 3.570; equal elsewhere (``h200_kernels.sh knobs``).
     - backward: for N <= 1024 and for one block per sequence. The backward alone (``h200_kernels.sh hold``,
       ms held vs reloaded): N = 512 2.537 vs 2.558, N = 1024 2.453 vs 2.539, N = 2048 3.30 vs 3.12 (K = 512),
-      N = 4096 11.8 vs 10.6, but full L = 1K at N = 2048 4.35 vs 4.59. Not with ``seam`` (the SEAM backward
-      holds dv's spectrum instead): holding spilled 496 / 696 bytes at N = 512 / 1024, reloading 24 / 56."""
+      N = 4096 11.8 vs 10.6, but full L = 1K at N = 2048 4.35 vs 4.59."""
     if kind == "backward":
-        hold = (n1 * n2 <= 1024 or one_block) and not seam
+        hold = n1 * n2 <= 1024 or one_block
     else:
         hold = g * n1 * n2 <= 16 * 32 * warps
     return int(os.environ.get("DNACONV_MONARCH_HOLD", hold)) == 1
+
+
+def _half_tiles(n1: int, n2: int) -> bool:
+    """Whether the forward may frame a one-block sequence in the block's last half (HALF, see the launcher):
+    half of N1 rows must be >= 16 for tl.dot, and N <= 2048 (at 4096 the compiled kernel failed)."""
+    return n1 >= 32 and n1 * n2 <= 2048
 
 
 def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0):
@@ -514,23 +474,28 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     G, warps, opts = _launch_shape(n1, n2, n_blocks)
     n_groups = triton.cdiv(n_blocks, G)
     grid = B * D * n_groups
-    # ACROSS (opt-in, DNACONV_MONARCH_ACROSS=1): a sequence of fewer blocks than the table's segments per
-    # program shares programs with the other sequences of its channel (same filter)
+    # ACROSS: a sequence of fewer blocks than the table's segments per program shares programs with the other
+    # sequences of its channel (same filter). H200, 2026-11-28 (``h200_kernels.sh isolate``, bf16 gated, full
+    # filters, B*D*L = 2^26): L = 2K 1.577 ms vs 3.015, 1K 1.273 vs 1.799, 512 0.943 vs 2.654 (with HALF below:
+    # 1K 0.899, 512 0.632). DNACONV_MONARCH_ACROSS=0 turns it off (sweeps).
     flags["ACROSS"] = False
-    if os.environ.get("DNACONV_MONARCH_ACROSS") == "1" and _launch_shape(n1, n2, B * n_blocks)[0] > G:
+    if os.environ.get("DNACONV_MONARCH_ACROSS") != "0" and _launch_shape(n1, n2, B * n_blocks)[0] > G:
         G, warps, opts = _launch_shape(n1, n2, B * n_blocks)
         n_groups = triton.cdiv(B * n_blocks, G)
         grid = D * n_groups
         flags["ACROSS"] = True
-    # HALF (opt-in, DNACONV_MONARCH_HALF=1): one block of a sequence without history whose inputs and outputs
-    # fit the last half of the block: framed there (KM1 = N / 2), the first half of the tile is zero
+    # HALF: one block of a sequence without history whose inputs and outputs fit the last half of the block is
+    # framed there (KM1 = N / 2): the first half of the tile is zero, and the first and last products run on
+    # half tiles. H200, 2026-11-28, one segment per program: L = 1K 1.579 ms vs 1.799, 512 2.501 vs 2.654.
+    # Not at N = 4096: there the compiled fp16-operand kernel returned NaN and faulted on the H200 (triton 3.6;
+    # fp32 and the interpreter were right). DNACONV_MONARCH_HALF=0 turns it off (sweeps).
     flags["HALF"] = (
-        os.environ.get("DNACONV_MONARCH_HALF") == "1"
+        os.environ.get("DNACONV_MONARCH_HALF") != "0"
         and fraction == 1  # the sparse op is defined on the usual framing
         and n_blocks == 1
         and flags["HAS_HIST"] is False
         and max(L, k_eff - 1) <= n1 * n2 // 2
-        and n1 >= 32  # half of N1 rows >= 16 for tl.dot
+        and _half_tiles(n1, n2)
     )
     flags["HOLD"] = _hold(G, n1, n2, warps) or flags["HALF"]
     _fftconv_fwd_kernel[(grid,)](
@@ -562,35 +527,33 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None):
     n_blocks = triton.cdiv(L, C)
     G, warps, opts = _launch_shape(n1, n2, n_blocks, "backward")
     n_groups = triton.cdiv(n_blocks, G)
+    rows = B * D  # programs per group index: [B, D] or (ACROSS, as the forward) [D]
+    across = (
+        os.environ.get("DNACONV_MONARCH_ACROSS") != "0"
+        and _launch_shape(n1, n2, B * n_blocks, "backward")[0] > G
+    )
+    if across:
+        G, warps, opts = _launch_shape(n1, n2, B * n_blocks, "backward")
+        n_groups = triton.cdiv(B * n_blocks, G)
+        rows = D
     # Per-program partials in fp32 (at most the size of u in fp32, as K <= C), summed below.
-    dbias = torch.empty(B, D, n_groups, device=u.device, dtype=torch.float32)
-    dk = torch.empty(B, D, n_groups, k_eff, device=u.device, dtype=torch.float32)
+    dbias = torch.empty(rows, n_groups, device=u.device, dtype=torch.float32)
+    dk = torch.empty(rows, n_groups, k_eff, device=u.device, dtype=torch.float32)
     dummy = u
-    # SEAM (opt-in, DNACONV_MONARCH_SEAM=1): dv from the causal frame's G (five transforms per block instead
-    # of six) plus a pass over the seams; it needs the halo and tail not to overlap (C >= K' - 1)
-    seam = os.environ.get("DNACONV_MONARCH_SEAM") == "1" and C >= k_eff - 1 > 0
-    tail = torch.empty(B * D, n_blocks + 1, k_eff - 1, device=u.device) if seam else dummy
-    halo = torch.empty_like(tail) if seam else dummy
-    _fftconv_bwd_kernel[(B * D * n_groups,)](
+    _fftconv_bwd_kernel[(rows * n_groups,)](
         dy.contiguous(), u, pre_gate if pre_gate is not None else dummy,
         post_gate if post_gate is not None else dummy, history if history is not None else dummy,
         bias if bias is not None else dummy, kfr, kfi, *_dft_matrices(n1, n2, u.device),
-        du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk, tail, halo,
-        D, L, H, C, k_eff - 1, k_eff, n_groups, n_blocks,
+        du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk,
+        D, L, H, C, k_eff - 1, k_eff, n_groups, n_blocks, B * n_blocks,
         G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
-        HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1, seam), SEAM=seam, num_warps=warps, **opts,
+        HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), ACROSS=across, num_warps=warps, **opts,
     )  # fmt: skip
-    if seam:
-        block = min(1024, triton.next_power_of_2(k_eff - 1))
-        n_chunks = triton.cdiv(k_eff - 1, block)
-        _seam_kernel[(B * D * n_blocks * n_chunks,)](
-            tail, halo, u, pre_gate if pre_gate is not None else dummy, du,
-            dpre if dpre is not None else dummy, L, C, k_eff - 1, n_blocks, n_chunks,
-            HAS_PRE=pre_gate is not None, BLOCK=block, num_warps=4,
-        )  # fmt: skip
-    dk = dk.sum((0, 2)) / (n1 * n2)  # the correlation's inverse DFT was left unscaled
-    dbias = dbias.sum((0, 2))
+    dk = dk.view(-1, D, n_groups, k_eff).sum((0, 2)) / (
+        n1 * n2
+    )  # the correlation's inverse DFT was left unscaled
+    dbias = dbias.view(-1, D, n_groups).sum((0, 2))
     if k.shape[-1] > k_eff:  # taps that reach no input get zero gradient
         dk = torch.nn.functional.pad(dk, (0, k.shape[-1] - k_eff))
     return du, dk.to(k.dtype), dbias.to(bias.dtype) if bias is not None else None, dpre, dpost

@@ -92,38 +92,64 @@ def test_forward_fp32(B, D, L, K, H, gated):
     assert_close(y.cpu(), ref, rtol=1e-5, name="fp32")
 
 
+def _spy(monkeypatch, name):
+    """Wrap a kernel of ``monarch`` so that each launch records its HALF / ACROSS flags and G."""
+    from dnaconv.kernels.fftconv import monarch
+
+    seen = []
+    real = getattr(monarch, name)
+
+    class Spy:
+        def __getitem__(self, grid):
+            def launch(*args, **kw):
+                seen.append({key: kw.get(key) for key in ("HALF", "ACROSS", "G")})
+                return real[grid](*args, **kw)
+
+            return launch
+
+    monkeypatch.setattr(monarch, name, Spy())
+    return seen
+
+
+@pytest.fixture
+def fwd_launches(monkeypatch):
+    """The forward kernel's framing flags (HALF, ACROSS) and G at each launch."""
+    return _spy(monkeypatch, "_fftconv_fwd_kernel")
+
+
 @pytest.mark.parametrize(
-    "B,D,L,K,fft",
-    [(2, 3, 500, 500, 0), (1, 2, 1000, 300, 2048), (1, 2, 2000, 2000, 0)],
+    "B,D,L,K,fft,half",
+    [(2, 3, 500, 500, 0, True), (1, 2, 1000, 300, 2048, True), (1, 2, 2000, 2000, 0, False)],
     ids=["1024", "2048", "4096"],
 )
-def test_forward_half_frame(B, D, L, K, fft, monkeypatch):
-    """The opt-in HALF forward (one block framed in the last half of the FFT, half tiles in stage 1), gated
-    and plain, fp32 and bf16; and where it does not apply (several blocks, history) the default runs."""
-    monkeypatch.setenv("DNACONV_MONARCH_HALF", "1")
+def test_forward_half_frame(B, D, L, K, fft, half, fwd_launches, monkeypatch):
+    """One block per sequence, no history: framed in the last half of the FFT (HALF, half tiles in stage 1) at
+    N = 1024 and 2048, the usual frame at 4096; gated and plain, fp32 and bf16. With history, the usual frame."""
     if fft:
         monkeypatch.setenv("DNACONV_MONARCH_FFT", str(fft))
     for gated in (True, False):
         test_forward_fp32(B, D, L, K, 0, gated)
     test_forward_half_within_2x_torch(B, D, L, K, 0, torch.bfloat16)
+    assert [x["HALF"] for x in fwd_launches] == [half] * 3
     test_forward_fp32(*SHAPES[5], gated=True)  # history: the default framing
+    assert not fwd_launches[-1]["HALF"]
 
 
-@pytest.mark.parametrize("half", ["0", "1"], ids=["frame", "half-frame"])
-def test_forward_across_sequences(half, monkeypatch):
-    """The opt-in ACROSS forward (segments of several sequences of a channel in one program): one block per
-    sequence, several blocks, history, a last program with fewer segments than G; with and without HALF."""
-    monkeypatch.setenv("DNACONV_MONARCH_ACROSS", "1")
-    monkeypatch.setenv("DNACONV_MONARCH_HALF", half)
-    for B, D, L, K, H in (
-        (3, 2, 500, 500, 0),
-        (5, 2, 700, 100, 0),
-        (3, 2, 200, 64, 63),
-        (2, 3, 1000, 1000, 0),
-    ):
+@pytest.mark.parametrize("off", ["", "HALF", "ACROSS", "HALF,ACROSS"])
+def test_forward_across_sequences(off, fwd_launches, monkeypatch):
+    """Segments of several sequences of a channel in one program (ACROSS): one block per sequence, several
+    blocks, history, a last program with fewer segments than G; with and without HALF; and each turned off
+    (DNACONV_MONARCH_ACROSS / HALF = 0: one sequence per program, the usual frame)."""
+    for name in filter(None, off.split(",")):
+        monkeypatch.setenv(f"DNACONV_MONARCH_{name}", "0")
+    cases = ((3, 2, 500, 500, 0), (5, 2, 700, 100, 0), (3, 2, 200, 64, 63), (2, 3, 1000, 1000, 0))
+    for B, D, L, K, H in cases:
         for gated in (True, False):
             test_forward_fp32(B, D, L, K, H, gated)
     test_forward_half_within_2x_torch(3, 2, 500, 500, 0, torch.bfloat16)
+    across = [x["ACROSS"] and x["G"] > 1 for x in fwd_launches]
+    assert any(across) != ("ACROSS" in off)
+    assert any(x["HALF"] for x in fwd_launches) != ("HALF" in off)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
@@ -177,23 +203,18 @@ def test_backward_hold_and_reload(hold, monkeypatch):
     assert not _hold(1, 32, 64, 4, "backward")
 
 
-@pytest.mark.parametrize("B,D,L,K,H", SHAPES, ids=IDS)
-def test_backward_seam(B, D, L, K, H, monkeypatch):
-    """The opt-in SEAM backward (dv from the causal frame's spectrum, seams added by a second pass)."""
-    monkeypatch.setenv("DNACONV_MONARCH_SEAM", "1")
-    test_backward_fp32(B, D, L, K, H)
-
-
-@pytest.mark.parametrize("hold", ["0", "1"], ids=["reload", "hold"])
-def test_backward_seam_many_blocks(hold, monkeypatch):
-    """SEAM with several segments per program, a last group with fewer blocks than segments, the last block's
-    tail inside the sequence, and every gradient in bf16."""
-    monkeypatch.setenv("DNACONV_MONARCH_SEAM", "1")
-    monkeypatch.setenv("DNACONV_MONARCH_HOLD", hold)
-    monkeypatch.setenv("DNACONV_MONARCH_FFT", "512")
-    test_backward_fp32(1, 3, 2000, 100, 0)  # C = 413: 5 blocks, 4 segments per program
-    u, k, bias, pre, post, _ = _inputs(1, 2, 1700, 200, 0, torch.bfloat16, seed=3)
-    dy = torch.randn(1, 2, 1700, device=DEVICE, dtype=torch.bfloat16)
+@pytest.mark.parametrize("across", ["1", "0"], ids=["across", "one-sequence"])
+def test_backward_across_sequences(across, monkeypatch):
+    """The backward's programs over several sequences of a channel (ACROSS, as the forward's) for sequences
+    of one block, a last program with fewer segments than G, history, and bf16; and with ACROSS off."""
+    monkeypatch.setenv("DNACONV_MONARCH_ACROSS", across)
+    launches = _spy(monkeypatch, "_fftconv_bwd_kernel")
+    test_backward_fp32(3, 2, 200, 200, 0)  # B = 3: the last program of a channel holds one segment
+    test_backward_fp32(5, 2, 300, 40, 0)  # two blocks per sequence
+    test_backward_fp32(3, 3, 100, 64, 37)
+    assert any(x["ACROSS"] and x["G"] > 1 for x in launches) == (across == "1")
+    u, k, bias, pre, post, _ = _inputs(3, 2, 250, 250, 0, torch.bfloat16, seed=4)
+    dy = torch.randn(3, 2, 250, device=DEVICE, dtype=torch.bfloat16)
     xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
     (monarch_fftconv(*xs) * dy).float().sum().backward()
     rs = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
