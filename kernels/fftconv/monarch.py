@@ -426,6 +426,20 @@ def _hold(g: int, n1: int, n2: int, warps: int, kind: str = "forward", one_block
     return int(os.environ.get("DNACONV_MONARCH_HOLD", hold)) == 1
 
 
+def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward") -> tuple:
+    """(G, num_warps, launch options, n_groups, across): the launch table's shape for sequences of n_blocks
+    blocks. ACROSS: sequences of fewer blocks than the table's G share programs with the other sequences of
+    their channel (same filter), G segments over all B x n_blocks; n_groups then counts groups per channel, else
+    per sequence. H200, 2026-11-28 (``h200_kernels.sh isolate``, forward, bf16 gated, full filters, B*D*L =
+    2^26): L = 2K 1.577 ms vs 3.015, 1K 1.273 vs 1.799, 512 0.943 vs 2.654; the backward at L = 512 4.17 vs
+    5.77. DNACONV_MONARCH_ACROSS=0 turns it off (sweeps)."""
+    G, warps, opts = _launch_shape(n1, n2, n_blocks, kind)
+    if os.environ.get("DNACONV_MONARCH_ACROSS") != "0" and _launch_shape(n1, n2, B * n_blocks, kind)[0] > G:
+        G, warps, opts = _launch_shape(n1, n2, B * n_blocks, kind)
+        return G, warps, opts, triton.cdiv(B * n_blocks, G), True
+    return G, warps, opts, triton.cdiv(n_blocks, G), False
+
+
 def _half_tiles(n1: int, n2: int) -> bool:
     """Whether the forward may frame a one-block sequence in the block's last half (HALF, see the launcher):
     half of N1 rows must be >= 16 for tl.dot, and N <= 2048 (at 4096 the compiled kernel failed)."""
@@ -471,19 +485,8 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
             **flags,
         )
         return y
-    G, warps, opts = _launch_shape(n1, n2, n_blocks)
-    n_groups = triton.cdiv(n_blocks, G)
-    grid = B * D * n_groups
-    # ACROSS: a sequence of fewer blocks than the table's segments per program shares programs with the other
-    # sequences of its channel (same filter). H200, 2026-11-28 (``h200_kernels.sh isolate``, bf16 gated, full
-    # filters, B*D*L = 2^26): L = 2K 1.577 ms vs 3.015, 1K 1.273 vs 1.799, 512 0.943 vs 2.654 (with HALF below:
-    # 1K 0.899, 512 0.632). DNACONV_MONARCH_ACROSS=0 turns it off (sweeps).
-    flags["ACROSS"] = False
-    if os.environ.get("DNACONV_MONARCH_ACROSS") != "0" and _launch_shape(n1, n2, B * n_blocks)[0] > G:
-        G, warps, opts = _launch_shape(n1, n2, B * n_blocks)
-        n_groups = triton.cdiv(B * n_blocks, G)
-        grid = D * n_groups
-        flags["ACROSS"] = True
+    G, warps, opts, n_groups, flags["ACROSS"] = _programs(n1, n2, B, n_blocks)
+    grid = (D if flags["ACROSS"] else B * D) * n_groups
     # HALF: one block of a sequence without history whose inputs and outputs fit the last half of the block is
     # framed there (KM1 = N / 2): the first half of the tile is zero, and the first and last products run on
     # half tiles. H200, 2026-11-28, one segment per program: L = 1K 1.579 ms vs 1.799, 512 2.501 vs 2.654.
@@ -525,17 +528,8 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None):
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
     n_blocks = triton.cdiv(L, C)
-    G, warps, opts = _launch_shape(n1, n2, n_blocks, "backward")
-    n_groups = triton.cdiv(n_blocks, G)
-    rows = B * D  # programs per group index: [B, D] or (ACROSS, as the forward) [D]
-    across = (
-        os.environ.get("DNACONV_MONARCH_ACROSS") != "0"
-        and _launch_shape(n1, n2, B * n_blocks, "backward")[0] > G
-    )
-    if across:
-        G, warps, opts = _launch_shape(n1, n2, B * n_blocks, "backward")
-        n_groups = triton.cdiv(B * n_blocks, G)
-        rows = D
+    G, warps, opts, n_groups, across = _programs(n1, n2, B, n_blocks, "backward")
+    rows = D if across else B * D  # programs per group index: [D] or [B, D]
     # Per-program partials in fp32 (at most the size of u in fp32, as K <= C), summed below.
     dbias = torch.empty(rows, n_groups, device=u.device, dtype=torch.float32)
     dk = torch.empty(rows, n_groups, k_eff, device=u.device, dtype=torch.float32)
@@ -550,9 +544,8 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None):
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
         HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), ACROSS=across, num_warps=warps, **opts,
     )  # fmt: skip
-    dk = dk.view(-1, D, n_groups, k_eff).sum((0, 2)) / (
-        n1 * n2
-    )  # the correlation's inverse DFT was left unscaled
+    # summed over the batch and the groups; the correlation's inverse DFT was left unscaled
+    dk = dk.view(-1, D, n_groups, k_eff).sum((0, 2)) / (n1 * n2)
     dbias = dbias.view(-1, D, n_groups).sum((0, 2))
     if k.shape[-1] > k_eff:  # taps that reach no input get zero gradient
         dk = torch.nn.functional.pad(dk, (0, k.shape[-1] - k_eff))
