@@ -16,6 +16,7 @@
 #   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
 #   bash pipelines/h200_kernels.sh short    sequences of one block: HALF and ACROSS each on and off, launch variants
+#   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (opt-in) against the default, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
 #                                            each ENV=VAL,ENV=VAL or "torch") in a process of its own
 #   bash pipelines/h200_kernels.sh knobs DIR  forward with DNACONV_MONARCH_HOLD auto / 0 (SKIP_HOLD0=1: auto only),
@@ -323,6 +324,30 @@ for B, D, L in ((128, 1024, 512), (64, 1024, 1024), (32, 1024, 2048)):
     for var in ENV:
         os.environ.pop(var, None)
     print(f"full L={L} ({B}x{D}): " + " ".join(line), flush=True)
+PY
+  exit 0
+fi
+if [ "${1:-}" = pack ]; then
+  # DNACONV_MONARCH_ACROSS=pack against the default at training-like shapes (windows of 8192, 32 x 256
+  # channels, bf16 gated), where each sequence's last program is part empty; interleaved twice, with torch.fft.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/pack.txt"
+import os, torch, triton
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
+for K in (128, 256, 1024):
+    torch.manual_seed(0)
+    u, pre, post = (torch.randn(32, 256, 8192, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    k = (torch.randn(256, K, device="cuda") / K**0.5).requires_grad_()
+    bias = torch.randn(256, device="cuda", requires_grad=True)
+    dy = torch.randn_like(u)
+    for grad in (False, True):
+        step = (lambda f: lambda: f(u, k, bias, pre, post).backward(dy)) if grad else (lambda f: lambda: f(u, k, bias, pre, post))
+        line = [f"torch {bench(step(naive_fftconv)):.3f}"]
+        for mode in ("1", "pack", "1", "pack"):
+            os.environ["DNACONV_MONARCH_ACROSS"] = mode
+            line.append(f"{mode} {bench(step(fftconv)):.3f}")
+        os.environ.pop("DNACONV_MONARCH_ACROSS")
+        print(f"L=8192 K={K}{' fwd+bwd' if grad else ''}: " + " ".join(line), flush=True)
 PY
   exit 0
 fi

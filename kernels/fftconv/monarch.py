@@ -432,11 +432,15 @@ def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward") ->
     their channel (same filter), G segments over all B x n_blocks; n_groups then counts groups per channel, else
     per sequence. H200, 2026-11-28 (``h200_kernels.sh isolate``, forward, bf16 gated, full filters, B*D*L =
     2^26): L = 2K 1.577 ms vs 3.015, 1K 1.273 vs 1.799, 512 0.943 vs 2.654; the backward at L = 512 4.17 vs
-    5.77. DNACONV_MONARCH_ACROSS=0 turns it off (sweeps)."""
+    5.77. DNACONV_MONARCH_ACROSS=0 turns it off (sweeps); DNACONV_MONARCH_ACROSS=pack (opt-in, not yet timed)
+    also takes it at the same G wherever it needs fewer programs: sequences of a few blocks that leave the last
+    program of each sequence part empty (L = 8192, K = 1024: 3 blocks of N = 4096 in 2 programs of 2)."""
+    mode = os.environ.get("DNACONV_MONARCH_ACROSS", "1")
     G, warps, opts = _launch_shape(n1, n2, n_blocks, kind)
-    if os.environ.get("DNACONV_MONARCH_ACROSS") != "0" and _launch_shape(n1, n2, B * n_blocks, kind)[0] > G:
-        G, warps, opts = _launch_shape(n1, n2, B * n_blocks, kind)
-        return G, warps, opts, triton.cdiv(B * n_blocks, G), True
+    shape = _launch_shape(n1, n2, B * n_blocks, kind)
+    packed = triton.cdiv(B * n_blocks, shape[0])
+    if mode != "0" and (shape[0] > G or mode == "pack" and packed < B * triton.cdiv(n_blocks, G)):
+        return *shape, packed, True
     return G, warps, opts, triton.cdiv(n_blocks, G), False
 
 

@@ -135,6 +135,25 @@ def test_forward_half_frame(B, D, L, K, fft, half, fwd_launches, monkeypatch):
     assert not fwd_launches[-1]["HALF"]
 
 
+def test_across_packs_partly_empty_programs(fwd_launches, monkeypatch):
+    """DNACONV_MONARCH_ACROSS=pack: sequences of a few blocks that leave each sequence's last program part
+    empty are packed across the sequences of a channel at the same G (forward and backward); by default not."""
+    monkeypatch.setenv("DNACONV_MONARCH_FFT", "512")
+    # C = 413: 10 blocks per sequence; forward G = 8: 2 programs per sequence or 4 packed for 3 sequences;
+    # backward G = 4: 3 per sequence or 8 packed
+    shape = (3, 2, 4000, 100, 0)
+    bwd = _spy(monkeypatch, "_fftconv_bwd_kernel")
+    test_forward_fp32(*shape, gated=True)
+    test_backward_fp32(*shape[:4], 0)
+    assert not fwd_launches[0]["ACROSS"] and not bwd[-1]["ACROSS"]
+    monkeypatch.setenv("DNACONV_MONARCH_ACROSS", "pack")
+    test_forward_fp32(*shape, gated=True)
+    test_forward_fp32(5, 2, 3400, 100, 37, gated=False)  # history
+    test_backward_fp32(*shape[:4], 0)
+    test_backward_fp32(5, 2, 3400, 100, 37)
+    assert all(x["ACROSS"] for x in fwd_launches[-4:]) and all(x["ACROSS"] for x in bwd[-2:])
+
+
 @pytest.mark.parametrize("off", ["", "HALF", "ACROSS", "HALF,ACROSS"])
 def test_forward_across_sequences(off, fwd_launches, monkeypatch):
     """Segments of several sequences of a channel in one program (ACROSS): one block per sequence, several
