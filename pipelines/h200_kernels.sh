@@ -16,6 +16,8 @@
 #   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
 #   bash pipelines/h200_kernels.sh short    sequences of one block: HALF and ACROSS each on and off, launch variants
+#   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
+#                                            only it runs on chip (N = 4096)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (opt-in) against the default, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
 #                                            each ENV=VAL,ENV=VAL or "torch") in a process of its own
@@ -324,6 +326,49 @@ for B, D, L in ((128, 1024, 512), (64, 1024, 1024), (32, 1024, 2048)):
     for var in ENV:
         os.environ.pop(var, None)
     print(f"full L={L} ({B}x{D}): " + " ".join(line), flush=True)
+PY
+  exit 0
+fi
+if [ "${1:-}" = split ]; then
+  # The opt-in split backward (DNACONV_MONARCH_SPLIT=1: causal and anti-causal frames in two launches) against
+  # the fused one: the backward alone per FFT size with gradient errors against the fp32 reference; then fwd+bwd
+  # with torch.fft, including K = 2048 and full L = 2K, where only the split backward runs on chip (N = 4096).
+  timeout 400 python3 - <<'PY' 2>&1 | tee "$OUT/split.txt"
+import os, torch, triton
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv.monarch import _fftconv_bwd
+bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
+rel = lambda a, b: ((a.float() - b).norm() / b.norm()).item()
+def inputs(B, D, L, K, grad=False):
+    torch.manual_seed(0)
+    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16, requires_grad=grad) for _ in range(3))
+    k = (torch.randn(D, K, device="cuda") / K**0.5).requires_grad_(grad)
+    return u, k, torch.randn(D, device="cuda", requires_grad=grad), pre, post, torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16)
+for name, shape, n in (("K=128", (1, 32, 2_300_000, 128), 1024), ("K=512", (1, 32, 2_300_000, 512), 2048),
+                       ("full L=1K", (64, 1024, 1024, 1024), 2048), ("K=2048", (1, 32, 2_300_000, 2048), 4096)):
+    u, k, bias, pre, post, dy = inputs(*shape)
+    os.environ["DNACONV_MONARCH_FFT"] = str(n)
+    xs = [x.detach().float().requires_grad_() for x in (u, k, bias, pre, post)]
+    ref = torch.autograd.grad(naive_fftconv(*xs), xs, dy.float())
+    line = []
+    for split in ("0", "1", "0", "1") if n < 4096 else ("1", "1"):
+        os.environ["DNACONV_MONARCH_SPLIT"] = split
+        t = bench(lambda: _fftconv_bwd(dy, u, k, bias, pre, post, None))
+        err = max(rel(a, b) for a, b in zip(_fftconv_bwd(dy, u, k, bias, pre, post, None), ref))
+        line.append(f"split{split} {t:.3f} (err {err:.1e})")
+    t = bench(lambda: torch.autograd.grad(naive_fftconv(*xs), xs, dy.float()))
+    del os.environ["DNACONV_MONARCH_FFT"], os.environ["DNACONV_MONARCH_SPLIT"]
+    print(f"bwd {name} N={n}: " + " ".join(line) + f" (fp32 reference autograd {t:.3f})", flush=True)
+    del u, k, bias, pre, post, dy, xs, ref
+for name, shape in (("K=128", (1, 32, 2_300_000, 128)), ("K=1024", (1, 32, 2_300_000, 1024)),
+                    ("K=2048", (1, 32, 2_300_000, 2048)), ("full 1K", (64, 1024, 1024, 1024)), ("full 2K", (32, 1024, 2048, 2048))):
+    u, k, bias, pre, post, dy = inputs(*shape, grad=True)
+    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
+    for split in ("0", "1", "0", "1"):
+        os.environ["DNACONV_MONARCH_SPLIT"] = split
+        line.append(f"split{split} {bench(lambda: fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
+    del os.environ["DNACONV_MONARCH_SPLIT"]
+    print(f"fwd+bwd {name}: " + " ".join(line), flush=True)
 PY
   exit 0
 fi

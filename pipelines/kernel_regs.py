@@ -22,7 +22,7 @@ import tempfile
 
 import triton
 
-from dnaconv.kernels.fftconv.plan import MAX_BWD_FFT_SIZE
+from dnaconv.kernels.fftconv.plan import MAX_BWD_FFT_SIZE, split_backward
 
 # (N1, N2) of the on-chip plans: N = 512 ... 4096
 SIZES = ((16, 32), (32, 32), (32, 64), (64, 64))
@@ -76,7 +76,7 @@ def usage(kernel) -> dict:
 def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
     """One row per (kernel, N1 x N2) at the launch table's shape for long sequences, and for sequences of one
     block ("short": segments of several sequences per program; the forward's half tiles where the launcher
-    takes them)."""
+    takes them); with DNACONV_MONARCH_SPLIT=1 also the split backward's two launches."""
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("Error: TRITON_INTERPRET=1 is set: kernels must be compiled, not interpreted")
     from dnaconv.kernels.fftconv.monarch import (
@@ -96,14 +96,20 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
         ("bwd short", _fftconv_bwd_kernel, "backward short"),
         ("hbm rows", _row_kernel, "rows"),
     )
+    if split_backward():  # the opt-in split backward's two launches, at every N
+        kernels += (
+            ("bwd part 1", _fftconv_bwd_kernel, "part 1"),
+            ("bwd part 2", _fftconv_bwd_kernel, "part 2"),
+        )
     rows = []
     for n1, n2 in sizes:
         for name, fn, kind in kernels:
             if kind.startswith("backward") and n1 * n2 > MAX_BWD_FFT_SIZE:
                 continue  # no fused backward above MAX_BWD_FFT_SIZE
-            G, warps, opts = _launch_shape(
-                n1, n2, 1 << 20, {"short": "forward", "backward short": "backward"}.get(kind, kind)
+            launch = (
+                "forward" if kind == "short" else "backward" if "backward" in kind or "part" in kind else kind
             )
+            G, warps, opts = _launch_shape(n1, n2, 1 << 20, launch)
             cx = dict(G=G, N1=n1, N2=n2)
             if kind in ("forward", "short"):
                 half = kind == "short" and _half_tiles(n1, n2)
@@ -111,7 +117,9 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
                 cx.update(flags, M=n2, HOLD=hold, HALF=half, ACROSS=kind == "short")
             elif kind.startswith("backward"):
                 short = kind == "backward short"
-                cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward", short), ACROSS=short)
+                cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward", short), ACROSS=short, PART=0)
+            elif kind.startswith("part"):
+                cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward"), ACROSS=False, PART=int(kind[-1]))
             else:
                 cx.update(M=n2, PRECISION=2)
             cap = maxnreg or opts.get("maxnreg", 0)

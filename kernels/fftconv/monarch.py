@@ -64,6 +64,7 @@ from dnaconv.kernels.fftconv.plan import (
     freq_order,
     kept_columns,
     monarch_plan,
+    split_backward,
 )
 
 __all__ = ["monarch_fftconv", "monarch_plan", "MAX_FFT_SIZE", "MAX_BWD_FFT_SIZE", "MIN_FFT_SIZE"]
@@ -237,9 +238,10 @@ def _fftconv_bwd_kernel(
     D, L, H, C, KM1, K, n_groups, n_blocks, NQ,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
-    PRECISION: tl.constexpr, HOLD: tl.constexpr, ACROSS: tl.constexpr,
+    PRECISION: tl.constexpr, HOLD: tl.constexpr, ACROSS: tl.constexpr, PART: tl.constexpr = 0,
 ):  # fmt: skip
-    # Programs as the forward's: G blocks of one sequence, or (ACROSS) G segments of channel d's sequences
+    # PART 0: the whole backward; 1: its causal frame (d(post), d(bias), dk); 2: its anti-causal frame (du,
+    # d(pre)). Programs as the forward's: G blocks of one sequence, or (ACROSS) G segments of channel d's sequences
     grp = tl.program_id(0) % n_groups
     if ACROSS:
         d = tl.program_id(0) // n_groups
@@ -255,73 +257,75 @@ def _fftconv_bwd_kernel(
         f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
     )
 
-    # Causal frame (as the forward): the block owns outputs t = start + m - KM1 for m >= KM1.
-    t = start + m - KM1
-    v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + hrow, t, L, H, HAS_PRE, HAS_HIST)
-    # V, the spectrum of the frame's v, serves both the recomputed convolution (for d(post)) and dk's
-    # correlation: one transform fewer than computing it for each.
-    sv = _scale(v, PRECISION)
-    vr, vi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
-    if HAS_POST:
-        kf = d.to(tl.int64) * (N1 * N2) + m
-        kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
-        yr = vr * kr - vi * ki
-        yi = vr * ki + vi * kr
-    vr = _op(vr, PRECISION)  # held until the correlation: in fp16 for fp16 products (|V| <= N fits)
-    vi = _op(vi, PRECISION)
-    if HAS_POST:
-        # d(post) = dy * (conv + bias * v)
-        sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
-        z = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
-        z = z * (sv * sy)
-    if not HOLD:
-        m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + hrow, start, KM1, L, H,
-                               N1, N2, HAS_PRE, HAS_HIST, HAS_BIAS)  # fmt: skip
-    own = (m >= KM1) & (t < L)
-    g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
-    if HAS_POST:
-        if HAS_BIAS:
-            z += tl.load(bias_ptr + d).to(tl.float32) * v
-        tl.store(dpost_ptr + row + t, (g * z).to(dpost_ptr.dtype.element_ty), mask=own)
-        g = g * tl.load(post_ptr + row + t, mask=own, other=0.0).to(tl.float32)
-    if HAS_BIAS:  # per-program partial sums, reduced on the host (atomics on D addresses serialise)
-        tl.store(dbias_ptr + tl.program_id(0), tl.sum(tl.sum(tl.sum(g * v, axis=2), axis=1), axis=0))
-    # dk[s] = sum_t g[t] v[t - s]: circular correlation conj(V) G of the owned g with the frame's v, lags m < K.
-    # Unscaled inverse (1/N on the host); fp16 operands are scaled like in _conv_tile.
-    sg = _scale(g, PRECISION)
-    gr, gi = _forward_dft(g / sg, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
-    vr = vr.to(tl.float32)
-    vi = vi.to(tl.float32)
-    pr = vr * gr + vi * gi
-    pi = vr * gi - vi * gr
-    sp = _scale(tl.maximum(tl.abs(pr), tl.abs(pi)), PRECISION)
-    corr = _inverse_dft_real(pr / sp, pi / sp, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
-    corr = tl.sum(corr, axis=0) * (sv * sg * sp)  # [N1, N2]: the G blocks' contributions
-    mm = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
-    tl.store(dk_ptr + tl.program_id(0).to(tl.int64) * K + mm, corr, mask=mm < K)  # partial, [programs, K]
-
-    # Anti-causal frame for dv[t] = sum_s k[s] g[t + s]: the block reads g at t = start + m (all m) and owns
-    # outputs m < C. G * conj(Kf) is the correlation with the filter.
-    t2 = start + m
-    g2 = tl.load(dy_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
-    if HAS_POST:
-        g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
-    kf = m + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
-    kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
-    dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
-    # positions and g computed and loaded again rather than held across the transforms (registers)
-    m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
-    if ACROSS:
-        t2 = m + _segments(grp * G + tl.arange(0, G)[:, None, None], d, D, L, n_blocks, NQ, C, KM1)[1]
-    else:
-        t2 = m + (grp * G + tl.arange(0, G)[:, None, None]) * C
-    own2 = (m < C) & (t2 < L)
-    if HAS_BIAS:
-        g2 = tl.load(dy_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+    if PART != 2:
+        # Causal frame (as the forward): the block owns outputs t = start + m - KM1 for m >= KM1.
+        t = start + m - KM1
+        v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + hrow, t, L, H, HAS_PRE, HAS_HIST)
+        # V, the spectrum of the frame's v, serves both the recomputed convolution (for d(post)) and dk's
+        # correlation: one transform fewer than computing it for each.
+        sv = _scale(v, PRECISION)
+        vr, vi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
         if HAS_POST:
-            g2 = g2 * tl.load(post_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
-        dv += tl.load(bias_ptr + d).to(tl.float32) * g2
-    _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t2, own2, HAS_PRE)
+            kf = d.to(tl.int64) * (N1 * N2) + m
+            kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
+            yr = vr * kr - vi * ki
+            yi = vr * ki + vi * kr
+        vr = _op(vr, PRECISION)  # held until the correlation: in fp16 for fp16 products (|V| <= N fits)
+        vi = _op(vi, PRECISION)
+        if HAS_POST:
+            # d(post) = dy * (conv + bias * v)
+            sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
+            z = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
+            z = z * (sv * sy)
+        if not HOLD:
+            m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + hrow, start, KM1, L, H,
+                                   N1, N2, HAS_PRE, HAS_HIST, HAS_BIAS)  # fmt: skip
+        own = (m >= KM1) & (t < L)
+        g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
+        if HAS_POST:
+            if HAS_BIAS:
+                z += tl.load(bias_ptr + d).to(tl.float32) * v
+            tl.store(dpost_ptr + row + t, (g * z).to(dpost_ptr.dtype.element_ty), mask=own)
+            g = g * tl.load(post_ptr + row + t, mask=own, other=0.0).to(tl.float32)
+        if HAS_BIAS:  # per-program partial sums, reduced on the host (atomics on D addresses serialise)
+            tl.store(dbias_ptr + tl.program_id(0), tl.sum(tl.sum(tl.sum(g * v, axis=2), axis=1), axis=0))
+        # dk[s] = sum_t g[t] v[t - s]: circular correlation conj(V) G of the owned g with the frame's v, lags m < K.
+        # Unscaled inverse (1/N on the host); fp16 operands are scaled like in _conv_tile.
+        sg = _scale(g, PRECISION)
+        gr, gi = _forward_dft(g / sg, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
+        vr = vr.to(tl.float32)
+        vi = vi.to(tl.float32)
+        pr = vr * gr + vi * gi
+        pi = vr * gi - vi * gr
+        sp = _scale(tl.maximum(tl.abs(pr), tl.abs(pi)), PRECISION)
+        corr = _inverse_dft_real(pr / sp, pi / sp, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
+        corr = tl.sum(corr, axis=0) * (sv * sg * sp)  # [N1, N2]: the G blocks' contributions
+        mm = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
+        tl.store(dk_ptr + tl.program_id(0).to(tl.int64) * K + mm, corr, mask=mm < K)  # partial, [programs, K]
+
+    if PART != 1:
+        # Anti-causal frame for dv[t] = sum_s k[s] g[t + s]: the block reads g at t = start + m (all m) and owns
+        # outputs m < C. G * conj(Kf) is the correlation with the filter.
+        t2 = start + m
+        g2 = tl.load(dy_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
+        if HAS_POST:
+            g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
+        kf = m + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
+        kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
+        dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
+        # positions and g computed and loaded again rather than held across the transforms (registers)
+        m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
+        if ACROSS:
+            t2 = m + _segments(grp * G + tl.arange(0, G)[:, None, None], d, D, L, n_blocks, NQ, C, KM1)[1]
+        else:
+            t2 = m + (grp * G + tl.arange(0, G)[:, None, None]) * C
+        own2 = (m < C) & (t2 < L)
+        if HAS_BIAS:
+            g2 = tl.load(dy_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+            if HAS_POST:
+                g2 = g2 * tl.load(post_ptr + row + t2, mask=own2, other=0.0).to(tl.float32)
+            dv += tl.load(bias_ptr + d).to(tl.float32) * g2
+        _store_du(dv, u_ptr, pre_ptr, du_ptr, dpre_ptr, row, t2, own2, HAS_PRE)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -532,22 +536,27 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None):
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
     n_blocks = triton.cdiv(L, C)
+    dummy = u
+    dy = dy.contiguous()
     G, warps, opts, n_groups, across = _programs(n1, n2, B, n_blocks, "backward")
     rows = D if across else B * D  # programs per group index: [D] or [B, D]
     # Per-program partials in fp32 (at most the size of u in fp32, as K <= C), summed below.
     dbias = torch.empty(rows, n_groups, device=u.device, dtype=torch.float32)
     dk = torch.empty(rows, n_groups, k_eff, device=u.device, dtype=torch.float32)
-    dummy = u
-    _fftconv_bwd_kernel[(rows * n_groups,)](
-        dy.contiguous(), u, pre_gate if pre_gate is not None else dummy,
-        post_gate if post_gate is not None else dummy, history if history is not None else dummy,
-        bias if bias is not None else dummy, kfr, kfi, *_dft_matrices(n1, n2, u.device),
-        du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk,
-        D, L, H, C, k_eff - 1, k_eff, n_groups, n_blocks, B * n_blocks,
-        G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
-        HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
-        HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), ACROSS=across, num_warps=warps, **opts,
-    )  # fmt: skip
+    # SPLIT (opt-in, DNACONV_MONARCH_SPLIT=1, not yet timed): the causal frame (four transforms) and the
+    # anti-causal one (two) in two launches, so that neither holds the other's tiles (``plan.split_backward``)
+    for part in (1, 2) if split_backward() else (0,):
+        _fftconv_bwd_kernel[(rows * n_groups,)](
+            dy, u, pre_gate if pre_gate is not None else dummy,
+            post_gate if post_gate is not None else dummy, history if history is not None else dummy,
+            bias if bias is not None else dummy, kfr, kfi, *_dft_matrices(n1, n2, u.device),
+            du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk,
+            D, L, H, C, k_eff - 1, k_eff, n_groups, n_blocks, B * n_blocks,
+            G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
+            HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
+            HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), ACROSS=across, PART=part,
+            num_warps=warps, **opts,
+        )  # fmt: skip
     # summed over the batch and the groups; the correlation's inverse DFT was left unscaled
     dk = dk.view(-1, D, n_groups, k_eff).sum((0, 2)) / (n1 * n2)
     dbias = dbias.view(-1, D, n_groups).sum((0, 2))

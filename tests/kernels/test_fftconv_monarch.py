@@ -93,7 +93,7 @@ def test_forward_fp32(B, D, L, K, H, gated):
 
 
 def _spy(monkeypatch, name):
-    """Wrap a kernel of ``monarch`` so that each launch records its HALF / ACROSS flags and G."""
+    """Wrap a kernel of ``monarch`` so that each launch records its HALF / ACROSS / PART flags and G."""
     from dnaconv.kernels.fftconv import monarch
 
     seen = []
@@ -102,7 +102,7 @@ def _spy(monkeypatch, name):
     class Spy:
         def __getitem__(self, grid):
             def launch(*args, **kw):
-                seen.append({key: kw.get(key) for key in ("HALF", "ACROSS", "G")})
+                seen.append({key: kw.get(key) for key in ("HALF", "ACROSS", "G", "PART")})
                 return real[grid](*args, **kw)
 
             return launch
@@ -234,6 +234,35 @@ def test_backward_across_sequences(across, monkeypatch):
     assert any(x["ACROSS"] and x["G"] > 1 for x in launches) == (across == "1")
     u, k, bias, pre, post, _ = _inputs(3, 2, 250, 250, 0, torch.bfloat16, seed=4)
     dy = torch.randn(3, 2, 250, device=DEVICE, dtype=torch.bfloat16)
+    xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+    (monarch_fftconv(*xs) * dy).float().sum().backward()
+    rs = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    (naive_conv_direct(*rs) * dy.cpu().double()).sum().backward()
+    for x, r, name in zip(xs, rs, ["du", "dk", "dbias", "dpre", "dpost"]):
+        assert_close(x.grad.cpu().double(), r.grad, rtol=1e-2, name=name)
+
+
+@pytest.mark.parametrize("B,D,L,K,H", SHAPES, ids=IDS)
+def test_backward_split(B, D, L, K, H, monkeypatch):
+    """The opt-in split backward (DNACONV_MONARCH_SPLIT=1: causal and anti-causal frames in two launches)."""
+    monkeypatch.setenv("DNACONV_MONARCH_SPLIT", "1")
+    launches = _spy(monkeypatch, "_fftconv_bwd_kernel")
+    test_backward_fp32(B, D, L, K, H)
+    assert [x["PART"] for x in launches] == [1, 2]
+
+
+def test_backward_split_runs_at_4096(monkeypatch):
+    """Where the fused backward has no size (N = 4096), the split backward runs (and the reference without
+    it); several blocks per sequence, bf16 gradients too."""
+    monkeypatch.delenv("DNACONV_MONARCH_FFT", raising=False)
+    assert monarch_plan(5000, 1500, kind="backward") is None
+    monkeypatch.setenv("DNACONV_MONARCH_SPLIT", "1")
+    assert monarch_plan(5000, 1500, kind="backward")[:2] == (64, 64)
+    launches = _spy(monkeypatch, "_fftconv_bwd_kernel")
+    test_backward_fp32(1, 2, 5000, 1500, 0)  # C = 2597: two blocks
+    assert [x["PART"] for x in launches] == [1, 2]
+    u, k, bias, pre, post, _ = _inputs(1, 2, 3000, 1500, 0, torch.bfloat16, seed=5)
+    dy = torch.randn(1, 2, 3000, device=DEVICE, dtype=torch.bfloat16)
     xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
     (monarch_fftconv(*xs) * dy).float().sum().backward()
     rs = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
