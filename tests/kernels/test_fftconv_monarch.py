@@ -222,6 +222,18 @@ def test_backward_hold_and_reload(hold, monkeypatch):
     assert not _hold(1, 32, 64, 4, "backward")
 
 
+def _check_bf16_grads(B, D, L, K, seed):
+    """Every gradient of the gated convolution in bf16 against the direct sum in fp64 (rtol 1e-2)."""
+    u, k, bias, pre, post, _ = _inputs(B, D, L, K, 0, torch.bfloat16, seed=seed)
+    dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16)
+    xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+    (monarch_fftconv(*xs) * dy).float().sum().backward()
+    rs = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    (naive_conv_direct(*rs) * dy.cpu().double()).sum().backward()
+    for x, r, name in zip(xs, rs, ["du", "dk", "dbias", "dpre", "dpost"]):
+        assert_close(x.grad.cpu().double(), r.grad, rtol=1e-2, name=name)
+
+
 @pytest.mark.parametrize("across", ["1", "0"], ids=["across", "one-sequence"])
 def test_backward_across_sequences(across, monkeypatch):
     """The backward's programs over several sequences of a channel (ACROSS, as the forward's) for sequences
@@ -232,14 +244,7 @@ def test_backward_across_sequences(across, monkeypatch):
     test_backward_fp32(5, 2, 300, 40, 0)  # two blocks per sequence
     test_backward_fp32(3, 3, 100, 64, 37)
     assert any(x["ACROSS"] and x["G"] > 1 for x in launches) == (across == "1")
-    u, k, bias, pre, post, _ = _inputs(3, 2, 250, 250, 0, torch.bfloat16, seed=4)
-    dy = torch.randn(3, 2, 250, device=DEVICE, dtype=torch.bfloat16)
-    xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
-    (monarch_fftconv(*xs) * dy).float().sum().backward()
-    rs = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
-    (naive_conv_direct(*rs) * dy.cpu().double()).sum().backward()
-    for x, r, name in zip(xs, rs, ["du", "dk", "dbias", "dpre", "dpost"]):
-        assert_close(x.grad.cpu().double(), r.grad, rtol=1e-2, name=name)
+    _check_bf16_grads(3, 2, 250, 250, 4)
 
 
 @pytest.mark.parametrize("B,D,L,K,H", SHAPES, ids=IDS)
@@ -261,14 +266,7 @@ def test_backward_split_runs_at_4096(monkeypatch):
     launches = _spy(monkeypatch, "_fftconv_bwd_kernel")
     test_backward_fp32(1, 2, 5000, 1500, 0)  # C = 2597: two blocks
     assert [x["PART"] for x in launches] == [1, 2]
-    u, k, bias, pre, post, _ = _inputs(1, 2, 3000, 1500, 0, torch.bfloat16, seed=5)
-    dy = torch.randn(1, 2, 3000, device=DEVICE, dtype=torch.bfloat16)
-    xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
-    (monarch_fftconv(*xs) * dy).float().sum().backward()
-    rs = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
-    (naive_conv_direct(*rs) * dy.cpu().double()).sum().backward()
-    for x, r, name in zip(xs, rs, ["du", "dk", "dbias", "dpre", "dpost"]):
-        assert_close(x.grad.cpu().double(), r.grad, rtol=1e-2, name=name)
+    _check_bf16_grads(1, 2, 3000, 1500, 5)
 
 
 def test_backward_above_fused_size_uses_reference(monkeypatch):
