@@ -18,6 +18,7 @@
 #   bash pipelines/h200_kernels.sh short    sequences of one block: HALF and ACROSS each on and off, launch variants
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
+#   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (opt-in) against the default, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
 #                                            each ENV=VAL,ENV=VAL or "torch") in a process of its own
@@ -369,6 +370,36 @@ for name, shape in (("K=128", (1, 32, 2_300_000, 128)), ("K=1024", (1, 32, 2_300
         line.append(f"split{split} {bench(lambda: fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
     del os.environ["DNACONV_MONARCH_SPLIT"]
     print(f"fwd+bwd {name}: " + " ".join(line), flush=True)
+PY
+  exit 0
+fi
+if [ "${1:-}" = fp32 ]; then
+  # The fp32 (3xtf32) kernels against torch.fft in fp32, forward and fwd+bwd, with the error: fftconv runs
+  # torch.fft for fp32 (the first kernels' 3xtf32 path ran 0.4x-1.7x); this says whether that still holds.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/fp32.txt"
+import torch, triton
+from dnaconv.kernels.fftconv import naive_fftconv
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
+for name, (B, D, L, K) in (("K=128", (1, 32, 2_300_000, 128)), ("K=512", (1, 32, 2_300_000, 512)),
+                           ("K=1024", (1, 32, 2_300_000, 1024)), ("K=2048", (1, 32, 2_300_000, 2048)),
+                           ("full 1K", (64, 1024, 1024, 1024)), ("full 2K", (32, 1024, 2048, 2048))):
+    torch.manual_seed(0)
+    u, pre, post = (torch.randn(B, D, L, device="cuda", requires_grad=True) for _ in range(3))
+    k = (torch.randn(D, K, device="cuda") / K**0.5).requires_grad_()
+    bias = torch.randn(D, device="cuda", requires_grad=True)
+    dy = torch.randn_like(u)
+    with torch.no_grad():
+        y, r = monarch_fftconv(u, k, bias, pre, post), naive_fftconv(u, k, bias, pre, post)
+    err = ((y - r).norm() / r.norm()).item()
+    line = []
+    for impl, fn in (("torch", naive_fftconv), ("triton", monarch_fftconv)):
+        with torch.no_grad():
+            fwd = bench(lambda: fn(u, k, bias, pre, post))
+        both = bench(lambda: fn(u, k, bias, pre, post).backward(dy))
+        line.append(f"{impl} {fwd:.3f} / {both:.3f}")
+    print(f"fp32 {name} (fwd / fwd+bwd ms): " + " | ".join(line) + f" | err {err:.1e}", flush=True)
+    del u, pre, post, k, bias, dy, y, r
 PY
   exit 0
 fi
