@@ -1,110 +1,28 @@
-"""The `dnaconv` command line: one click group, each command a thin wrapper over a library function."""
+"""The `dnaconv` command line: one click group, each command a thin wrapper over a library function (the
+data and bench groups live in cli_data.py and cli_bench.py, shared options in cli_common.py)."""
 
 from __future__ import annotations
 
-import functools
 import os
-import shlex
-import sys
 
 import click
 
 from dnaconv import __version__
-from dnaconv.errors import ConfigError, FileFormatError
-
-CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
-WORK_ERRORS = (FileFormatError, ConfigError, ValueError, OSError)
-
-
-def _fail(e: BaseException) -> click.ClickException:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-    return click.ClickException(msg)
-
-
-def handle_errors(fn):
-    """Library errors become one-line `Error: ...` messages (exit 1); Ctrl-C exits 130 without a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except BrokenPipeError:  # `dnaconv score ... | head`: the reader left; stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(0)
-        except WORK_ERRORS as e:
-            raise _fail(e) from None
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
-
-    return wrapper
-
-
-def device_options(fn):
-    fn = click.option(
-        "--dtype",
-        default="auto",
-        show_default=True,
-        type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
-        help="Compute precision; auto = bfloat16 on CUDA, float32 on CPU.",
-    )(fn)
-    fn = click.option(
-        "--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda or cuda:N."
-    )(fn)
-    return fn
-
-
-def quiet_option(fn):
-    return click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")(fn)
-
-
-def model_option(fn):
-    return click.option(
-        "--model",
-        "model_path",
-        type=click.Path(exists=True),
-        help="Model directory (default: the embedded model).",
-    )(fn)
-
-
-def region_options(fn):
-    fn = click.option(
-        "--bed",
-        type=click.Path(dir_okay=False),
-        help="Use the intervals of this BED file (0-based half-open).",
-    )(fn)
-    return click.option(
-        "--region", "regions", multiple=True, metavar="CHR:START-END",
-        help="Use this region (1-based inclusive, like samtools; CHR alone = whole contig); repeatable.",
-    )(fn)  # fmt: skip
-
-
-def chunk_option(fn):
-    return click.option(
-        "--chunk-size", default=65536, show_default=True, type=click.IntRange(min=1),
-        help="Positions per forward pass; long records stream in chunks of this size.",
-    )(fn)  # fmt: skip
-
-
-def _intervals(regions, bed):
-    """--region and --bed as Intervals (None when neither is given); a bad region is a usage error."""
-    from dnaconv.regions import parse_region, read_bed
-
-    intervals = []
-    for r in regions:
-        try:
-            intervals.append(parse_region(r))
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--region") from None
-    if bed:
-        intervals += read_bed(bed)
-    return intervals or None
-
-
-def _check_inputs(inputs):
-    for p in inputs:
-        if not os.path.exists(p):
-            raise FileFormatError(f"{p}: no such file")
+from dnaconv.cli_bench import bench
+from dnaconv.cli_common import (
+    CONTEXT,
+    check_inputs,
+    chunk_option,
+    command_line,
+    device_options,
+    handle_errors,
+    intervals_from,
+    model_option,
+    peak_memory,
+    quiet_option,
+    region_options,
+)
+from dnaconv.cli_data import data
 
 
 @click.group(context_settings=CONTEXT)
@@ -202,7 +120,7 @@ def embed(
 
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other")
-    _check_inputs(inputs)
+    check_inputs(inputs)
     if os.path.exists(output) and not (force or resume):
         raise click.ClickException(
             f"{output} exists (use --force to overwrite it, or --resume to continue it)"
@@ -210,7 +128,7 @@ def embed(
     out_dir = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(out_dir):
         raise click.ClickException(f"{output}: directory {out_dir} does not exist")
-    intervals = _intervals(regions, bed)
+    intervals = intervals_from(regions, bed)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     model, info = load_model(model_path, device=dev)
@@ -228,13 +146,13 @@ def embed(
         compression=compression,
         store_dtype=store_dtype or ("float32" if dtype == "float32" else "float16"),
     )
-    command = _command_line(click.get_current_context())
+    command = command_line(click.get_current_context())
     s = embed_files(list(inputs), output, model, info, dt, opts, intervals, resume, command, not quiet)
     if not quiet:
         skipped = f", {s.skipped} already complete" if s.skipped else ""
         click.echo(
             f"Wrote {s.records} record(s){skipped}, {s.bases:,} bp in {s.seconds:.1f} s "
-            f"({s.bases_per_second / 1e3:,.1f} kbp/s) to {output}; {_peak_memory(dev)}",
+            f"({s.bases_per_second / 1e3:,.1f} kbp/s) to {output}; {peak_memory(dev)}",
             err=True,
         )
 
@@ -266,8 +184,8 @@ def score(inputs, model_path, regions, bed, dtype, device, chunk_size, as_json, 
     from dnaconv.device import resolve_device, resolve_dtype
     from dnaconv.score import score_files
 
-    _check_inputs(inputs)
-    intervals = _intervals(regions, bed)
+    check_inputs(inputs)
+    intervals = intervals_from(regions, bed)
     dev = resolve_device(device)
     model, _ = load_model(model_path, device=dev)
     results = score_files(list(inputs), model, resolve_dtype(dtype, dev), intervals, chunk_size, not quiet)
@@ -407,7 +325,7 @@ def shard(
     from dnaconv.regions import parse_region, read_bed
     from dnaconv.shard import ShardSpec, make_shards, parse_split_chrom
 
-    _check_inputs(inputs)
+    check_inputs(inputs)
     if sum(x is not None and x != () for x in (bed, split_chrom, held_out)) > 1:
         raise click.UsageError("give one of --bed, --split-chrom, --held-out")
     splits = None
@@ -445,83 +363,6 @@ def shard(
                                                    for k, v in counts.items()), err=True)  # fmt: skip
 
 
-@cli.group()
-def data():
-    """Data sources: list, fetch (resumable, checksum-verified) and verify, from data_manifests/.
-
-    \b
-    Example:
-        dnaconv data list
-        dnaconv data fetch hg38 --dir genomes/
-        dnaconv data verify hg38 --dir genomes/ --check-contigs
-    """
-
-
-@data.command("list")
-@handle_errors
-def data_list():
-    """List the data manifests.
-
-    \b
-    Example:
-        dnaconv data list
-    """
-    from dnaconv.data import list_manifests
-
-    for m in list_manifests():
-        size = sum(f.size or 0 for f in m.files)
-        click.echo(f"{m.name}\t{size / 1e9:.2f} GB\t{m.description}")
-
-
-@data.command("fetch")
-@click.argument("name")
-@click.option(
-    "--dir", "dest", required=True, type=click.Path(file_okay=False), help="Where to put the files."
-)
-@click.option("--force", is_flag=True, help="Download again and replace files that exist.")
-@quiet_option
-@handle_errors
-def data_fetch(name, dest, force, quiet):
-    """Download a manifest's files (resuming partial downloads) and verify size and checksum.
-
-    A mismatch deletes the download and fails; an existing file that does not verify is not overwritten
-    without --force. DNACONV_DATA_MIRROR=URL fetches from a mirror instead.
-
-    \b
-    Example:
-        dnaconv data fetch hg38 --dir genomes/
-    """
-    from dnaconv.data import fetch
-
-    os.makedirs(dest, exist_ok=True)
-    for p in fetch(name, dest, progress=not quiet, force=force):
-        if not quiet:
-            click.echo(f"ok\t{p}", err=True)
-
-
-@data.command("verify")
-@click.argument("name")
-@click.option("--dir", "dest", required=True, type=click.Path(exists=True, file_okay=False))
-@click.option(
-    "--check-contigs", is_flag=True, help="Also check the .fai against the expected contig lengths."
-)
-@handle_errors
-def data_verify(name, dest, check_contigs):
-    """Check a manifest's files in DIR (size, sha256 or md5; optionally contig lengths); exit 1 on any failure.
-
-    \b
-    Example:
-        dnaconv data verify grch37_chr20 --dir genomes/
-    """
-    from dnaconv.data import verify
-
-    results = verify(name, dest, check_contigs=check_contigs)
-    for r in results:
-        click.echo(f"{'ok' if r.ok else 'FAIL'}\t{r.path}\t{r.reason}")
-    if not all(r.ok for r in results):
-        raise click.ClickException(f"{sum(not r.ok for r in results)} of {len(results)} checks failed")
-
-
 @cli.command()
 @model_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -542,173 +383,8 @@ def info(model_path, as_json):
     click.echo(json.dumps(d, indent=2) if as_json else format_info(d))
 
 
-@cli.group()
-def bench():
-    """Benchmarks: fast paths side by side with their PyTorch baselines (JSON out).
-
-    \b
-    Example:
-        dnaconv bench embed --length 2300000 --json embed.json
-    """
-
-
-@bench.command("embed")
-@click.option(
-    "--model", "model_path", type=click.Path(exists=True), help="Model directory (default: embedded)."
-)
-@click.option("--length", default=2_300_000, show_default=True, type=click.IntRange(min=1), help="Bases.")
-@click.option(
-    "--chunk-size",
-    "chunk_sizes",
-    multiple=True,
-    type=click.IntRange(min=1),
-    help="Chunk sizes to time (repeatable) [default: 65536 and 262144].",
-)
-@click.option("--no-baseline", is_flag=True, help="Skip the full-length forward pass.")
-@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the rows to this file.")
-@device_options
-@handle_errors
-def bench_embed_cmd(model_path, length, chunk_sizes, no_baseline, repeats, json_out, dtype, device):
-    """Time streamed embedding against one full-length forward pass (forward only, no I/O).
-
-    \b
-    Example:
-        dnaconv bench embed --length 2300000 --json embed.json
-    """
-    import json
-
-    from dnaconv.bench import bench_embed
-    from dnaconv.checkpoint import load_model
-    from dnaconv.device import resolve_device, resolve_dtype
-
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype, dev)
-    model, info = load_model(model_path, device=dev)
-    rows = bench_embed(model, length, list(chunk_sizes) or [65536, 262144], dt, repeats, not no_baseline)
-    meta = dict(model=info.name, model_sha256=info.sha256, device=_device_name(dev), dtype=str(dt))
-    rows = [{**meta, **r} for r in rows]
-    if json_out:
-        with open(json_out, "w") as f:
-            json.dump(rows, f, indent=1)
-    click.echo(f"{'mode':<16} {'chunk':>9} {'length':>10} {'seconds':>9} {'Mbp/s':>8} {'peak GiB':>9}")
-    for r in rows:
-        if r.get("error"):
-            click.echo(f"{r['mode']:<16} {r['chunk_size']:>9} {r['length']:>10} {r['error']}")
-        else:
-            click.echo(
-                f"{r['mode']:<16} {r['chunk_size']:>9} {r['length']:>10} {r['seconds']:>9.3f} "
-                f"{r['mbp_per_s']:>8.3f} {r['peak_gib']:>9.2f}"
-            )
-
-
-@bench.command("fftconv")
-@click.option(
-    "--dtype",
-    "dtypes",
-    multiple=True,
-    type=click.Choice(["bfloat16", "float16", "float32"]),
-    help="Input dtypes (repeatable) [default: bfloat16 and float32].",
-)
-@click.option("--total", default=1 << 26, show_default=True, type=click.IntRange(min=1024), help="B * D * L.")
-@click.option("--no-backward", is_flag=True, help="Forward only.")
-@click.option("--quick", is_flag=True, help="A few small cases (smoke test).")
-@click.option(
-    "--case",
-    "case_specs",
-    multiple=True,
-    metavar="KIND:B:D:L:K",
-    help="Time this case instead of the grid (repeatable), e.g. partial:1:32:2300000:2048.",
-)
-@click.option(
-    "--fraction",
-    "fractions",
-    multiple=True,
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    help="Also time the frequency-sparse forward keeping this fraction of the spectrum (repeatable).",
-)
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the rows to this file.")
-@handle_errors
-def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, json_out):
-    """Time the gated causal convolution (Triton where it fits) against the torch.fft reference (CUDA).
-
-    Full filters at L from 1K to 4M, partial filters K in {4K, 16K, 64K} at L in {1M, 2.3M}; forward and
-    forward+backward; prints ms, speedup, and time over the HBM floor. Partial rows also give the speedup over
-    torch.fft with a full-length filter ("vs full"), --fraction rows the frequency-sparse forward.
-
-    \b
-    Example:
-        dnaconv bench fftconv --json fftconv.json
-    """
-    import json
-
-    import torch
-
-    from dnaconv.bench import bench_fftconv
-    from dnaconv.device import DTYPES
-
-    if not torch.cuda.is_available():
-        raise click.ClickException("bench fftconv compares GPU kernels and needs CUDA")
-    cases = [("full", 4, 64, 1024, 1024), ("partial", 1, 32, 100_000, 4096)] if quick else None
-    if case_specs:
-        try:
-            cases = [(c.split(":")[0], *map(int, c.split(":")[1:])) for c in case_specs]
-            assert all(len(c) == 5 for c in cases)
-        except (ValueError, AssertionError):
-            raise click.BadParameter("expected KIND:B:D:L:K", param_hint="--case") from None
-    rows = bench_fftconv(
-        tuple(DTYPES[d] for d in dtypes) or (torch.bfloat16, torch.float32),
-        total,
-        not no_backward,
-        cases,
-        fractions,
-    )
-    if json_out:
-        with open(json_out, "w") as f:
-            json.dump(rows, f, indent=1)
-    click.echo(
-        f"{'kind':<10}{'mode':<8}{'dtype':<9}{'L':>9}{'K':>9}{'impl':>7}{'ms':>9}{'base ms':>9}"
-        f"{'speedup':>8}{'x floor':>8}{'rel err':>9}{'vs full':>8}"
-    )
-    for r in rows:
-        click.echo(
-            f"{r['kind']:<10}{r['mode']:<8}{r['dtype']:<9}{r['L']:>9}{r['K']:>9}{r['impl']:>7}{r['ms']:>9.3f}"
-            f"{r['baseline_ms']:>9.3f}{r['speedup']:>8.2f}{r['x_floor']:>8.1f}"
-            f"{r.get('rel_err', float('nan')):>9.1e}{r.get('vs_full', float('nan')):>8.2f}"
-        )
-
-
-def _command_line(ctx: click.Context) -> str:
-    """The command as the user could retype it: arguments and the options that differ from their defaults."""
-    words = ["dnaconv", *ctx.command_path.split()[1:]]
-    for p in ctx.command.params:
-        v = ctx.params.get(p.name)
-        if isinstance(p, click.Argument):
-            words += [str(x) for x in (v if isinstance(v, (tuple, list)) else [v])]
-        elif v not in (None, False, ()) and v != p.default:
-            flag = p.opts[-1] if p.opts[-1].startswith("--") else p.opts[0]
-            values = v if isinstance(v, (tuple, list)) else [v]
-            for x in values:
-                words += [flag] if v is True else [flag, str(x)]
-    return shlex.join(words)
-
-
-def _peak_memory(dev) -> str:
-    import resource
-
-    import torch
-
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    msg = f"peak RSS {rss:.2f} GiB"
-    if dev.type == "cuda":
-        msg += f", peak GPU memory {torch.cuda.max_memory_allocated(dev) / 2**30:.2f} GiB"
-    return msg
-
-
-def _device_name(dev) -> str:
-    import torch
-
-    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+cli.add_command(data)
+cli.add_command(bench)
 
 
 def main():
