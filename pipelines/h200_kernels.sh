@@ -16,6 +16,7 @@
 #   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
 #   bash pipelines/h200_kernels.sh short    sequences of one block: HALF and ACROSS each on and off, launch variants
+#   bash pipelines/h200_kernels.sh pending  the GPU tests, then split, pack and fp32 (the opt-ins awaiting a timing)
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
@@ -328,6 +329,14 @@ for B, D, L in ((128, 1024, 512), (64, 1024, 1024), (32, 1024, 2048)):
         os.environ.pop(var, None)
     print(f"full L={L} ({B}x{D}): " + " ".join(line), flush=True)
 PY
+  exit 0
+fi
+if [ "${1:-}" = pending ]; then
+  # The GPU tests (on $DNACONV_TEST_WORKERS processes, see h200_setup.sh), then every opt-in awaiting a timing
+  timeout 240 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels tests/test_streaming.py \
+    tests/test_pipelines.py > "$OUT/tests.txt" 2>&1
+  tail -4 "$OUT/tests.txt"
+  for mode in split pack fp32; do bash "$0" "$mode"; done
   exit 0
 fi
 if [ "${1:-}" = split ]; then
