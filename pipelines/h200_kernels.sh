@@ -15,7 +15,6 @@
 #                                            HBM block sizes: the data of plan.POINT_PS
 #   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
-#   bash pipelines/h200_kernels.sh short    sequences of one block: HALF and ACROSS each on and off, launch variants
 #   bash pipelines/h200_kernels.sh pending  the GPU tests, then split, pack and fp32 (the opt-ins awaiting a timing)
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
@@ -294,40 +293,6 @@ for name, fn in (("plain", run), ("cached", cached)):
     dev = sum(e.device_time_total for e in prof.key_averages()) / 20 / 1e3
     print(f"stream {name}: host {host:.3f} ms per call (enqueue), CUDA kernels {dev:.3f} ms per call", flush=True)
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=8, max_name_column_width=50), flush=True)
-PY
-  exit 0
-fi
-if [ "${1:-}" = short ]; then
-  [ -n "${SKIP_TESTS:-}" ] || { timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_monarch.py > "$OUT/tests.txt" 2>&1; tail -2 "$OUT/tests.txt"; }
-  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/short.txt"
-# Sequences of one block (full-length filters, bf16 gated, B*D*L = 2^26): the opt-in HALF frame and ACROSS
-# programs against the default, and the default with no register cap or 8 warps; interleaved twice, with
-# torch.fft and the error.
-import os, torch, triton
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
-ENV = ("DNACONV_MONARCH_HALF", "DNACONV_MONARCH_ACROSS", "DNACONV_MONARCH_WARPS", "DNACONV_MONARCH_MAXNREG")
-CONFIGS = (("0", "0", "0", None), ("1", "0", "0", None), ("0", "1", "0", None), ("1", "1", "0", None),
-           ("0", "0", "0", "0"), ("0", "0", "8", "0"))  # HALF, ACROSS, warps (0: the table's), cap (None: the table's)
-for B, D, L in ((128, 1024, 512), (64, 1024, 1024), (32, 1024, 2048)):
-    torch.manual_seed(0)
-    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16) for _ in range(3))
-    k, bias = torch.randn(D, L, device="cuda") / L**0.5, torch.randn(D, device="cuda")
-    ref = naive_fftconv(u, k, bias, pre, post).float()
-    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post)):.3f}"]
-    for rep in range(2):
-        for cfg in CONFIGS:
-            for var, val in zip(ENV, cfg):
-                if val is None:
-                    os.environ.pop(var, None)
-                else:
-                    os.environ[var] = val
-            t = bench(lambda: fftconv(u, k, bias, pre, post))
-            err = ((fftconv(u, k, bias, pre, post).float() - ref).norm() / ref.norm()).item()
-            line.append("h{}a{}w{}c{} ".format(*cfg) + f"{t:.3f}" + ("" if err < 1e-2 else f" ERR {err:.1e}"))
-    for var in ENV:
-        os.environ.pop(var, None)
-    print(f"full L={L} ({B}x{D}): " + " ".join(line), flush=True)
 PY
   exit 0
 fi

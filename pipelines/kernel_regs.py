@@ -89,26 +89,23 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
     from dnaconv.kernels.fftconv.monarch_hbm import _row_kernel
 
     flags = dict(HAS_PRE=True, HAS_POST=True, HAS_HIST=False, HAS_BIAS=True, PRECISION=2)
-    kernels = (
-        ("forward", _fftconv_fwd_kernel, "forward"),
-        ("fwd short", _fftconv_fwd_kernel, "short"),
-        ("backward", _fftconv_bwd_kernel, "backward"),
-        ("bwd short", _fftconv_bwd_kernel, "backward short"),
-        ("hbm rows", _row_kernel, "rows"),
+    kernels = (  # (row name, kernel, variant, the launch table it takes)
+        ("forward", _fftconv_fwd_kernel, "forward", "forward"),
+        ("fwd short", _fftconv_fwd_kernel, "short", "forward"),
+        ("backward", _fftconv_bwd_kernel, "backward", "backward"),
+        ("bwd short", _fftconv_bwd_kernel, "backward short", "backward"),
+        ("hbm rows", _row_kernel, "rows", "rows"),
     )
     if split_backward():  # the opt-in split backward's two launches, at every N
         kernels += (
-            ("bwd part 1", _fftconv_bwd_kernel, "part 1"),
-            ("bwd part 2", _fftconv_bwd_kernel, "part 2"),
+            ("bwd part 1", _fftconv_bwd_kernel, "part 1", "backward"),
+            ("bwd part 2", _fftconv_bwd_kernel, "part 2", "backward"),
         )
     rows = []
     for n1, n2 in sizes:
-        for name, fn, kind in kernels:
+        for name, fn, kind, launch in kernels:
             if kind.startswith("backward") and n1 * n2 > MAX_BWD_FFT_SIZE:
                 continue  # no fused backward above MAX_BWD_FFT_SIZE
-            launch = (
-                "forward" if kind == "short" else "backward" if "backward" in kind or "part" in kind else kind
-            )
             G, warps, opts = _launch_shape(n1, n2, 1 << 20, launch)
             cx = dict(G=G, N1=n1, N2=n2)
             if kind in ("forward", "short"):
