@@ -15,11 +15,13 @@
 #                                            HBM block sizes: the data of plan.POINT_PS
 #   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
-#   bash pipelines/h200_kernels.sh pending  the GPU tests, then split, pack and fp32 (the opt-ins awaiting a timing)
+#   bash pipelines/h200_kernels.sh pending  the GPU tests, then the modes in $MODES (default split, pack, fp32)
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
+#   bash pipelines/h200_kernels.sh lengths  the split backward at N = 4096 and the fp32 kernels against torch.fft
+#                                            per L (where plan.split_backward and triton_pays's fp32 rule come from)
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
-#   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (opt-in) against the default, windows of 8192
+#   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
 #                                            each ENV=VAL,ENV=VAL or "torch") in a process of its own
 #   bash pipelines/h200_kernels.sh knobs DIR  forward with DNACONV_MONARCH_HOLD auto / 0 (SKIP_HOLD0=1: auto only),
@@ -297,11 +299,12 @@ PY
   exit 0
 fi
 if [ "${1:-}" = pending ]; then
-  # The GPU tests (on $DNACONV_TEST_WORKERS processes, see h200_setup.sh), then every opt-in awaiting a timing
-  timeout 240 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels tests/test_streaming.py \
-    tests/test_pipelines.py > "$OUT/tests.txt" 2>&1
-  tail -4 "$OUT/tests.txt"
-  for mode in split pack fp32; do bash "$0" "$mode"; done
+  # The GPU tests (on $DNACONV_TEST_WORKERS processes, see h200_setup.sh), then the modes in $MODES (default:
+  # split pack fp32, the opt-ins the 2026-11-28 session left untimed; MODES= runs none)
+  timeout 420 python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider tests/kernels \
+    tests/test_streaming.py tests/test_pipelines.py > "$OUT/tests.txt" 2>&1
+  tail -22 "$OUT/tests.txt"
+  for mode in ${MODES-split pack fp32}; do bash "$0" "$mode"; done
   exit 0
 fi
 if [ "${1:-}" = split ]; then
@@ -344,6 +347,44 @@ for name, shape in (("K=128", (1, 32, 2_300_000, 128)), ("K=1024", (1, 32, 2_300
         line.append(f"split{split} {bench(lambda: fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
     del os.environ["DNACONV_MONARCH_SPLIT"]
     print(f"fwd+bwd {name}: " + " ".join(line), flush=True)
+PY
+  exit 0
+fi
+if [ "${1:-}" = lengths ]; then
+  # Crossovers with torch.fft per sequence length at B*D*L = 2^26 (32 channels): bf16 fwd+bwd with the split
+  # backward at N = 4096 (DNACONV_MONARCH_SPLIT=1 vs =0, the reference backward); fp32 forward and fwd+bwd,
+  # the kernels (forced through monarch_fftconv) against torch.fft.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/lengths.txt"
+import os, torch, triton
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
+def inputs(L, K, dtype):
+    torch.manual_seed(0)
+    B, D = max(1, (1 << 26) // (32 * L)), 32  # 2026-11-29's first run took 256 channels at L <= 8192
+    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=dtype, requires_grad=True) for _ in range(3))
+    k = (torch.randn(D, K, device="cuda") / K**0.5).requires_grad_()
+    return u, k, torch.randn(D, device="cuda", requires_grad=True), pre, post, torch.randn_like(u)
+for K, Ls in ((2048, (4096, 8192, 16384, 32768, 131072, 262144, 524288, 1 << 20, 2_300_000)),
+              (1792, (32768, 131072, 1 << 20)), (1536, (4096, 8192, 16384, 24576, 32768, 131072, 2_300_000))):
+    for L in Ls:
+        u, k, bias, pre, post, dy = inputs(L, K, torch.bfloat16)
+        line = []
+        for split in ("1", "0", "1", "0"):
+            os.environ["DNACONV_MONARCH_SPLIT"] = split
+            line.append(f"split{split} {bench(lambda: fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
+        del os.environ["DNACONV_MONARCH_SPLIT"]
+        print(f"bf16 fwd+bwd K={K} L={L}: " + " ".join(line), flush=True)
+for K in (128, 256, 512, 1024):
+    for L in (8192, 65536, 262144, 1 << 20):
+        u, k, bias, pre, post, dy = inputs(L, K, torch.float32)
+        line = []
+        for impl, fn in (("torch", naive_fftconv), ("triton", monarch_fftconv)):
+            with torch.no_grad():
+                fwd = bench(lambda: fn(u, k, bias, pre, post))
+            both = bench(lambda: fn(u, k, bias, pre, post).backward(dy)) if K <= 256 else float("nan")
+            line.append(f"{impl} {fwd:.3f} / {both:.3f}")
+        print(f"fp32 K={K} L={L} (fwd / fwd+bwd ms): " + " | ".join(line), flush=True)
 PY
   exit 0
 fi

@@ -76,7 +76,7 @@ def usage(kernel) -> dict:
 def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
     """One row per (kernel, N1 x N2) at the launch table's shape for long sequences, and for sequences of one
     block ("short": segments of several sequences per program; the forward's half tiles where the launcher
-    takes them); with DNACONV_MONARCH_SPLIT=1 also the split backward's two launches."""
+    takes them); the split backward's two launches where it runs (N = 4096; every N with DNACONV_MONARCH_SPLIT=1)."""
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("Error: TRITON_INTERPRET=1 is set: kernels must be compiled, not interpreted")
     from dnaconv.kernels.fftconv.monarch import (
@@ -95,17 +95,16 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
         ("backward", _fftconv_bwd_kernel, "backward", "backward"),
         ("bwd short", _fftconv_bwd_kernel, "backward short", "backward"),
         ("hbm rows", _row_kernel, "rows", "rows"),
+        ("bwd part 1", _fftconv_bwd_kernel, "part 1", "backward"),
+        ("bwd part 2", _fftconv_bwd_kernel, "part 2", "backward"),
     )
-    if split_backward():  # the opt-in split backward's two launches, at every N
-        kernels += (
-            ("bwd part 1", _fftconv_bwd_kernel, "part 1", "backward"),
-            ("bwd part 2", _fftconv_bwd_kernel, "part 2", "backward"),
-        )
     rows = []
     for n1, n2 in sizes:
         for name, fn, kind, launch in kernels:
             if kind.startswith("backward") and n1 * n2 > MAX_BWD_FFT_SIZE:
                 continue  # no fused backward above MAX_BWD_FFT_SIZE
+            if kind.startswith("part") and not split_backward(n1 * n2, 1 << 20, n1 * n2 // 2):
+                continue
             G, warps, opts = _launch_shape(n1, n2, 1 << 20, launch)
             cx = dict(G=G, N1=n1, N2=n2)
             if kind in ("forward", "short"):

@@ -1,10 +1,10 @@
 """Causal long (FFT) convolution: full-length and partial filters, gating, streaming history.
 
-``fftconv`` is the entry point the model uses. On CUDA, for half-precision inputs, it runs the fused Triton
-Monarch kernels: on chip (``monarch.py``) when the filter fits one 4096-point FFT, through HBM
-(``monarch_hbm.py``) for blocks up to 2^24 points (``plan.py`` chooses); otherwise, and on CPU, the torch.fft
-reference (``naive.py``). ``DNACONV_FFTCONV=naive`` forces the
-reference everywhere. ``fftconv_spectrum`` precomputes a fixed filter's spectrum in the format of the
+``fftconv`` is the entry point the model uses. On CUDA it runs the fused Triton Monarch kernels where they
+beat torch.fft (``triton_pays``: half-precision inputs; fp32 forward for long sequences and short filters): on chip
+(``monarch.py``) when the filter fits one 4096-point FFT, through HBM (``monarch_hbm.py``) for blocks up to
+2^24 points (``plan.py`` chooses); otherwise, and on CPU, the torch.fft reference (``naive.py``).
+``DNACONV_FFTCONV=naive`` forces the reference everywhere. ``fftconv_spectrum`` precomputes a fixed filter's spectrum in the format of the
 implementation that will run (the model caches it at inference).
 """
 
@@ -49,7 +49,7 @@ __all__ = [
 IMPLEMENTATION = {
     "cpu": "naive (torch.fft)",
     "cuda": (
-        f"triton monarch (bf16/fp16; on chip for filters <= {MAX_FFT_SIZE // 2} taps, through HBM for blocks "
+        f"triton monarch (bf16/fp16; fp32 forward for long sequences and short filters; on chip for filters <= {MAX_FFT_SIZE // 2} taps, through HBM for blocks "
         f"<= {MAX_HBM_FFT_SIZE >> 20}M points), else naive (torch.fft / cuFFT)"
         if HAS_TRITON
         else "naive (torch.fft / cuFFT)"
@@ -58,17 +58,31 @@ IMPLEMENTATION = {
 
 
 def triton_pays(L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool, fraction: float = 1.0) -> bool:
-    """Where the Triton kernels beat torch.fft on the H200 (2026-11-28, README Performance): half-precision
-    inputs (the 3xtf32 fp32 path was slower); on chip; through HBM for partial filters (several blocks,
-    1.05x-2.2x) and blocks of 8192 points, but not one large block of a full-length filter (L >= 16K:
-    0.95x down to 0.62x at 4M); when gradients are needed, only the fused on-chip backward's sizes
-    (elsewhere the reference backward recomputes the forward and loses to cuFFT). Frequency-sparse
-    convolutions run Triton wherever it can skip their columns (the reference of that op is slower)."""
-    if dtype not in (torch.bfloat16, torch.float16):
+    """Where the Triton kernels beat torch.fft on the H200 (README Performance).
+
+    Half-precision inputs: on chip; through HBM for partial filters (several blocks, 1.05x-2.2x) and blocks of
+    8192 points, but not one large block of a full-length filter (L >= 16K: 0.95x down to 0.62x at 4M); when
+    gradients are needed, only where the on-chip backward runs (``monarch_plan(kind="backward")``; elsewhere
+    the reference backward recomputes the forward and loses to cuFFT). Frequency-sparse convolutions run
+    Triton wherever it can skip their columns (the reference of that op is slower).
+
+    fp32 inputs (3xtf32: three tensor-core products per stage), forward only: on chip, for sequences of several
+    blocks with at least 3/4 of each block new outputs, from L = 2^16 (N <= 2048) or 2^20 (N = 4096), where
+    torch.fft's cost per output has grown past the kernels'. H200, 2026-11-29, B*D*L = 2^26, forward ms, Triton
+    vs torch.fft (``h200_kernels.sh fp32``, ``lengths``): K = 128 at L = 8192 2.06 vs 2.21, 64K
+    1.91 vs 2.85, 2.3M 2.02 vs 4.05; K = 512 at 64K 2.53 vs 2.86; K = 1024 (N = 4096) at 64K 3.20 vs 2.85, 1M
+    3.11 vs 3.33, 2.3M 3.27 vs 4.06; K = 2048 at 2.3M 4.63 vs 4.06; full L = 1K 3.72 vs 2.47. The fp32
+    backward kernel lost at most sizes (fwd+bwd K = 256 at 1M 20.8 vs 9.7; K = 128 won only from 1M, 9.07 vs
+    9.71), so with gradients fp32 runs torch.fft."""
+    if dtype not in (torch.bfloat16, torch.float16, torch.float32):
         return False
     plan = fft_plan(L, K, H, fraction)
     if plan is None or not sparse_ok(plan, fraction):
         return False
+    if dtype == torch.float32:
+        return not (
+            needs_grad or plan.cols or fraction < 1 or plan.C >= L or 4 * (plan.k_eff - 1) > plan.n
+        ) and L >= (1 << 16 if plan.n <= 2048 else 1 << 20)
     if plan.cols and plan.C >= L and plan.n > 8192 and fraction == 1:
         return False  # one block through HBM (a full-length filter): cuFFT's own passes won (0.95x-0.62x)
     if not needs_grad:

@@ -436,10 +436,14 @@ def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward") ->
     their channel (same filter), G segments over all B x n_blocks; n_groups then counts groups per channel, else
     per sequence. H200, 2026-11-28 (``h200_kernels.sh isolate``, forward, bf16 gated, full filters, B*D*L =
     2^26): L = 2K 1.577 ms vs 3.015, 1K 1.273 vs 1.799, 512 0.943 vs 2.654; the backward at L = 512 4.17 vs
-    5.77. DNACONV_MONARCH_ACROSS=0 turns it off (sweeps); DNACONV_MONARCH_ACROSS=pack (opt-in, not yet timed)
-    also takes it at the same G wherever it needs fewer programs: sequences of a few blocks that leave the last
-    program of each sequence part empty (L = 8192, K = 1024: 3 blocks of N = 4096 in 2 programs of 2)."""
-    mode = os.environ.get("DNACONV_MONARCH_ACROSS", "1")
+    5.77. And packed (the default): at the table's own G too, wherever that needs fewer programs, as for
+    sequences of a few blocks that leave each sequence's last program part empty (L = 8192, K = 1024: 3 blocks
+    of N = 4096 in 2 programs of 2). H200, 2026-11-29 (``h200_kernels.sh pack``, 32 x 256 x 8192, bf16 gated),
+    forward / fwd+bwd ms, packed vs not: K = 128 0.624 vs 0.712 / 3.34 vs 3.43; K = 256 0.674 vs 0.714 / 3.64
+    vs 3.90; K = 1024 1.143 vs 1.444 / 5.68 vs 5.97. DNACONV_MONARCH_ACROSS=1 shares only where the table's G
+    exceeds a sequence's blocks, =0 never (sweeps).
+    """
+    mode = os.environ.get("DNACONV_MONARCH_ACROSS", "pack")
     G, warps, opts = _launch_shape(n1, n2, n_blocks, kind)
     shape = _launch_shape(n1, n2, B * n_blocks, kind)
     packed = triton.cdiv(B * n_blocks, shape[0])
@@ -543,9 +547,9 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None):
     # Per-program partials in fp32 (at most the size of u in fp32, as K <= C), summed below.
     dbias = torch.empty(rows, n_groups, device=u.device, dtype=torch.float32)
     dk = torch.empty(rows, n_groups, k_eff, device=u.device, dtype=torch.float32)
-    # SPLIT (opt-in, DNACONV_MONARCH_SPLIT=1, not yet timed): the causal frame (four transforms) and the
-    # anti-causal one (two) in two launches, so that neither holds the other's tiles (``plan.split_backward``)
-    for part in (1, 2) if split_backward() else (0,):
+    # SPLIT at N = 4096: the causal frame (four transforms) and the anti-causal one (two) in two launches, so
+    # that neither holds the other's tiles (``plan.split_backward``)
+    for part in (1, 2) if split_backward(n1 * n2, L, k_eff) else (0,):
         _fftconv_bwd_kernel[(rows * n_groups,)](
             dy, u, pre_gate if pre_gate is not None else dummy,
             post_gate if post_gate is not None else dummy, history if history is not None else dummy,

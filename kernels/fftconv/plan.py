@@ -70,11 +70,22 @@ POINT_PS = {
 MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])
 
 
-def split_backward() -> bool:
-    """DNACONV_MONARCH_SPLIT=1 (opt-in, not yet timed): the on-chip backward runs as two launches, its causal
-    frame (d(post), d(bias), dk: four transforms) and its anti-causal one (du, d(pre): two), so that neither holds
-    the other's tiles; and at N = 4096 too, where the fused backward lost to the reference."""
-    return os.environ.get("DNACONV_MONARCH_SPLIT") == "1"
+def split_backward(n: int, L: int, k_eff: int) -> bool:
+    """Whether the on-chip backward at FFT size n runs as two launches, its causal frame (d(post), d(bias), dk:
+    four transforms) and its anti-causal one (du, d(pre): two), so that neither holds the other's tiles.
+
+    Only at N = 4096, above the fused backward's sizes (it spilled 1,304 B there), and only for sequences long
+    enough that the torch.fft reference's autograd costs more: L >= 2^15 with at least 5/8 of each block new
+    outputs (K <= 1537), else L >= 2^20. H200, 2026-11-29, fwd+bwd ms, bf16 gated, B*D*L = 2^26, split vs the
+    reference backward (``h200_kernels.sh lengths``): K = 1536 at L = 16K 8.89 vs 7.61, 24K
+    8.38 vs 7.65, 32K 8.35 vs 8.83, 2.3M 8.98 vs 13.45; K = 1792 at 131K 9.02 vs 9.07, 1M 8.99 vs 10.19;
+    K = 2048 at 131K 10.1 vs 9.1, 512K 10.01 vs 9.89, 1M 10.02 vs 10.21, 2.3M 11.08 vs 13.46, full L = 2K
+    10.14 vs 9.13. Below N = 4096 the fused backward won (backward alone, ms): K = 128 2.45 vs 2.66, K = 512
+    3.13 vs 3.64, full L = 1K 4.35 vs 4.74. DNACONV_MONARCH_SPLIT=1 splits at every size and L, =0 never."""
+    env = os.environ.get("DNACONV_MONARCH_SPLIT")
+    if env is not None:
+        return env == "1"
+    return n > MAX_BWD_FFT_SIZE and L >= (1 << 15 if 8 * (k_eff - 1) <= 3 * n else 1 << 20)
 
 
 def _cheapest(n: int, largest: int, L: int, k_eff: int, kind: str, env: str) -> int | None:
@@ -109,8 +120,8 @@ def monarch_plan(
     if fraction == 1:
         n0 = n
         n = _cheapest(n, min(one, MAX_FFT_SIZE), L, k_eff, kind, "DNACONV_MONARCH_FFT")
-        if n is None and kind == "backward" and split_backward():
-            n = n0  # the split backward also runs above the fused one's sizes (N = 4096)
+        if n is None and kind == "backward" and split_backward(n0, L, k_eff):
+            n = n0  # the split backward runs above the fused one's sizes (N = 4096)
         if n is None:
             return None
     n1, n2 = _split(n, fraction)

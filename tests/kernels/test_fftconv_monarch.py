@@ -10,6 +10,7 @@ import torch
 
 from dnaconv.kernels.fftconv import naive_conv_direct
 from dnaconv.kernels.fftconv.monarch import MAX_FFT_SIZE, monarch_fftconv, monarch_plan
+from dnaconv.kernels.fftconv.plan import split_backward
 from dnaconv.kernels.testing import assert_close
 from tests.kernels.helpers import DEVICE, conv_inputs
 
@@ -136,9 +137,11 @@ def test_forward_half_frame(B, D, L, K, fft, half, fwd_launches, monkeypatch):
 
 
 def test_across_packs_partly_empty_programs(fwd_launches, monkeypatch):
-    """DNACONV_MONARCH_ACROSS=pack: sequences of a few blocks that leave each sequence's last program part
-    empty are packed across the sequences of a channel at the same G (forward and backward); by default not."""
+    """Packed ACROSS (the default): sequences of a few blocks that leave each sequence's last program part
+    empty are packed across the sequences of a channel at the same G (forward and backward); with
+    DNACONV_MONARCH_ACROSS=1 not."""
     monkeypatch.setenv("DNACONV_MONARCH_FFT", "512")
+    monkeypatch.setenv("DNACONV_MONARCH_ACROSS", "1")
     # C = 413: 10 blocks per sequence; forward G = 8: 2 programs per sequence or 4 packed for 3 sequences;
     # backward G = 4: 3 per sequence or 8 packed
     shape = (3, 2, 4000, 100, 0)
@@ -146,7 +149,7 @@ def test_across_packs_partly_empty_programs(fwd_launches, monkeypatch):
     test_forward_fp32(*shape, gated=True)
     test_backward_fp32(*shape[:4], 0)
     assert not fwd_launches[0]["ACROSS"] and not bwd[-1]["ACROSS"]
-    monkeypatch.setenv("DNACONV_MONARCH_ACROSS", "pack")
+    monkeypatch.delenv("DNACONV_MONARCH_ACROSS")
     test_forward_fp32(*shape, gated=True)
     test_forward_fp32(5, 2, 3400, 100, 37, gated=False)  # history
     test_backward_fp32(*shape[:4], 0)
@@ -257,10 +260,19 @@ def test_backward_split(B, D, L, K, H, monkeypatch):
 
 
 def test_backward_split_runs_at_4096(monkeypatch):
-    """Where the fused backward has no size (N = 4096), the split backward runs (and the reference without
-    it); several blocks per sequence, bf16 gradients too."""
+    """Where the fused backward has no size (N = 4096), the split backward runs for long sequences (from 2^15
+    with K <= 1537, from 2^20 beyond) and the reference below them, or with DNACONV_MONARCH_SPLIT=0; below
+    N = 4096, the fused backward. Forced at L = 5000 (two blocks), it is right, bf16 gradients too."""
     monkeypatch.delenv("DNACONV_MONARCH_FFT", raising=False)
-    assert monarch_plan(5000, 1500, kind="backward") is None
+    monkeypatch.delenv("DNACONV_MONARCH_SPLIT", raising=False)
+    assert monarch_plan((1 << 15) - 1, 1500, kind="backward") is None
+    assert monarch_plan(1 << 15, 1500, kind="backward")[:2] == (64, 64)
+    assert monarch_plan(1 << 19, 2048, kind="backward") is None
+    assert monarch_plan(1 << 20, 2048, kind="backward")[:2] == (64, 64)
+    n1, n2 = monarch_plan(1 << 20, 1000, kind="backward")[:2]
+    assert n1 * n2 <= 2048 and not split_backward(n1 * n2, 1 << 20, 1000)  # the fused backward
+    monkeypatch.setenv("DNACONV_MONARCH_SPLIT", "0")
+    assert monarch_plan(1 << 20, 1500, kind="backward") is None
     monkeypatch.setenv("DNACONV_MONARCH_SPLIT", "1")
     assert monarch_plan(5000, 1500, kind="backward")[:2] == (64, 64)
     launches = _spy(monkeypatch, "_fftconv_bwd_kernel")
@@ -306,8 +318,18 @@ def test_dispatch_rule():
 
     assert triton_pays(2_300_000, 128, 0, torch.bfloat16, needs_grad=True)
     assert triton_pays(2_300_000, 2048, 0, torch.bfloat16, needs_grad=False)
-    assert not triton_pays(2_300_000, 2048, 0, torch.bfloat16, needs_grad=True)  # N = 4096 backward
-    assert not triton_pays(2_300_000, 128, 0, torch.float32, needs_grad=False)
+    assert triton_pays(2_300_000, 2048, 0, torch.bfloat16, needs_grad=True)  # N = 4096: the split backward
+    assert not triton_pays(2048, 2048, 0, torch.bfloat16, needs_grad=True)  # one block of N = 4096: reference
+    assert not triton_pays(1 << 19, 2048, 0, torch.bfloat16, needs_grad=True)  # reference backward
+    # fp32, forward only: several blocks, at least 3/4 new outputs each, long sequences
+    assert triton_pays(1 << 16, 512, 0, torch.float32, needs_grad=False)
+    assert not triton_pays(8192, 512, 0, torch.float32, needs_grad=False)
+    assert triton_pays(1 << 20, 1024, 0, torch.float32, needs_grad=False)  # N = 4096
+    assert not triton_pays(1 << 19, 1024, 0, torch.float32, needs_grad=False)
+    assert not triton_pays(2_300_000, 2048, 0, torch.float32, needs_grad=False)  # half of each block overlap
+    assert not triton_pays(1024, 1024, 0, torch.float32, needs_grad=False)  # one block
+    assert not triton_pays(2_300_000, 128, 0, torch.float32, needs_grad=True)
+    assert not triton_pays(2_300_000, 8192, 0, torch.float32, needs_grad=False)  # through HBM
     assert triton_pays(2_300_000, 8192, 0, torch.float16, needs_grad=False)  # through HBM
     assert not triton_pays(2_300_000, 8192, 0, torch.float16, needs_grad=True)  # its backward: the reference
     assert not triton_pays(2_300_000, 128, 0, torch.bfloat16, needs_grad=True, fraction=0.5)
