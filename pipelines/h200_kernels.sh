@@ -20,6 +20,8 @@
 #                                            only it runs on chip (N = 4096)
 #   bash pipelines/h200_kernels.sh lengths  the split backward at N = 4096 and the fp32 kernels against torch.fft
 #                                            per L (where plan.split_backward and triton_pays's fp32 rule come from)
+#   bash pipelines/h200_kernels.sh savez    fwd+bwd with z saved by the forward (SAVEZ) against recomputed, then the
+#                                            monarch GPU tests
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
@@ -348,6 +350,37 @@ for name, shape in (("K=128", (1, 32, 2_300_000, 128)), ("K=1024", (1, 32, 2_300
     del os.environ["DNACONV_MONARCH_SPLIT"]
     print(f"fwd+bwd {name}: " + " ".join(line), flush=True)
 PY
+  exit 0
+fi
+if [ "${1:-}" = savez ]; then
+  # fwd+bwd (bf16 gated) with the forward storing z = conv + bias * v for the backward's d(post)
+  # (DNACONV_MONARCH_SAVEZ=1, one transform fewer per backward block) against recomputing it (=0), interleaved,
+  # with torch.fft; then the on-chip kernel tests on the GPU.
+  timeout 220 python3 - <<'PY' 2>&1 | tee "$OUT/savez.txt"
+import os, torch, triton
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
+for name, (B, D, L, K) in (("K=128", (1, 32, 2_300_000, 128)), ("K=256", (1, 32, 2_300_000, 256)),
+                           ("K=512", (1, 32, 2_300_000, 512)), ("K=1024", (1, 32, 2_300_000, 1024)),
+                           ("K=2048", (1, 32, 2_300_000, 2048)), ("full 512", (128, 1024, 512, 512)),
+                           ("full 1K", (64, 1024, 1024, 1024)), ("8192 K=128", (32, 256, 8192, 128)),
+                           ("8192 K=1024", (32, 256, 8192, 1024))):
+    torch.manual_seed(0)
+    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    k = (torch.randn(D, K, device="cuda") / K**0.5).requires_grad_()
+    bias = torch.randn(D, device="cuda", requires_grad=True)
+    dy = torch.randn_like(u)
+    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
+    for save in ("1", "0", "1", "0"):
+        os.environ["DNACONV_MONARCH_SAVEZ"] = save
+        line.append(f"z{save} {bench(lambda: fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
+    del os.environ["DNACONV_MONARCH_SAVEZ"]
+    print(f"fwd+bwd {name}: " + " ".join(line), flush=True)
+    del u, pre, post, k, bias, dy
+PY
+  timeout 300 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_monarch.py \
+    tests/kernels/test_fftconv.py > "$OUT/tests.txt" 2>&1
+  tail -5 "$OUT/tests.txt"
   exit 0
 fi
 if [ "${1:-}" = lengths ]; then

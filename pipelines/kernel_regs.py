@@ -36,17 +36,21 @@ _HALF_PTRS = (
     "du_ptr",
     "dpre_ptr",
     "dpost_ptr",
+    "z_ptr",
 )
 _INTS = {"D", "L", "H", "C", "KM1", "K", "n_groups", "n_blocks", "NQ", "ROWS"}
 
 
 def compile_sm90(fn, constexprs: dict, num_warps: int, maxnreg: int = 0):
     """Compile the @triton.jit ``fn`` for sm_90: bf16 pointers for the sequence tensors, fp32 for the rest,
-    int32 scalars, ``constexprs`` by name."""
+    int32 scalars, ``constexprs`` by name (the kernel's defaults for those not given)."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    names = list(inspect.signature(fn.fn).parameters)
+    params = inspect.signature(fn.fn).parameters
+    names = list(params)
+    defaults = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    constexprs = {**defaults, **constexprs}
     sig = {}
     for name in names:
         if name in constexprs:

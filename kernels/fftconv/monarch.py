@@ -113,11 +113,12 @@ def _segments(q, d, D, L, n_blocks, NQ, C, KM1):
 @triton.jit
 def _fftconv_fwd_kernel(
     u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
-    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, y_ptr,
+    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, y_ptr, z_ptr,
     D, L, H, C, KM1, n_groups, n_blocks, NQ,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr, HOLD: tl.constexpr, HALF: tl.constexpr, ACROSS: tl.constexpr,
+    STORE_Z: tl.constexpr = False,
 ):  # fmt: skip
     # One flat grid axis (the others stop at 65535)
     if ACROSS:
@@ -169,6 +170,8 @@ def _fftconv_fwd_kernel(
     valid = (m >= KM1) & (t < L)
     if HAS_BIAS:
         y += tl.load(bias_ptr + d).to(tl.float32) * v
+    if STORE_Z:  # z = conv + bias * v, kept for the backward's d(post) (SAVEZ, see the launcher)
+        tl.store(z_ptr + row + t, y.to(z_ptr.dtype.element_ty), mask=valid)
     if HAS_POST:
         y = y * tl.load(post_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
     tl.store(y_ptr + row + t, y.to(y_ptr.dtype.element_ty), mask=valid)
@@ -234,14 +237,16 @@ def _fftconv_fwd_pair_kernel(
 def _fftconv_bwd_kernel(
     dy_ptr, u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
-    du_ptr, dpre_ptr, dpost_ptr, dbias_ptr, dk_ptr,
+    du_ptr, dpre_ptr, dpost_ptr, dbias_ptr, dk_ptr, z_ptr,
     D, L, H, C, KM1, K, n_groups, n_blocks, NQ,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr, HOLD: tl.constexpr, ACROSS: tl.constexpr, PART: tl.constexpr = 0,
+    HAS_Z: tl.constexpr = False,
 ):  # fmt: skip
     # PART 0: the whole backward; 1: its causal frame (d(post), d(bias), dk); 2: its anti-causal frame (du,
-    # d(pre)). Programs as the forward's: G blocks of one sequence, or (ACROSS) G segments of channel d's sequences
+    # d(pre)). Programs as the forward's: G blocks of one sequence, or (ACROSS) G segments of channel d's sequences.
+    # HAS_Z: z (the convolution before the post-gate) comes from the forward; else it is recomputed here.
     grp = tl.program_id(0) % n_groups
     if ACROSS:
         d = tl.program_id(0) // n_groups
@@ -265,14 +270,14 @@ def _fftconv_bwd_kernel(
         # correlation: one transform fewer than computing it for each.
         sv = _scale(v, PRECISION)
         vr, vi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
-        if HAS_POST:
+        if HAS_POST and not HAS_Z:
             kf = d.to(tl.int64) * (N1 * N2) + m
             kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
             yr = vr * kr - vi * ki
             yi = vr * ki + vi * kr
         vr = _op(vr, PRECISION)  # held until the correlation: in fp16 for fp16 products (|V| <= N fits)
         vi = _op(vi, PRECISION)
-        if HAS_POST:
+        if HAS_POST and not HAS_Z:
             # d(post) = dy * (conv + bias * v)
             sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
             z = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
@@ -283,7 +288,9 @@ def _fftconv_bwd_kernel(
         own = (m >= KM1) & (t < L)
         g = tl.load(dy_ptr + row + t, mask=own, other=0.0).to(tl.float32)
         if HAS_POST:
-            if HAS_BIAS:
+            if HAS_Z:
+                z = tl.load(z_ptr + row + t, mask=own, other=0.0).to(tl.float32)
+            elif HAS_BIAS:
                 z += tl.load(bias_ptr + d).to(tl.float32) * v
             tl.store(dpost_ptr + row + t, (g * z).to(dpost_ptr.dtype.element_ty), mask=own)
             g = g * tl.load(post_ptr + row + t, mask=own, other=0.0).to(tl.float32)
@@ -458,7 +465,8 @@ def _half_tiles(n1: int, n2: int) -> bool:
     return n1 >= 32 and n1 * n2 <= 2048
 
 
-def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0):
+def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0, z=None):
+    """y; and z (conv + bias * v, before the post-gate) into ``z`` where given, for the backward."""
     B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history, fraction)
     kfr, kfi = (
         spectrum if spectrum is not None else monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff), fraction)
@@ -477,7 +485,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         N1=n1, N2=n2, M=kfr.shape[-1], HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
         HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
     )  # fmt: skip
-    if os.environ.get("DNACONV_MONARCH_PAIR", "0") == "1":
+    if os.environ.get("DNACONV_MONARCH_PAIR", "0") == "1" and z is None:
         # two real segments per complex transform, over all B x n_blocks segments of a channel
         G, warps, opts = _launch_shape(n1, n2, triton.cdiv(B * n_blocks, 2), "paired")
         n_groups = triton.cdiv(B * n_blocks, 2 * G)
@@ -515,6 +523,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     flags["HOLD"] = _hold(G, n1, n2, warps) or flags["HALF"]
     _fftconv_fwd_kernel[(grid,)](
         *args,
+        z if z is not None else dummy,
         D,
         L,
         H,
@@ -527,11 +536,13 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         num_warps=warps,
         **opts,
         **flags,
+        STORE_Z=z is not None,
     )
     return y
 
 
-def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None):
+def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None):
+    """du, dk, d(bias), d(pre), d(post); z: the forward's conv + bias * v (``_fftconv_fwd``), else recomputed."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     n1, n2, C, k_eff = plan or _prepare(u, k, bias, pre_gate, post_gate, history, kind="backward")[-1]
@@ -555,11 +566,11 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None):
             post_gate if post_gate is not None else dummy, history if history is not None else dummy,
             bias if bias is not None else dummy, kfr, kfi, *_dft_matrices(n1, n2, u.device),
             du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk,
-            D, L, H, C, k_eff - 1, k_eff, n_groups, n_blocks, B * n_blocks,
+            z if z is not None else dummy, D, L, H, C, k_eff - 1, k_eff, n_groups, n_blocks, B * n_blocks,
             G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
             HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), ACROSS=across, PART=part,
-            num_warps=warps, **opts,
+            HAS_Z=z is not None and post_gate is not None, num_warps=warps, **opts,
         )  # fmt: skip
     # summed over the batch and the groups; the correlation's inverse DFT was left unscaled
     dk = dk.view(-1, D, n_groups, k_eff).sum((0, 2)) / (n1 * n2)
@@ -589,6 +600,18 @@ def _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, n_fft, fraction
     return tuple(None if x is None else next(grads) for x in xs)
 
 
+def _save_z(post_needs_grad: bool, post_gate, fraction: float) -> bool:
+    """SAVEZ: where d(post) is wanted, the forward stores z = conv + bias * v (one more tensor of u's size kept
+    for the backward) so that the on-chip backward loads it instead of recomputing the convolution (one inverse
+    transform and the filter product fewer per block). DNACONV_MONARCH_SAVEZ=0 recomputes (sweeps)."""
+    return (
+        post_needs_grad
+        and post_gate is not None
+        and fraction == 1
+        and os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"
+    )
+
+
 def _backward_plan(u, k, history):
     """The fused backward's plan (its own FFT size, see ``monarch_plan``), or None: the reference runs."""
     return monarch_plan(
@@ -601,7 +624,6 @@ class MonarchFFTConvFunction(torch.autograd.Function):
     def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction):
         u, pre_gate, post_gate = (None if x is None else x.contiguous() for x in (u, pre_gate, post_gate))
         history = None if history is None else history.contiguous()
-        ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history)
         H = 0 if history is None else history.shape[-1]
         ctx.plan, ctx.fraction = fft_plan(u.shape[-1], k.shape[-1], H, fraction), fraction
         if ctx.plan is None:
@@ -609,14 +631,22 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         if ctx.plan.cols:
             from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
 
+            ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, None)
             return hbm_fftconv_fwd(
                 u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=ctx.plan
             )
-        return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction)
+        z = None
+        if (
+            _save_z(ctx.needs_input_grad[4], post_gate, fraction)
+            and _backward_plan(u, k, history) is not None
+        ):
+            z = torch.empty_like(u)
+        ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
+        return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z)
 
     @staticmethod
     def backward(ctx, dy):
-        u, k, bias, pre_gate, post_gate, history = ctx.saved_tensors
+        u, k, bias, pre_gate, post_gate, history, z = ctx.saved_tensors
         plan = ctx.plan
         if plan.cols and ctx.fraction == 1 and os.environ.get("DNACONV_HBM_BWD") == "1":
             from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_bwd
@@ -625,7 +655,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         elif plan.cols or ctx.fraction < 1 or (bwd_plan := _backward_plan(u, k, history)) is None:
             grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan.n, ctx.fraction)
         else:
-            grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, bwd_plan)
+            grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, bwd_plan, z)
         # history is streaming state (inference only): no gradient flows into it
         return (*grads, None, None, None)
 

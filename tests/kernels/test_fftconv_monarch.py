@@ -103,7 +103,7 @@ def _spy(monkeypatch, name):
     class Spy:
         def __getitem__(self, grid):
             def launch(*args, **kw):
-                seen.append({key: kw.get(key) for key in ("HALF", "ACROSS", "G", "PART")})
+                seen.append({key: kw.get(key) for key in ("HALF", "ACROSS", "G", "PART", "STORE_Z", "HAS_Z")})
                 return real[grid](*args, **kw)
 
             return launch
@@ -223,6 +223,27 @@ def test_backward_hold_and_reload(hold, monkeypatch):
     monkeypatch.delenv("DNACONV_MONARCH_HOLD")
     assert _hold(2, 32, 32, 4, "backward") and _hold(1, 32, 64, 4, "backward", one_block=True)
     assert not _hold(1, 32, 64, 4, "backward")
+
+
+@pytest.mark.parametrize("save", ["1", "0"], ids=["saved", "recomputed"])
+def test_backward_saved_z(save, fwd_launches, monkeypatch):
+    """SAVEZ (the default): where d(post) is wanted the forward stores z = conv + bias * v and the backward
+    loads it; DNACONV_MONARCH_SAVEZ=0 recomputes it. Both against the direct sum: several blocks, one block,
+    history, and bf16; without a post-gate (or its gradient) nothing is stored."""
+    if save == "0":
+        monkeypatch.setenv("DNACONV_MONARCH_SAVEZ", "0")
+    bwd = _spy(monkeypatch, "_fftconv_bwd_kernel")
+    test_backward_fp32(2, 3, 700, 100, 0)
+    test_backward_fp32(3, 2, 200, 200, 0)
+    test_backward_fp32(2, 3, 300, 64, 37)
+    _check_bf16_grads(3, 2, 600, 120, 6)
+    assert [x["STORE_Z"] for x in fwd_launches] == [save == "1"] * 4
+    assert [x["HAS_Z"] for x in bwd] == [save == "1"] * 4
+    u, k, bias, pre, post, _ = _inputs(2, 3, 500, 100, 0, torch.float32)
+    xs = [x.detach().clone().requires_grad_(x is not post) for x in (u, k, bias, pre, post)]
+    monarch_fftconv(*xs).sum().backward()  # post-gate without gradient
+    monarch_fftconv(*xs[:4]).sum().backward()  # no post-gate
+    assert not any(x["STORE_Z"] for x in fwd_launches[4:]) and not any(x["HAS_Z"] for x in bwd[4:])
 
 
 def _check_bf16_grads(B, D, L, K, seed):
