@@ -80,7 +80,8 @@ def usage(kernel) -> dict:
 def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
     """One row per (kernel, N1 x N2) at the launch table's shape for long sequences, and for sequences of one
     block ("short": segments of several sequences per program; the forward's half tiles where the launcher
-    takes them); the split backward's two launches where it runs (N = 4096; every N with DNACONV_MONARCH_SPLIT=1)."""
+    takes them); the split backward's two launches where it runs (N = 4096; every N with DNACONV_MONARCH_SPLIT=1).
+    The fused backward loads z from the forward, as in training (SAVEZ; DNACONV_MONARCH_SAVEZ=0: recomputed)."""
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("Error: TRITON_INTERPRET=1 is set: kernels must be compiled, not interpreted")
     from dnaconv.kernels.fftconv.monarch import (
@@ -117,7 +118,10 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
                 cx.update(flags, M=n2, HOLD=hold, HALF=half, ACROSS=kind == "short")
             elif kind.startswith("backward"):
                 short = kind == "backward short"
-                cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward", short), ACROSS=short, PART=0)
+                saved = os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"  # z from the forward (training)
+                cx.update(
+                    flags, HOLD=_hold(G, n1, n2, warps, "backward", short), ACROSS=short, PART=0, HAS_Z=saved
+                )
             elif kind.startswith("part"):
                 cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward"), ACROSS=False, PART=int(kind[-1]))
             else:

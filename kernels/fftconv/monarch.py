@@ -13,11 +13,11 @@ Partial convolutions (filter length K shorter than L) are blocked overlap-save: 
 [jC, jC + C) from the N = C + K - 1 inputs before them, so the FFT size depends on K, not on L. The same
 frame serves the streaming runner: positions before the sequence start are read from ``history``.
 
-Backward (``_fftconv_bwd_kernel``): with g = dy * post, recompute the convolution z for d(post); dv is the
-correlation of g with k (an anti-causal frame: block j reads g[jC, jC + N)); dk collects
-sum_t g[t] v[t - s] per program in fp32, summed over programs on the host. The backward picks its own FFT size
-(``plan.monarch_plan(kind="backward")``); where it has none (N = 4096: its seven on-chip transforms per block
-were slower than cuFFT on the H200) the torch.fft reference runs instead.
+Backward (``_fftconv_bwd_kernel``): with g = dy * post, d(post) = dy * z with z the convolution before the
+post-gate, stored by the forward (SAVEZ) or recomputed; dv is the correlation of g with k (an anti-causal
+frame: block j reads g[jC, jC + N)); dk collects sum_t g[t] v[t - s] per program in fp32, summed over programs
+on the host. The backward picks its own FFT size (``plan.monarch_plan(kind="backward")``); at N = 4096 it runs
+as two launches (``plan.split_backward``) for long sequences, and elsewhere there the torch.fft reference.
 
 ``_fftconv_fwd_pair_kernel`` packs two segments of a channel into one complex transform (they share the filter,
 so the real and imaginary parts of the result are the two convolutions); it measured slower on the H200
@@ -600,14 +600,21 @@ def _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, n_fft, fraction
     return tuple(None if x is None else next(grads) for x in xs)
 
 
-def _save_z(post_needs_grad: bool, post_gate, fraction: float) -> bool:
-    """SAVEZ: where d(post) is wanted, the forward stores z = conv + bias * v (one more tensor of u's size kept
-    for the backward) so that the on-chip backward loads it instead of recomputing the convolution (one inverse
-    transform and the filter product fewer per block). DNACONV_MONARCH_SAVEZ=0 recomputes (sweeps)."""
+def _save_z(post_needs_grad: bool, post_gate, fraction: float, bwd_plan, L: int) -> bool:
+    """SAVEZ: where d(post) is wanted and the fused on-chip backward runs, the forward stores z = conv + bias * v
+    (one more tensor of u's size kept for the backward) so that the backward loads it instead of recomputing the
+    convolution: one inverse transform and the filter product fewer per block, and fewer spills (112 -> 8 B at
+    N = 512, 88 -> 64 at 1024, 336 -> 152 at 2048). H200, 2026-11-29, fwd+bwd ms, bf16 gated, saved vs
+    recomputed, interleaved (``h200_kernels.sh savez``): L = 2.3M x 32 channels K = 128 3.218 vs 3.366, K = 256
+    3.71 vs 3.74, K = 512 4.39 vs 4.39, K = 1024 5.97 vs 6.07; full L = 512 4.48 vs 4.81, 1K 5.08 vs 5.57;
+    windows of 8192 (32 x 256) K = 128 3.175 vs 3.375, K = 1024 5.61 vs 5.73. Not with the split backward
+    (N = 4096): K = 2048 11.86 vs 11.03. DNACONV_MONARCH_SAVEZ=0 recomputes (sweeps)."""
     return (
         post_needs_grad
         and post_gate is not None
         and fraction == 1
+        and bwd_plan is not None
+        and not split_backward(bwd_plan[0] * bwd_plan[1], L, bwd_plan[3])
         and os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"
     )
 
@@ -636,10 +643,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
                 u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=ctx.plan
             )
         z = None
-        if (
-            _save_z(ctx.needs_input_grad[4], post_gate, fraction)
-            and _backward_plan(u, k, history) is not None
-        ):
+        if _save_z(ctx.needs_input_grad[4], post_gate, fraction, _backward_plan(u, k, history), u.shape[-1]):
             z = torch.empty_like(u)
         ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
         return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z)

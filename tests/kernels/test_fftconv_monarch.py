@@ -243,6 +243,8 @@ def test_backward_saved_z(save, fwd_launches, monkeypatch):
     xs = [x.detach().clone().requires_grad_(x is not post) for x in (u, k, bias, pre, post)]
     monarch_fftconv(*xs).sum().backward()  # post-gate without gradient
     monarch_fftconv(*xs[:4]).sum().backward()  # no post-gate
+    monkeypatch.setenv("DNACONV_MONARCH_SPLIT", "1")
+    test_backward_fp32(2, 3, 700, 100, 0)  # the split backward recomputes z
     assert not any(x["STORE_Z"] for x in fwd_launches[4:]) and not any(x["HAS_Z"] for x in bwd[4:])
 
 
