@@ -1,6 +1,7 @@
 """Model files: a directory with ``model.safetensors``, ``config.json`` and ``tokenizer.json`` (never pickle).
 
-``load_model(None)`` loads the embedded default model shipped inside the package.
+``load_model(None)`` loads the embedded default model shipped inside the package. A training run's checkpoints
+(``dnaconv pretrain``) add the optimizer state, the RNG and the step to a model directory.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +23,15 @@ from dnaconv.config import load_config
 from dnaconv.errors import ConfigError
 from dnaconv.models.hyena import HyenaLM
 
-__all__ = ["ModelInfo", "load_model", "save_model", "default_model_dir", "file_sha256"]
+__all__ = [
+    "ModelInfo",
+    "load_model",
+    "save_model",
+    "default_model_dir",
+    "file_sha256",
+    "save_training_checkpoint",
+    "load_training_checkpoint",
+]
 
 WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
 
@@ -104,3 +114,73 @@ def load_model(
     model = model.to(device=device, dtype=dtype).eval()
     info = ModelInfo(cfg.name, str(d), file_sha256(weights), model.num_parameters())
     return model, info
+
+
+# -- training checkpoints (dnaconv pretrain) ---------------------------------------------------------------
+
+
+def save_training_checkpoint(
+    run: Path, step: int, model: HyenaLM, opt, train: dict, keep: int, metrics: dict
+) -> Path:
+    """A training run's checkpoint under run/checkpoints/step_N: weights (safetensors), optimizer state (safetensors tensors + JSON scalars), RNG and step, written to a
+    temporary directory and renamed into place; then `latest` is replaced, and all but the ``keep`` newest
+    checkpoints removed. A crash at any point leaves the
+    previous checkpoint and `latest` intact."""
+    ckdir = run / "checkpoints"
+    final = ckdir / f"step_{step:07d}"
+    tmp = ckdir / f".tmp_step_{step:07d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, tmp, force=True)
+    tensors, scalars = {}, {"param_groups": [], "state": {}}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for g in opt.param_groups:
+        scalars["param_groups"].append(
+            {k: v for k, v in g.items() if k != "params"} | {"params": [names[id(p)] for p in g["params"]]}
+        )
+    for p, st in opt.state.items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{names[id(p)]}.{k}"] = v.detach().contiguous().cpu()
+            else:
+                scalars["state"][f"{names[id(p)]}.{k}"] = v
+    tensors["rng.cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    state = dict(step=step, train=train, metrics=metrics, optimizer=scalars)
+    (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1) + "\n")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    latest_tmp = run / ".latest.tmp"
+    latest_tmp.write_text(final.name + "\n")
+    os.replace(latest_tmp, run / "latest")
+    for old in sorted(ckdir.glob("step_*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_training_checkpoint(run: Path, model: HyenaLM, opt) -> int:
+    """Load a training run's `latest` checkpoint into model and optimizer (and the RNG); returns its step."""
+    name = (run / "latest").read_text().strip()
+    ck = run / "checkpoints" / name
+    loaded, _ = load_model(ck)
+    model.load_state_dict(loaded.state_dict())
+    state = json.loads((ck / "trainer_state.json").read_text())
+    tensors = load_file(str(ck / "optimizer.safetensors"))
+    params = dict(model.named_parameters())
+    for g, saved in zip(opt.param_groups, state["optimizer"]["param_groups"]):
+        g.update({k: v for k, v in saved.items() if k != "params"})
+    for key, v in tensors.items():
+        if key.startswith("rng."):
+            continue
+        pname, k = key.rsplit(".", 1)
+        opt.state[params[pname]][k] = v.to(params[pname].device)
+    for key, v in state["optimizer"]["state"].items():
+        pname, k = key.rsplit(".", 1)
+        opt.state[params[pname]][k] = v
+    torch.set_rng_state(tensors["rng.cpu"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    return int(state["step"])

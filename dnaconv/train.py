@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from dnaconv.checkpoint import load_model, save_model
+from dnaconv.checkpoint import load_model, load_training_checkpoint, save_model, save_training_checkpoint
 from dnaconv.config import HyenaConfig, dataclass_from_dict, read_json_object
 from dnaconv.errors import ConfigError
 from dnaconv.lm import nll_sum, param_groups
@@ -154,79 +153,6 @@ def batch_rows(data: WindowData, idx: np.ndarray, flips: np.ndarray, seq_len: in
     return win[:, :usable].reshape(-1, seq_len)
 
 
-# -- checkpoints -------------------------------------------------------------------------------------------
-
-
-def _write_checkpoint(run: Path, step: int, model: HyenaLM, opt, cfg: TrainConfig, metrics: dict) -> Path:
-    """Weights (safetensors), optimizer state (safetensors tensors + JSON scalars), RNG and step, written to a
-    temporary directory and renamed into place; then `latest` is replaced. A crash at any point leaves the
-    previous checkpoint and `latest` intact."""
-    from safetensors.torch import save_file
-
-    ckdir = run / "checkpoints"
-    final = ckdir / f"step_{step:07d}"
-    tmp = ckdir / f".tmp_step_{step:07d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(model, tmp, force=True)
-    tensors, scalars = {}, {"param_groups": [], "state": {}}
-    names = {id(p): n for n, p in model.named_parameters()}
-    for g in opt.param_groups:
-        scalars["param_groups"].append(
-            {k: v for k, v in g.items() if k != "params"} | {"params": [names[id(p)] for p in g["params"]]}
-        )
-    for p, st in opt.state.items():
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"{names[id(p)]}.{k}"] = v.detach().contiguous().cpu()
-            else:
-                scalars["state"][f"{names[id(p)]}.{k}"] = v
-    tensors["rng.cpu"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    state = dict(step=step, train=dataclasses.asdict(cfg), metrics=metrics, optimizer=scalars)
-    (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1) + "\n")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    latest_tmp = run / ".latest.tmp"
-    latest_tmp.write_text(final.name + "\n")
-    os.replace(latest_tmp, run / "latest")
-    for old in sorted(ckdir.glob("step_*"))[: -cfg.keep_checkpoints]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def _read_checkpoint(run: Path, model: HyenaLM, opt) -> int:
-    """Load the `latest` checkpoint into model and optimizer; returns its step."""
-    from safetensors.torch import load_file
-
-    from dnaconv.checkpoint import load_model
-
-    name = (run / "latest").read_text().strip()
-    ck = run / "checkpoints" / name
-    loaded, _ = load_model(ck)
-    model.load_state_dict(loaded.state_dict())
-    state = json.loads((ck / "trainer_state.json").read_text())
-    tensors = load_file(str(ck / "optimizer.safetensors"))
-    params = dict(model.named_parameters())
-    for g, saved in zip(opt.param_groups, state["optimizer"]["param_groups"]):
-        g.update({k: v for k, v in saved.items() if k != "params"})
-    for key, v in tensors.items():
-        if key.startswith("rng."):
-            continue
-        pname, k = key.rsplit(".", 1)
-        opt.state[params[pname]][k] = v.to(params[pname].device)
-    for key, v in state["optimizer"]["state"].items():
-        pname, k = key.rsplit(".", 1)
-        opt.state[params[pname]][k] = v
-    torch.set_rng_state(tensors["rng.cpu"])
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
-    return int(state["step"])
-
-
 # -- the loop ------------------------------------------------------------------------------------------------
 
 
@@ -306,7 +232,7 @@ def pretrain(
                             fused=device.type == "cuda")  # fmt: skip
     start = 0
     if resume and (run / "latest").exists():
-        start = _read_checkpoint(run, model, opt)
+        start = load_training_checkpoint(run, model, opt)
     elif init is not None:
         _load_init(model, model_config, init)
     ddp = (
@@ -383,7 +309,9 @@ def pretrain(
             if progress:
                 print(json.dumps(rec), file=sys.stderr, flush=True)
         if rank == 0 and (done % cfg.checkpoint_every == 0 or done == last_steps):
-            _write_checkpoint(run, done, model, opt, cfg, rec)
+            save_training_checkpoint(
+                run, done, model, opt, dataclasses.asdict(cfg), cfg.keep_checkpoints, rec
+            )
             _plot(history, run / "curves.png")
         if world > 1:
             dist.barrier()

@@ -112,17 +112,17 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, shards):
 
 
 def test_interrupted_checkpoint_write_keeps_previous(tmp_path, shards, monkeypatch):
-    import dnaconv.train as tr
+    import dnaconv.checkpoint as ck
 
     cfg = write_config(tmp_path / "c.json")
     assert run("--data", shards, "--config", cfg, "--out", tmp_path / "r", "--max-steps", 3).exit_code == 0
-    real = tr.save_model
+    real = ck.save_model
 
     def crash(model, directory, **kw):  # dies after the weights, before the optimizer state and rename
         real(model, directory, **kw)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tr, "save_model", crash)
+    monkeypatch.setattr(ck, "save_model", crash)
     assert run("--data", shards, "--config", cfg, "--out", tmp_path / "r", "--resume").exit_code == 130
     monkeypatch.undo()
     assert (tmp_path / "r" / "latest").read_text().strip() == "step_0000003"
