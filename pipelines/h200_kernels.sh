@@ -15,13 +15,15 @@
 #                                            HBM block sizes: the data of plan.POINT_PS
 #   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
-#   bash pipelines/h200_kernels.sh pending  the GPU tests, then the modes in $MODES (default split, pack, fp32)
+#   bash pipelines/h200_kernels.sh pending  the GPU tests, then the modes in $MODES (default bwdhalf)
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
 #   bash pipelines/h200_kernels.sh lengths  the split backward at N = 4096 and the fp32 kernels against torch.fft
 #                                            per L (where plan.split_backward and triton_pays's fp32 rule come from)
 #   bash pipelines/h200_kernels.sh savez    fwd+bwd with z saved by the forward (SAVEZ) against recomputed, then the
 #                                            monarch GPU tests
+#   bash pipelines/h200_kernels.sh bwdhalf  DNACONV_MONARCH_BWD_HALF=1 (opt-in: the one-block backward on half tiles)
+#                                            against the default, full-length filters; backward alone per rows
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
@@ -302,11 +304,11 @@ PY
 fi
 if [ "${1:-}" = pending ]; then
   # The GPU tests (on $DNACONV_TEST_WORKERS processes, see h200_setup.sh), then the modes in $MODES (default:
-  # split pack fp32, the opt-ins the 2026-11-28 session left untimed; MODES= runs none)
+  # bwdhalf, the opt-in the 2026-11-29 session left untimed; MODES= runs none)
   timeout 420 python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider tests/kernels \
     tests/test_streaming.py tests/test_pipelines.py > "$OUT/tests.txt" 2>&1
   tail -22 "$OUT/tests.txt"
-  for mode in ${MODES-split pack fp32}; do bash "$0" "$mode"; done
+  for mode in ${MODES-bwdhalf}; do bash "$0" "$mode"; done
   exit 0
 fi
 if [ "${1:-}" = split ]; then
@@ -357,24 +359,16 @@ if [ "${1:-}" = savez ]; then
   # (DNACONV_MONARCH_SAVEZ=1, one transform fewer per backward block) against recomputing it (=0), interleaved,
   # with torch.fft; then the on-chip kernel tests on the GPU.
   timeout 220 python3 - <<'PY' 2>&1 | tee "$OUT/savez.txt"
-import os, torch, triton
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-bench = lambda fn: triton.testing.do_bench(fn, return_mode="median")
-for name, (B, D, L, K) in (("K=128", (1, 32, 2_300_000, 128)), ("K=256", (1, 32, 2_300_000, 256)),
-                           ("K=512", (1, 32, 2_300_000, 512)), ("K=1024", (1, 32, 2_300_000, 1024)),
-                           ("K=2048", (1, 32, 2_300_000, 2048)), ("full 512", (128, 1024, 512, 512)),
-                           ("full 1K", (64, 1024, 1024, 1024)), ("8192 K=128", (32, 256, 8192, 128)),
-                           ("8192 K=1024", (32, 256, 8192, 1024))):
-    torch.manual_seed(0)
-    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
-    k = (torch.randn(D, K, device="cuda") / K**0.5).requires_grad_()
-    bias = torch.randn(D, device="cuda", requires_grad=True)
-    dy = torch.randn_like(u)
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+for name, shape in (("K=128", (1, 32, 2_300_000, 128)), ("K=256", (1, 32, 2_300_000, 256)),
+                    ("K=512", (1, 32, 2_300_000, 512)), ("K=1024", (1, 32, 2_300_000, 1024)),
+                    ("K=2048", (1, 32, 2_300_000, 2048)), ("full 512", (128, 1024, 512, 512)),
+                    ("full 1K", (64, 1024, 1024, 1024)), ("8192 K=128", (32, 256, 8192, 128)),
+                    ("8192 K=1024", (32, 256, 8192, 1024))):
+    u, k, bias, pre, post, dy = gated_inputs(*shape)
     line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
-    for save in ("1", "0", "1", "0"):
-        os.environ["DNACONV_MONARCH_SAVEZ"] = save
-        line.append(f"z{save} {bench(lambda: fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
-    del os.environ["DNACONV_MONARCH_SAVEZ"]
+    line += interleaved("DNACONV_MONARCH_SAVEZ", "1010", lambda: fftconv(u, k, bias, pre, post).backward(dy), "z")
     print(f"fwd+bwd {name}: " + " ".join(line), flush=True)
     del u, pre, post, k, bias, dy
 PY
@@ -382,6 +376,38 @@ PY
     tests/kernels/test_fftconv.py > "$OUT/tests.txt" 2>&1
   tail -5 "$OUT/tests.txt"
   exit 0
+fi
+if [ "${1:-}" = bwdhalf ]; then
+  # The opt-in backward on half tiles for sequences of one block (DNACONV_MONARCH_BWD_HALF=1) against the
+  # default, full-length filters (bf16 gated, B*D*L = 2^26): fwd+bwd interleaved with torch.fft; then the
+  # backward alone (z saved) at 64 and 128 rows per product (128 with 4096 points per program: twice the
+  # segments per program at N = 1024, which its 176 registers may now allow).
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/bwdhalf.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv.monarch import _fftconv_bwd, _fftconv_fwd
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+for name, (B, D, L) in (("full 512", (128, 1024, 512)), ("full 1K", (64, 1024, 1024)), ("full 1K x256", (256, 256, 1024))):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, L)
+    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
+    line += interleaved("DNACONV_MONARCH_BWD_HALF", "0101", lambda: fftconv(u, k, bias, pre, post).backward(dy), "half")
+    print(f"fwd+bwd {name}: " + " ".join(line), flush=True)
+    args = [x.detach() for x in (u, k, bias, pre, post)]
+    z = torch.empty_like(u)
+    _fftconv_fwd(*args, None, None, 1.0, z)
+    ref = [g.float() for g in _fftconv_bwd(dy, *args, None, None, z)]
+    line = []
+    for half, rows in (("0", "64"), ("1", "64"), ("1", "128"), ("0", "64"), ("1", "64"), ("1", "128")):
+        os.environ["DNACONV_MONARCH_BWD_HALF"], os.environ["DNACONV_MONARCH_ROWS"] = half, rows
+        os.environ["DNACONV_MONARCH_BWD_POINTS"] = str(32 * int(rows))  # 128 rows: G = 4 at N = 1024
+        t = bench(lambda: _fftconv_bwd(dy, *args, None, None, z))
+        err = max(((a.float() - b).norm() / b.norm()).item() for a, b in zip(_fftconv_bwd(dy, *args, None, None, z), ref))
+        line.append(f"half{half}/r{rows} {t:.3f} (vs default {err:.1e})")
+    for var in ("DNACONV_MONARCH_BWD_HALF", "DNACONV_MONARCH_ROWS", "DNACONV_MONARCH_BWD_POINTS"):
+        del os.environ[var]
+    print(f"bwd alone {name}: " + " ".join(line), flush=True)
+    del u, pre, post, k, bias, dy, args, z, ref
+PY  exit 0
 fi
 if [ "${1:-}" = lengths ]; then
   # Crossovers with torch.fft per sequence length at B*D*L = 2^26 (32 channels): bf16 fwd+bwd with the split

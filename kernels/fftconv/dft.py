@@ -81,7 +81,7 @@ def _forward_dft(a, f1r, f1i, f2r, f2i, ttr, tti,
     for the M kept columns k2 (f2 [N2, M]: all N2 unless frequency-sparse).
 
     Stage 1 (F1 along n1) runs on the transposed tile so that both stages are right-multiplications. A tile of
-    R1 < N1 rows holds the segment's last R1 rows (the rest are zero): f1 is then F1's last R1 rows [R1, N1]."""
+    R1 < N1 rows holds R1 of the segment's rows (the rest are zero): f1 is then F1's rows for them [R1, N1]."""
     R1: tl.constexpr = a.shape[1]
     at = tl.permute(a, (0, 2, 1))  # [G, N2, R1]
     btr = _rmm(at, f1r, G, N2, R1, PRECISION, N1)  # [G, N2, k1]
@@ -94,7 +94,7 @@ def _inverse_dft_real(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
                       G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
                       M: tl.constexpr):  # fmt: skip
     """Real part of the unscaled inverse DFT of permuted spectra [G, N1, M] -> [G, O1, N2] time order
-    (g2 [M, N2]: the kept rows of F2). f1 [N1, O1]: F1, or its last O1 columns for the last O1 rows of time."""
+    (g2 [M, N2]: the kept rows of F2). f1 [N1, O1]: F1, or its columns for O1 of the rows of time."""
     O1: tl.constexpr = f1r.shape[1]
     cr = _rmm2(yr, g2r, yi, g2i, 1, G, N1, M, PRECISION, N2)  # [G, k1, n2]
     ci = _rmm2(yi, g2r, yr, g2i, -1, G, N1, M, PRECISION, N2)
@@ -188,8 +188,8 @@ def _conv_tile(v, kr, ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti,
                G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
                M: tl.constexpr, e1r=None, e1i=None):  # fmt: skip
     """Circular convolution of the segments v [G, N1, N2] with the (1/N-scaled, permuted) spectrum [N1, M].
-    Half tiles (see the DFTs): v holds the last rows, f1 = F1's last rows, e1 = its last columns, and the
-    result the same last rows."""
+    Half tiles (see the DFTs): v holds some rows, f1 = F1's rows for them, e1 = its columns for the rows of the
+    result (the forward's HALF: the last rows in, the same rows out)."""
     sv = _scale(v, PRECISION)
     xr, xi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
     yr = xr * kr - xi * ki

@@ -242,11 +242,14 @@ def _fftconv_bwd_kernel(
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr, HOLD: tl.constexpr, ACROSS: tl.constexpr, PART: tl.constexpr = 0,
-    HAS_Z: tl.constexpr = False,
+    HAS_Z: tl.constexpr = False, HALF: tl.constexpr = False,
 ):  # fmt: skip
     # PART 0: the whole backward; 1: its causal frame (d(post), d(bias), dk); 2: its anti-causal frame (du,
     # d(pre)). Programs as the forward's: G blocks of one sequence, or (ACROSS) G segments of channel d's sequences.
     # HAS_Z: z (the convolution before the post-gate) comes from the forward; else it is recomputed here.
+    # HALF: one block per sequence without history, framed as the forward's HALF (KM1 = N / 2): the causal
+    # frame's v and g lie in the last N1 / 2 rows, the anti-causal frame's g and dv and dk's lags (< K <= N / 2)
+    # in the first, so every transform runs on half tiles at one end (F1's rows or columns of those rows).
     grp = tl.program_id(0) % n_groups
     if ACROSS:
         d = tl.program_id(0) // n_groups
@@ -257,10 +260,32 @@ def _fftconv_bwd_kernel(
         start = (grp * G + tl.arange(0, G)[:, None, None]) * C  # [G, 1, 1] first output of each block
     row = bd.to(tl.int64) * L
     hrow = bd.to(tl.int64) * H
-    m = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
+    a1 = tl.arange(0, N1)
+    a2 = tl.arange(0, N2)
+    if HALF:
+        tl.static_assert(HOLD)
+        R1: tl.constexpr = N1 // 2
+        rc = R1 + tl.arange(0, R1)  # the causal frame's rows
+        ra = tl.arange(0, R1)  # the anti-causal frame's rows, and dk's lags
+    else:
+        rc = a1
+        ra = a1
+    mf = a1[None, :, None] * N2 + a2[None, None, :]  # spectrum index (frequency order: all rows)
+    m = rc[None, :, None] * N2 + a2[None, None, :]
     f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
         f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
     )
+    if HALF:  # F1 is symmetric: its rows r (forward over those time rows) and columns r (inverse onto them)
+        fcr, fci = (
+            tl.load(f1r_ptr + rc[:, None] * N1 + a1[None, :]),
+            tl.load(f1i_ptr + rc[:, None] * N1 + a1[None, :]),
+        )
+        ear, eai = (
+            tl.load(f1r_ptr + a1[:, None] * N1 + ra[None, :]),
+            tl.load(f1i_ptr + a1[:, None] * N1 + ra[None, :]),
+        )
+    else:
+        fcr, fci, ear, eai = f1r, f1i, f1r, f1i
 
     if PART != 2:
         # Causal frame (as the forward): the block owns outputs t = start + m - KM1 for m >= KM1.
@@ -269,9 +294,9 @@ def _fftconv_bwd_kernel(
         # V, the spectrum of the frame's v, serves both the recomputed convolution (for d(post)) and dk's
         # correlation: one transform fewer than computing it for each.
         sv = _scale(v, PRECISION)
-        vr, vi = _forward_dft(v / sv, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
+        vr, vi = _forward_dft(v / sv, fcr, fci, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
         if HAS_POST and not HAS_Z:
-            kf = d.to(tl.int64) * (N1 * N2) + m
+            kf = d.to(tl.int64) * (N1 * N2) + mf
             kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
             yr = vr * kr - vi * ki
             yi = vr * ki + vi * kr
@@ -280,7 +305,12 @@ def _fftconv_bwd_kernel(
         if HAS_POST and not HAS_Z:
             # d(post) = dy * (conv + bias * v)
             sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
-            z = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
+            if HALF:
+                e1r = tl.load(f1r_ptr + a1[:, None] * N1 + rc[None, :])
+                e1i = tl.load(f1i_ptr + a1[:, None] * N1 + rc[None, :])
+                z = _inverse_dft_real(yr / sy, yi / sy, e1r, e1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
+            else:
+                z = _inverse_dft_real(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
             z = z * (sv * sy)
         if not HOLD:
             m, t, v = _times_again(v, u_ptr + row, pre_ptr + row, hist_ptr + hrow, start, KM1, L, H,
@@ -299,29 +329,35 @@ def _fftconv_bwd_kernel(
         # dk[s] = sum_t g[t] v[t - s]: circular correlation conj(V) G of the owned g with the frame's v, lags m < K.
         # Unscaled inverse (1/N on the host); fp16 operands are scaled like in _conv_tile.
         sg = _scale(g, PRECISION)
-        gr, gi = _forward_dft(g / sg, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
+        gr, gi = _forward_dft(g / sg, fcr, fci, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
         vr = vr.to(tl.float32)
         vi = vi.to(tl.float32)
         pr = vr * gr + vi * gi
         pi = vr * gi - vi * gr
         sp = _scale(tl.maximum(tl.abs(pr), tl.abs(pi)), PRECISION)
-        corr = _inverse_dft_real(pr / sp, pi / sp, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
-        corr = tl.sum(corr, axis=0) * (sv * sg * sp)  # [N1, N2]: the G blocks' contributions
-        mm = tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :]
+        corr = _inverse_dft_real(pr / sp, pi / sp, ear, eai, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
+        corr = tl.sum(corr, axis=0) * (sv * sg * sp)  # [rows, N2]: the G blocks' contributions
+        mm = ra[:, None] * N2 + a2[None, :]
         tl.store(dk_ptr + tl.program_id(0).to(tl.int64) * K + mm, corr, mask=mm < K)  # partial, [programs, K]
 
     if PART != 1:
         # Anti-causal frame for dv[t] = sum_s k[s] g[t + s]: the block reads g at t = start + m (all m) and owns
         # outputs m < C. G * conj(Kf) is the correlation with the filter.
-        t2 = start + m
+        t2 = start + ra[None, :, None] * N2 + a2[None, None, :]
         g2 = tl.load(dy_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
         if HAS_POST:
             g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
-        kf = m + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
+        kf = mf + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
         kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
-        dv = _conv_tile(g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2)
+        if HALF:  # g2 in the first rows: F1's first rows forward, its first columns back
+            dv = _conv_tile(g2, kr, -ki, tl.trans(ear), tl.trans(eai), f2r, f2i, g2r, g2i, tr, ti, ttr, tti,
+                            G, N1, N2, PRECISION, N2, ear, eai)  # fmt: skip
+        else:
+            dv = _conv_tile(
+                g2, kr, -ki, f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti, G, N1, N2, PRECISION, N2
+            )
         # positions and g computed and loaded again rather than held across the transforms (registers)
-        m = tl.arange(0, N2)[None, None, :] + tl.arange(0, N1)[None, :, None] * N2
+        m = a2[None, None, :] + ra[None, :, None] * N2
         if ACROSS:
             t2 = m + _segments(grp * G + tl.arange(0, G)[:, None, None], d, D, L, n_blocks, NQ, C, KM1)[1]
         else:
@@ -402,15 +438,15 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
       segments: 93.2, with 8 warps 62.2, before the backward shared V's transform).
     - paired and rows: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps
       of the first kernels; a complex pair holds the registers of two real segments).
-    DNACONV_MONARCH_ROWS (rows per product), DNACONV_MONARCH_WARPS and DNACONV_MONARCH_MAXNREG (0: no cap)
-    override the choice for sweeps."""
+    DNACONV_MONARCH_ROWS (rows per product), DNACONV_MONARCH_WARPS, DNACONV_MONARCH_MAXNREG (0: no cap) and
+    DNACONV_MONARCH_BWD_POINTS (the backward's points per program) override the choice for sweeps."""
     n = n1 * n2
     rows = int(os.environ.get("DNACONV_MONARCH_ROWS", 64 if kind == "backward" else 128))
     g = max(1, min(rows // n1, 1 << (n_blocks - 1).bit_length()))
     if kind == "forward":
         g = max(1, min(g, max(4096, 2 * n) // n))
     elif kind == "backward":
-        g = max(1, min(g, 2048 // n))
+        g = max(1, min(g, int(os.environ.get("DNACONV_MONARCH_BWD_POINTS", 2048)) // n))
     points = g * n * (2 if kind == "paired" else 1)
     if kind == "backward":
         warps = 4 if points <= 2048 else 8
@@ -555,6 +591,15 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
     dy = dy.contiguous()
     G, warps, opts, n_groups, across = _programs(n1, n2, B, n_blocks, "backward")
     rows = D if across else B * D  # programs per group index: [D] or [B, D]
+    # HALF (opt-in, DNACONV_MONARCH_BWD_HALF=1, not yet timed): one block without history framed as the
+    # forward's HALF, every transform on half tiles
+    half = (
+        os.environ.get("DNACONV_MONARCH_BWD_HALF") == "1"
+        and n_blocks == 1
+        and H == 0
+        and max(L, k_eff - 1) <= n1 * n2 // 2
+        and _half_tiles(n1, n2)
+    )
     # Per-program partials in fp32 (at most the size of u in fp32, as K <= C), summed below.
     dbias = torch.empty(rows, n_groups, device=u.device, dtype=torch.float32)
     dk = torch.empty(rows, n_groups, k_eff, device=u.device, dtype=torch.float32)
@@ -566,11 +611,12 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
             post_gate if post_gate is not None else dummy, history if history is not None else dummy,
             bias if bias is not None else dummy, kfr, kfi, *_dft_matrices(n1, n2, u.device),
             du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk,
-            z if z is not None else dummy, D, L, H, C, k_eff - 1, k_eff, n_groups, n_blocks, B * n_blocks,
+            z if z is not None else dummy, D, L, H, C, n1 * n2 // 2 if half else k_eff - 1, k_eff, n_groups,
+            n_blocks, B * n_blocks,
             G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
             HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), ACROSS=across, PART=part,
-            HAS_Z=z is not None and post_gate is not None, num_warps=warps, **opts,
+            HAS_Z=z is not None and post_gate is not None, HALF=half, num_warps=warps, **opts,
         )  # fmt: skip
     # summed over the batch and the groups; the correlation's inverse DFT was left unscaled
     dk = dk.view(-1, D, n_groups, k_eff).sum((0, 2)) / (n1 * n2)

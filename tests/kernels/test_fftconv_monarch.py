@@ -103,7 +103,12 @@ def _spy(monkeypatch, name):
     class Spy:
         def __getitem__(self, grid):
             def launch(*args, **kw):
-                seen.append({key: kw.get(key) for key in ("HALF", "ACROSS", "G", "PART", "STORE_Z", "HAS_Z")})
+                seen.append(
+                    {
+                        key: kw.get(key)
+                        for key in ("HALF", "ACROSS", "G", "PART", "STORE_Z", "HAS_Z", "N1", "N2")
+                    }
+                )
                 return real[grid](*args, **kw)
 
             return launch
@@ -223,6 +228,38 @@ def test_backward_hold_and_reload(hold, monkeypatch):
     monkeypatch.delenv("DNACONV_MONARCH_HOLD")
     assert _hold(2, 32, 32, 4, "backward") and _hold(1, 32, 64, 4, "backward", one_block=True)
     assert not _hold(1, 32, 64, 4, "backward")
+
+
+@pytest.mark.parametrize("save", ["1", "0"], ids=["saved", "recomputed"])
+@pytest.mark.parametrize("n", [1024, 2048], ids=["N1024", "N2048"])
+def test_backward_half_frame(n, save, monkeypatch):
+    """DNACONV_MONARCH_BWD_HALF=1 (opt-in): the backward of one-block sequences without history on half tiles,
+    with z saved or recomputed, at N = 1024 (32 x 32) and 2048 (32 x 64); several sequences per program, a
+    filter shorter than the sequence, no gates, bf16; sequences of two blocks and history keep the usual frame."""
+    monkeypatch.setenv("DNACONV_MONARCH_BWD_HALF", "1")
+    monkeypatch.setenv("DNACONV_MONARCH_SAVEZ", save)
+    monkeypatch.setenv("DNACONV_MONARCH_FFT", str(n))
+    bwd = _spy(monkeypatch, "_fftconv_bwd_kernel")
+    L = n // 2 - 12
+    test_backward_fp32(3, 2, L, L, 0)
+    test_backward_fp32(2, 3, L, 300, 0)
+    _check_bf16_grads(3, 2, L - 50, L - 50, 7)
+    u, k, bias, pre, post, _ = _inputs(2, 3, L - 200, L - 200, 0, torch.float32)
+    xs = [x.detach().clone().requires_grad_() for x in (u, k, bias)]
+    ur, kr, br = (x.detach().cpu().double().requires_grad_() for x in (u, k, bias))
+    (monarch_fftconv(*xs) ** 2).sum().backward()  # no gates
+    (naive_conv_direct(ur, kr, br) ** 2).sum().backward()
+    for x, r, name in zip(xs, (ur, kr, br), ("du", "dk", "dbias")):
+        assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=name)
+    assert len(bwd) == 4 and all(x["HALF"] and x["N1"] * x["N2"] == n for x in bwd)
+    if n == 1024:  # four sequences per program (DNACONV_MONARCH_ROWS / BWD_POINTS, the sweep knobs)
+        monkeypatch.setenv("DNACONV_MONARCH_ROWS", "128")
+        monkeypatch.setenv("DNACONV_MONARCH_BWD_POINTS", "4096")
+        test_backward_fp32(5, 2, L, L, 0)
+        assert bwd[-1]["HALF"] and bwd[-1]["G"] == 4
+        monkeypatch.delenv("DNACONV_MONARCH_ROWS")
+    test_backward_fp32(2, 3, 700, 100, 37)  # history: the usual frame
+    assert not bwd[-1]["HALF"]
 
 
 @pytest.mark.parametrize("save", ["1", "0"], ids=["saved", "recomputed"])

@@ -1,0 +1,42 @@
+"""Helpers of the device scripts' A/B timings (``h200_kernels.sh``): gated-convolution inputs on the GPU, and
+one environment knob's values timed interleaved in one process."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def bench(fn) -> float:
+    """Median ms of ``triton.testing.do_bench``."""
+    import triton
+
+    return triton.testing.do_bench(fn, return_mode="median")
+
+
+def gated_inputs(B: int, D: int, L: int, K: int, dtype=torch.bfloat16, grad: bool = True, seed: int = 0):
+    """(u, k, bias, pre, post, dy) on CUDA: u, the gates and dy in ``dtype``, k (scaled so that outputs are
+    O(1)) and bias in fp32; all but dy requiring gradients when ``grad``."""
+    torch.manual_seed(seed)
+    u, pre, post = (torch.randn(B, D, L, device="cuda", dtype=dtype, requires_grad=grad) for _ in range(3))
+    k = (torch.randn(D, K, device="cuda") / K**0.5).requires_grad_(grad)
+    bias = torch.randn(D, device="cuda", requires_grad=grad)
+    return u, k, bias, pre, post, torch.randn_like(u)
+
+
+def interleaved(env: str, values, fn, label: str = "") -> list[str]:
+    """``fn`` timed with the variable ``env`` at each of ``values`` in turn (pass them twice to interleave), as
+    "label+value ms" strings; the variable is restored afterwards."""
+    saved = os.environ.get(env)
+    out = []
+    try:
+        for v in values:
+            os.environ[env] = v
+            out.append(f"{label}{v} {bench(fn):.3f}")
+    finally:
+        if saved is None:
+            os.environ.pop(env, None)
+        else:
+            os.environ[env] = saved
+    return out
