@@ -15,7 +15,7 @@
 #                                            HBM block sizes: the data of plan.POINT_PS
 #   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
-#   bash pipelines/h200_kernels.sh pending  the GPU tests, then the modes in $MODES (default bwdhalf)
+#   bash pipelines/h200_kernels.sh pending  the GPU tests, then the modes in $MODES (default bwdhalf, hbmpair)
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
 #   bash pipelines/h200_kernels.sh lengths  the split backward at N = 4096 and the fp32 kernels against torch.fft
@@ -24,6 +24,8 @@
 #                                            monarch GPU tests
 #   bash pipelines/h200_kernels.sh bwdhalf  DNACONV_MONARCH_BWD_HALF=1 (opt-in: the one-block backward on half tiles)
 #                                            against the default, full-length filters; backward alone per rows
+#   bash pipelines/h200_kernels.sh hbmpair  DNACONV_HBM_PAIR=1 (opt-in: two segments per complex block through HBM)
+#                                            against the default, forward (and fwd+bwd with DNACONV_HBM_BWD=1)
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
@@ -304,11 +306,11 @@ PY
 fi
 if [ "${1:-}" = pending ]; then
   # The GPU tests (on $DNACONV_TEST_WORKERS processes, see h200_setup.sh), then the modes in $MODES (default:
-  # bwdhalf, the opt-in the 2026-11-29 session left untimed; MODES= runs none)
+  # bwdhalf hbmpair, the opt-ins the 2026-11-29 session left untimed; MODES= runs none)
   timeout 420 python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider tests/kernels \
     tests/test_streaming.py tests/test_pipelines.py > "$OUT/tests.txt" 2>&1
   tail -22 "$OUT/tests.txt"
-  for mode in ${MODES-bwdhalf}; do bash "$0" "$mode"; done
+  for mode in ${MODES-bwdhalf hbmpair}; do bash "$0" "$mode"; done
   exit 0
 fi
 if [ "${1:-}" = split ]; then
@@ -408,6 +410,40 @@ for name, (B, D, L) in (("full 512", (128, 1024, 512)), ("full 1K", (64, 1024, 1
     print(f"bwd alone {name}: " + " ".join(line), flush=True)
     del u, pre, post, k, bias, dy, args, z, ref
 PY  exit 0
+fi
+if [ "${1:-}" = hbmpair ]; then
+  # The HBM kernels with two real segments of a channel per complex block (DNACONV_HBM_PAIR=1: half the
+  # intermediate and the programs) against one per block, interleaved, with torch.fft, bf16 gated; partial
+  # filters, the streaming shape, full-length filters with B = 4 (pairs across the batch) and B = 1 (none).
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/hbmpair.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+for name, shape in (("K=4096", (1, 32, 2_300_000, 4096)), ("K=8192", (1, 32, 2_300_000, 8192)),
+                    ("K=16K", (1, 32, 2_300_000, 16384)), ("K=64K L=1M", (1, 64, 1 << 20, 65536)),
+                    ("stream K=8192", (1, 128, 73727, 8192)), ("full 16K B=4", (4, 1024, 16384, 16384)),
+                    ("full 64K B=1", (1, 1024, 65536, 65536))):
+    u, k, bias, pre, post, dy = gated_inputs(*shape, grad=False)
+    with torch.no_grad():
+        ref = naive_fftconv(u, k, bias, pre, post).float()
+        line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post)):.3f}"]
+        line += interleaved("DNACONV_HBM_PAIR", "0101", lambda: fftconv(u, k, bias, pre, post), "pair")
+        for pair in "01":
+            os.environ["DNACONV_HBM_PAIR"] = pair
+            y = fftconv(u, k, bias, pre, post).float()
+            line.append(f"err{pair} {((y - ref).norm() / ref.norm()).item():.1e}")
+        del os.environ["DNACONV_HBM_PAIR"], y, ref
+    print(f"fwd {name}: " + " ".join(line), flush=True)
+    if name == "K=8192":
+        u, k, bias, pre, post, dy = gated_inputs(*shape)
+        os.environ["DNACONV_HBM_BWD"] = "1"
+        line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
+        line += interleaved("DNACONV_HBM_PAIR", "0101", lambda: fftconv(u, k, bias, pre, post).backward(dy), "pair")
+        del os.environ["DNACONV_HBM_BWD"]
+        print(f"fwd+bwd (DNACONV_HBM_BWD=1) {name}: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy
+PY
+  exit 0
 fi
 if [ "${1:-}" = lengths ]; then
   # Crossovers with torch.fft per sequence length at B*D*L = 2^26 (32 channels): bf16 fwd+bwd with the split

@@ -39,7 +39,7 @@ from dnaconv.kernels.fftconv.dft import (
     _mm,
     _scale,
 )
-from dnaconv.kernels.fftconv.monarch import _launch_shape, _precision, monarch_spectrum
+from dnaconv.kernels.fftconv.monarch import _launch_shape, _precision, _segments, monarch_spectrum
 from dnaconv.kernels.fftconv.naive import next_fast_len
 from dnaconv.kernels.fftconv.plan import hbm_plan
 
@@ -70,11 +70,13 @@ def _twiddle(k, s, PS):
 @triton.jit
 def _col_fwd_kernel(
     u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr,
-    D, L, H, C, KM1, n_blocks, R, S, n_sblk,
+    D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP,
     P: tl.constexpr, G: tl.constexpr, FIRST: tl.constexpr,
-    HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr,
+    HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr, PAIR: tl.constexpr = False,
 ):  # fmt: skip
-    """One column pass, in place on (xr, xi) [segments, R, P, S]; FIRST reads the gated input instead."""
+    """One column pass, in place on (xr, xi) [segments, R, P, S]; FIRST reads the gated input instead. PAIR:
+    a segment of the intermediate is pair j of channel d (index d NP + j), whose real part is the channel's
+    segment 2j and its imaginary part segment 2j + 1, of its NQ = B x n_blocks (``monarch._segments``)."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
@@ -86,7 +88,22 @@ def _col_fwd_kernel(
     fidx = a[:, None] * P + a[None, :]
     fr = tl.load(fr_ptr + fidx)
     fi = tl.load(fi_ptr + fidx)
-    if FIRST:  # R = 1: block position m = p S + s is time block * C + m - KM1
+    if FIRST and PAIR:  # two real segments of channel d as one complex one
+        d = seg // NP
+        bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
+        t = start + p * S + s - KM1
+        va = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
+                         hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)  # fmt: skip
+        bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
+        t = start + p * S + s - KM1
+        vb = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
+                         hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)  # fmt: skip
+        sv = _scale2(tl.maximum(tl.abs(va), tl.abs(vb)), PRECISION)
+        va = va / sv
+        vb = vb / sv
+        zr = (_mm(fr, va, PRECISION) - _mm(fi, vb, PRECISION)) * sv
+        zi = (_mm(fr, vb, PRECISION) + _mm(fi, va, PRECISION)) * sv
+    elif FIRST:  # R = 1: block position m = p S + s is time block * C + m - KM1
         bd = seg // n_blocks
         t = (seg % n_blocks) * C + p * S + s - KM1
         row = bd.to(tl.int64) * L
@@ -145,14 +162,32 @@ def _row_kernel(
 
 
 @triton.jit
+def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, D, L, KM1,
+               HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr):  # fmt: skip
+    """out = post * (y + bias * v) of row bd at times t (block positions m), where valid (m >= KM1, t < L)."""
+    valid = (m >= KM1) & (t < L)
+    row = bd.to(tl.int64) * L
+    if HAS_BIAS:
+        v = tl.load(u_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+        if HAS_PRE:
+            v = v * tl.load(pre_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+        y += tl.load(bias_ptr + bd % D).to(tl.float32) * v
+    if HAS_POST:
+        y = y * tl.load(post_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+    tl.store(y_ptr + row + t, y.to(y_ptr.dtype.element_ty), mask=valid)
+
+
+@triton.jit
 def _col_inv_kernel(
     xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
-    D, L, C, KM1, n_blocks, R, S, n_sblk,
+    D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP,
     P: tl.constexpr, G: tl.constexpr, LAST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
+    PAIR: tl.constexpr = False,
 ):  # fmt: skip
     """The inverse of a column pass (conjugate twiddles, then conj(F_P) down the columns), in place; LAST
-    takes the real part and writes out = post * (y + bias * v) at the block's valid positions."""
+    takes the real part (PAIR: and the imaginary part, the pair's second segment, see ``_col_fwd_kernel``) and
+    writes out = post * (y + bias * v) at the block's valid positions."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)
@@ -173,19 +208,18 @@ def _col_inv_kernel(
     fr = tl.load(fr_ptr + fidx)
     fi = tl.load(fi_ptr + fidx)
     yr = (_mm(fr, zr, PRECISION) + _mm(fi, zi, PRECISION)) * sz
-    if LAST:
-        bd = seg // n_blocks
-        t = (seg % n_blocks) * C + p * S + s - KM1
-        valid = (p * S + s >= KM1) & (t < L)
-        row = bd.to(tl.int64) * L
-        if HAS_BIAS:
-            v = tl.load(u_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
-            if HAS_PRE:
-                v = v * tl.load(pre_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
-            yr += tl.load(bias_ptr + bd % D).to(tl.float32) * v
-        if HAS_POST:
-            yr = yr * tl.load(post_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
-        tl.store(y_ptr + row + t, yr.to(y_ptr.dtype.element_ty), mask=valid)
+    if LAST and PAIR:
+        d = seg // NP
+        bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
+        _store_out(yr, start + p * S + s - KM1, p * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
+                   D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS)  # fmt: skip
+        yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
+        bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
+        _store_out(yi, start + p * S + s - KM1, p * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
+                   D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS)  # fmt: skip
+    elif LAST:
+        _store_out(yr, (seg % n_blocks) * C + p * S + s - KM1, p * S + s, seg // n_blocks, u_ptr, pre_ptr,
+                   post_ptr, bias_ptr, y_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS)  # fmt: skip
     else:
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
         tl.store(xr_ptr + off, yr)
@@ -231,7 +265,13 @@ def hbm_fftconv_fwd(
     n, C, km1 = plan.n, plan.C, plan.k_eff - 1
     kfr, kfi = spectrum if spectrum is not None else monarch_spectrum(k, plan, fraction)
     n_blocks = triton.cdiv(L, C)
-    n_seg = B * D * n_blocks
+    # PAIR (opt-in, DNACONV_HBM_PAIR=1, not yet timed): two real segments of a channel per complex one, half
+    # the intermediate and half the programs of every pass (the filter is real, so the real and imaginary
+    # parts of the result are the two convolutions)
+    pair = os.environ.get("DNACONV_HBM_PAIR") == "1"
+    n_pairs = triton.cdiv(B * n_blocks, 2)
+    n_seg = D * n_pairs if pair else B * D * n_blocks
+    seg_args = (B * n_blocks, n_pairs)
     xr = torch.empty(n_seg * n, device=u.device, dtype=torch.float32)
     xi = torch.empty_like(xr)
     y = torch.empty_like(u)
@@ -247,23 +287,23 @@ def hbm_fftconv_fwd(
         _col_fwd_kernel[(n_seg * R * (S // G),)](
             u, pre_gate if pre_gate is not None else dummy, history if history is not None else dummy,
             xr, xi, *_col_dft(p, u.device),
-            D, L, H, C, km1, n_blocks, R, S, S // G,
-            P=p, G=G, FIRST=i == 0, HAS_HIST=history is not None and H > 0, num_warps=4, **flags,
+            D, L, H, C, km1, n_blocks, R, S, S // G, *seg_args,
+            P=p, G=G, FIRST=i == 0, HAS_HIST=history is not None and H > 0, PAIR=pair, num_warps=4, **flags,
         )  # fmt: skip
         R *= p
     rows = n // (plan.n1 * plan.n2)
     G, warps, opts = _launch_shape(plan.n1, plan.n2, rows, "rows")
     _row_kernel[(n_seg * (rows // G),)](
         xr, xi, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction),
-        D, n_blocks, rows, rows // G,
+        D, n_pairs if pair else n_blocks, rows, rows // G,  # the channel of segment i: (i // that) % D
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, num_warps=warps, **opts,
     )  # fmt: skip
     for i, (R, p, S, G) in reversed(list(enumerate(levels))):
         _col_inv_kernel[(n_seg * R * (S // G),)](
             xr, xi, *_col_dft(p, u.device), u, pre_gate if pre_gate is not None else dummy,
             post_gate if post_gate is not None else dummy, bias if bias is not None else dummy, y,
-            D, L, C, km1, n_blocks, R, S, S // G,
-            P=p, G=G, LAST=i == 0, HAS_POST=post_gate is not None, HAS_BIAS=bias is not None,
+            D, L, C, km1, n_blocks, R, S, S // G, *seg_args,
+            P=p, G=G, LAST=i == 0, HAS_POST=post_gate is not None, HAS_BIAS=bias is not None, PAIR=pair,
             num_warps=4, **flags,
         )  # fmt: skip
     return y
