@@ -25,7 +25,7 @@
 #   bash pipelines/h200_kernels.sh bwdhalf  DNACONV_MONARCH_BWD_HALF=1 (opt-in: the one-block backward on half tiles)
 #                                            against the default, full-length filters; backward alone per rows
 #   bash pipelines/h200_kernels.sh hbmpair  DNACONV_HBM_PAIR=1 (opt-in: two segments per complex block through HBM)
-#                                            against the default, forward (and fwd+bwd with DNACONV_HBM_BWD=1)
+#                                            against the default, forward; fwd+bwd with DNACONV_HBM_BWD=1 (z saved)
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
@@ -434,12 +434,16 @@ for name, shape in (("K=4096", (1, 32, 2_300_000, 4096)), ("K=8192", (1, 32, 2_3
             line.append(f"err{pair} {((y - ref).norm() / ref.norm()).item():.1e}")
         del os.environ["DNACONV_HBM_PAIR"], y, ref
     print(f"fwd {name}: " + " ".join(line), flush=True)
-    if name == "K=8192":
+    if name in ("K=8192", "K=16K", "stream K=8192"):
+        # the opt-in HBM backward (z from the forward by default), paired or not; then z saved or recomputed
         u, k, bias, pre, post, dy = gated_inputs(*shape)
         os.environ["DNACONV_HBM_BWD"] = "1"
+        step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
         line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
-        line += interleaved("DNACONV_HBM_PAIR", "0101", lambda: fftconv(u, k, bias, pre, post).backward(dy), "pair")
-        del os.environ["DNACONV_HBM_BWD"]
+        line += interleaved("DNACONV_HBM_PAIR", "0101", step, "pair")
+        os.environ["DNACONV_HBM_PAIR"] = "1"
+        line += interleaved("DNACONV_MONARCH_SAVEZ", "1010", step, "pair1 z")
+        del os.environ["DNACONV_HBM_BWD"], os.environ["DNACONV_HBM_PAIR"]
         print(f"fwd+bwd (DNACONV_HBM_BWD=1) {name}: " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy
 PY

@@ -646,23 +646,22 @@ def _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, n_fft, fraction
     return tuple(None if x is None else next(grads) for x in xs)
 
 
-def _save_z(post_needs_grad: bool, post_gate, fraction: float, bwd_plan, L: int) -> bool:
-    """SAVEZ: where d(post) is wanted and the fused on-chip backward runs, the forward stores z = conv + bias * v
-    (one more tensor of u's size kept for the backward) so that the backward loads it instead of recomputing the
-    convolution: one inverse transform and the filter product fewer per block, and fewer spills (112 -> 8 B at
-    N = 512, 88 -> 64 at 1024, 336 -> 152 at 2048). H200, 2026-11-29, fwd+bwd ms, bf16 gated, saved vs
-    recomputed, interleaved (``h200_kernels.sh savez``): L = 2.3M x 32 channels K = 128 3.218 vs 3.366, K = 256
-    3.71 vs 3.74, K = 512 4.39 vs 4.39, K = 1024 5.97 vs 6.07; full L = 512 4.48 vs 4.81, 1K 5.08 vs 5.57;
-    windows of 8192 (32 x 256) K = 128 3.175 vs 3.375, K = 1024 5.61 vs 5.73. Not with the split backward
-    (N = 4096): K = 2048 11.86 vs 11.03. DNACONV_MONARCH_SAVEZ=0 recomputes (sweeps)."""
-    return (
-        post_needs_grad
-        and post_gate is not None
-        and fraction == 1
-        and bwd_plan is not None
-        and not split_backward(bwd_plan[0] * bwd_plan[1], L, bwd_plan[3])
-        and os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"
-    )
+def _save_z(post_needs_grad: bool, post_gate) -> bool:
+    """SAVEZ: where d(post) is wanted, the forward stores z = conv + bias * v (one more tensor of u's size kept
+    for the backward) so that the backward loads it instead of recomputing the convolution. The callers take it
+    for the fused on-chip backward (one inverse transform and the filter product fewer per block, and fewer
+    spills: 112 -> 8 B at N = 512, 88 -> 64 at 1024, 336 -> 152 at 2048) and the opt-in HBM backward (one HBM
+    convolution fewer; not yet timed). H200, 2026-11-29, fwd+bwd ms, bf16 gated, saved vs recomputed,
+    interleaved (``h200_kernels.sh savez``): L = 2.3M x 32 channels K = 128 3.218 vs 3.366, K = 256 3.71 vs
+    3.74, K = 512 4.39 vs 4.39, K = 1024 5.97 vs 6.07; full L = 512 4.48 vs 4.81, 1K 5.08 vs 5.57; windows of
+    8192 (32 x 256) K = 128 3.175 vs 3.375, K = 1024 5.61 vs 5.73. Not with the split backward (N = 4096):
+    K = 2048 11.86 vs 11.03. DNACONV_MONARCH_SAVEZ=0 recomputes (sweeps)."""
+    return post_needs_grad and post_gate is not None and os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"
+
+
+def _hbm_backward(plan: FFTPlan, fraction: float) -> bool:
+    """Whether gradients of an HBM-plan convolution run ``hbm_fftconv_bwd`` (opt-in, DNACONV_HBM_BWD=1)."""
+    return bool(plan.cols) and fraction == 1 and os.environ.get("DNACONV_HBM_BWD") == "1"
 
 
 def _backward_plan(u, k, history):
@@ -684,12 +683,17 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         if ctx.plan.cols:
             from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
 
-            ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, None)
+            z = None  # for the opt-in HBM backward, d(post) from the forward's z (as SAVEZ on chip)
+            if _hbm_backward(ctx.plan, fraction) and _save_z(ctx.needs_input_grad[4], post_gate):
+                z = torch.empty_like(u)
+            ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
             return hbm_fftconv_fwd(
-                u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=ctx.plan
+                u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=ctx.plan, z=z
             )
         z = None
-        if _save_z(ctx.needs_input_grad[4], post_gate, fraction, _backward_plan(u, k, history), u.shape[-1]):
+        bwd = _backward_plan(u, k, history) if fraction == 1 else None
+        fused = bwd is not None and not split_backward(bwd[0] * bwd[1], u.shape[-1], bwd[3])
+        if fused and _save_z(ctx.needs_input_grad[4], post_gate):
             z = torch.empty_like(u)
         ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
         return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z)
@@ -698,10 +702,10 @@ class MonarchFFTConvFunction(torch.autograd.Function):
     def backward(ctx, dy):
         u, k, bias, pre_gate, post_gate, history, z = ctx.saved_tensors
         plan = ctx.plan
-        if plan.cols and ctx.fraction == 1 and os.environ.get("DNACONV_HBM_BWD") == "1":
+        if _hbm_backward(plan, ctx.fraction):
             from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_bwd
 
-            grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history)
+            grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z)
         elif plan.cols or ctx.fraction < 1 or (bwd_plan := _backward_plan(u, k, history)) is None:
             grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan.n, ctx.fraction)
         else:

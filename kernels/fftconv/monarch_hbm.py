@@ -162,9 +162,11 @@ def _row_kernel(
 
 
 @triton.jit
-def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, D, L, KM1,
-               HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr):  # fmt: skip
-    """out = post * (y + bias * v) of row bd at times t (block positions m), where valid (m >= KM1, t < L)."""
+def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D, L, KM1,
+               HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr,
+               STORE_Z: tl.constexpr):  # fmt: skip
+    """out = post * (y + bias * v) of row bd at times t (block positions m), where valid (m >= KM1, t < L);
+    STORE_Z: and z = y + bias * v (for the backward's d(post))."""
     valid = (m >= KM1) & (t < L)
     row = bd.to(tl.int64) * L
     if HAS_BIAS:
@@ -172,6 +174,8 @@ def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, D, L, KM1
         if HAS_PRE:
             v = v * tl.load(pre_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
         y += tl.load(bias_ptr + bd % D).to(tl.float32) * v
+    if STORE_Z:
+        tl.store(z_ptr + row + t, y.to(z_ptr.dtype.element_ty), mask=valid)
     if HAS_POST:
         y = y * tl.load(post_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
     tl.store(y_ptr + row + t, y.to(y_ptr.dtype.element_ty), mask=valid)
@@ -179,11 +183,11 @@ def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, D, L, KM1
 
 @triton.jit
 def _col_inv_kernel(
-    xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
+    xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr,
     D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP,
     P: tl.constexpr, G: tl.constexpr, LAST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
-    PAIR: tl.constexpr = False,
+    PAIR: tl.constexpr = False, STORE_Z: tl.constexpr = False,
 ):  # fmt: skip
     """The inverse of a column pass (conjugate twiddles, then conj(F_P) down the columns), in place; LAST
     takes the real part (PAIR: and the imaginary part, the pair's second segment, see ``_col_fwd_kernel``) and
@@ -212,14 +216,14 @@ def _col_inv_kernel(
         d = seg // NP
         bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
         _store_out(yr, start + p * S + s - KM1, p * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
-                   D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS)  # fmt: skip
+                   z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z)  # fmt: skip
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
         bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
         _store_out(yi, start + p * S + s - KM1, p * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
-                   D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS)  # fmt: skip
+                   z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z)  # fmt: skip
     elif LAST:
         _store_out(yr, (seg % n_blocks) * C + p * S + s - KM1, p * S + s, seg // n_blocks, u_ptr, pre_ptr,
-                   post_ptr, bias_ptr, y_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS)  # fmt: skip
+                   post_ptr, bias_ptr, y_ptr, z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z)  # fmt: skip
     else:
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
         tl.store(xr_ptr + off, yr)
@@ -253,10 +257,11 @@ def hbm_fftconv_fwd(
     fraction=1.0,
     precision=None,
     plan=None,
+    z=None,
 ):
     """Forward of the causal convolution (the op of ``naive_fftconv``) through HBM; see the module doc.
     ``precision`` overrides the product precision that u's dtype implies (the backward passes fp32 tensors
-    that stand for half-precision ones)."""
+    that stand for half-precision ones); ``z``, where given, receives the convolution before the post-gate."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     plan = plan or hbm_plan(L, k.shape[-1], H, fraction)
@@ -302,17 +307,17 @@ def hbm_fftconv_fwd(
         _col_inv_kernel[(n_seg * R * (S // G),)](
             xr, xi, *_col_dft(p, u.device), u, pre_gate if pre_gate is not None else dummy,
             post_gate if post_gate is not None else dummy, bias if bias is not None else dummy, y,
-            D, L, C, km1, n_blocks, R, S, S // G, *seg_args,
+            z if z is not None else dummy, D, L, C, km1, n_blocks, R, S, S // G, *seg_args,
             P=p, G=G, LAST=i == 0, HAS_POST=post_gate is not None, HAS_BIAS=bias is not None, PAIR=pair,
-            num_warps=4, **flags,
+            STORE_Z=z is not None and i == 0, num_warps=4, **flags,
         )  # fmt: skip
     return y
 
 
-def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
+def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     """Gradients (du, dk, dbias, dpre, dpost) with the HBM forward doing the long convolutions.
 
-    d(post) = dy * (conv + bias v) recomputes the convolution; dv is the correlation of g = dy * post with k,
+    d(post) = dy * z, z = conv + bias v from the forward (``hbm_fftconv_fwd(..., z=)``) or recomputed; dv is the correlation of g = dy * post with k,
     i.e. the convolution of the reversed g, reversed back; dk[s] = sum over batch and t of g[t] v[t - s] is
     one cross-correlation per row through torch.fft, summed over the batch before its inverse. The history
     (streaming state) gets no gradient. Opt-in (DNACONV_HBM_BWD=1): on the H200 it was slower than the
@@ -326,7 +331,8 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history):
     dpost = None
     g = dy
     if post_gate is not None:
-        z = hbm_fftconv_fwd(u, k, bias, pre_gate, None, history)  # conv + bias v, in u's dtype
+        if z is None:
+            z = hbm_fftconv_fwd(u, k, bias, pre_gate, None, history)  # conv + bias v, in u's dtype
         dpost = (dy * z.float()).to(post_gate.dtype)
         g = dy * post_gate.float()
     dv = hbm_fftconv_fwd(g.flip(-1).contiguous(), k, bias, precision=prec).flip(-1)  # [B, D, L] fp32

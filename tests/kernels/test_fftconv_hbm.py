@@ -240,3 +240,28 @@ def test_paired_two_column_passes_and_sparse(paired, monkeypatch):
     ref = naive_fftconv(*[x.double() if x is not None else None for x in _cpu(xs)])
     assert_close(monarch_fftconv(*xs).cpu(), ref, rtol=1e-5)
     assert len(paired) == 2 + 2 + 4 and all(paired)
+
+
+@pytest.mark.parametrize("save", ["1", "0"], ids=["saved", "recomputed"])
+def test_hbm_backward_saved_z(save, monkeypatch):
+    """DNACONV_HBM_BWD=1 takes d(post) from the z the forward's last pass stored (SAVEZ, the default), or
+    recomputes it (DNACONV_MONARCH_SAVEZ=0); paired segments too."""
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+
+    monkeypatch.setenv("DNACONV_MONARCH_SAVEZ", save)
+    seen = []
+    real = hbm._col_inv_kernel
+
+    class Spy:
+        def __getitem__(self, grid):
+            def launch(*args, **kw):
+                seen.append(kw["STORE_Z"])
+                return real[grid](*args, **kw)
+
+            return launch
+
+    monkeypatch.setattr(hbm, "_col_inv_kernel", Spy())
+    test_hbm_backward(*SHAPES[1], True, monkeypatch)  # two sequences, history
+    assert seen[0] == (save == "1") and not any(seen[1:])  # the forward's pass; then the backward's convs
+    monkeypatch.setenv("DNACONV_HBM_PAIR", "1")
+    test_hbm_backward(*SHAPES[0], True, monkeypatch)
