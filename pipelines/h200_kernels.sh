@@ -307,8 +307,10 @@ fi
 if [ "${1:-}" = pending ]; then
   # The GPU tests (on $DNACONV_TEST_WORKERS processes, see h200_setup.sh), then the modes in $MODES (default:
   # bwdhalf hbmpair, the opt-ins the 2026-11-29 session left untimed; MODES= runs none)
+  # (the register report's test compiles for sm_90 on the CPU: CI runs it; here it cost 27 s)
   timeout 420 python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider tests/kernels \
-    tests/test_streaming.py tests/test_pipelines.py > "$OUT/tests.txt" 2>&1
+    tests/test_streaming.py tests/test_pipelines.py \
+    --deselect tests/test_pipelines.py::test_kernel_regs_compiles_for_sm90_without_a_gpu > "$OUT/tests.txt" 2>&1
   tail -22 "$OUT/tests.txt"
   for mode in ${MODES-bwdhalf hbmpair}; do bash "$0" "$mode"; done
   exit 0
