@@ -673,7 +673,7 @@ def _backward_plan(u, k, history):
 
 class MonarchFFTConvFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction):
+    def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction, grad_enabled):
         u, pre_gate, post_gate = (None if x is None else x.contiguous() for x in (u, pre_gate, post_gate))
         history = None if history is None else history.contiguous()
         H = 0 if history is None else history.shape[-1]
@@ -684,7 +684,9 @@ class MonarchFFTConvFunction(torch.autograd.Function):
             from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
 
             z = None  # for the opt-in HBM backward, d(post) from the forward's z (as SAVEZ on chip)
-            if _hbm_backward(ctx.plan, fraction) and _save_z(ctx.needs_input_grad[4], post_gate):
+            if _hbm_backward(ctx.plan, fraction) and _save_z(
+                grad_enabled and ctx.needs_input_grad[4], post_gate
+            ):
                 z = torch.empty_like(u)
             ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
             return hbm_fftconv_fwd(
@@ -693,7 +695,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         z = None
         bwd = _backward_plan(u, k, history) if fraction == 1 else None
         fused = bwd is not None and not split_backward(bwd[0] * bwd[1], u.shape[-1], bwd[3])
-        if fused and _save_z(ctx.needs_input_grad[4], post_gate):
+        if fused and _save_z(grad_enabled and ctx.needs_input_grad[4], post_gate):
             z = torch.empty_like(u)
         ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
         return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z)
@@ -711,7 +713,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         else:
             grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, bwd_plan, z)
         # history is streaming state (inference only): no gradient flows into it
-        return (*grads, None, None, None)
+        return (*grads, None, None, None, None)
 
 
 def monarch_fftconv(
@@ -743,4 +745,8 @@ def monarch_fftconv(
         >>> u, k = torch.randn(2, 64, 8192, device="cuda"), torch.randn(64, 2048, device="cuda")
         >>> y = monarch_fftconv(u, k)  # partial convolution, FFT size 4096 whatever L is
     """
-    return MonarchFFTConvFunction.apply(u, k, bias, pre_gate, post_gate, history, spectrum, fraction)
+    # grad mode as the caller has it (inside forward it is off, and needs_input_grad ignores it): z is kept for
+    # the backward only where one can follow
+    return MonarchFFTConvFunction.apply(
+        u, k, bias, pre_gate, post_gate, history, spectrum, fraction, torch.is_grad_enabled()
+    )

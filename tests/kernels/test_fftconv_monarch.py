@@ -266,7 +266,7 @@ def test_backward_half_frame(n, save, monkeypatch):
 def test_backward_saved_z(save, fwd_launches, monkeypatch):
     """SAVEZ (the default): where d(post) is wanted the forward stores z = conv + bias * v and the backward
     loads it; DNACONV_MONARCH_SAVEZ=0 recomputes it. Both against the direct sum: several blocks, one block,
-    history, and bf16; without a post-gate (or its gradient) nothing is stored."""
+    history, and bf16; without a post-gate (or its gradient), or under no_grad, nothing is stored."""
     if save == "0":
         monkeypatch.setenv("DNACONV_MONARCH_SAVEZ", "0")
     bwd = _spy(monkeypatch, "_fftconv_bwd_kernel")
@@ -280,6 +280,8 @@ def test_backward_saved_z(save, fwd_launches, monkeypatch):
     xs = [x.detach().clone().requires_grad_(x is not post) for x in (u, k, bias, pre, post)]
     monarch_fftconv(*xs).sum().backward()  # post-gate without gradient
     monarch_fftconv(*xs[:4]).sum().backward()  # no post-gate
+    with torch.no_grad():  # inputs that require gradients, but no backward can follow
+        monarch_fftconv(*[x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)])
     monkeypatch.setenv("DNACONV_MONARCH_SPLIT", "1")
     test_backward_fp32(2, 3, 700, 100, 0)  # the split backward recomputes z
     assert not any(x["STORE_Z"] for x in fwd_launches[4:]) and not any(x["HAS_Z"] for x in bwd[4:])
