@@ -448,6 +448,17 @@ for name, shape in (("K=4096", (1, 32, 2_300_000, 4096)), ("K=8192", (1, 32, 2_3
         del os.environ["DNACONV_HBM_BWD"], os.environ["DNACONV_HBM_PAIR"]
         print(f"fwd+bwd (DNACONV_HBM_BWD=1) {name}: " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy
+# Filters that fit on chip at N = 4096 (half of each block overlap at K = 2048) through HBM blocks of 8192
+# (3/4 new outputs), paired or not, against the on-chip kernel: whether the plan should prefer HBM there.
+from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.kernels.fftconv.plan import hbm_plan
+for K in (1024, 2048):
+    u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, K, grad=False)
+    with torch.no_grad():
+        line = [f"on chip {bench(lambda: fftconv(u, k, bias, pre, post)):.3f}"]
+        line += interleaved("DNACONV_HBM_PAIR", "0101", lambda: hbm_fftconv_fwd(u, k, bias, pre, post, plan=hbm_plan(2_300_000, K)), "hbm pair")
+    print(f"fwd K={K} L=2.3M, N = {hbm_plan(2_300_000, K).n} through HBM: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy
 PY
   exit 0
 fi
