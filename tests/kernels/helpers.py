@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import torch
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -26,3 +28,22 @@ def conv_inputs(B, D, L, K, H, dtype, gated=True, seed=0):
         cast(post),
         None if hist is None else hist.to(DEVICE),
     )
+
+
+def spy_launches(monkeypatch, module, name: str, seen: list | None = None, record=None) -> list:
+    """Wrap the Triton kernel ``module.name`` so that each launch appends to ``seen`` (a new list by default)
+    ``record(kw)`` of its keyword arguments, or by default all of them (the constexpr flags: HALF, ACROSS, G,
+    PART, PAIR, STORE_Z, ...; None for those not passed)."""
+    seen = [] if seen is None else seen
+    real = getattr(module, name)
+
+    class Spy:
+        def __getitem__(self, grid):
+            def launch(*args, **kw):
+                seen.append(record(kw) if record else defaultdict(lambda: None, kw))
+                return real[grid](*args, **kw)
+
+            return launch
+
+    monkeypatch.setattr(module, name, Spy())
+    return seen

@@ -14,7 +14,7 @@ from dnaconv.kernels.fftconv import fftconv, naive_conv_direct, naive_fftconv, n
 from dnaconv.kernels.fftconv.monarch import monarch_fftconv
 from dnaconv.kernels.fftconv.plan import FFTPlan, fft_plan, freq_order, hbm_plan, kept_columns, sparse_ok
 from dnaconv.kernels.testing import assert_close
-from tests.kernels.helpers import DEVICE, conv_inputs
+from tests.kernels.helpers import DEVICE, conv_inputs, spy_launches
 
 # (B, D, L, K, H): a partial filter over several blocks, one with streaming history, a full-length filter of
 # odd length, a filter longer than the sequence; D not a multiple of 16.
@@ -201,17 +201,7 @@ def paired(monkeypatch):
     monkeypatch.setenv("DNACONV_HBM_PAIR", "1")
     seen = []
     for name in ("_col_fwd_kernel", "_col_inv_kernel"):
-        real = getattr(hbm, name)
-
-        class Spy:
-            def __getitem__(self, grid, real=real):
-                def launch(*args, **kw):
-                    seen.append(kw["PAIR"])
-                    return real[grid](*args, **kw)
-
-                return launch
-
-        monkeypatch.setattr(hbm, name, Spy())
+        spy_launches(monkeypatch, hbm, name, seen, record=lambda kw: kw["PAIR"])
     return seen
 
 
@@ -249,18 +239,7 @@ def test_hbm_backward_saved_z(save, monkeypatch):
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
 
     monkeypatch.setenv("DNACONV_MONARCH_SAVEZ", save)
-    seen = []
-    real = hbm._col_inv_kernel
-
-    class Spy:
-        def __getitem__(self, grid):
-            def launch(*args, **kw):
-                seen.append(kw["STORE_Z"])
-                return real[grid](*args, **kw)
-
-            return launch
-
-    monkeypatch.setattr(hbm, "_col_inv_kernel", Spy())
+    seen = spy_launches(monkeypatch, hbm, "_col_inv_kernel", record=lambda kw: kw["STORE_Z"])
     test_hbm_backward(*SHAPES[1], True, monkeypatch)  # two sequences, history
     assert seen[0] == (save == "1") and not any(seen[1:])  # the forward's pass; then the backward's convs
     monkeypatch.setenv("DNACONV_HBM_PAIR", "1")

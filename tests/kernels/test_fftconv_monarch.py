@@ -12,7 +12,7 @@ from dnaconv.kernels.fftconv import naive_conv_direct
 from dnaconv.kernels.fftconv.monarch import MAX_FFT_SIZE, monarch_fftconv, monarch_plan
 from dnaconv.kernels.fftconv.plan import split_backward
 from dnaconv.kernels.testing import assert_close
-from tests.kernels.helpers import DEVICE, conv_inputs
+from tests.kernels.helpers import DEVICE, conv_inputs, spy_launches
 
 # (B, D, L, K, H): full filters (K >= L), partial (K < L, several blocks), odd lengths, D not a multiple of 16,
 # and streaming history.
@@ -94,27 +94,10 @@ def test_forward_fp32(B, D, L, K, H, gated):
 
 
 def _spy(monkeypatch, name):
-    """Wrap a kernel of ``monarch`` so that each launch records its HALF / ACROSS / PART flags and G."""
+    """Each launch's flags (HALF, ACROSS, PART, G, ...) of the kernel ``monarch.name``."""
     from dnaconv.kernels.fftconv import monarch
 
-    seen = []
-    real = getattr(monarch, name)
-
-    class Spy:
-        def __getitem__(self, grid):
-            def launch(*args, **kw):
-                seen.append(
-                    {
-                        key: kw.get(key)
-                        for key in ("HALF", "ACROSS", "G", "PART", "STORE_Z", "HAS_Z", "N1", "N2")
-                    }
-                )
-                return real[grid](*args, **kw)
-
-            return launch
-
-    monkeypatch.setattr(monarch, name, Spy())
-    return seen
+    return spy_launches(monkeypatch, monarch, name)
 
 
 @pytest.fixture
