@@ -411,7 +411,8 @@ for name, (B, D, L) in (("full 512", (128, 1024, 512)), ("full 1K", (64, 1024, 1
         del os.environ[var]
     print(f"bwd alone {name}: " + " ".join(line), flush=True)
     del u, pre, post, k, bias, dy, args, z, ref
-PY  exit 0
+PY
+  exit 0
 fi
 if [ "${1:-}" = hbmpair ]; then
   # The HBM kernels with two real segments of a channel per complex block (DNACONV_HBM_PAIR=1: half the
