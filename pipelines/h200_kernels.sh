@@ -26,6 +26,10 @@
 #                                            against the default, full-length filters; backward alone per rows
 #   bash pipelines/h200_kernels.sh hbmpair  DNACONV_HBM_PAIR=1 (opt-in: two segments per complex block through HBM)
 #                                            against the default, forward; fwd+bwd with DNACONV_HBM_BWD=1 (z saved)
+#   bash pipelines/h200_kernels.sh points   ps per point on chip and through HBM (plan.POINT_PS) with today's defaults;
+#                                            fwd+bwd per L with the HBM backward or without (plan.HBM_BWD_MIN_L)
+#   bash pipelines/h200_kernels.sh table    the README's kernel table (bench fftconv); HBM backward by B x D x L;
+#                                            fft_plan's on-chip/HBM choice against on chip forced
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
@@ -459,6 +463,96 @@ for K in (1024, 2048):
         line = [f"on chip {bench(lambda: fftconv(u, k, bias, pre, post)):.3f}"]
         line += interleaved("DNACONV_HBM_PAIR", "0101", lambda: hbm_fftconv_fwd(u, k, bias, pre, post, plan=hbm_plan(2_300_000, K)), "hbm pair")
     print(f"fwd K={K} L=2.3M, N = {hbm_plan(2_300_000, K).n} through HBM: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy
+PY
+  exit 0
+fi
+if [ "${1:-}" = points ]; then
+  # The data of plan.POINT_PS with the defaults of 2026-11-29 (packed ACROSS, z saved, the half-tile backward,
+  # HBM pairs): ps per transformed point at L = 2.3M x 32 channels, bf16 gated, on chip at each N (forward,
+  # K = 128; backward with z) and through HBM (K = 2048, paired); then fwd+bwd per L with the HBM backward
+  # (DNACONV_HBM_BWD=1) against without (=0: the reference, or the split backward at K = 2048 from 2^20):
+  # where plan.HBM_BWD_MIN_L comes from.
+  timeout 420 python3 - <<'PY' 2>&1 | tee "$OUT/points.txt"
+import json, os, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv.monarch import _fftconv_bwd, _fftconv_fwd
+from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.kernels.fftconv.plan import hbm_plan
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+out, L, D = {}, 2_300_000, 32
+with torch.no_grad():
+    u, k, bias, pre, post, dy = gated_inputs(1, D, L, 128, grad=False)
+    for n in (512, 1024, 2048, 4096):
+        os.environ["DNACONV_MONARCH_FFT"] = str(n)
+        pts = -(-L // (n - 127)) * n * D
+        t = bench(lambda: _fftconv_fwd(u, k, bias, pre, post, None))
+        out[f"forward {n}"] = t * 1e9 / pts
+        line = f"N={n}: forward {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt"
+        if n <= 2048:
+            z = torch.empty_like(u)
+            _fftconv_fwd(u, k, bias, pre, post, None, None, 1.0, z)
+            t = bench(lambda: _fftconv_bwd(dy, u, k, bias, pre, post, None, None, z))
+            out[f"backward {n}"] = t * 1e9 / pts
+            line += f" | backward (z) {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt"
+        print(line, flush=True)
+    del os.environ["DNACONV_MONARCH_FFT"], u, k, bias, pre, post, dy
+    u, k, bias, pre, post, dy = gated_inputs(1, D, L, 2048, grad=False)
+    for n in (8192, 16384, 32768, 65536, 131072, 262144):
+        os.environ["DNACONV_HBM_FFT"] = str(n)
+        p = hbm_plan(L, 2048)
+        pts = -(-L // p.C) * p.n * D
+        t = bench(lambda: hbm_fftconv_fwd(u, k, bias, pre, post, plan=p))
+        out[f"hbm {p.n}"] = t * 1e9 / pts
+        print(f"HBM N={p.n} cols {p.cols} row {p.n1}x{p.n2}: {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt", flush=True)
+    del os.environ["DNACONV_HBM_FFT"], u, k, bias, pre, post, dy
+json.dump(out, open(os.path.join(os.environ.get("OUT", "/tmp"), "points.json"), "w"), indent=1)
+for K in (2048, 4096, 8192):
+    for L in (1 << 16, 1 << 18, 1 << 19, 1 << 20, 2_300_000):
+        B = max(1, (1 << 26) // (32 * L))
+        u, k, bias, pre, post, dy = gated_inputs(B, 32, L, K)
+        step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
+        line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
+        line += interleaved("DNACONV_HBM_BWD", "1010", step, "hbm")
+        print(f"fwd+bwd K={K} L={L} B={B}: " + " ".join(line), flush=True)
+        del u, k, bias, pre, post, dy
+PY
+  exit 0
+fi
+if [ "${1:-}" = table ]; then
+  # The README's kernel table with the defaults of 2026-11-29 (``dnaconv bench fftconv``: each case against
+  # torch.fft in one run); then fwd+bwd with the HBM backward or without (DNACONV_HBM_BWD=1/0) by B x D x L, where
+  # plan.HBM_BWD_MIN_SIZE comes from; then the forward (and fwd+bwd) as fft_plan chooses, on chip or through
+  # HBM, against on chip forced (DNACONV_MONARCH_FFT=0), interleaved.
+  timeout 300 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
+    --case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512 \
+    --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096 \
+    --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 \
+    --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024 \
+    --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case partial:32:256:8192:128 \
+    --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
+  timeout 250 python3 - <<'PY' 2>&1 | tee "$OUT/choices.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv.plan import fft_plan
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+for B, D, L, K in ((1, 128, 73727, 8192), (1, 256, 73727, 8192), (1, 512, 73727, 8192), (8, 128, 32768, 8192),
+                   (16, 128, 32768, 8192), (1, 8, 2_300_000, 8192), (1, 16, 2_300_000, 8192), (1, 32, 1 << 20, 4096)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
+    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
+    line += interleaved("DNACONV_HBM_BWD", "1010", step, "hbm")
+    print(f"fwd+bwd {B}x{D}x{L} ({B * D * L / 2**20:.1f}M) K={K}: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy
+for K in (512, 768, 1024, 1536, 2048):
+    u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, K)
+    p = fft_plan(2_300_000, K)
+    line = [f"plan N={p.n}{' HBM' if p.cols else ''}"]
+    with torch.no_grad():
+        line += interleaved("DNACONV_MONARCH_FFT", ["", "0", "", "0"], lambda: fftconv(u, k, bias, pre, post), "fwd N=")
+    if K in (1024, 2048):
+        line += interleaved("DNACONV_MONARCH_FFT", ["", "0", "", "0"], lambda: fftconv(u, k, bias, pre, post).backward(dy), "fwd+bwd N=")
+    print(f"K={K} L=2.3M (N= is the plan, N=0 on chip): " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy
 PY
   exit 0

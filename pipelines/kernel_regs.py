@@ -82,7 +82,7 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
     block ("short": segments of several sequences per program; the forward's half tiles where the launcher
     takes them); the split backward's two launches where it runs (N = 4096; every N with DNACONV_MONARCH_SPLIT=1).
     The fused backward loads z from the forward, as in training (SAVEZ; DNACONV_MONARCH_SAVEZ=0: recomputed);
-    with DNACONV_MONARCH_BWD_HALF=1 its short rows take half tiles where the launcher would."""
+    its short rows take half tiles where the launcher would (not with DNACONV_MONARCH_BWD_HALF=0)."""
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("Error: TRITON_INTERPRET=1 is set: kernels must be compiled, not interpreted")
     from dnaconv.kernels.fftconv.monarch import (
@@ -120,7 +120,7 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
             elif kind.startswith("backward"):
                 short = kind == "backward short"
                 saved = os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"  # z from the forward (training)
-                half = short and os.environ.get("DNACONV_MONARCH_BWD_HALF") == "1" and _half_tiles(n1, n2)
+                half = short and os.environ.get("DNACONV_MONARCH_BWD_HALF") != "0" and _half_tiles(n1, n2)
                 hold = _hold(G, n1, n2, warps, "backward", short)
                 cx.update(flags, HOLD=hold, ACROSS=short, PART=0, HAS_Z=saved, HALF=half)
             elif kind.startswith("part"):

@@ -22,7 +22,7 @@ from dnaconv.kernels.fftconv.naive import (
     naive_fftconv_blocked,
     next_fast_len,
 )
-from dnaconv.kernels.fftconv.plan import MAX_FFT_SIZE, MAX_HBM_FFT_SIZE, fft_plan, monarch_plan, sparse_ok
+from dnaconv.kernels.fftconv.plan import MAX_FFT_SIZE, MAX_HBM_FFT_SIZE, backward_kind, fft_plan, sparse_ok
 
 try:
     from dnaconv.kernels.fftconv.monarch import monarch_fftconv, monarch_spectrum
@@ -57,13 +57,15 @@ IMPLEMENTATION = {
 }
 
 
-def triton_pays(L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool, fraction: float = 1.0) -> bool:
+def triton_pays(
+    L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool, fraction: float = 1.0, size: int = 0
+) -> bool:
     """Where the Triton kernels beat torch.fft on the H200 (README Performance).
 
     Half-precision inputs: on chip; through HBM for partial filters (several blocks, 1.05x-2.2x) and blocks of
     8192 points, but not one large block of a full-length filter (L >= 16K: 0.95x down to 0.62x at 4M); when
-    gradients are needed, only where the on-chip backward runs (``monarch_plan(kind="backward")``; elsewhere
-    the reference backward recomputes the forward and loses to cuFFT). Frequency-sparse convolutions run
+    gradients are needed, only where a Triton backward runs (``plan.backward_kind``: on chip, or through HBM
+    for ``size`` = B x D x L elements from 2^25; elsewhere the reference backward recomputes the forward and loses to cuFFT). Frequency-sparse convolutions run
     Triton wherever it can skip their columns (the reference of that op is slower).
 
     fp32 inputs (3xtf32: three tensor-core products per stage), forward only: on chip, for sequences of several
@@ -76,7 +78,7 @@ def triton_pays(L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool, fr
     9.71), so with gradients fp32 runs torch.fft."""
     if dtype not in (torch.bfloat16, torch.float16, torch.float32):
         return False
-    plan = fft_plan(L, K, H, fraction)
+    plan = fft_plan(L, K, H, fraction, dtype)
     if plan is None or not sparse_ok(plan, fraction):
         return False
     if dtype == torch.float32:
@@ -85,18 +87,14 @@ def triton_pays(L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool, fr
         ) and L >= (1 << 16 if plan.n <= 2048 else 1 << 20)
     if plan.cols and plan.C >= L and plan.n > 8192 and fraction == 1:
         return False  # one block through HBM (a full-length filter): cuFFT's own passes won (0.95x-0.62x)
-    if not needs_grad:
-        return True
-    if plan.cols:  # the HBM backward measured 0.63-0.90x of the reference: opt-in only
-        return fraction == 1 and os.environ.get("DNACONV_HBM_BWD") == "1"
-    return fraction == 1 and monarch_plan(L, K, H, kind="backward") is not None
+    return not needs_grad or backward_kind(L, K, H, fraction, size) != "reference"
 
 
 def uses_triton(u: torch.Tensor, K: int, H: int = 0, needs_grad: bool = False, fraction: float = 1.0) -> bool:
     """Whether ``fftconv`` on this input runs a Triton kernel."""
     if not (HAS_TRITON and u.is_cuda) or os.environ.get("DNACONV_FFTCONV") == "naive":
         return False
-    return triton_pays(u.shape[-1], K, H, u.dtype, needs_grad, fraction)
+    return triton_pays(u.shape[-1], K, H, u.dtype, needs_grad, fraction, u.numel())
 
 
 def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0, fraction: float = 1.0):
@@ -105,7 +103,7 @@ def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0, fraction: flo
     ``k_f`` with the same ``freq_fraction``."""
     L, K = u.shape[-1], k.shape[-1]
     if uses_triton(u, K, H, fraction=fraction):
-        return monarch_spectrum(k, fft_plan(L, K, H, fraction), fraction)
+        return monarch_spectrum(k, fft_plan(L, K, H, fraction, u.dtype), fraction)
     return filter_spectrum(k, L, H) if fraction == 1 else None
 
 

@@ -17,7 +17,8 @@ Backward (``_fftconv_bwd_kernel``): with g = dy * post, d(post) = dy * z with z 
 post-gate, stored by the forward (SAVEZ) or recomputed; dv is the correlation of g with k (an anti-causal
 frame: block j reads g[jC, jC + N)); dk collects sum_t g[t] v[t - s] per program in fp32, summed over programs
 on the host. The backward picks its own FFT size (``plan.monarch_plan(kind="backward")``); at N = 4096 it runs
-as two launches (``plan.split_backward``) for long sequences, and elsewhere there the torch.fft reference.
+as two launches (``plan.split_backward``) for long sequences. ``plan.backward_kind`` says which backward runs:
+this one, the HBM one (``monarch_hbm.hbm_fftconv_bwd``) or the torch.fft reference's autograd.
 
 ``_fftconv_fwd_pair_kernel`` packs two segments of a channel into one complex transform (they share the filter,
 so the real and imaginary parts of the result are the two convolutions); it measured slower on the H200
@@ -60,6 +61,7 @@ from dnaconv.kernels.fftconv.plan import (
     MAX_FFT_SIZE,
     MIN_FFT_SIZE,
     FFTPlan,
+    backward_kind,
     fft_plan,
     freq_order,
     kept_columns,
@@ -591,10 +593,13 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
     dy = dy.contiguous()
     G, warps, opts, n_groups, across = _programs(n1, n2, B, n_blocks, "backward")
     rows = D if across else B * D  # programs per group index: [D] or [B, D]
-    # HALF (opt-in, DNACONV_MONARCH_BWD_HALF=1, not yet timed): one block without history framed as the
-    # forward's HALF, every transform on half tiles
+    # HALF: one block without history framed as the forward's HALF, every transform on half tiles (254 -> 176
+    # registers at N = 1024). H200, 2026-11-29, bf16 gated, B*D*L = 2^26, half vs full tiles, interleaved
+    # (``h200_kernels.sh bwdhalf``): fwd+bwd ms, full L = 512 3.53 vs 4.41, 1K 4.30 vs 5.04 (torch.fft 8.90,
+    # 8.95); the backward alone 2.62 vs 3.48 and 3.10 vs 3.86 (128 rows, four sequences per program, lost:
+    # 2.94, 3.95). DNACONV_MONARCH_BWD_HALF=0 turns it off (sweeps).
     half = (
-        os.environ.get("DNACONV_MONARCH_BWD_HALF") == "1"
+        os.environ.get("DNACONV_MONARCH_BWD_HALF") != "0"
         and n_blocks == 1
         and H == 0
         and max(L, k_eff - 1) <= n1 * n2 // 2
@@ -650,8 +655,8 @@ def _save_z(post_needs_grad: bool, post_gate) -> bool:
     """SAVEZ: where d(post) is wanted, the forward stores z = conv + bias * v (one more tensor of u's size kept
     for the backward) so that the backward loads it instead of recomputing the convolution. The callers take it
     for the fused on-chip backward (one inverse transform and the filter product fewer per block, and fewer
-    spills: 112 -> 8 B at N = 512, 88 -> 64 at 1024, 336 -> 152 at 2048) and the opt-in HBM backward (one HBM
-    convolution fewer; not yet timed). H200, 2026-11-29, fwd+bwd ms, bf16 gated, saved vs recomputed,
+    spills: 112 -> 8 B at N = 512, 88 -> 64 at 1024, 336 -> 152 at 2048) and the HBM backward (one HBM
+    convolution fewer: fwd+bwd K = 8192 at L = 2.3M 9.98 vs 11.15 ms, paired). H200, 2026-11-29, fwd+bwd ms, bf16 gated, saved vs recomputed,
     interleaved (``h200_kernels.sh savez``): L = 2.3M x 32 channels K = 128 3.218 vs 3.366, K = 256 3.71 vs
     3.74, K = 512 4.39 vs 4.39, K = 1024 5.97 vs 6.07; full L = 512 4.48 vs 4.81, 1K 5.08 vs 5.57; windows of
     8192 (32 x 256) K = 128 3.175 vs 3.375, K = 1024 5.61 vs 5.73. Not with the split backward (N = 4096):
@@ -659,13 +664,8 @@ def _save_z(post_needs_grad: bool, post_gate) -> bool:
     return post_needs_grad and post_gate is not None and os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"
 
 
-def _hbm_backward(plan: FFTPlan, fraction: float) -> bool:
-    """Whether gradients of an HBM-plan convolution run ``hbm_fftconv_bwd`` (opt-in, DNACONV_HBM_BWD=1)."""
-    return bool(plan.cols) and fraction == 1 and os.environ.get("DNACONV_HBM_BWD") == "1"
-
-
 def _backward_plan(u, k, history):
-    """The fused backward's plan (its own FFT size, see ``monarch_plan``), or None: the reference runs."""
+    """The on-chip backward's plan (its own FFT size, see ``monarch_plan``)."""
     return monarch_plan(
         u.shape[-1], k.shape[-1], 0 if history is None else history.shape[-1], kind="backward"
     )
@@ -676,42 +676,38 @@ class MonarchFFTConvFunction(torch.autograd.Function):
     def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction, grad_enabled):
         u, pre_gate, post_gate = (None if x is None else x.contiguous() for x in (u, pre_gate, post_gate))
         history = None if history is None else history.contiguous()
-        H = 0 if history is None else history.shape[-1]
-        ctx.plan, ctx.fraction = fft_plan(u.shape[-1], k.shape[-1], H, fraction), fraction
-        if ctx.plan is None:
-            raise ValueError(f"no Triton FFT plan for L = {u.shape[-1]}, K = {k.shape[-1]} (N > 2^24)")
-        if ctx.plan.cols:
-            from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
-
-            z = None  # for the opt-in HBM backward, d(post) from the forward's z (as SAVEZ on chip)
-            if _hbm_backward(ctx.plan, fraction) and _save_z(
-                grad_enabled and ctx.needs_input_grad[4], post_gate
-            ):
-                z = torch.empty_like(u)
-            ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
-            return hbm_fftconv_fwd(
-                u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=ctx.plan, z=z
-            )
+        L, K, H = u.shape[-1], k.shape[-1], 0 if history is None else history.shape[-1]
+        plan = fft_plan(L, K, H, fraction, u.dtype)
+        if plan is None:
+            raise ValueError(f"no Triton FFT plan for L = {L}, K = {K} (N > 2^24)")
+        # the backward (``plan.backward_kind``) is independent of the forward's plan; the fused on-chip one and
+        # the HBM one take d(post) from the forward's z where it is kept (``_save_z``)
+        ctx.kind, ctx.fraction, ctx.n = backward_kind(L, K, H, fraction, u.numel()), fraction, plan.n
         z = None
-        bwd = _backward_plan(u, k, history) if fraction == 1 else None
-        fused = bwd is not None and not split_backward(bwd[0] * bwd[1], u.shape[-1], bwd[3])
-        if fused and _save_z(grad_enabled and ctx.needs_input_grad[4], post_gate):
+        if ctx.kind in ("fused", "hbm") and _save_z(grad_enabled and ctx.needs_input_grad[4], post_gate):
             z = torch.empty_like(u)
         ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
+        if plan.cols:
+            from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+
+            return hbm_fftconv_fwd(
+                u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=plan, z=z
+            )
         return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z)
 
     @staticmethod
     def backward(ctx, dy):
         u, k, bias, pre_gate, post_gate, history, z = ctx.saved_tensors
-        plan = ctx.plan
-        if _hbm_backward(plan, ctx.fraction):
+        if ctx.kind == "hbm":
             from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_bwd
 
             grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z)
-        elif plan.cols or ctx.fraction < 1 or (bwd_plan := _backward_plan(u, k, history)) is None:
-            grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan.n, ctx.fraction)
+        elif ctx.kind == "reference":
+            grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, ctx.n, ctx.fraction)
         else:
-            grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, bwd_plan, z)
+            grads = _fftconv_bwd(
+                dy, u, k, bias, pre_gate, post_gate, history, _backward_plan(u, k, history), z
+            )
         # history is streaming state (inference only): no gradient flows into it
         return (*grads, None, None, None, None)
 
@@ -735,7 +731,7 @@ def monarch_fftconv(
         bias: [D] skip weight, applied to the gated input
         pre_gate, post_gate: [B, D, L]
         history: [B, D, H] gated inputs before u (streaming state)
-        spectrum: optional cached ``monarch_spectrum(k, fft_plan(L, K, H, fraction), fraction)``
+        spectrum: optional cached ``monarch_spectrum(k, fft_plan(L, K, H, fraction, u.dtype), fraction)``
         fraction: frequency-sparse convolution keeping this fraction of each block's spectrum (``plan.py``);
             the op of ``naive_fftconv_blocked(..., n_fft=fft_plan(L, K, H, fraction).n, freq_fraction=fraction)``
     Returns:

@@ -270,10 +270,13 @@ def hbm_fftconv_fwd(
     n, C, km1 = plan.n, plan.C, plan.k_eff - 1
     kfr, kfi = spectrum if spectrum is not None else monarch_spectrum(k, plan, fraction)
     n_blocks = triton.cdiv(L, C)
-    # PAIR (opt-in, DNACONV_HBM_PAIR=1, not yet timed): two real segments of a channel per complex one, half
-    # the intermediate and half the programs of every pass (the filter is real, so the real and imaginary
-    # parts of the result are the two convolutions)
-    pair = os.environ.get("DNACONV_HBM_PAIR") == "1"
+    # PAIR: two real segments of a channel per complex one, half the intermediate and half the programs of
+    # every pass (the filter is real, so the real and imaginary parts of the result are the two convolutions).
+    # H200, 2026-11-29, forward ms, bf16 gated, L = 2.3M x 32 channels, paired vs not, interleaved
+    # (``h200_kernels.sh hbmpair``): K = 4096 1.216 vs 2.007, 8192 1.330 vs 2.166, 16K 1.494 vs 2.459; K = 64K
+    # at L = 1M x 64 3.104 vs 4.085; the streaming shape (128 channels x 73,727, K = 8192) 0.359 vs 0.434.
+    # Nothing to pair for one segment per channel. DNACONV_HBM_PAIR=0 turns it off (sweeps).
+    pair = os.environ.get("DNACONV_HBM_PAIR") != "0" and B * n_blocks > 1
     n_pairs = triton.cdiv(B * n_blocks, 2)
     n_seg = D * n_pairs if pair else B * D * n_blocks
     seg_args = (B * n_blocks, n_pairs)

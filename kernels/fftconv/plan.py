@@ -37,6 +37,8 @@ __all__ = [
     "monarch_plan",
     "hbm_plan",
     "fft_plan",
+    "backward_kind",
+    "split_backward",
     "freq_order",
     "kept_columns",
     "sparse_ok",
@@ -57,15 +59,16 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
     return n1, n // n1
 
 
-# Time per transformed point (ps) at each FFT size N: the on-chip forward, the fused backward and the HBM
-# forward (H200, bf16, gated, L = 2.3M, 32 channels, 2026-11-28, ``h200_kernels.sh plan``). A dense plan takes
-# the size with the least time per output (``_cheapest``). The backward lists only the sizes where its fused
-# kernel beat the torch.fft reference's autograd (N = 4096 took 77 ps per point: 11.3 ms against 8.6 ms); its
-# N <= 1024 entries are scaled by the gain of holding v there (``h200_kernels.sh hold``).
+# Time per transformed point (ps) at each FFT size N: the on-chip forward (K = 128), the fused backward (z from
+# the forward) and the HBM forward (K = 2048, two segments per complex block), H200, bf16, gated, L = 2.3M,
+# 32 channels, 2026-11-29, ``h200_kernels.sh points``. A dense plan takes the size with the least time per
+# output (``_cheapest``), and the on-chip or the HBM kernel by the same measure (``fft_plan``). The backward
+# lists only the sizes where its fused kernel beat the torch.fft reference's autograd (2026-11-28: N = 4096
+# took 77 ps per point, 11.3 ms against 8.6 ms).
 POINT_PS = {
     "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
-    "backward": {512: 26.3, 1024: 28.5, 2048: 32.63},
-    "hbm": {16384: 20.5, 32768: 24.3, 65536: 25.0, 131072: 33.2, 262144: 39.4},
+    "backward": {512: 23.03, 1024: 26.55, 2048: 29.79},
+    "hbm": {8192: 12.40, 16384: 12.74, 32768: 14.87, 65536: 15.61, 131072: 19.38, 262144: 33.20},
 }
 MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])
 
@@ -93,7 +96,7 @@ def _cheapest(n: int, largest: int, L: int, k_eff: int, kind: str, env: str) -> 
     in POINT_PS[kind] and those below its smallest (one small block of a short sequence, priced at it); None if
     there are none. The variable ``env`` forces a size for sweeps, if a candidate."""
     sizes = [n << i for i in range((largest // n).bit_length())]
-    forced = int(os.environ.get(env, 0))
+    forced = int(os.environ.get(env) or 0)
     if forced in sizes:
         return forced
     ps = POINT_PS[kind]
@@ -168,13 +171,86 @@ def hbm_plan(L: int, K: int, H: int = 0, fraction: float = 1.0) -> FFTPlan | Non
     return None
 
 
-def fft_plan(L: int, K: int, H: int = 0, fraction: float = 1.0) -> FFTPlan | None:
-    """The plan the Triton kernels use: on chip when the filter fits, else through HBM, else None. The block
-    size N does not depend on ``fraction``; only the split of the row does (see ``sparse_ok``)."""
+def _cost(plan: FFTPlan, L: int, kind: str) -> float:
+    """Time per channel (ps) of a dense plan over L outputs, from ``POINT_PS[kind]`` (sizes below the table's
+    smallest priced at it)."""
+    ps = POINT_PS[kind]
+    return -(-L // plan.C) * plan.n * ps.get(plan.n, ps[min(ps)])
+
+
+def fft_plan(
+    L: int, K: int, H: int = 0, fraction: float = 1.0, dtype: torch.dtype = torch.bfloat16
+) -> FFTPlan | None:
+    """The plan the Triton kernels use: on chip when the filter fits, else through HBM, else None. A dense
+    half-precision (``dtype``) convolution whose filter fits on chip still goes through HBM where ``POINT_PS``
+    (bf16 times) says that costs less: a
+    filter of 1-2K taps over several HBM blocks, whose segments pair up (``monarch_hbm.py``) and whose blocks
+    are mostly new outputs. H200, 2026-11-29, forward ms, bf16 gated, L = 2.3M x 32 channels, on chip vs
+    through HBM at N = 16384, paired (``h200_kernels.sh hbmpair``): K = 1024 1.101 vs 1.006, K = 2048 1.594
+    vs 1.071. DNACONV_MONARCH_FFT, when set (to 0 too), keeps it on chip (sweeps). The block size N of a
+    frequency-sparse plan does not depend on ``fraction``; only the split of the row does (see ``sparse_ok``)."""
     p = monarch_plan(L, K, H, fraction=fraction)
-    if p is not None:
-        return FFTPlan((), *p)
-    return hbm_plan(L, K, H, fraction)
+    if p is None:
+        return hbm_plan(L, K, H, fraction)
+    plan = FFTPlan((), *p)
+    if fraction == 1 and dtype != torch.float32 and not os.environ.get("DNACONV_MONARCH_FFT"):
+        hbm = hbm_plan(L, K, H)
+        if hbm is not None and L > hbm.C and _cost(hbm, L, "hbm") < _cost(plan, L, "forward"):
+            return hbm
+    return plan
+
+
+# Where the HBM backward (``monarch_hbm.hbm_fftconv_bwd``) beat the torch.fft reference's autograd: sequences
+# from HBM_BWD_MIN_L, at least HBM_BWD_MIN_SIZE elements (B x D x L), blocks up to HBM_BWD_MAX_N. H200,
+# 2026-11-29, fwd+bwd ms, bf16 gated, paired, z from the forward, with the HBM backward vs without (the
+# reference), interleaved (``h200_kernels.sh points``, ``table``):
+# - 2^26 elements (32 channels): K = 4096 at L = 64K 8.30 vs 8.92, 256K 8.23 vs 9.24, 1M 8.46 vs 10.19,
+#   2.3M 9.74 vs 11.97; K = 8192 at 64K 8.76 vs 9.14, 256K 8.78 vs 9.79, 2.3M 9.97 vs 11.97; K = 64K at 1M
+#   (N = 262,144) 13.10 vs 11.94: lost;
+# - fewer elements, K = 8192: L = 2.3M x 8 channels (17.5M) 2.75 vs 3.24; 1M x 32 (32M, K = 4096) 4.61 vs 5.80;
+#   the streaming shape, L = 73,727, at 128, 256 and 512 channels (9M, 18M, 36M) 2.24-2.49 vs 1.88, 3.45 vs
+#   3.46, 6.57 vs 6.58; windows of 32,768 (two blocks) x 128 channels, B = 8 and 16, 4.96 vs 4.75, 9.42 vs 9.04.
+# Against the split backward (K = 2048): L = 64K 8.14 vs 9.40 (the reference), 512K 8.32 vs 9.88, 1M 8.19 vs
+# 8.84 (split), 2.3M 9.81 vs 9.69 (split).
+HBM_BWD_MIN_L = 1 << 18
+HBM_BWD_MIN_SIZE = 1 << 24
+HBM_BWD_MAX_N = 1 << 17
+HBM_BWD_SPLIT_L = 1 << 21  # from here the split backward beats it, where both run (filters of 1.5-2K taps)
+
+
+def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int = 0) -> str:
+    """Which backward the Triton convolution's gradients run, for ``size`` = B x D x L elements:
+
+    - "fused": on chip, one launch (``monarch_plan(kind="backward")``);
+    - "split": on chip in two launches (``split_backward``), for long sequences at N = 4096;
+    - "hbm": ``monarch_hbm.hbm_fftconv_bwd`` (HBM convolutions and a torch.fft correlation), for filters the
+      fused backward cannot take, over several HBM blocks of at most HBM_BWD_MAX_N points, sequences of at
+      least HBM_BWD_MIN_L and HBM_BWD_MIN_SIZE elements; it replaces the split backward below HBM_BWD_SPLIT_L
+      where that runs only for long sequences (K > 1537);
+    - "reference": autograd of the torch.fft reference (frequency-sparse convolutions too).
+
+    DNACONV_HBM_BWD=1 takes the HBM backward wherever it has a plan, =0 never (sweeps)."""
+    if fraction < 1:
+        return "reference"
+    env = os.environ.get("DNACONV_HBM_BWD")
+    hbm = hbm_plan(L, K, H)
+    if env == "1" and hbm is not None:
+        return "hbm"
+    p = monarch_plan(L, K, H, kind="backward")
+    split = p is not None and split_backward(p[0] * p[1], L, p[3])
+    if p is not None and not split:
+        return "fused"
+    hbm_pays = (
+        env != "0"
+        and hbm is not None
+        and hbm.C < L
+        and hbm.n <= HBM_BWD_MAX_N
+        and L >= HBM_BWD_MIN_L
+        and size >= HBM_BWD_MIN_SIZE
+    )
+    if split and not (hbm_pays and 8 * (p[3] - 1) > 3 * p[0] * p[1] and L < HBM_BWD_SPLIT_L):
+        return "split"
+    return "hbm" if hbm_pays else "reference"
 
 
 def sparse_ok(plan: FFTPlan, fraction: float) -> bool:

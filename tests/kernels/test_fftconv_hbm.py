@@ -117,11 +117,32 @@ def test_hbm_backward(B, D, L, K, H, gated, monkeypatch):
             assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=name)
 
 
-def test_hbm_backward_half_and_dispatch(monkeypatch):
+def test_backward_kind_and_dispatch(monkeypatch):
+    """Which backward runs (``plan.backward_kind``) by filter, length and size (B x D x L elements); what
+    ``fftconv`` takes with gradients follows it."""
     from dnaconv.kernels.fftconv import triton_pays
+    from dnaconv.kernels.fftconv.plan import HBM_BWD_MIN_SIZE, backward_kind
 
-    assert not triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True)
+    big = HBM_BWD_MIN_SIZE
+    assert backward_kind(2_300_000, 128, size=big) == "fused"
+    assert backward_kind(2_300_000, 8192, size=big) == "hbm"
+    assert backward_kind(2_300_000, 8192, size=big - 1) == "reference"  # too little work
+    assert backward_kind(73_727, 8192, size=1 << 26) == "reference"  # the streaming shape: too short
+    assert backward_kind(1 << 18, 4096, size=big) == "hbm"
+    assert backward_kind(1 << 20, 65536, size=1 << 26) == "reference"  # N = 262,144: it lost
+    assert backward_kind(1 << 19, 1 << 19, size=big) == "reference"  # one HBM block: nothing to pair
+    assert backward_kind(1 << 19, 2048, size=big) == "hbm" and backward_kind(1 << 19, 2048) == "reference"
+    assert backward_kind(1 << 20, 2048, size=big) == "hbm" and backward_kind(1 << 20, 2048) == "split"
+    assert backward_kind(2_300_000, 2048, size=big) == "split"  # from HBM_BWD_SPLIT_L the split won
+    assert backward_kind(1 << 20, 1500, size=big) == "split"  # K <= 1537: the split from 2^15
+    assert backward_kind(2_300_000, 8192, fraction=0.5, size=big) == "reference"
+    assert triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True, size=big)
+    assert not triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True, size=big - 1)
+    monkeypatch.setenv("DNACONV_HBM_BWD", "0")
+    assert backward_kind(2_300_000, 8192, size=big) == "reference"
+    assert backward_kind(1 << 20, 2048, size=big) == "split"
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    assert backward_kind(2_300_000, 128) == "hbm" and backward_kind(8192, 8192) == "hbm"
     assert triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True)
     u, k, bias, pre, post, _ = _inputs(1, 2, 9000, 3000, 0, torch.bfloat16, seed=8)
     xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
@@ -195,10 +216,9 @@ def test_sparse_dispatch_on_cpu_and_gradients():
 
 @pytest.fixture
 def paired(monkeypatch):
-    """DNACONV_HBM_PAIR=1; the PAIR flag of each column-pass launch, recorded."""
+    """The PAIR flag of each column-pass launch, recorded."""
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
 
-    monkeypatch.setenv("DNACONV_HBM_PAIR", "1")
     seen = []
     for name in ("_col_fwd_kernel", "_col_inv_kernel"):
         spy_launches(monkeypatch, hbm, name, seen, record=lambda kw: kw["PAIR"])
@@ -207,16 +227,25 @@ def paired(monkeypatch):
 
 @pytest.mark.parametrize("B,D,L,K,H", SHAPES, ids=IDS)
 def test_forward_paired_segments(B, D, L, K, H, paired):
-    """DNACONV_HBM_PAIR=1 (opt-in): two segments of a channel as the real and imaginary parts of one complex
-    block, over an odd number of segments (the last pair half empty), several sequences, history, one block;
-    gated and plain; bf16 too."""
+    """PAIR (the default): two segments of a channel as the real and imaginary parts of one complex block, over
+    an odd number of segments (the last pair half empty), several sequences, history; gated and plain; bf16
+    too. One segment per channel (one block of one sequence) has nothing to pair."""
     for gated in (True, False):
         xs = _inputs(B, D, L, K, H, torch.float32, gated)
         assert_close(monarch_fftconv(*xs).cpu(), naive_conv_direct(*_cpu(xs)), rtol=1e-5, name="fp32")
     xs = _inputs(B, D, L, K, H, torch.bfloat16)
     ref = naive_conv_direct(*_cpu(xs))
     assert_close(monarch_fftconv(*xs).cpu(), ref, rtol=1e-2, baseline=ref.to(torch.bfloat16), name="bf16")
-    assert paired and all(paired)
+    segments = B * -(-L // fft_plan(L, K, H).C)
+    assert paired and all(p == (segments > 1) for p in paired)
+
+
+def test_forward_unpaired(paired, monkeypatch):
+    """DNACONV_HBM_PAIR=0 (sweeps): one segment per complex block."""
+    monkeypatch.setenv("DNACONV_HBM_PAIR", "0")
+    xs = _inputs(*SHAPES[1], torch.float32)
+    assert_close(monarch_fftconv(*xs).cpu(), naive_conv_direct(*_cpu(xs)), rtol=1e-5)
+    assert paired and not any(paired)
 
 
 def test_paired_two_column_passes_and_sparse(paired, monkeypatch):
@@ -229,18 +258,42 @@ def test_paired_two_column_passes_and_sparse(paired, monkeypatch):
     assert fft_plan(20_000, 16_000).cols == (16, 16)
     ref = naive_fftconv(*[x.double() if x is not None else None for x in _cpu(xs)])
     assert_close(monarch_fftconv(*xs).cpu(), ref, rtol=1e-5)
-    assert len(paired) == 2 + 2 + 4 and all(paired)
+    assert paired == [True] * 2 + [False] * 2 + [True] * 4  # K = 9000: one block, nothing to pair
 
 
 @pytest.mark.parametrize("save", ["1", "0"], ids=["saved", "recomputed"])
 def test_hbm_backward_saved_z(save, monkeypatch):
-    """DNACONV_HBM_BWD=1 takes d(post) from the z the forward's last pass stored (SAVEZ, the default), or
-    recomputes it (DNACONV_MONARCH_SAVEZ=0); paired segments too."""
+    """The HBM backward takes d(post) from the z the forward's last pass stored (SAVEZ, the default), or
+    recomputes it (DNACONV_MONARCH_SAVEZ=0); paired segments (the default) and not."""
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
 
     monkeypatch.setenv("DNACONV_MONARCH_SAVEZ", save)
     seen = spy_launches(monkeypatch, hbm, "_col_inv_kernel", record=lambda kw: kw["STORE_Z"])
     test_hbm_backward(*SHAPES[1], True, monkeypatch)  # two sequences, history
     assert seen[0] == (save == "1") and not any(seen[1:])  # the forward's pass; then the backward's convs
-    monkeypatch.setenv("DNACONV_HBM_PAIR", "1")
+    monkeypatch.setenv("DNACONV_HBM_PAIR", "0")
     test_hbm_backward(*SHAPES[0], True, monkeypatch)
+
+
+def test_hbm_forward_on_chip_backward(monkeypatch):
+    """A half-precision convolution whose filter fits on chip, over several HBM blocks, goes forward through
+    HBM where POINT_PS says that costs less (``fft_plan``), and back through the fused on-chip backward, which
+    loads the z the HBM forward stored (gated, bf16). fp32 stays on chip."""
+    import dnaconv.kernels.fftconv.monarch as monarch
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+    from dnaconv.kernels.fftconv.plan import backward_kind
+
+    B, D, L, K = 2, 2, 20_000, 1024
+    assert fft_plan(L, K).cols and not fft_plan(L, K, dtype=torch.float32).cols
+    assert backward_kind(L, K) == "fused"
+    stored = spy_launches(monkeypatch, hbm, "_col_inv_kernel", record=lambda kw: kw["STORE_Z"])
+    loaded = spy_launches(monkeypatch, monarch, "_fftconv_bwd_kernel", record=lambda kw: kw["HAS_Z"])
+    u, k, bias, pre, post, _ = _inputs(B, D, L, K, 0, torch.bfloat16, seed=11)
+    xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+    dy = torch.randn(B, D, L, device=DEVICE)
+    (monarch_fftconv(*xs).float() * dy).sum().backward()
+    ref = [x.detach().cpu().double().requires_grad_() for x in xs]
+    (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
+        assert_close(x.grad.cpu(), r.grad, rtol=1e-2, name=name)
+    assert stored == [True] and loaded == [True]

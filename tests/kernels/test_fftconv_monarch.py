@@ -216,10 +216,10 @@ def test_backward_hold_and_reload(hold, monkeypatch):
 @pytest.mark.parametrize("save", ["1", "0"], ids=["saved", "recomputed"])
 @pytest.mark.parametrize("n", [1024, 2048], ids=["N1024", "N2048"])
 def test_backward_half_frame(n, save, monkeypatch):
-    """DNACONV_MONARCH_BWD_HALF=1 (opt-in): the backward of one-block sequences without history on half tiles,
-    with z saved or recomputed, at N = 1024 (32 x 32) and 2048 (32 x 64); several sequences per program, a
-    filter shorter than the sequence, no gates, bf16; sequences of two blocks and history keep the usual frame."""
-    monkeypatch.setenv("DNACONV_MONARCH_BWD_HALF", "1")
+    """The backward of one-block sequences without history on half tiles (the default), with z saved or
+    recomputed, at N = 1024 (32 x 32) and 2048 (32 x 64); several sequences per program, a filter shorter than
+    the sequence, no gates, bf16; sequences of two blocks, history, and DNACONV_MONARCH_BWD_HALF=0 keep the
+    usual frame."""
     monkeypatch.setenv("DNACONV_MONARCH_SAVEZ", save)
     monkeypatch.setenv("DNACONV_MONARCH_FFT", str(n))
     bwd = _spy(monkeypatch, "_fftconv_bwd_kernel")
@@ -242,6 +242,9 @@ def test_backward_half_frame(n, save, monkeypatch):
         assert bwd[-1]["HALF"] and bwd[-1]["G"] == 4
         monkeypatch.delenv("DNACONV_MONARCH_ROWS")
     test_backward_fp32(2, 3, 700, 100, 37)  # history: the usual frame
+    assert not bwd[-1]["HALF"]
+    monkeypatch.setenv("DNACONV_MONARCH_BWD_HALF", "0")
+    test_backward_fp32(3, 2, L, L, 0)
     assert not bwd[-1]["HALF"]
 
 
