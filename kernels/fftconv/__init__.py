@@ -2,8 +2,9 @@
 
 ``fftconv`` is the entry point the model uses. On CUDA it runs the fused Triton Monarch kernels where they
 beat torch.fft (``triton_pays``: half-precision inputs; fp32 forward for long sequences and short filters): on chip
-(``monarch.py``) when the filter fits one 4096-point FFT, through HBM (``monarch_hbm.py``) for blocks up to
-2^24 points (``plan.py`` chooses); otherwise, and on CPU, the torch.fft reference (``naive.py``).
+(``monarch.py``) when the filter fits one 4096-point FFT and that costs less, through HBM (``monarch_hbm.py``)
+for blocks up to 2^24 points (``plan.py`` chooses, and which backward runs); otherwise, and on CPU, the
+torch.fft reference (``naive.py``).
 ``DNACONV_FFTCONV=naive`` forces the reference everywhere. ``fftconv_spectrum`` precomputes a fixed filter's spectrum in the format of the
 implementation that will run (the model caches it at inference).
 """
@@ -49,8 +50,8 @@ __all__ = [
 IMPLEMENTATION = {
     "cpu": "naive (torch.fft)",
     "cuda": (
-        f"triton monarch (bf16/fp16; fp32 forward for long sequences and short filters; on chip for filters <= {MAX_FFT_SIZE // 2} taps, through HBM for blocks "
-        f"<= {MAX_HBM_FFT_SIZE >> 20}M points), else naive (torch.fft / cuFFT)"
+        f"triton monarch (bf16/fp16; fp32 forward for long sequences and short filters; on chip for filters <= {MAX_FFT_SIZE // 2} taps "
+        f"where that costs less, through HBM for blocks <= {MAX_HBM_FFT_SIZE >> 20}M points), else naive (torch.fft / cuFFT)"
         if HAS_TRITON
         else "naive (torch.fft / cuFFT)"
     ),

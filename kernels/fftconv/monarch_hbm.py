@@ -16,9 +16,13 @@ blocks x N; 1 GiB for a full-length filter at L = 4M over 16 channels), 2 + 2 m 
 levels (N <= 256K: m = 1).
 
 Frequency-sparse convolutions keep only the lowest columns k2 of each row (``plan.kept_columns``): the row
-pass skips the other columns' products. Gradients run the torch.fft reference, or with DNACONV_HBM_BWD=1
-``hbm_fftconv_bwd`` (two HBM convolutions and one torch.fft correlation; measured 0.63-0.90x of the reference
-on the H200, so off by default).
+pass skips the other columns' products. Gradients run ``hbm_fftconv_bwd`` (one HBM convolution and one
+torch.fft correlation, d(post) from the z the forward stored) where ``plan.backward_kind`` says it beats the
+torch.fft reference's autograd (long, large convolutions), else that reference.
+
+PAIR: the input is real, so two segments of a channel (they share the filter) ride as the real and imaginary
+parts of one complex block; the filter spectrum is that of a real filter, so the real and imaginary parts of
+the result are the two convolutions. Every pass moves and transforms half as many blocks.
 """
 
 from __future__ import annotations
@@ -323,8 +327,8 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     d(post) = dy * z, z = conv + bias v from the forward (``hbm_fftconv_fwd(..., z=)``) or recomputed; dv is the correlation of g = dy * post with k,
     i.e. the convolution of the reversed g, reversed back; dk[s] = sum over batch and t of g[t] v[t - s] is
     one cross-correlation per row through torch.fft, summed over the batch before its inverse. The history
-    (streaming state) gets no gradient. Opt-in (DNACONV_HBM_BWD=1): on the H200 it was slower than the
-    reference's autograd, fwd+bwd 0.90x at K = 4096 down to 0.63x at K = 64K (kernels/fftconv/README.md).
+    (streaming state) gets no gradient. Where it runs: ``plan.backward_kind`` (fwd+bwd 1.16-1.23x torch.fft
+    at L = 2.3M, K = 4096-16K, on the H200; it lost at K = 64K and for short sequences).
     """
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
