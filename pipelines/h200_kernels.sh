@@ -30,6 +30,8 @@
 #                                            fwd+bwd per L with the HBM backward or without (plan.HBM_BWD_MIN_L)
 #   bash pipelines/h200_kernels.sh table    the README's kernel table (bench fftconv); HBM backward by B x D x L;
 #                                            fft_plan's on-chip/HBM choice against on chip forced
+#   bash pipelines/h200_kernels.sh onepair  full-length filters in one HBM block, paired across the batch, against
+#                                            torch.fft, forward and fwd+bwd (HBM or reference backward)
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
@@ -554,6 +556,33 @@ for K in (512, 768, 1024, 1536, 2048):
     if K in (1024, 2048):
         line += interleaved("DNACONV_MONARCH_FFT", ["", "0", "", "0"], lambda: fftconv(u, k, bias, pre, post).backward(dy), "fwd+bwd N=")
     print(f"K={K} L=2.3M (N= is the plan, N=0 on chip): " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy
+PY
+  exit 0
+fi
+if [ "${1:-}" = onepair ]; then
+  # Full-length filters in one HBM block (N >= 16384), which triton_pays sends to torch.fft (unpaired, 0.95x at
+  # 16K down to 0.62x at 4M, 2026-11-28): with pairs across the batch (B >= 2), the HBM forward (monarch_fftconv,
+  # bypassing the dispatch) against torch.fft; fwd+bwd with the HBM backward forced (DNACONV_HBM_BWD=1) or the
+  # reference's (=0), interleaved; the default model's training shape (16 x 128 x 8192, K = 8192) first.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/onepair.txt"
+import os, torch
+from dnaconv.kernels.fftconv import naive_fftconv
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+from dnaconv.kernels.fftconv.plan import fft_plan
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+for B, D, L in ((16, 128, 8192), (8, 512, 16384), (4, 256, 65536), (2, 128, 262144), (2, 32, 1 << 20), (4, 16, 1 << 20)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, L)
+    p = fft_plan(L, L)
+    with torch.no_grad():
+        ref = naive_fftconv(u, k, bias, pre, post).float()
+        err = ((monarch_fftconv(u, k, bias, pre, post).float() - ref).norm() / ref.norm()).item()
+        line = [f"N={p.n} cols {p.cols} err {err:.1e}", f"fwd torch {bench(lambda: naive_fftconv(u, k, bias, pre, post)):.3f}",
+                f"hbm {bench(lambda: monarch_fftconv(u, k, bias, pre, post)):.3f}"]
+        del ref
+    line.append(f"fwd+bwd torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
+    line += interleaved("DNACONV_HBM_BWD", "1010", lambda: monarch_fftconv(u, k, bias, pre, post).backward(dy), "hbm fwd, bwd hbm")
+    print(f"full {B}x{D}x{L} ({B * D * L / 2**20:.0f}M): " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy
 PY
   exit 0

@@ -59,15 +59,27 @@ IMPLEMENTATION = {
 
 
 def triton_pays(
-    L: int, K: int, H: int, dtype: torch.dtype, needs_grad: bool, fraction: float = 1.0, size: int = 0
+    L: int,
+    K: int,
+    H: int,
+    dtype: torch.dtype,
+    needs_grad: bool,
+    fraction: float = 1.0,
+    size: int = 0,
+    batch: int = 1,
 ) -> bool:
-    """Where the Triton kernels beat torch.fft on the H200 (README Performance).
+    """Where the Triton kernels beat torch.fft on the H200 (README Performance), for ``batch`` sequences of
+    ``size`` = B x D x L elements in all.
 
-    Half-precision inputs: on chip; through HBM for partial filters (several blocks, 1.05x-2.2x) and blocks of
-    8192 points, but not one large block of a full-length filter (L >= 16K: 0.95x down to 0.62x at 4M); when
-    gradients are needed, only where a Triton backward runs (``plan.backward_kind``: on chip, or through HBM
-    for ``size`` = B x D x L elements from 2^25; elsewhere the reference backward recomputes the forward and loses to cuFFT). Frequency-sparse convolutions run
-    Triton wherever it can skip their columns (the reference of that op is slower).
+    Half-precision inputs: on chip; through HBM for partial filters (several blocks, 1.4x-3.6x, paired) and
+    blocks of 8192 points; one larger block of a full-length filter only where a batch of at least two pairs its
+    sequences and N <= 2^21. H200, 2026-11-29, forward ms, paired across the batch vs torch.fft (``h200_kernels.sh
+    onepair``): 16 x 128 x 8192 0.477 vs 0.884, 8 x 512 x 16K 2.171 vs 3.695, 4 x 256 x 64K 3.164 vs 5.016,
+    2 x 128 x 256K 4.339 vs 5.398, 2 x 32 x 1M 4.953 vs 5.494; unpaired (B = 1) it lost, 0.95x at L = 16K down to
+    0.62x at 4M (2026-11-28). When gradients are needed, only where a Triton backward runs
+    (``plan.backward_kind``: on chip, or through HBM for long, large convolutions; elsewhere the reference
+    backward recomputes the forward and loses to cuFFT: fwd+bwd at 16 x 128 x 8192 3.03 vs 2.56). Frequency-sparse
+    convolutions run Triton wherever it can skip their columns (the reference of that op is slower).
 
     fp32 inputs (3xtf32: three tensor-core products per stage), forward only: on chip, for sequences of several
     blocks with at least 3/4 of each block new outputs, from L = 2^16 (N <= 2048) or 2^20 (N = 4096), where
@@ -86,8 +98,8 @@ def triton_pays(
         return not (
             needs_grad or plan.cols or fraction < 1 or plan.C >= L or 4 * (plan.k_eff - 1) > plan.n
         ) and L >= (1 << 16 if plan.n <= 2048 else 1 << 20)
-    if plan.cols and plan.C >= L and plan.n > 8192 and fraction == 1:
-        return False  # one block through HBM (a full-length filter): cuFFT's own passes won (0.95x-0.62x)
+    if plan.cols and plan.C >= L and plan.n > 8192 and fraction == 1 and (batch < 2 or plan.n > 1 << 21):
+        return False  # one block of one sequence through HBM: nothing to pair, and cuFFT's own passes won
     return not needs_grad or backward_kind(L, K, H, fraction, size) != "reference"
 
 
@@ -95,7 +107,7 @@ def uses_triton(u: torch.Tensor, K: int, H: int = 0, needs_grad: bool = False, f
     """Whether ``fftconv`` on this input runs a Triton kernel."""
     if not (HAS_TRITON and u.is_cuda) or os.environ.get("DNACONV_FFTCONV") == "naive":
         return False
-    return triton_pays(u.shape[-1], K, H, u.dtype, needs_grad, fraction, u.numel())
+    return triton_pays(u.shape[-1], K, H, u.dtype, needs_grad, fraction, u.numel(), u.shape[0])
 
 
 def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0, fraction: float = 1.0):
