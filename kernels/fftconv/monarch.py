@@ -656,11 +656,11 @@ def _save_z(post_needs_grad: bool, post_gate) -> bool:
     for the backward) so that the backward loads it instead of recomputing the convolution. The callers take it
     for the fused on-chip backward (one inverse transform and the filter product fewer per block, and fewer
     spills: 112 -> 8 B at N = 512, 88 -> 64 at 1024, 336 -> 152 at 2048) and the HBM backward (one HBM
-    convolution fewer: fwd+bwd K = 8192 at L = 2.3M 9.98 vs 11.15 ms, paired). H200, 2026-11-29, fwd+bwd ms, bf16 gated, saved vs recomputed,
-    interleaved (``h200_kernels.sh savez``): L = 2.3M x 32 channels K = 128 3.218 vs 3.366, K = 256 3.71 vs
-    3.74, K = 512 4.39 vs 4.39, K = 1024 5.97 vs 6.07; full L = 512 4.48 vs 4.81, 1K 5.08 vs 5.57; windows of
-    8192 (32 x 256) K = 128 3.175 vs 3.375, K = 1024 5.61 vs 5.73. Not with the split backward (N = 4096):
-    K = 2048 11.86 vs 11.03. DNACONV_MONARCH_SAVEZ=0 recomputes (sweeps)."""
+    convolution fewer: fwd+bwd K = 8192 at L = 2.3M 9.98 vs 11.15 ms, paired). H200, 2026-11-29, fwd+bwd
+    ms, bf16 gated, saved vs recomputed, interleaved (``h200_kernels.sh savez``): L = 2.3M x 32 channels
+    K = 128 3.218 vs 3.366, K = 256 3.71 vs 3.74, K = 512 4.39 vs 4.39, K = 1024 5.97 vs 6.07; full L = 512
+    4.48 vs 4.81, 1K 5.08 vs 5.57; windows of 8192 (32 x 256) K = 128 3.175 vs 3.375, K = 1024 5.61 vs 5.73.
+    Not with the split backward (N = 4096): K = 2048 11.86 vs 11.03. DNACONV_MONARCH_SAVEZ=0 recomputes (sweeps)."""
     return post_needs_grad and post_gate is not None and os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"
 
 

@@ -324,8 +324,8 @@ def hbm_fftconv_fwd(
 def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     """Gradients (du, dk, dbias, dpre, dpost) with the HBM forward doing the long convolutions.
 
-    d(post) = dy * z, z = conv + bias v from the forward (``hbm_fftconv_fwd(..., z=)``) or recomputed; dv is the correlation of g = dy * post with k,
-    i.e. the convolution of the reversed g, reversed back; dk[s] = sum over batch and t of g[t] v[t - s] is
+    d(post) = dy * z, z = conv + bias v from the forward (``hbm_fftconv_fwd(..., z=)``) or recomputed; dv is
+    the correlation of g = dy * post with k, i.e. the convolution of the reversed g, reversed back; dk[s] = sum over batch and t of g[t] v[t - s] is
     one cross-correlation per row through torch.fft, summed over the batch before its inverse. The history
     (streaming state) gets no gradient. Where it runs: ``plan.backward_kind`` (fwd+bwd 1.16-1.23x torch.fft
     at L = 2.3M, K = 4096-16K, on the H200; it lost at K = 64K and for short sequences).

@@ -181,14 +181,17 @@ def _cost(plan: FFTPlan, L: int, kind: str) -> float:
 def fft_plan(
     L: int, K: int, H: int = 0, fraction: float = 1.0, dtype: torch.dtype = torch.bfloat16
 ) -> FFTPlan | None:
-    """The plan the Triton kernels use: on chip when the filter fits, else through HBM, else None. A dense
-    half-precision (``dtype``) convolution whose filter fits on chip still goes through HBM where ``POINT_PS``
-    (bf16 times) says that costs less: a
-    filter of 1-2K taps over several HBM blocks, whose segments pair up (``monarch_hbm.py``) and whose blocks
-    are mostly new outputs. H200, 2026-11-29, forward ms, bf16 gated, L = 2.3M x 32 channels, on chip vs
-    through HBM at N = 16384, paired (``h200_kernels.sh hbmpair``): K = 1024 1.101 vs 1.006, K = 2048 1.594
-    vs 1.071. DNACONV_MONARCH_FFT, when set (to 0 too), keeps it on chip (sweeps). The block size N of a
-    frequency-sparse plan does not depend on ``fraction``; only the split of the row does (see ``sparse_ok``)."""
+    """The plan the Triton kernels use: on chip when the filter fits, else through HBM, else None.
+
+    A dense half-precision (``dtype``) convolution whose filter fits on chip still goes through HBM where
+    ``POINT_PS`` (bf16 times) says that costs less: filters of about 700-2048 taps over several HBM blocks,
+    whose segments pair up (``monarch_hbm.py``) and whose blocks are mostly new outputs. H200, 2026-11-29,
+    forward ms, bf16 gated, L = 2.3M x 32 channels, the plan vs on chip, interleaved (``h200_kernels.sh
+    table``): K = 768 0.995 vs 1.019, 1024 1.007 vs 1.090, 1536 1.040 vs 1.299, 2048 1.068 vs 1.590; K = 512
+    stays on chip (0.940 vs 0.932). DNACONV_MONARCH_FFT, when set (to 0 too), keeps it on chip (sweeps).
+
+    The block size N of a frequency-sparse plan does not depend on ``fraction``; only the split of the row
+    does (see ``sparse_ok``)."""
     p = monarch_plan(L, K, H, fraction=fraction)
     if p is None:
         return hbm_plan(L, K, H, fraction)
