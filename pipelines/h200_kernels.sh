@@ -27,11 +27,13 @@
 #   bash pipelines/h200_kernels.sh hbmpair  DNACONV_HBM_PAIR=1 (two segments per complex block through HBM, now the
 #                                            default) against =0, forward; fwd+bwd with DNACONV_HBM_BWD=1 (z saved)
 #   bash pipelines/h200_kernels.sh points   ps per point on chip and through HBM (plan.POINT_PS) with today's defaults;
-#                                            fwd+bwd per L with the HBM backward or without (plan.HBM_BWD_MIN_L)
+#                                            fwd+bwd per L with the HBM backward or without (plan.HBM_BWD_MIN_SIZE)
 #   bash pipelines/h200_kernels.sh table    the README's kernel table (bench fftconv); HBM backward by B x D x L;
 #                                            fft_plan's on-chip/HBM choice against on chip forced
 #   bash pipelines/h200_kernels.sh onepair  full-length filters in one HBM block, paired across the batch, against
 #                                            torch.fft, forward and fwd+bwd (HBM or reference backward)
+#   bash pipelines/h200_kernels.sh hbmgates the HBM backward's fused gates against the torch-op version; fwd+bwd
+#                                            as dispatched and forced, against torch.fft; its GPU tests
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
@@ -475,7 +477,7 @@ if [ "${1:-}" = points ]; then
   # HBM pairs): ps per transformed point at L = 2.3M x 32 channels, bf16 gated, on chip at each N (forward,
   # K = 128; backward with z) and through HBM (K = 2048, paired); then fwd+bwd per L with the HBM backward
   # (DNACONV_HBM_BWD=1) against without (=0: the reference, or the split backward at K = 2048 from 2^20):
-  # where plan.HBM_BWD_MIN_L comes from.
+  # where plan.HBM_BWD_MIN_SIZE first came from.
   timeout 420 python3 - <<'PY' 2>&1 | tee "$OUT/points.txt"
 import json, os, torch
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
@@ -585,6 +587,53 @@ for B, D, L in ((16, 128, 8192), (8, 512, 16384), (4, 256, 65536), (2, 128, 2621
     print(f"full {B}x{D}x{L} ({B * D * L / 2**20:.0f}M): " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy
 PY
+  exit 0
+fi
+if [ "${1:-}" = hbmgates ]; then
+  # The HBM backward with its gates in two fused elementwise kernels (monarch_hbm_bwd.py) against the torch-op
+  # version it replaced (inline below), the backward alone, interleaved, with their largest relative difference;
+  # then fwd+bwd as fftconv dispatches against torch.fft, and forced (DNACONV_HBM_BWD=1) where it lost; then
+  # the GPU tests of the HBM backward.
+  timeout 170 python3 - <<'PY' 2>&1 | tee "$OUT/hbmgates.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
+from dnaconv.kernels.fftconv.monarch import _precision
+from dnaconv.kernels.fftconv.naive import next_fast_len
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+def old_bwd(dy, u, k, bias, pre_gate, post_gate, z):  # the torch-op gates of commit 2c53d3d (H = 0)
+    L, K = u.shape[-1], k.shape[-1]
+    dy = dy.float()
+    dpost = (dy * z.float()).to(post_gate.dtype)
+    g = dy * post_gate.float()
+    dv = hbm_fftconv_fwd(g.flip(-1).contiguous(), k, bias, precision=_precision(u.dtype)).flip(-1)
+    v = u.float() * pre_gate.float()
+    du = (dv * pre_gate.float()).to(u.dtype)
+    dpre = (dv * u.float()).to(pre_gate.dtype)
+    dbias = (g * v).sum((0, 2))
+    n = next_fast_len(L + K - 1)
+    dk = torch.fft.irfft((torch.fft.rfft(g, n=n) * torch.fft.rfft(v, n=n).conj()).sum(0), n=n)[:, :K]
+    return du, dk, dbias, dpre, dpost
+rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
+for B, D, L, K in ((1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384), (2, 32, 1 << 20, 2048),
+                   (1, 128, 73727, 8192), (16, 128, 32768, 8192)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    args = [x.detach() for x in (u, k, bias, pre, post)]
+    z = torch.empty_like(u)
+    with torch.no_grad():
+        hbm_fftconv_fwd(*args, z=z)
+        err = max(rel(a, b) for a, b in zip(hbm_fftconv_bwd(dy, *args, None, z), old_bwd(dy, *args, z)))
+        line = [f"bwd alone: new {bench(lambda: hbm_fftconv_bwd(dy, *args, None, z)):.3f}",
+                f"old {bench(lambda: old_bwd(dy, *args, z)):.3f}", f"new {bench(lambda: hbm_fftconv_bwd(dy, *args, None, z)):.3f}",
+                f"old {bench(lambda: old_bwd(dy, *args, z)):.3f} (diff {err:.1e})"]
+    step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
+    line.append(f"| fwd+bwd torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
+    line += interleaved("DNACONV_HBM_BWD", ["", "1", "", "1"], step, "hbm=")
+    print(f"{B}x{D}x{L} K={K}: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy, args, z
+PY
+  timeout 100 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py -k backward 2>&1 | tail -4
   exit 0
 fi
 if [ "${1:-}" = lengths ]; then

@@ -18,7 +18,7 @@ post-gate, stored by the forward (SAVEZ) or recomputed; dv is the correlation of
 frame: block j reads g[jC, jC + N)); dk collects sum_t g[t] v[t - s] per program in fp32, summed over programs
 on the host. The backward picks its own FFT size (``plan.monarch_plan(kind="backward")``); at N = 4096 it runs
 as two launches (``plan.split_backward``) for long sequences. ``plan.backward_kind`` says which backward runs:
-this one, the HBM one (``monarch_hbm.hbm_fftconv_bwd``) or the torch.fft reference's autograd.
+this one, the HBM one (``monarch_hbm_bwd.hbm_fftconv_bwd``) or the torch.fft reference's autograd.
 
 ``_fftconv_fwd_pair_kernel`` packs two segments of a channel into one complex transform (they share the filter,
 so the real and imaginary parts of the result are the two convolutions); it measured slower on the H200
@@ -699,7 +699,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
     def backward(ctx, dy):
         u, k, bias, pre_gate, post_gate, history, z = ctx.saved_tensors
         if ctx.kind == "hbm":
-            from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_bwd
+            from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
 
             grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z)
         elif ctx.kind == "reference":

@@ -16,8 +16,8 @@ blocks x N; 1 GiB for a full-length filter at L = 4M over 16 channels), 2 + 2 m 
 levels (N <= 256K: m = 1).
 
 Frequency-sparse convolutions keep only the lowest columns k2 of each row (``plan.kept_columns``): the row
-pass skips the other columns' products. Gradients run ``hbm_fftconv_bwd`` (one HBM convolution and one
-torch.fft correlation, d(post) from the z the forward stored) where ``plan.backward_kind`` says it beats the
+pass skips the other columns' products. Gradients run ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution
+and one torch.fft correlation, d(post) from the z the forward stored) where ``plan.backward_kind`` says it beats the
 torch.fft reference's autograd (long, large convolutions), else that reference.
 
 PAIR: the input is real, so two segments of a channel (they share the filter) ride as the real and imaginary
@@ -44,10 +44,9 @@ from dnaconv.kernels.fftconv.dft import (
     _scale,
 )
 from dnaconv.kernels.fftconv.monarch import _launch_shape, _precision, _segments, monarch_spectrum
-from dnaconv.kernels.fftconv.naive import next_fast_len
 from dnaconv.kernels.fftconv.plan import hbm_plan
 
-__all__ = ["hbm_fftconv_fwd", "hbm_fftconv_bwd"]
+__all__ = ["hbm_fftconv_fwd"]
 
 TWO_PI = tl.constexpr(6.283185307179586)
 
@@ -319,40 +318,3 @@ def hbm_fftconv_fwd(
             STORE_Z=z is not None and i == 0, num_warps=4, **flags,
         )  # fmt: skip
     return y
-
-
-def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
-    """Gradients (du, dk, dbias, dpre, dpost) with the HBM forward doing the long convolutions.
-
-    d(post) = dy * z, z = conv + bias v from the forward (``hbm_fftconv_fwd(..., z=)``) or recomputed; dv is
-    the correlation of g = dy * post with k, i.e. the convolution of the reversed g, reversed back; dk[s] = sum over batch and t of g[t] v[t - s] is
-    one cross-correlation per row through torch.fft, summed over the batch before its inverse. The history
-    (streaming state) gets no gradient. Where it runs: ``plan.backward_kind`` (fwd+bwd 1.16-1.23x torch.fft
-    at L = 2.3M, K = 4096-16K, on the H200; it lost at K = 64K and for short sequences).
-    """
-    B, D, L = u.shape
-    H = 0 if history is None else history.shape[-1]
-    k_eff = min(k.shape[-1], H + L)
-    prec = _precision(u.dtype)
-    dy = dy.float()
-    dpost = None
-    g = dy
-    if post_gate is not None:
-        if z is None:
-            z = hbm_fftconv_fwd(u, k, bias, pre_gate, None, history)  # conv + bias v, in u's dtype
-        dpost = (dy * z.float()).to(post_gate.dtype)
-        g = dy * post_gate.float()
-    dv = hbm_fftconv_fwd(g.flip(-1).contiguous(), k, bias, precision=prec).flip(-1)  # [B, D, L] fp32
-    v = u.float() if pre_gate is None else u.float() * pre_gate.float()
-    du = (dv if pre_gate is None else dv * pre_gate.float()).to(u.dtype)
-    dpre = None if pre_gate is None else (dv * u.float()).to(pre_gate.dtype)
-    dbias = None if bias is None else (g * v).sum((0, 2)).to(bias.dtype)
-    v_ext = v if H == 0 else torch.cat([history.float(), v], -1)  # [B, D, H + L]
-    n = next_fast_len(H + L + k_eff - 1)  # no wrap-around for lags 0..K'-1
-    spec = (torch.fft.rfft(torch.nn.functional.pad(g, (H, 0)), n=n) * torch.fft.rfft(v_ext, n=n).conj()).sum(
-        0
-    )
-    dk = torch.fft.irfft(spec, n=n)[:, :k_eff]
-    if k.shape[-1] > k_eff:  # taps that reach no input get zero gradient
-        dk = torch.nn.functional.pad(dk, (0, k.shape[-1] - k_eff))
-    return du, dk.to(k.dtype), dbias, dpre, dpost

@@ -203,19 +203,15 @@ def fft_plan(
     return plan
 
 
-# Where the HBM backward (``monarch_hbm.hbm_fftconv_bwd``) beat the torch.fft reference's autograd: sequences
-# from HBM_BWD_MIN_L, at least HBM_BWD_MIN_SIZE elements (B x D x L), blocks up to HBM_BWD_MAX_N. H200,
-# 2026-11-29, fwd+bwd ms, bf16 gated, paired, z from the forward, with the HBM backward vs without (the
-# reference), interleaved (``h200_kernels.sh points``, ``table``):
-# - 2^26 elements (32 channels): K = 4096 at L = 64K 8.30 vs 8.92, 256K 8.23 vs 9.24, 1M 8.46 vs 10.19,
-#   2.3M 9.74 vs 11.97; K = 8192 at 64K 8.76 vs 9.14, 256K 8.78 vs 9.79, 2.3M 9.97 vs 11.97; K = 64K at 1M
-#   (N = 262,144) 13.10 vs 11.94: lost;
-# - fewer elements, K = 8192: L = 2.3M x 8 channels (17.5M) 2.75 vs 3.24; 1M x 32 (32M, K = 4096) 4.61 vs 5.80;
-#   the streaming shape, L = 73,727, at 128, 256 and 512 channels (9M, 18M, 36M) 2.24-2.49 vs 1.88, 3.45 vs
-#   3.46, 6.57 vs 6.58; windows of 32,768 (two blocks) x 128 channels, B = 8 and 16, 4.96 vs 4.75, 9.42 vs 9.04.
-# Against the split backward (K = 2048): L = 64K 8.14 vs 9.40 (the reference), 512K 8.32 vs 9.88, 1M 8.19 vs
-# 8.84 (split), 2.3M 9.81 vs 9.69 (split).
-HBM_BWD_MIN_L = 1 << 18
+# Where the HBM backward (``monarch_hbm_bwd.hbm_fftconv_bwd``) beat the torch.fft reference's autograd: at
+# least HBM_BWD_MIN_SIZE elements (B x D x L) over several blocks of at most HBM_BWD_MAX_N points. H200,
+# 2026-11-29, fwd+bwd ms, bf16 gated, paired, z from the forward, with the HBM backward vs torch.fft
+# (``h200_kernels.sh hbmgates``, the gates fused): L = 2.3M x 32 channels K = 4096 6.75 vs 12.02, 8192 6.97 vs
+# 12.03, 16K 7.31 vs 12.05; 2 x 32 x 1M K = 2048 5.41 vs 10.29; windows of 32,768 (two blocks), 16 x 128,
+# K = 8192 6.66 vs 9.08; the streaming shape (128 x 73,727 = 9M elements, K = 8192) lost, 2.08-2.12 vs 1.89.
+# Before the gates were fused (``points``, ``table``, ``hbmpair``) it also won from 17.5M elements at L = 2.3M
+# (2.75 vs 3.24) and tied at 18M and 36M on the streaming shape; it lost at K = 64K (N = 262,144: 13.10 vs
+# 11.94 at 1M x 64, not retimed) and to the split backward at L = 2.3M, K = 2048 (9.81 vs 9.69, not retimed).
 HBM_BWD_MIN_SIZE = 1 << 24
 HBM_BWD_MAX_N = 1 << 17
 HBM_BWD_SPLIT_L = 1 << 21  # from here the split backward beats it, where both run (filters of 1.5-2K taps)
@@ -226,10 +222,10 @@ def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int =
 
     - "fused": on chip, one launch (``monarch_plan(kind="backward")``);
     - "split": on chip in two launches (``split_backward``), for long sequences at N = 4096;
-    - "hbm": ``monarch_hbm.hbm_fftconv_bwd`` (HBM convolutions and a torch.fft correlation), for filters the
-      fused backward cannot take, over several HBM blocks of at most HBM_BWD_MAX_N points, sequences of at
-      least HBM_BWD_MIN_L and HBM_BWD_MIN_SIZE elements; it replaces the split backward below HBM_BWD_SPLIT_L
-      where that runs only for long sequences (K > 1537);
+    - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (HBM convolutions and a torch.fft correlation), for filters the
+      fused backward cannot take, over several HBM blocks of at most HBM_BWD_MAX_N points and at least
+      HBM_BWD_MIN_SIZE elements; it replaces the split backward below HBM_BWD_SPLIT_L where that runs only
+      for long sequences (K > 1537);
     - "reference": autograd of the torch.fft reference (frequency-sparse convolutions too).
 
     DNACONV_HBM_BWD=1 takes the HBM backward wherever it has a plan, =0 never (sweeps)."""
@@ -244,12 +240,7 @@ def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int =
     if p is not None and not split:
         return "fused"
     hbm_pays = (
-        env != "0"
-        and hbm is not None
-        and hbm.C < L
-        and hbm.n <= HBM_BWD_MAX_N
-        and L >= HBM_BWD_MIN_L
-        and size >= HBM_BWD_MIN_SIZE
+        env != "0" and hbm is not None and hbm.C < L and hbm.n <= HBM_BWD_MAX_N and size >= HBM_BWD_MIN_SIZE
     )
     if split and not (hbm_pays and 8 * (p[3] - 1) > 3 * p[0] * p[1] and L < HBM_BWD_SPLIT_L):
         return "split"

@@ -127,7 +127,8 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert backward_kind(2_300_000, 128, size=big) == "fused"
     assert backward_kind(2_300_000, 8192, size=big) == "hbm"
     assert backward_kind(2_300_000, 8192, size=big - 1) == "reference"  # too little work
-    assert backward_kind(73_727, 8192, size=1 << 26) == "reference"  # the streaming shape: too short
+    assert backward_kind(73_727, 8192, size=128 * 73_727) == "reference"  # the streaming shape: too small
+    assert backward_kind(32_768, 8192, size=1 << 26) == "hbm"  # two blocks per window
     assert backward_kind(1 << 18, 4096, size=big) == "hbm"
     assert backward_kind(1 << 20, 65536, size=1 << 26) == "reference"  # N = 262,144: it lost
     assert backward_kind(1 << 19, 1 << 19, size=big) == "reference"  # one HBM block: nothing to pair
