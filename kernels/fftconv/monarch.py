@@ -680,9 +680,11 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         plan = fft_plan(L, K, H, fraction, u.dtype)
         if plan is None:
             raise ValueError(f"no Triton FFT plan for L = {L}, K = {K} (N > 2^24)")
-        # the backward (``plan.backward_kind``) is independent of the forward's plan; the fused on-chip one and
-        # the HBM one take d(post) from the forward's z where it is kept (``_save_z``)
-        ctx.kind, ctx.fraction, ctx.n = backward_kind(L, K, H, fraction, u.numel()), fraction, plan.n
+        # the backward (``plan.backward_kind``; none without gradients) is independent of the forward's plan;
+        # the fused on-chip one and the HBM one take d(post) from the forward's z where it is kept (``_save_z``)
+        wanted = grad_enabled and any(ctx.needs_input_grad[:5])
+        ctx.kind = backward_kind(L, K, H, fraction, u.numel()) if wanted else None
+        ctx.fraction, ctx.n = fraction, plan.n
         z = None
         if ctx.kind in ("fused", "hbm") and _save_z(grad_enabled and ctx.needs_input_grad[4], post_gate):
             z = torch.empty_like(u)
