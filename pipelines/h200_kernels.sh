@@ -15,7 +15,7 @@
 #                                            HBM block sizes: the data of plan.POINT_PS
 #   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
-#   bash pipelines/h200_kernels.sh pending  the GPU tests, then the modes in $MODES (none by default)
+#   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
 #   bash pipelines/h200_kernels.sh lengths  the split backward at N = 4096 and the fp32 kernels against torch.fft
@@ -34,6 +34,7 @@
 #                                            torch.fft, forward and fwd+bwd (HBM or reference backward)
 #   bash pipelines/h200_kernels.sh hbmgates the HBM backward's fused gates against the torch-op version; fwd+bwd
 #                                            as dispatched and forced, against torch.fft; its GPU tests
+#   bash pipelines/h200_kernels.sh retime   the HBM backward's rules not retimed after its gates were fused
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
@@ -314,11 +315,16 @@ PY
 fi
 if [ "${1:-}" = pending ]; then
   # The GPU tests (on $DNACONV_TEST_WORKERS processes, see h200_setup.sh), then the modes in $MODES (e.g.
-  # MODES="table"; none by default). On 2026-11-29 the tests took longer than the 420 s limit (121 of 185 done):
-  # run the rest in a second call (pytest node ids after the last one done).
+  # MODES="table"; none by default). All of them took more than one call's time on 2026-11-29 (121 of 185 in
+  # 420 s), so PART=1 runs the FFT-convolution and HBM tests (82), PART=2 the rest (the on-chip kernel, short
+  # convolution, streaming and pipeline tests), in calls of their own; no PART: all.
   # (the register report's test compiles for sm_90 on the CPU: CI runs it; here it cost 27 s)
-  timeout 420 python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider tests/kernels \
-    tests/test_streaming.py tests/test_pipelines.py \
+  case "${PART:-}" in
+    1) tests="tests/kernels/test_fftconv.py tests/kernels/test_fftconv_hbm.py" ;;
+    2) tests="tests/kernels/test_fftconv_monarch.py tests/kernels/test_shortconv.py tests/test_streaming.py tests/test_pipelines.py" ;;
+    *) tests="tests/kernels tests/test_streaming.py tests/test_pipelines.py" ;;
+  esac
+  timeout 480 python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider $tests \
     --deselect tests/test_pipelines.py::test_kernel_regs_compiles_for_sm90_without_a_gpu > "$OUT/tests.txt" 2>&1
   tail -22 "$OUT/tests.txt"
   for mode in ${MODES-}; do bash "$0" "$mode"; done
@@ -634,6 +640,27 @@ for B, D, L, K in ((1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 8192), (1, 32, 2
     del u, k, bias, pre, post, dy, args, z
 PY
   timeout 100 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py -k backward 2>&1 | tail -4
+  exit 0
+fi
+if [ "${1:-}" = retime ]; then
+  # What plan.backward_kind's rules assume but was not retimed after the HBM backward's gates were fused
+  # (2026-11-29): fwd+bwd with the HBM backward forced (DNACONV_HBM_BWD=1) against the default (the split
+  # backward, or torch.fft) and torch.fft, interleaved: filters of 1.5-2K taps at long L (HBM_BWD_SPLIT_L),
+  # K = 64K (HBM_BWD_MAX_N), the streaming shape at more channels and one-block windows (HBM_BWD_MIN_SIZE, the
+  # several-blocks rule).
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/retime.txt"
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv.plan import backward_kind
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+for B, D, L, K in ((1, 32, 2_300_000, 1536), (1, 32, 2_300_000, 2048), (2, 32, 1 << 20, 1536), (1, 64, 1 << 20, 65536),
+                   (1, 256, 73727, 8192), (1, 512, 73727, 8192), (8, 128, 16384, 4096), (16, 128, 8192, 8192)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
+    line = [f"default={backward_kind(L, K, 0, 1.0, B * D * L)}", f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
+    line += interleaved("DNACONV_HBM_BWD", ["", "1", "", "1"], step, "hbm=")
+    print(f"fwd+bwd {B}x{D}x{L} ({B * D * L / 2**20:.0f}M) K={K}: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy
+PY
   exit 0
 fi
 if [ "${1:-}" = lengths ]; then
