@@ -91,6 +91,13 @@ def split_backward(n: int, L: int, k_eff: int) -> bool:
     return n > MAX_BWD_FFT_SIZE and L >= (1 << 15 if 8 * (k_eff - 1) <= 3 * n else 1 << 20)
 
 
+def _cost(n: int, C: int, L: int, kind: str) -> float:
+    """Time per channel (ps) of L outputs in blocks of N = n points, C new outputs each: ceil(L / C) N t(N),
+    t from ``POINT_PS[kind]`` (sizes below the table's smallest priced at it)."""
+    ps = POINT_PS[kind]
+    return -(-L // C) * n * ps.get(n, ps[min(ps)])
+
+
 def _cheapest(n: int, largest: int, L: int, k_eff: int, kind: str, env: str) -> int | None:
     """The power of two in [n, largest] with the least time per output, ceil(L / C) N t(N), among the sizes
     in POINT_PS[kind] and those below its smallest (one small block of a short sequence, priced at it); None if
@@ -101,7 +108,7 @@ def _cheapest(n: int, largest: int, L: int, k_eff: int, kind: str, env: str) -> 
         return forced
     ps = POINT_PS[kind]
     sizes = [s for s in sizes if s in ps or s < min(ps)]
-    return min(sizes, key=lambda s: -(-L // (s - k_eff + 1)) * s * ps.get(s, ps[min(ps)])) if sizes else None
+    return min(sizes, key=lambda s: _cost(s, s - k_eff + 1, L, kind)) if sizes else None
 
 
 def monarch_plan(
@@ -171,13 +178,6 @@ def hbm_plan(L: int, K: int, H: int = 0, fraction: float = 1.0) -> FFTPlan | Non
     return None
 
 
-def _cost(plan: FFTPlan, L: int, kind: str) -> float:
-    """Time per channel (ps) of a dense plan over L outputs, from ``POINT_PS[kind]`` (sizes below the table's
-    smallest priced at it)."""
-    ps = POINT_PS[kind]
-    return -(-L // plan.C) * plan.n * ps.get(plan.n, ps[min(ps)])
-
-
 def fft_plan(
     L: int, K: int, H: int = 0, fraction: float = 1.0, dtype: torch.dtype = torch.bfloat16
 ) -> FFTPlan | None:
@@ -198,7 +198,11 @@ def fft_plan(
     plan = FFTPlan((), *p)
     if fraction == 1 and dtype != torch.float32 and not os.environ.get("DNACONV_MONARCH_FFT"):
         hbm = hbm_plan(L, K, H)
-        if hbm is not None and L > hbm.C and _cost(hbm, L, "hbm") < _cost(plan, L, "forward"):
+        if (
+            hbm is not None
+            and L > hbm.C
+            and _cost(hbm.n, hbm.C, L, "hbm") < _cost(plan.n, plan.C, L, "forward")
+        ):
             return hbm
     return plan
 
