@@ -32,9 +32,10 @@
 #                                            fft_plan's on-chip/HBM choice against on chip forced
 #   bash pipelines/h200_kernels.sh onepair  full-length filters in one HBM block, paired across the batch, against
 #                                            torch.fft, forward and fwd+bwd (HBM or reference backward)
-#   bash pipelines/h200_kernels.sh hbmgates the HBM backward's fused gates against the torch-op version; fwd+bwd
-#                                            as dispatched and forced, against torch.fft; its GPU tests
-#   bash pipelines/h200_kernels.sh retime   the HBM backward's rules not retimed after its gates were fused
+#   bash pipelines/h200_kernels.sh hbmdk    the HBM backward with dk from its row pass against the one before
+#                                            (build/old_bwd.py, carried); the dk pass's shape; fwd+bwd as
+#                                            dispatched vs forced vs torch.fft where plan.backward_kind's rules came from
+#   bash pipelines/h200_kernels.sh bwdplan  fwd+bwd with the HBM backward forced where the on-chip one runs; its block size
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
@@ -595,71 +596,100 @@ for B, D, L in ((16, 128, 8192), (8, 512, 16384), (4, 256, 65536), (2, 128, 2621
 PY
   exit 0
 fi
-if [ "${1:-}" = hbmgates ]; then
-  # The HBM backward with its gates in two fused elementwise kernels (monarch_hbm_bwd.py) against the torch-op
-  # version it replaced (inline below), the backward alone, interleaved, with their largest relative difference;
-  # then fwd+bwd as fftconv dispatches against torch.fft, and forced (DNACONV_HBM_BWD=1) where it lost; then
-  # the GPU tests of the HBM backward.
-  timeout 170 python3 - <<'PY' 2>&1 | tee "$OUT/hbmgates.txt"
+if [ "${1:-}" = hbmdk ]; then
+  # The HBM backward with dk from its convolution's row pass (monarch_hbm_bwd._row_dk_kernel) against the one
+  # before (dk a full-length torch.fft correlation: build/old_bwd.py, carried, from
+  # git show 1c3a4f7:kernels/fftconv/monarch_hbm_bwd.py), the backward alone, interleaved, with their largest
+  # relative difference; the dk pass's launch shape; fwd+bwd as fftconv dispatches (plan.backward_kind's choice)
+  # against the HBM backward forced and torch.fft, at the shapes its rules were drawn from. GPU tests first.
+  [ -z "${SKIP_TESTS:-}" ] && timeout 120 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py -k backward 2>&1 | tail -4
+  timeout 450 python3 - <<'PY' 2>&1 | tee "$OUT/hbmdk.txt"
+import importlib.util, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
+from dnaconv.kernels.fftconv.plan import backward_kind
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+spec = importlib.util.spec_from_file_location("old_bwd", "build/old_bwd.py")
+old = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(old)
+rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
+SEGS, PTS, WARPS = "DNACONV_HBM_DK_SEGS", "DNACONV_HBM_DK_POINTS", "DNACONV_HBM_DK_WARPS"
+CASES = [((1, 32, 2_300_000, 4096), [(SEGS, ["4", "16", "32"]), (PTS, ["1024", "4096"]), (WARPS, ["4", "8"])]),
+         ((1, 32, 2_300_000, 8192), [(SEGS, ["4", "16"])]), ((1, 32, 2_300_000, 16384), [(SEGS, ["4", "16"])]),
+         ((2, 32, 1 << 20, 2048), []), ((1, 64, 1 << 20, 65536), [(WARPS, ["4", "16"])]), ((1, 128, 73727, 8192), [(SEGS, ["1", "2"])]),
+         ((1, 32, 2_300_000, 1536), None), ((1, 32, 2_300_000, 2048), None), ((2, 32, 1 << 20, 1536), None),
+         ((1, 256, 73727, 8192), None), ((1, 512, 73727, 8192), None), ((8, 128, 16384, 4096), None),
+         ((16, 128, 8192, 8192), None), ((16, 128, 32768, 8192), None)]
+def safe(env, values, fn, label):
+    out = []
+    for v in values:
+        try:
+            out += interleaved(env, [v], fn, label)
+        except Exception as e:
+            out.append(f"{label}{v} fail({type(e).__name__})")
+    return out
+for (B, D, L, K), sweep in CASES:
+  try:
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    line = []
+    if sweep is not None:
+        args = [x.detach() for x in (u, k, bias, pre, post)]
+        z = torch.empty_like(u)
+        with torch.no_grad():
+            hbm_fftconv_fwd(*args, z=z)
+            errs = [rel(a, b) for a, b in zip(hbm_fftconv_bwd(dy, *args, None, z), old.hbm_fftconv_bwd(dy, *args, None, z))]
+            new = lambda: hbm_fftconv_bwd(dy, *args, None, z)
+            was = lambda: old.hbm_fftconv_bwd(dy, *args, None, z)
+            line.append(f"bwd new {bench(new):.3f} old {bench(was):.3f} new {bench(new):.3f} old {bench(was):.3f}"
+                        f" (diff du {errs[0]:.1e} dk {errs[1]:.1e} dpost {errs[4]:.1e})")
+            for env, values in sweep:
+                line += safe(env, values, new, env[12:].lower() + "=")
+        del args, z
+    step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
+    line.append(f"| fwd+bwd torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
+    line += interleaved("DNACONV_HBM_BWD", ["", "1", "", "1"], step, "hbm=")
+    print(f"{B}x{D}x{L} ({B * D * L / 2**20:.0f}M) K={K} default={backward_kind(L, K, 0, 1.0, B * D * L)}: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy
+  except Exception as e:
+    print(f"{B}x{D}x{L} K={K}: fail {type(e).__name__}: {str(e)[:200]}", flush=True)
+    torch.cuda.empty_cache()
+PY
+  exit 0
+fi
+if [ "${1:-}" = bwdplan ]; then
+  # Where the HBM backward (4 warps in its dk pass) could take over: fwd+bwd as dispatched (the fused on-chip
+  # backward) against DNACONV_HBM_BWD=1 and torch.fft, interleaved; then its block size (the backward alone,
+  # DNACONV_HBM_FFT, z from the forward) at L = 2.3M x 32 channels.
+  timeout 400 python3 - <<'PY' 2>&1 | tee "$OUT/bwdplan.txt"
 import os, torch
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
 from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
 from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
-from dnaconv.kernels.fftconv.monarch import _precision
-from dnaconv.kernels.fftconv.naive import next_fast_len
+from dnaconv.kernels.fftconv.plan import backward_kind
 from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
-def old_bwd(dy, u, k, bias, pre_gate, post_gate, z):  # the torch-op gates of commit 2c53d3d (H = 0)
-    L, K = u.shape[-1], k.shape[-1]
-    dy = dy.float()
-    dpost = (dy * z.float()).to(post_gate.dtype)
-    g = dy * post_gate.float()
-    dv = hbm_fftconv_fwd(g.flip(-1).contiguous(), k, bias, precision=_precision(u.dtype)).flip(-1)
-    v = u.float() * pre_gate.float()
-    du = (dv * pre_gate.float()).to(u.dtype)
-    dpre = (dv * u.float()).to(pre_gate.dtype)
-    dbias = (g * v).sum((0, 2))
-    n = next_fast_len(L + K - 1)
-    dk = torch.fft.irfft((torch.fft.rfft(g, n=n) * torch.fft.rfft(v, n=n).conj()).sum(0), n=n)[:, :K]
-    return du, dk, dbias, dpre, dpost
-rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
-for B, D, L, K in ((1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384), (2, 32, 1 << 20, 2048),
-                   (1, 128, 73727, 8192), (16, 128, 32768, 8192)):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+for B, D, L, K in ((1, 32, 2_300_000, 128), (1, 32, 2_300_000, 512), (1, 32, 2_300_000, 1024), (4, 32, 1 << 19, 1024),
+                   (32, 256, 8192, 128), (32, 256, 8192, 1024), (8, 128, 16384, 4096), (1, 128, 73727, 8192),
+                   (1, 64, 1 << 20, 65536), (1, 32, 2_300_000, 4096)):
+    try:
+        u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+        step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
+        line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
+        line += interleaved("DNACONV_HBM_BWD", ["", "1", "", "1"], step, "hbm=")
+        print(f"fwd+bwd {B}x{D}x{L} ({B * D * L / 2**20:.0f}M) K={K} default={backward_kind(L, K, 0, 1.0, B * D * L)}: " + " ".join(line), flush=True)
+        del u, k, bias, pre, post, dy
+    except Exception as e:
+        print(f"{B}x{D}x{L} K={K}: fail {type(e).__name__}: {str(e)[:200]}", flush=True)
+for K, sizes in ((2048, ["8192", "16384", "32768"]), (4096, ["16384", "32768", "65536"]),
+                 (8192, ["32768", "65536", "131072"]), (16384, ["65536", "131072"])):
+    u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, K)
     args = [x.detach() for x in (u, k, bias, pre, post)]
     z = torch.empty_like(u)
     with torch.no_grad():
         hbm_fftconv_fwd(*args, z=z)
-        err = max(rel(a, b) for a, b in zip(hbm_fftconv_bwd(dy, *args, None, z), old_bwd(dy, *args, z)))
-        line = [f"bwd alone: new {bench(lambda: hbm_fftconv_bwd(dy, *args, None, z)):.3f}",
-                f"old {bench(lambda: old_bwd(dy, *args, z)):.3f}", f"new {bench(lambda: hbm_fftconv_bwd(dy, *args, None, z)):.3f}",
-                f"old {bench(lambda: old_bwd(dy, *args, z)):.3f} (diff {err:.1e})"]
-    step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
-    line.append(f"| fwd+bwd torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}")
-    line += interleaved("DNACONV_HBM_BWD", ["", "1", "", "1"], step, "hbm=")
-    print(f"{B}x{D}x{L} K={K}: " + " ".join(line), flush=True)
+        fn = lambda: hbm_fftconv_bwd(dy, *args, None, z)
+        print(f"bwd alone 2.3M x 32 K={K}: " + " ".join(interleaved("DNACONV_HBM_FFT", sizes + sizes, fn, "n=")), flush=True)
     del u, k, bias, pre, post, dy, args, z
-PY
-  timeout 100 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py -k backward 2>&1 | tail -4
-  exit 0
-fi
-if [ "${1:-}" = retime ]; then
-  # What plan.backward_kind's rules assume but was not retimed after the HBM backward's gates were fused
-  # (2026-11-29): fwd+bwd with the HBM backward forced (DNACONV_HBM_BWD=1) against the default (the split
-  # backward, or torch.fft) and torch.fft, interleaved: filters of 1.5-2K taps at long L (HBM_BWD_SPLIT_L),
-  # K = 64K (HBM_BWD_MAX_N), the streaming shape at more channels and one-block windows (HBM_BWD_MIN_SIZE, the
-  # several-blocks rule).
-  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/retime.txt"
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-from dnaconv.kernels.fftconv.plan import backward_kind
-from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
-for B, D, L, K in ((1, 32, 2_300_000, 1536), (1, 32, 2_300_000, 2048), (2, 32, 1 << 20, 1536), (1, 64, 1 << 20, 65536),
-                   (1, 256, 73727, 8192), (1, 512, 73727, 8192), (8, 128, 16384, 4096), (16, 128, 8192, 8192)):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
-    step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
-    line = [f"default={backward_kind(L, K, 0, 1.0, B * D * L)}", f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
-    line += interleaved("DNACONV_HBM_BWD", ["", "1", "", "1"], step, "hbm=")
-    print(f"fwd+bwd {B}x{D}x{L} ({B * D * L / 2**20:.0f}M) K={K}: " + " ".join(line), flush=True)
-    del u, k, bias, pre, post, dy
 PY
   exit 0
 fi

@@ -17,8 +17,9 @@ levels (N <= 256K: m = 1).
 
 Frequency-sparse convolutions keep only the lowest columns k2 of each row (``plan.kept_columns``): the row
 pass skips the other columns' products. Gradients run ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution
-and one torch.fft correlation, d(post) from the z the forward stored) where ``plan.backward_kind`` says it beats the
-torch.fft reference's autograd (long, large convolutions), else that reference.
+of the reversed g whose row pass also gives dk, d(post) from the z the forward stored; the launch helpers
+``_Frame``, ``_columns`` and ``_inverse_columns`` are shared with it) where ``plan.backward_kind`` picks it
+(long, large convolutions), else the on-chip backward or the torch.fft reference's autograd.
 
 PAIR: the input is real, so two segments of a channel (they share the filter) ride as the real and imaginary
 parts of one complex block; the filter spectrum is that of a real filter, so the real and imaginary parts of
@@ -71,15 +72,27 @@ def _twiddle(k, s, PS):
 
 
 @triton.jit
+def _rev_times(t, m, L, KM1, REV: tl.constexpr):
+    """REV: the times L - 1 - t that block positions m hold in the time-reversed sequence, at the positions
+    the block outputs (m >= KM1, t < L); -1 (masked off, zero) elsewhere. Else t."""
+    if REV:
+        return tl.where((m >= KM1) & (t < L), L - 1 - t, -1)
+    else:
+        return t
+
+
+@triton.jit
 def _col_fwd_kernel(
     u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr,
     D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP,
     P: tl.constexpr, G: tl.constexpr, FIRST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr, PAIR: tl.constexpr = False,
+    REV: tl.constexpr = False,
 ):  # fmt: skip
     """One column pass, in place on (xr, xi) [segments, R, P, S]; FIRST reads the gated input instead. PAIR:
     a segment of the intermediate is pair j of channel d (index d NP + j), whose real part is the channel's
-    segment 2j and its imaginary part segment 2j + 1, of its NQ = B x n_blocks (``monarch._segments``)."""
+    segment 2j and its imaginary part segment 2j + 1, of its NQ = B x n_blocks (``monarch._segments``). REV
+    (FIRST, no history): the gated input reversed in time, at the block's own outputs only (``_rev_times``)."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
@@ -94,11 +107,11 @@ def _col_fwd_kernel(
     if FIRST and PAIR:  # two real segments of channel d as one complex one
         d = seg // NP
         bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
-        t = start + p * S + s - KM1
+        t = _rev_times(start + p * S + s - KM1, p * S + s, L, KM1, REV)
         va = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
                          hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)  # fmt: skip
         bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
-        t = start + p * S + s - KM1
+        t = _rev_times(start + p * S + s - KM1, p * S + s, L, KM1, REV)
         vb = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
                          hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)  # fmt: skip
         sv = _scale2(tl.maximum(tl.abs(va), tl.abs(vb)), PRECISION)
@@ -108,7 +121,7 @@ def _col_fwd_kernel(
         zi = (_mm(fr, vb, PRECISION) + _mm(fi, va, PRECISION)) * sv
     elif FIRST:  # R = 1: block position m = p S + s is time block * C + m - KM1
         bd = seg // n_blocks
-        t = (seg % n_blocks) * C + p * S + s - KM1
+        t = _rev_times((seg % n_blocks) * C + p * S + s - KM1, p * S + s, L, KM1, REV)
         row = bd.to(tl.int64) * L
         v = _load_gated(
             u_ptr + row, pre_ptr + row, hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST
@@ -155,13 +168,19 @@ def _row_kernel(
     kidx += tl.arange(0, M)[None, None, :]
     kr = tl.load(kfr_ptr + kidx)
     ki = tl.load(kfi_ptr + kidx)
+    _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
+
+
+@triton.jit
+def _filter_back(xr, xi, kr, ki, sx, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti,
+                 G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr, M: tl.constexpr):  # fmt: skip
+    """Rows' spectra (x / sx) times the filter spectrum, transformed back and stored at off (in place)."""
     yr = xr * kr - xi * ki
     yi = xr * ki + xi * kr
     sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
     zr, zi = _inverse_dft_complex(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
-    s = sa * sy
-    tl.store(xr_ptr + off, zr * s)
-    tl.store(xi_ptr + off, zi * s)
+    tl.store(xr_ptr + off, zr * (sx * sy))
+    tl.store(xi_ptr + off, zi * (sx * sy))
 
 
 @triton.jit
@@ -249,6 +268,65 @@ def _col_columns(p: int, s: int) -> int:
     return min(int(os.environ.get("DNACONV_HBM_COLS", 0)) or 64, s)
 
 
+class _Frame:
+    """The layout of one HBM convolution's intermediate: N-point blocks of C new outputs, segments (PAIR: two
+    real segments of a channel per complex one, see ``_col_fwd_kernel``) and the column levels (R, P, S, G)."""
+
+    def __init__(self, plan, B, D, L):
+        self.plan, self.n, self.C, self.km1 = plan, plan.n, plan.C, plan.k_eff - 1
+        self.n_blocks = triton.cdiv(L, self.C)
+        # PAIR: two real segments of a channel per complex one, half the intermediate and half the programs of
+        # every pass (the filter is real, so the real and imaginary parts of the result are the two
+        # convolutions). H200, 2026-11-29, forward ms, bf16 gated, L = 2.3M x 32 channels, paired vs not,
+        # interleaved (``h200_kernels.sh hbmpair``): K = 4096 1.216 vs 2.007, 8192 1.330 vs 2.166, 16K 1.494
+        # vs 2.459; K = 64K at L = 1M x 64 3.104 vs 4.085; the streaming shape (128 channels x 73,727,
+        # K = 8192) 0.359 vs 0.434. Nothing to pair for one segment per channel. DNACONV_HBM_PAIR=0 turns it
+        # off (sweeps).
+        self.pair = os.environ.get("DNACONV_HBM_PAIR") != "0" and B * self.n_blocks > 1
+        self.n_pairs = triton.cdiv(B * self.n_blocks, 2)
+        self.n_seg = D * self.n_pairs if self.pair else B * D * self.n_blocks
+        # segments per group of one filter (the row pass's channel of segment i: (i // per) % D)
+        self.per = self.n_pairs if self.pair else self.n_blocks
+        self.seg_args = (B * self.n_blocks, self.n_pairs)
+        self.levels, R = [], 1
+        for p in plan.cols:
+            S = self.n // (R * p)
+            self.levels.append((R, p, S, _col_columns(p, S)))
+            R *= p
+        self.rows = self.n // (plan.n1 * plan.n2)
+
+    def buffers(self, device):
+        x = torch.empty(self.n_seg * self.n, device=device, dtype=torch.float32)
+        return x, torch.empty_like(x)
+
+
+def _columns(f: _Frame, x, u, pre_gate, history, prec, rev=False):
+    """The forward column passes into x = (xr, xi); the first reads the gated input (``_col_fwd_kernel``)."""
+    B, D, L = u.shape
+    H = 0 if history is None else history.shape[-1]
+    for i, (R, p, S, G) in enumerate(f.levels):
+        _col_fwd_kernel[(f.n_seg * R * (S // G),)](
+            u, pre_gate if pre_gate is not None else u, history if history is not None else u, *x,
+            *_col_dft(p, u.device), D, L, H, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
+            P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
+            PRECISION=prec, PAIR=f.pair, REV=rev, num_warps=4,
+        )  # fmt: skip
+
+
+def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec):
+    """The inverse column passes from x; the last writes y = post * (conv + bias v) (``_col_inv_kernel``)."""
+    B, D, L = u.shape
+    for i, (R, p, S, G) in reversed(list(enumerate(f.levels))):
+        _col_inv_kernel[(f.n_seg * R * (S // G),)](
+            *x, *_col_dft(p, u.device), u, pre_gate if pre_gate is not None else u,
+            post_gate if post_gate is not None else u, bias if bias is not None else u, y,
+            z if z is not None else u, D, L, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
+            P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
+            HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0, PRECISION=prec,
+            num_warps=4,
+        )  # fmt: skip
+
+
 def hbm_fftconv_fwd(
     u,
     k,
@@ -258,63 +336,26 @@ def hbm_fftconv_fwd(
     history=None,
     spectrum=None,
     fraction=1.0,
-    precision=None,
     plan=None,
     z=None,
 ):
     """Forward of the causal convolution (the op of ``naive_fftconv``) through HBM; see the module doc.
-    ``precision`` overrides the product precision that u's dtype implies (the backward passes fp32 tensors
-    that stand for half-precision ones); ``z``, where given, receives the convolution before the post-gate."""
+    ``z``, where given, receives the convolution before the post-gate."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     plan = plan or hbm_plan(L, k.shape[-1], H, fraction)
     if plan is None:
         raise ValueError(f"no HBM FFT plan for L = {L}, K = {k.shape[-1]} (N > 2^24)")
-    n, C, km1 = plan.n, plan.C, plan.k_eff - 1
     kfr, kfi = spectrum if spectrum is not None else monarch_spectrum(k, plan, fraction)
-    n_blocks = triton.cdiv(L, C)
-    # PAIR: two real segments of a channel per complex one, half the intermediate and half the programs of
-    # every pass (the filter is real, so the real and imaginary parts of the result are the two convolutions).
-    # H200, 2026-11-29, forward ms, bf16 gated, L = 2.3M x 32 channels, paired vs not, interleaved
-    # (``h200_kernels.sh hbmpair``): K = 4096 1.216 vs 2.007, 8192 1.330 vs 2.166, 16K 1.494 vs 2.459; K = 64K
-    # at L = 1M x 64 3.104 vs 4.085; the streaming shape (128 channels x 73,727, K = 8192) 0.359 vs 0.434.
-    # Nothing to pair for one segment per channel. DNACONV_HBM_PAIR=0 turns it off (sweeps).
-    pair = os.environ.get("DNACONV_HBM_PAIR") != "0" and B * n_blocks > 1
-    n_pairs = triton.cdiv(B * n_blocks, 2)
-    n_seg = D * n_pairs if pair else B * D * n_blocks
-    seg_args = (B * n_blocks, n_pairs)
-    xr = torch.empty(n_seg * n, device=u.device, dtype=torch.float32)
-    xi = torch.empty_like(xr)
-    y = torch.empty_like(u)
-    dummy = u
-    prec = _precision(u.dtype) if precision is None else precision
-    flags = dict(HAS_PRE=pre_gate is not None, PRECISION=prec)
-    levels = []
-    R = 1
-    for i, p in enumerate(plan.cols):
-        S = n // (R * p)
-        G = _col_columns(p, S)
-        levels.append((R, p, S, G))
-        _col_fwd_kernel[(n_seg * R * (S // G),)](
-            u, pre_gate if pre_gate is not None else dummy, history if history is not None else dummy,
-            xr, xi, *_col_dft(p, u.device),
-            D, L, H, C, km1, n_blocks, R, S, S // G, *seg_args,
-            P=p, G=G, FIRST=i == 0, HAS_HIST=history is not None and H > 0, PAIR=pair, num_warps=4, **flags,
-        )  # fmt: skip
-        R *= p
-    rows = n // (plan.n1 * plan.n2)
-    G, warps, opts = _launch_shape(plan.n1, plan.n2, rows, "rows")
-    _row_kernel[(n_seg * (rows // G),)](
-        xr, xi, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction),
-        D, n_pairs if pair else n_blocks, rows, rows // G,  # the channel of segment i: (i // that) % D
+    f = _Frame(plan, B, D, L)
+    x = f.buffers(u.device)
+    prec = _precision(u.dtype)
+    _columns(f, x, u, pre_gate, history, prec)
+    G, warps, opts = _launch_shape(plan.n1, plan.n2, f.rows, "rows")
+    _row_kernel[(f.n_seg * (f.rows // G),)](
+        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction), D, f.per, f.rows, f.rows // G,
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, num_warps=warps, **opts,
     )  # fmt: skip
-    for i, (R, p, S, G) in reversed(list(enumerate(levels))):
-        _col_inv_kernel[(n_seg * R * (S // G),)](
-            xr, xi, *_col_dft(p, u.device), u, pre_gate if pre_gate is not None else dummy,
-            post_gate if post_gate is not None else dummy, bias if bias is not None else dummy, y,
-            z if z is not None else dummy, D, L, C, km1, n_blocks, R, S, S // G, *seg_args,
-            P=p, G=G, LAST=i == 0, HAS_POST=post_gate is not None, HAS_BIAS=bias is not None, PAIR=pair,
-            STORE_Z=z is not None and i == 0, num_warps=4, **flags,
-        )  # fmt: skip
+    y = torch.empty_like(u)
+    _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec)
     return y

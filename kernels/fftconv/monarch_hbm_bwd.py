@@ -7,21 +7,42 @@ With g = dy * post and v = u * pre (the gated input):
     du = dv * pre,  d(pre) = dv * u,  d(bias) = sum g v
     dk[s]   = sum over batch and t of g[t] v[t - s]   (history before t = 0)
 
-Two elementwise Triton kernels take the gates around one HBM convolution: ``_gates_kernel`` reads dy, post, z,
-u and pre once and writes d(post), g in fp32 (for dk), g reversed in u's dtype (the convolution's input), v in
-fp32 and per-program partial sums of d(bias); ``_inputs_kernel`` reads the convolution's reversed output with
-u and pre and writes du and d(pre). dk is one torch.fft cross-correlation per row, summed over the batch
-before its inverse. The history (streaming state) gets no gradient.
+``_gates_kernel`` reads dy, post, z, u and pre once and writes d(post), g reversed in u's dtype (the
+convolution's input) and per-program partial sums of d(bias). One HBM convolution of the reversed g (time t'
+= L - 1 - t) then gives dv, and its row pass also gives dk:
+
+    dk[s] = sum_t' g'[t'] v'[t' + s]      (g', v': g and v reversed)
+
+Split by the block that outputs t' + s: block j's frame holds g' at all N positions (the convolution's own
+input) and v' where the block outputs (positions m >= K' - 1, zero elsewhere; ``monarch_hbm._rev_times``), so
+dk[s] = sum_j sum_m v'_j[m] g'_j[m - s] = IFFT(sum_j V_j conj(G_j))[s] without wrap-around for s < K'. With
+segments paired (a complex block x = a + i b), X_v conj(X_g) sums the two segments' products in its real part
+after the inverse (the cross terms are imaginary). ``_row_dk_kernel`` takes SEGS segments of one filter per
+program, convolves each (as ``_row_kernel``) and accumulates V conj(G) of its rows in fp32 registers; the host
+sums the programs' partial spectra, orders them by frequency and takes one inverse FFT per channel. The lags
+that reach into the history (t - s < 0) are a small torch.fft correlation of g's first K' - 1 positions.
+``_inputs_kernel`` turns the reversed dv into du and d(pre). The history gets no gradient.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 import triton
 import triton.language as tl
 
-from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.kernels.fftconv.dft import _dft_matrices, _forward_dft_complex, _load_dft, _scale
+from dnaconv.kernels.fftconv.monarch import _precision, monarch_spectrum
+from dnaconv.kernels.fftconv.monarch_hbm import (
+    _columns,
+    _filter_back,
+    _Frame,
+    _inverse_columns,
+    hbm_fftconv_fwd,
+)
 from dnaconv.kernels.fftconv.naive import next_fast_len
+from dnaconv.kernels.fftconv.plan import freq_order, hbm_plan
 
 __all__ = ["hbm_fftconv_bwd"]
 
@@ -30,11 +51,11 @@ BLOCK = 1024  # time positions per program of the elementwise kernels
 
 @triton.jit
 def _gates_kernel(
-    dy_ptr, post_ptr, z_ptr, u_ptr, pre_ptr, dpost_ptr, g_ptr, grev_ptr, v_ptr, dbias_ptr, L, n_tblk,
+    dy_ptr, post_ptr, z_ptr, u_ptr, pre_ptr, dpost_ptr, grev_ptr, dbias_ptr, L, n_tblk,
     HAS_POST: tl.constexpr, HAS_PRE: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
-    """One (row, time block): d(post) = dy z, g = dy post (fp32, and reversed in u's dtype), v = u pre (fp32),
-    and the block's sum of g v (d(bias))."""
+    """One (row, time block): d(post) = dy z, g = dy post (reversed, in u's dtype) and the block's sum of
+    g v (d(bias))."""
     row = tl.program_id(0)
     tb = tl.program_id(1)
     t = tb * BLOCK + tl.arange(0, BLOCK)
@@ -48,10 +69,56 @@ def _gates_kernel(
     v = tl.load(u_ptr + base + t, mask=m, other=0.0).to(tl.float32)
     if HAS_PRE:
         v = v * tl.load(pre_ptr + base + t, mask=m, other=0.0).to(tl.float32)
-    tl.store(g_ptr + base + t, g, mask=m)
     tl.store(grev_ptr + base + (L - 1 - t), g.to(grev_ptr.dtype.element_ty), mask=m)
-    tl.store(v_ptr + base + t, v, mask=m)
     tl.store(dbias_ptr + row * n_tblk + tb, tl.sum(g * v, axis=0))
+
+
+@triton.jit
+def _row_dk_kernel(
+    xr_ptr, xi_ptr, wr_ptr, wi_ptr, kfr_ptr, kfi_ptr,
+    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, dkr_ptr, dki_ptr,
+    D, PER, ROWS, n_groups, n_chunks,
+    SEGS: tl.constexpr, G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    """G rows of SEGS segments of one filter (group q: segments q PER + j): each row of x (g's intermediate)
+    transformed, times the filter spectrum and back, in place (``_row_kernel``); the same rows of w (v's)
+    transformed, and sum_j W conj(X) stored as the program's partial spectrum [groups, chunks, ROWS, N1, N2]."""
+    grp = tl.program_id(0) % n_groups
+    chunk = (tl.program_id(0) // n_groups) % n_chunks
+    q = tl.program_id(0) // (n_groups * n_chunks)
+    d = q % D
+    rows = grp * G + tl.arange(0, G)[:, None, None]  # [G, 1, 1]
+    pos = rows * (N1 * N2) + tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
+    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
+    )
+    kidx = d.to(tl.int64) * (ROWS * N1 * N2) + pos
+    accr = tl.zeros([G, N1, N2], dtype=tl.float32)
+    acci = tl.zeros([G, N1, N2], dtype=tl.float32)
+    for j in range(chunk * SEGS, tl.minimum(chunk * SEGS + SEGS, PER)):
+        off = (q * PER + j).to(tl.int64) * (ROWS * N1 * N2) + pos
+        br = tl.load(wr_ptr + off)
+        bi = tl.load(wi_ptr + off)
+        sb = _scale(tl.maximum(tl.abs(br), tl.abs(bi)), PRECISION)
+        wr, wi = _forward_dft_complex(
+            br / sb, bi / sb, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2
+        )
+        ar = tl.load(xr_ptr + off)
+        ai = tl.load(xi_ptr + off)
+        sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
+        xr, xi = _forward_dft_complex(
+            ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2
+        )
+        s = sa * sb
+        accr += (wr * xr + wi * xi) * s
+        acci += (wi * xr - wr * xi) * s
+        kr = tl.load(kfr_ptr + kidx)
+        ki = tl.load(kfi_ptr + kidx)
+        _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
+                     PRECISION, N2)  # fmt: skip
+    out = (q * n_chunks + chunk).to(tl.int64) * (ROWS * N1 * N2) + pos
+    tl.store(dkr_ptr + out, accr)
+    tl.store(dki_ptr + out, acci)
 
 
 @triton.jit
@@ -70,40 +137,87 @@ def _inputs_kernel(
     tl.store(du_ptr + base + t, dv.to(du_ptr.dtype.element_ty), mask=m)
 
 
+def _dk_shape(n1: int, n2: int, rows: int, per: int) -> tuple[int, int, int]:
+    """(G rows, SEGS segments, num_warps) per ``_row_dk_kernel`` program: rows of at most 2048 points (it holds
+    the accumulator, two spectra and the DFT matrices), up to 8 segments, evened out over the programs of a
+    group, 4 warps. H200, 2026-11-29, the backward alone, bf16 gated, L = 2.3M x 32 channels (``h200_kernels.sh
+    hbmdk``): K = 4096 (rows of 4096 points) 3.34 ms with 4 warps vs 3.88 with 8, 4.08 with 4 segments, 3.96
+    with 16; K = 64K at 1M x 64 6.37 vs 7.22. DNACONV_HBM_DK_POINTS, DNACONV_HBM_DK_SEGS and
+    DNACONV_HBM_DK_WARPS override them (sweeps)."""
+    g = max(1, min(rows, int(os.environ.get("DNACONV_HBM_DK_POINTS", 2048)) // (n1 * n2)))
+    segs = min(int(os.environ.get("DNACONV_HBM_DK_SEGS", 8)), per)
+    segs = triton.cdiv(per, triton.cdiv(per, segs))  # 19 segments: 7, 7, 5 rather than 8, 8, 3
+    return g, segs, int(os.environ.get("DNACONV_HBM_DK_WARPS", 4))
+
+
+def _history_dk(dy, post_gate, history, k_eff):
+    """The lags that reach before the sequence start: sum over t < s of g[t] history[H + t - s], [D, k_eff]
+    (a torch.fft correlation of g's first k_eff - 1 positions with the history's last)."""
+    T, Hh, H = min(dy.shape[-1], k_eff - 1), min(history.shape[-1], k_eff - 1), history.shape[-1]
+    g = dy[..., :T].float()
+    if post_gate is not None:
+        g = g * post_gate[..., :T].float()
+    v_ext = torch.cat([history[..., H - Hh :].float(), torch.zeros_like(g)], -1)  # times -Hh..T-1
+    g_ext = torch.nn.functional.pad(g, (Hh, 0))
+    n = next_fast_len(Hh + T + k_eff - 1)  # no wrap-around for lags 0..k_eff-1
+    spec = (torch.fft.rfft(g_ext, n=n) * torch.fft.rfft(v_ext, n=n).conj()).sum(0)
+    return torch.fft.irfft(spec, n=n)[:, :k_eff]
+
+
 def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     """Gradients (du, dk, dbias, dpre, dpost) of ``hbm_fftconv_fwd``'s op (see the module doc); ``z``: the
-    forward's conv + bias v, else recomputed. Where it runs: ``plan.backward_kind`` (H200, fwd+bwd 1.65-1.78x
-    torch.fft at L = 2.3M, K = 4096-16K; 1.36x on windows of 32,768; it lost on the streaming shape)."""
+    forward's conv + bias v, else recomputed. Where it runs: ``plan.backward_kind``."""
     B, D, L = u.shape
+    K = k.shape[-1]
     H = 0 if history is None else history.shape[-1]
-    k_eff = min(k.shape[-1], H + L)
     dy = dy.contiguous()
     if post_gate is not None and z is None:
         z = hbm_fftconv_fwd(u, k, bias, pre_gate, None, history)  # conv + bias v, in u's dtype
     n_tblk = triton.cdiv(L, BLOCK)
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
-    g = torch.empty(B, D, L, device=u.device, dtype=torch.float32)
-    v = torch.empty_like(g)
     g_rev = torch.empty_like(u)
     dbias = torch.empty(B * D, n_tblk, device=u.device, dtype=torch.float32)
     _gates_kernel[(B * D, n_tblk)](
         dy, post_gate if post_gate is not None else dy, z if z is not None else dy, u,
-        pre_gate if pre_gate is not None else u, dpost if dpost is not None else dy, g, g_rev, v, dbias, L,
+        pre_gate if pre_gate is not None else u, dpost if dpost is not None else dy, g_rev, dbias, L,
         n_tblk, HAS_POST=post_gate is not None, HAS_PRE=pre_gate is not None, BLOCK=BLOCK,
     )  # fmt: skip
-    dv_rev = hbm_fftconv_fwd(g_rev, k, bias)  # [B, D, L] in u's dtype, time reversed
+    dbias = None if bias is None else dbias.view(B, D, n_tblk).sum((0, 2)).to(bias.dtype)
+
+    # dv (reversed) and dk in one HBM convolution of the reversed g (no history: g is zero past the end)
+    plan = hbm_plan(L, K, kind="hbm_bwd")
+    f = _Frame(plan, B, D, L)
+    prec = _precision(u.dtype)
+    x, w = f.buffers(u.device), f.buffers(u.device)
+    _columns(f, x, g_rev, None, None, prec)
+    _columns(f, w, u, pre_gate, None, prec, rev=True)
+    G, segs, warps = _dk_shape(plan.n1, plan.n2, f.rows, f.per)
+    n_groups, n_chunks, n_q = f.rows // G, triton.cdiv(f.per, segs), f.n_seg // f.per
+    dkr = torch.empty(n_q, n_chunks, plan.n, device=u.device, dtype=torch.float32)
+    dki = torch.empty_like(dkr)
+    _row_dk_kernel[(n_q * n_chunks * n_groups,)](
+        *x, *w, *monarch_spectrum(k, plan), *_dft_matrices(plan.n1, plan.n2, u.device), dkr, dki,
+        D, f.per, f.rows, n_groups, n_chunks, SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
+        num_warps=warps, num_stages=1,
+    )  # fmt: skip
+    dv_rev = torch.empty_like(u)
+    _inverse_columns(f, x, g_rev, bias, None, None, dv_rev, None, prec)
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     _inputs_kernel[(B * D, n_tblk)](
         dv_rev, u, pre_gate if pre_gate is not None else u, du, dpre if dpre is not None else du, L,
         HAS_PRE=pre_gate is not None, BLOCK=BLOCK,
     )  # fmt: skip
-    dbias = None if bias is None else dbias.view(B, D, n_tblk).sum((0, 2)).to(bias.dtype)
-    v_ext = v if H == 0 else torch.cat([history.float(), v], -1)  # [B, D, H + L]
-    n = next_fast_len(H + L + k_eff - 1)  # no wrap-around for lags 0..K'-1
-    g_ext = g if H == 0 else torch.nn.functional.pad(g, (H, 0))
-    spec = (torch.fft.rfft(g_ext, n=n) * torch.fft.rfft(v_ext, n=n).conj()).sum(0)
-    dk = torch.fft.irfft(spec, n=n)[:, :k_eff]
-    if k.shape[-1] > k_eff:  # taps that reach no input get zero gradient
-        dk = torch.nn.functional.pad(dk, (0, k.shape[-1] - k_eff))
+
+    # dk: the partial spectra summed (over programs, and the batch where segments are not paired), in
+    # frequency order, one inverse per channel; the real part (see the module doc), lags < min(K, L)
+    spec = torch.complex(dkr.sum(1), dki.sum(1))
+    spec = spec if f.pair else spec.view(B, D, plan.n).sum(0)
+    ordered = torch.empty_like(spec)
+    ordered[:, freq_order(plan).to(u.device)] = spec
+    dk = torch.zeros(D, K, device=u.device, dtype=torch.float32)
+    dk[:, : plan.k_eff] = torch.fft.ifft(ordered)[:, : plan.k_eff].real
+    if H > 0:
+        k_eff = min(K, H + L)
+        dk[:, :k_eff] += _history_dk(dy, post_gate, history, k_eff)
     return du, dk.to(k.dtype), dbias, dpre, dpost

@@ -64,11 +64,15 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 # 32 channels, 2026-11-29, ``h200_kernels.sh points``. A dense plan takes the size with the least time per
 # output (``_cheapest``), and the on-chip or the HBM kernel by the same measure (``fft_plan``). The backward
 # lists only the sizes where its fused kernel beat the torch.fft reference's autograd (2026-11-28: N = 4096
-# took 77 ps per point, 11.3 ms against 8.6 ms).
+# took 77 ps per point, 11.3 ms against 8.6 ms). The HBM backward ("hbm_bwd": the backward alone, z from the
+# forward, K = 2048-16K at each N, its elementwise kernels included; ``h200_kernels.sh bwdplan``) prefers
+# smaller blocks than the forward: rows of 4096 points cost its dk pass more (K = 4096: 2.40 ms at N = 16,384,
+# 2.43 at 32,768, 3.32 at 65,536; K = 8192: 2.74 at 32,768, 3.64 at 65,536).
 POINT_PS = {
     "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
     "backward": {512: 23.03, 1024: 26.55, 2048: 29.79},
     "hbm": {8192: 12.40, 16384: 12.74, 32768: 14.87, 65536: 15.61, 131072: 19.38, 262144: 33.20},
+    "hbm_bwd": {8192: 25.2, 16384: 25.7, 32768: 28.9, 65536: 41.4, 131072: 54.6},
 }
 MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])
 
@@ -153,17 +157,18 @@ class FFTPlan:
         return math.prod(self.cols) * self.n1 * self.n2
 
 
-def hbm_plan(L: int, K: int, H: int = 0, fraction: float = 1.0) -> FFTPlan | None:
+def hbm_plan(L: int, K: int, H: int = 0, fraction: float = 1.0, kind: str = "hbm") -> FFTPlan | None:
     """Plan for the HBM kernel: N >= 8192, a power of two with at least 3/4 of each block new outputs for
     partial filters (N >= 4 (K' - 1)) and one block for full-length ones; None above MAX_HBM_FFT_SIZE. As on
-    chip, a dense plan takes a larger block where ``POINT_PS["hbm"]`` says it costs less per output (K = 8192
-    at L = 2.3M: 65,536 points, 2.156 vs 2.393 ms); DNACONV_HBM_FFT=N forces a candidate size for sweeps."""
+    chip, a dense plan takes a larger block where ``POINT_PS[kind]`` ("hbm": the forward, "hbm_bwd": the HBM
+    backward's convolution) says it costs less per output (the forward at K = 8192, L = 2.3M: 65,536 points,
+    2.156 vs 2.393 ms); DNACONV_HBM_FFT=N forces a candidate size for sweeps."""
     k_eff = min(K, H + L)
     n = max(2 * MAX_FFT_SIZE, 1 << (4 * (k_eff - 1) - 1).bit_length())
     one = max(2 * MAX_FFT_SIZE, 1 << (L + k_eff - 2).bit_length())
     n = min(n, one)
     if fraction == 1 and n <= MAX_HBM_FFT_SIZE:
-        n = _cheapest(n, min(one, MAX_HBM_FFT_SIZE), L, k_eff, "hbm", "DNACONV_HBM_FFT") or n
+        n = _cheapest(n, min(one, MAX_HBM_FFT_SIZE), L, k_eff, kind, "DNACONV_HBM_FFT") or n
     if n > MAX_HBM_FFT_SIZE or n - (k_eff - 1) < 1:
         return None
     for m in (1, 2, 3):  # fewest column passes, then the longest row
@@ -207,48 +212,52 @@ def fft_plan(
     return plan
 
 
-# Where the HBM backward (``monarch_hbm_bwd.hbm_fftconv_bwd``) beat the torch.fft reference's autograd: at
-# least HBM_BWD_MIN_SIZE elements (B x D x L) over several blocks of at most HBM_BWD_MAX_N points. H200,
-# 2026-11-29, fwd+bwd ms, bf16 gated, paired, z from the forward, with the HBM backward vs torch.fft
-# (``h200_kernels.sh hbmgates``, the gates fused): L = 2.3M x 32 channels K = 4096 6.75 vs 12.02, 8192 6.97 vs
-# 12.03, 16K 7.31 vs 12.05; 2 x 32 x 1M K = 2048 5.41 vs 10.29; windows of 32,768 (two blocks), 16 x 128,
-# K = 8192 6.66 vs 9.08; the streaming shape (128 x 73,727 = 9M elements, K = 8192) lost, 2.08-2.12 vs 1.89.
-# Before the gates were fused (``points``, ``table``, ``hbmpair``) it also won from 17.5M elements at L = 2.3M
-# (2.75 vs 3.24) and tied at 18M and 36M on the streaming shape; it lost at K = 64K (N = 262,144: 13.10 vs
-# 11.94 at 1M x 64, not retimed) and to the split backward at L = 2.3M, K = 2048 (9.81 vs 9.69, not retimed).
+# Where the HBM backward (``monarch_hbm_bwd.hbm_fftconv_bwd``, dk from its convolution's row pass) beat the
+# others: at least HBM_BWD_MIN_SIZE elements (B x D x L) over several blocks of at most HBM_BWD_MAX_N points,
+# in place of the fused on-chip backward from K' = HBM_BWD_MIN_K taps and of the split one and the torch.fft
+# reference's autograd wherever it runs. H200, 2026-11-29, fwd+bwd ms, bf16 gated, z from the forward, as
+# dispatched before vs the HBM backward forced (``h200_kernels.sh hbmdk``, ``bwdplan``):
+# - fused: L = 2.3M x 32 channels K = 128 3.15 vs 3.40, K = 512 4.18 vs 3.81-3.98, K = 1024 5.56 vs 3.96;
+#   4 x 32 x 512K K = 1024 5.11 vs 3.70; windows of 8192 (32 x 256) K = 128 3.00 vs 4.28, K = 1024 5.32 vs
+#   4.90-5.01.
+# - split (K = 1536-2048): 2.3M x 32 K = 1536 8.04 vs 4.19, K = 2048 9.69 vs 4.24; 2 x 32 x 1M K = 1536 7.35 vs
+#   3.97.
+# - torch.fft reference: K = 64K at 1M x 64 (N = 262,144) 11.95 vs 9.89; windows of 16,384, 8 x 128 (2^24
+#   elements) K = 4096 2.33 vs 2.08-2.16; the streaming shape (128 x 73,727, 9M elements) 1.89 vs 1.98-2.03.
+# - torch.fft alone, where it ran before: 2.3M x 32 K = 4096 11.96 vs 5.22-5.38 (before the dk pass: 6.75).
 HBM_BWD_MIN_SIZE = 1 << 24
-HBM_BWD_MAX_N = 1 << 17
-HBM_BWD_SPLIT_L = 1 << 21  # from here the split backward beats it, where both run (filters of 1.5-2K taps)
+HBM_BWD_MAX_N = 1 << 18
+HBM_BWD_MIN_K = 512
 
 
 def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int = 0) -> str:
     """Which backward the Triton convolution's gradients run, for ``size`` = B x D x L elements:
 
+    - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution that also gives dk), over several HBM
+      blocks (its own size, ``hbm_plan(kind="hbm_bwd")``) of at most HBM_BWD_MAX_N points and at least
+      HBM_BWD_MIN_SIZE elements, for filters of at least HBM_BWD_MIN_K taps or that the fused backward
+      cannot take;
     - "fused": on chip, one launch (``monarch_plan(kind="backward")``);
     - "split": on chip in two launches (``split_backward``), for long sequences at N = 4096;
-    - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (HBM convolutions and a torch.fft correlation), for filters the
-      fused backward cannot take, over several HBM blocks of at most HBM_BWD_MAX_N points and at least
-      HBM_BWD_MIN_SIZE elements; it replaces the split backward below HBM_BWD_SPLIT_L where that runs only
-      for long sequences (K > 1537);
     - "reference": autograd of the torch.fft reference (frequency-sparse convolutions too).
 
     DNACONV_HBM_BWD=1 takes the HBM backward wherever it has a plan, =0 never (sweeps)."""
     if fraction < 1:
         return "reference"
     env = os.environ.get("DNACONV_HBM_BWD")
-    hbm = hbm_plan(L, K, H)
+    hbm = hbm_plan(L, K, kind="hbm_bwd")  # no history in the backward's convolution
     if env == "1" and hbm is not None:
         return "hbm"
     p = monarch_plan(L, K, H, kind="backward")
     split = p is not None and split_backward(p[0] * p[1], L, p[3])
-    if p is not None and not split:
-        return "fused"
     hbm_pays = (
         env != "0" and hbm is not None and hbm.C < L and hbm.n <= HBM_BWD_MAX_N and size >= HBM_BWD_MIN_SIZE
     )
-    if split and not (hbm_pays and 8 * (p[3] - 1) > 3 * p[0] * p[1] and L < HBM_BWD_SPLIT_L):
-        return "split"
-    return "hbm" if hbm_pays else "reference"
+    if hbm_pays and (p is None or split or min(K, H + L) >= HBM_BWD_MIN_K):
+        return "hbm"
+    if p is not None:
+        return "split" if split else "fused"
+    return "reference"
 
 
 def sparse_ok(plan: FFTPlan, fraction: float) -> bool:

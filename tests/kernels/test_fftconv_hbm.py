@@ -102,19 +102,59 @@ BWD = [(*shape, True) for shape in SHAPES] + [(*SHAPES[2], False)]
 
 @pytest.mark.parametrize("B,D,L,K,H,gated", BWD, ids=[f"{i}-gated" for i in IDS] + [f"{IDS[2]}-plain"])
 def test_hbm_backward(B, D, L, K, H, gated, monkeypatch):
-    """DNACONV_HBM_BWD=1: gradients from two HBM convolutions and a torch.fft correlation, against autograd of
-    the direct sum (history gets none)."""
+    """DNACONV_HBM_BWD=1: gradients from one HBM convolution whose row pass also gives dk (and a small torch.fft
+    correlation with the history), against autograd of the direct sum (history gets none)."""
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    dk_pass = spy_launches(monkeypatch, bwd, "_row_dk_kernel")
     u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, torch.float32, gated, seed=7)
     xs = [None if x is None else x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
     dy = torch.randn(B, D, L, device=DEVICE)
     (monarch_fftconv(*xs, history=hist) * dy).sum().backward()
+    assert len(dk_pass) == 1  # dk from the convolution's row pass
     ref = [None if x is None else x.detach().cpu().double().requires_grad_() for x in xs]
     h = None if hist is None else hist.cpu().double()
     (naive_conv_direct(*ref, history=h) * dy.cpu().double()).sum().backward()
     for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
         if x is not None:
             assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=name)
+
+
+def test_hbm_backward_dk_programs(monkeypatch):
+    """dk's partial spectra from programs of one row and two segments each, a last program with one (three
+    unpaired blocks), and from paired segments of two sequences with history."""
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
+    shapes = spy_launches(monkeypatch, bwd, "_row_dk_kernel", record=lambda kw: (kw["SEGS"], kw["G"]))
+    monkeypatch.setenv("DNACONV_HBM_DK_SEGS", "2")
+    monkeypatch.setenv("DNACONV_HBM_DK_POINTS", "1024")
+    monkeypatch.setenv("DNACONV_HBM_PAIR", "0")
+    test_hbm_backward(*SHAPES[0], True, monkeypatch)
+    monkeypatch.delenv("DNACONV_HBM_PAIR")
+    test_hbm_backward(*SHAPES[1], True, monkeypatch)
+    assert shapes == [(2, 1), (2, 1)]
+
+
+@pytest.mark.parametrize("B,D,L,K,H", SHAPES[:2], ids=IDS[:2])
+def test_hbm_backward_bf16_within_2x_torch(B, D, L, K, H, monkeypatch):
+    """The HBM backward in bf16 (g and the intermediates' products in fp16 operands) against the direct sum
+    in fp64, within 2x the error of the torch.fft reference's autograd in bf16 (at least 1e-2 allowed)."""
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, torch.bfloat16, seed=5)
+    dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16)
+    grads = []
+    for fn in (monarch_fftconv, naive_fftconv, naive_conv_direct):
+        exact = fn is naive_conv_direct
+        xs = [
+            (x.cpu().double() if exact else x).detach().clone().requires_grad_()
+            for x in (u, k, bias, pre, post)
+        ]
+        h = None if hist is None else hist.cpu().double() if exact else hist
+        (fn(*xs, history=h) * (dy.cpu().double() if exact else dy)).float().sum().backward()
+        grads.append([x.grad.cpu().double() for x in xs])
+    for out, base, ref, name in zip(*grads, ["du", "dk", "dbias", "dpre", "dpost"]):
+        assert_close(out, ref, rtol=1e-2, baseline=base, name=name)
 
 
 def test_backward_kind_and_dispatch(monkeypatch):
@@ -125,23 +165,30 @@ def test_backward_kind_and_dispatch(monkeypatch):
 
     big = HBM_BWD_MIN_SIZE
     assert backward_kind(2_300_000, 128, size=big) == "fused"
+    assert backward_kind(2_300_000, 256, size=big) == "fused"  # below HBM_BWD_MIN_K
+    assert backward_kind(2_300_000, 512, size=big) == "hbm" and backward_kind(2_300_000, 512) == "fused"
+    assert (
+        backward_kind(8192, 1024, size=1 << 26) == "hbm" and backward_kind(8192, 128, size=1 << 26) == "fused"
+    )
     assert backward_kind(2_300_000, 8192, size=big) == "hbm"
     assert backward_kind(2_300_000, 8192, size=big - 1) == "reference"  # too little work
     assert backward_kind(73_727, 8192, size=128 * 73_727) == "reference"  # the streaming shape: too small
     assert backward_kind(32_768, 8192, size=1 << 26) == "hbm"  # two blocks per window
     assert backward_kind(1 << 18, 4096, size=big) == "hbm"
-    assert backward_kind(1 << 20, 65536, size=1 << 26) == "reference"  # N = 262,144: it lost
+    assert backward_kind(1 << 20, 65536, size=1 << 26) == "hbm"  # N = 262,144
+    assert backward_kind(1 << 21, 1 << 17, size=1 << 26) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
     assert backward_kind(1 << 19, 1 << 19, size=big) == "reference"  # one HBM block: nothing to pair
     assert backward_kind(1 << 19, 2048, size=big) == "hbm" and backward_kind(1 << 19, 2048) == "reference"
     assert backward_kind(1 << 20, 2048, size=big) == "hbm" and backward_kind(1 << 20, 2048) == "split"
-    assert backward_kind(2_300_000, 2048, size=big) == "split"  # from HBM_BWD_SPLIT_L the split won
-    assert backward_kind(1 << 20, 1500, size=big) == "split"  # K <= 1537: the split from 2^15
+    assert backward_kind(2_300_000, 2048, size=big) == "hbm"  # in place of the split
+    assert backward_kind(1 << 20, 1500, size=big) == "hbm" and backward_kind(1 << 20, 1500) == "split"
     assert backward_kind(2_300_000, 8192, fraction=0.5, size=big) == "reference"
     assert triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True, size=big)
     assert not triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True, size=big - 1)
     monkeypatch.setenv("DNACONV_HBM_BWD", "0")
     assert backward_kind(2_300_000, 8192, size=big) == "reference"
     assert backward_kind(1 << 20, 2048, size=big) == "split"
+    assert backward_kind(2_300_000, 1024, size=big) == "fused"
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
     assert backward_kind(2_300_000, 128) == "hbm" and backward_kind(8192, 8192) == "hbm"
     assert triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True)
