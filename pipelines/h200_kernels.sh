@@ -28,14 +28,16 @@
 #                                            default) against =0, forward; fwd+bwd with DNACONV_HBM_BWD=1 (z saved)
 #   bash pipelines/h200_kernels.sh points   ps per point on chip and through HBM (plan.POINT_PS) with today's defaults;
 #                                            fwd+bwd per L with the HBM backward or without (plan.HBM_BWD_MIN_SIZE)
-#   bash pipelines/h200_kernels.sh table    the README's kernel table (bench fftconv); HBM backward by B x D x L;
-#                                            fft_plan's on-chip/HBM choice against on chip forced
+#   bash pipelines/h200_kernels.sh table    the README's kernel table (bench fftconv); fwd+bwd with the HBM
+#                                            backward or without around plan.HBM_BWD_MIN_SIZE
 #   bash pipelines/h200_kernels.sh onepair  full-length filters in one HBM block, paired across the batch, against
 #                                            torch.fft, forward and fwd+bwd (HBM or reference backward)
 #   bash pipelines/h200_kernels.sh hbmdk    the HBM backward with dk from its row pass against the one before
 #                                            (build/old_bwd.py, carried); the dk pass's shape; fwd+bwd as
 #                                            dispatched vs forced vs torch.fft where plan.backward_kind's rules came from
 #   bash pipelines/h200_kernels.sh bwdplan  fwd+bwd with the HBM backward forced where the on-chip one runs; its block size
+#   bash pipelines/h200_kernels.sh bwdprof  torch.profiler of fwd+bwd with the HBM backward (kernels' GPU time)
+#   bash pipelines/h200_kernels.sh hostprof host time of fwd+bwd with the HBM backward (profiler by CPU time)
 #   bash pipelines/h200_kernels.sh fp32     the fp32 (3xtf32) kernels against torch.fft in fp32 (fftconv runs torch.fft)
 #   bash pipelines/h200_kernels.sh pack     DNACONV_MONARCH_ACROSS=pack (now the default) against =1, windows of 8192
 #   bash pipelines/h200_kernels.sh isolate  one-block sequences, each configuration of $CONFIGS (space-separated;
@@ -533,38 +535,25 @@ PY
 fi
 if [ "${1:-}" = table ]; then
   # The README's kernel table with the defaults of 2026-11-29 (``dnaconv bench fftconv``: each case against
-  # torch.fft in one run); then fwd+bwd with the HBM backward or without (DNACONV_HBM_BWD=1/0) by B x D x L, where
-  # plan.HBM_BWD_MIN_SIZE comes from; then the forward (and fwd+bwd) as fft_plan chooses, on chip or through
-  # HBM, against on chip forced (DNACONV_MONARCH_FFT=0), interleaved.
-  timeout 300 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
+  # torch.fft in one run); then fwd+bwd with the HBM backward or as dispatched without it (DNACONV_HBM_BWD=1/0)
+  # around plan.HBM_BWD_MIN_SIZE (2^24 elements), interleaved.
+  timeout 330 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
     --case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512 \
     --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096 \
     --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 \
     --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024 \
     --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case partial:32:256:8192:128 \
     --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
-  timeout 250 python3 - <<'PY' 2>&1 | tee "$OUT/choices.txt"
-import os, torch
+  timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/minsize.txt"
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-from dnaconv.kernels.fftconv.plan import fft_plan
 from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
-for B, D, L, K in ((1, 128, 73727, 8192), (1, 256, 73727, 8192), (1, 512, 73727, 8192), (8, 128, 32768, 8192),
-                   (16, 128, 32768, 8192), (1, 8, 2_300_000, 8192), (1, 16, 2_300_000, 8192), (1, 32, 1 << 20, 4096)):
+for B, D, L, K in ((1, 4, 2_300_000, 8192), (1, 8, 2_300_000, 1024), (4, 128, 16384, 4096), (1, 192, 73727, 8192),
+                   (1, 8, 2_300_000, 8192), (16, 64, 8192, 1024)):
     u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
     step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
     line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
     line += interleaved("DNACONV_HBM_BWD", "1010", step, "hbm")
     print(f"fwd+bwd {B}x{D}x{L} ({B * D * L / 2**20:.1f}M) K={K}: " + " ".join(line), flush=True)
-    del u, k, bias, pre, post, dy
-for K in (512, 768, 1024, 1536, 2048):
-    u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, K)
-    p = fft_plan(2_300_000, K)
-    line = [f"plan N={p.n}{' HBM' if p.cols else ''}"]
-    with torch.no_grad():
-        line += interleaved("DNACONV_MONARCH_FFT", ["", "0", "", "0"], lambda: fftconv(u, k, bias, pre, post), "fwd N=")
-    if K in (1024, 2048):
-        line += interleaved("DNACONV_MONARCH_FFT", ["", "0", "", "0"], lambda: fftconv(u, k, bias, pre, post).backward(dy), "fwd+bwd N=")
-    print(f"K={K} L=2.3M (N= is the plan, N=0 on chip): " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy
 PY
   exit 0
@@ -691,6 +680,60 @@ for K, sizes in ((2048, ["8192", "16384", "32768"]), (4096, ["16384", "32768", "
         print(f"bwd alone 2.3M x 32 K={K}: " + " ".join(interleaved("DNACONV_HBM_FFT", sizes + sizes, fn, "n=")), flush=True)
     del u, k, bias, pre, post, dy, args, z
 PY
+  exit 0
+fi
+if [ "${1:-}" = bwdprof ]; then
+  # Where the HBM backward's time goes: torch.profiler over fwd+bwd (DNACONV_HBM_BWD=1), GPU time per kernel
+  # against the wall time per step, at a small size where it lost to the fused backward and at a large one.
+  DNACONV_HBM_BWD=1 timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/bwdprof.txt"
+import time, torch
+from torch.profiler import ProfilerActivity, profile
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs
+for B, D, L, K in ((1, 8, 2_300_000, 1024), (1, 32, 2_300_000, 4096)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
+    print(f"== {B}x{D}x{L} K={K}: fwd+bwd {bench(step):.3f} ms", flush=True)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(5):
+            step()
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=22, max_name_column_width=60), flush=True)
+    del u, k, bias, pre, post, dy
+PY
+  exit 0
+fi
+if [ "${1:-}" = hostprof ]; then
+  # Host time of fwd+bwd with the HBM backward (its wall time exceeds its kernels' GPU time by ~1 ms): the
+  # torch.profiler ops by CPU time, and the wall time of the filter's spectrum and of one Triton launch.
+  DNACONV_HBM_BWD=1 timeout 120 python3 - <<'PY' > "$OUT/hostprof.txt" 2>&1
+import time, torch
+from torch.profiler import ProfilerActivity, profile
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.kernels.fftconv.monarch import monarch_spectrum
+from dnaconv.kernels.fftconv.plan import hbm_plan
+from dnaconv.pipelines.ab import bench, gated_inputs
+def wall(fn, n=50):
+    fn(); torch.cuda.synchronize(); t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t) / n * 1e3
+u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, 4096)
+step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
+print(f"fwd+bwd bench {bench(step):.3f} ms, wall {wall(step, 20):.3f} ms", flush=True)
+p = hbm_plan(2_300_000, 4096, kind="hbm_bwd")
+print(f"monarch_spectrum wall {wall(lambda: monarch_spectrum(k.detach(), p)):.3f} ms; rfft alone "
+      f"{wall(lambda: torch.fft.rfft(k.detach(), n=p.n)):.3f} ms", flush=True)
+with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    for _ in range(5):
+        step()
+    torch.cuda.synchronize()
+ka = prof.key_averages()
+print(ka.table(sort_by="cpu_time_total", row_limit=40, max_name_column_width=50), flush=True)
+print(ka.table(sort_by="self_cpu_time_total", row_limit=30, max_name_column_width=50), flush=True)
+PY
+  grep -E "ms,|wall" "$OUT/hostprof.txt"
   exit 0
 fi
 if [ "${1:-}" = lengths ]; then

@@ -213,19 +213,24 @@ def fft_plan(
 
 
 # Where the HBM backward (``monarch_hbm_bwd.hbm_fftconv_bwd``, dk from its convolution's row pass) beat the
-# others: at least HBM_BWD_MIN_SIZE elements (B x D x L) over several blocks of at most HBM_BWD_MAX_N points,
-# in place of the fused on-chip backward from K' = HBM_BWD_MIN_K taps and of the split one and the torch.fft
-# reference's autograd wherever it runs. H200, 2026-11-29, fwd+bwd ms, bf16 gated, z from the forward, as
-# dispatched before vs the HBM backward forced (``h200_kernels.sh hbmdk``, ``bwdplan``):
-# - fused: L = 2.3M x 32 channels K = 128 3.15 vs 3.40, K = 512 4.18 vs 3.81-3.98, K = 1024 5.56 vs 3.96;
-#   4 x 32 x 512K K = 1024 5.11 vs 3.70; windows of 8192 (32 x 256) K = 128 3.00 vs 4.28, K = 1024 5.32 vs
-#   4.90-5.01.
+# others: over several blocks of at most HBM_BWD_MAX_N points, from HBM_BWD_MIN_SIZE elements (B x D x L) in
+# place of the torch.fft reference's autograd, and from HBM_BWD_ON_CHIP_SIZE in place of the split on-chip
+# backward and of the fused one for filters of at least HBM_BWD_MIN_K taps. H200, 2026-11-29, fwd+bwd ms, bf16
+# gated, z from the forward, as dispatched without it vs the HBM backward forced (``h200_kernels.sh hbmdk``,
+# ``bwdplan``, ``table``):
+# - fused: L = 2.3M x 32 channels (70M elements) K = 128 3.15 vs 3.40, K = 512 4.18 vs 3.81-3.98, K = 1024
+#   5.56 vs 3.96; 4 x 32 x 512K (2^26) K = 1024 5.11 vs 3.70; windows of 8192 (32 x 256, 2^26) K = 128 3.00 vs
+#   4.28, K = 1024 5.32 vs 4.90-5.01; but 8 x 2.3M (17.5M) K = 1024 1.50-1.77 vs 2.21-2.30 and windows of 8192
+#   (16 x 64, 8M) K = 1024 1.20-1.52 vs 1.97-2.03.
 # - split (K = 1536-2048): 2.3M x 32 K = 1536 8.04 vs 4.19, K = 2048 9.69 vs 4.24; 2 x 32 x 1M K = 1536 7.35 vs
-#   3.97.
-# - torch.fft reference: K = 64K at 1M x 64 (N = 262,144) 11.95 vs 9.89; windows of 16,384, 8 x 128 (2^24
-#   elements) K = 4096 2.33 vs 2.08-2.16; the streaming shape (128 x 73,727, 9M elements) 1.89 vs 1.98-2.03.
+#   3.97 (not timed below 2^26).
+# - torch.fft reference: K = 64K at 1M x 64 (N = 262,144) 11.95 vs 9.89; 8 x 2.3M K = 8192 3.24 vs 2.29-2.46;
+#   windows of 16,384, 8 x 128 (2^24) K = 4096 2.33 vs 2.08-2.16; 192 x 73,727 (13.5M) K = 8192 2.68 vs
+#   2.41-2.53; lost below: 4 x 2.3M (8.8M) K = 8192 1.75 vs 2.03-2.34, the streaming shape (128 x 73,727, 9M)
+#   1.89 vs 1.98-2.03, windows of 16,384 (4 x 128, 8M) K = 4096 1.48 vs 2.64-2.74.
 # - torch.fft alone, where it ran before: 2.3M x 32 K = 4096 11.96 vs 5.22-5.38 (before the dk pass: 6.75).
 HBM_BWD_MIN_SIZE = 1 << 24
+HBM_BWD_ON_CHIP_SIZE = 1 << 26
 HBM_BWD_MAX_N = 1 << 18
 HBM_BWD_MIN_K = 512
 
@@ -235,8 +240,8 @@ def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int =
 
     - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution that also gives dk), over several HBM
       blocks (its own size, ``hbm_plan(kind="hbm_bwd")``) of at most HBM_BWD_MAX_N points and at least
-      HBM_BWD_MIN_SIZE elements, for filters of at least HBM_BWD_MIN_K taps or that the fused backward
-      cannot take;
+      HBM_BWD_MIN_SIZE elements; where an on-chip backward also runs, only from HBM_BWD_ON_CHIP_SIZE elements
+      and (the fused one) filters of HBM_BWD_MIN_K taps;
     - "fused": on chip, one launch (``monarch_plan(kind="backward")``);
     - "split": on chip in two launches (``split_backward``), for long sequences at N = 4096;
     - "reference": autograd of the torch.fft reference (frequency-sparse convolutions too).
@@ -250,11 +255,10 @@ def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int =
         return "hbm"
     p = monarch_plan(L, K, H, kind="backward")
     split = p is not None and split_backward(p[0] * p[1], L, p[3])
-    hbm_pays = (
-        env != "0" and hbm is not None and hbm.C < L and hbm.n <= HBM_BWD_MAX_N and size >= HBM_BWD_MIN_SIZE
-    )
-    if hbm_pays and (p is None or split or min(K, H + L) >= HBM_BWD_MIN_K):
-        return "hbm"
+    if env != "0" and hbm is not None and hbm.C < L and hbm.n <= HBM_BWD_MAX_N and size >= HBM_BWD_MIN_SIZE:
+        over_chip = size >= HBM_BWD_ON_CHIP_SIZE and (split or min(K, H + L) >= HBM_BWD_MIN_K)
+        if p is None or over_chip:
+            return "hbm"
     if p is not None:
         return "split" if split else "fused"
     return "reference"

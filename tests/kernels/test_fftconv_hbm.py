@@ -161,14 +161,17 @@ def test_backward_kind_and_dispatch(monkeypatch):
     """Which backward runs (``plan.backward_kind``) by filter, length and size (B x D x L elements); what
     ``fftconv`` takes with gradients follows it."""
     from dnaconv.kernels.fftconv import triton_pays
-    from dnaconv.kernels.fftconv.plan import HBM_BWD_MIN_SIZE, backward_kind
+    from dnaconv.kernels.fftconv.plan import HBM_BWD_MIN_SIZE, HBM_BWD_ON_CHIP_SIZE, backward_kind
 
-    big = HBM_BWD_MIN_SIZE
-    assert backward_kind(2_300_000, 128, size=big) == "fused"
-    assert backward_kind(2_300_000, 256, size=big) == "fused"  # below HBM_BWD_MIN_K
-    assert backward_kind(2_300_000, 512, size=big) == "hbm" and backward_kind(2_300_000, 512) == "fused"
+    big, bigger = HBM_BWD_MIN_SIZE, HBM_BWD_ON_CHIP_SIZE
+    assert backward_kind(2_300_000, 128, size=bigger) == "fused"
+    assert backward_kind(2_300_000, 256, size=bigger) == "fused"  # below HBM_BWD_MIN_K
     assert (
-        backward_kind(8192, 1024, size=1 << 26) == "hbm" and backward_kind(8192, 128, size=1 << 26) == "fused"
+        backward_kind(2_300_000, 512, size=bigger) == "hbm"
+        and backward_kind(2_300_000, 512, size=big) == "fused"
+    )
+    assert (
+        backward_kind(8192, 1024, size=bigger) == "hbm" and backward_kind(8192, 128, size=bigger) == "fused"
     )
     assert backward_kind(2_300_000, 8192, size=big) == "hbm"
     assert backward_kind(2_300_000, 8192, size=big - 1) == "reference"  # too little work
@@ -178,17 +181,21 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert backward_kind(1 << 20, 65536, size=1 << 26) == "hbm"  # N = 262,144
     assert backward_kind(1 << 21, 1 << 17, size=1 << 26) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
     assert backward_kind(1 << 19, 1 << 19, size=big) == "reference"  # one HBM block: nothing to pair
-    assert backward_kind(1 << 19, 2048, size=big) == "hbm" and backward_kind(1 << 19, 2048) == "reference"
-    assert backward_kind(1 << 20, 2048, size=big) == "hbm" and backward_kind(1 << 20, 2048) == "split"
-    assert backward_kind(2_300_000, 2048, size=big) == "hbm"  # in place of the split
-    assert backward_kind(1 << 20, 1500, size=big) == "hbm" and backward_kind(1 << 20, 1500) == "split"
+    assert backward_kind(1 << 19, 2048, size=big) == "hbm"  # no on-chip backward (L < 2^20 for the split)
+    assert backward_kind(1 << 19, 2048) == "reference"
+    assert backward_kind(1 << 20, 2048, size=big) == "split" and backward_kind(1 << 20, 2048) == "split"
+    assert (
+        backward_kind(1 << 20, 2048, size=bigger) == "hbm"
+        and backward_kind(2_300_000, 2048, size=bigger) == "hbm"
+    )
+    assert backward_kind(1 << 20, 1500, size=bigger) == "hbm" and backward_kind(1 << 20, 1500) == "split"
     assert backward_kind(2_300_000, 8192, fraction=0.5, size=big) == "reference"
     assert triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True, size=big)
     assert not triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True, size=big - 1)
     monkeypatch.setenv("DNACONV_HBM_BWD", "0")
     assert backward_kind(2_300_000, 8192, size=big) == "reference"
-    assert backward_kind(1 << 20, 2048, size=big) == "split"
-    assert backward_kind(2_300_000, 1024, size=big) == "fused"
+    assert backward_kind(1 << 20, 2048, size=bigger) == "split"
+    assert backward_kind(2_300_000, 1024, size=bigger) == "fused"
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
     assert backward_kind(2_300_000, 128) == "hbm" and backward_kind(8192, 8192) == "hbm"
     assert triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True)
