@@ -220,17 +220,17 @@ def fft_plan(
 # ``bwdplan``, ``table``):
 # - fused: L = 2.3M x 32 channels (70M elements) K = 128 3.15 vs 3.40, K = 512 4.18 vs 3.81-3.98, K = 1024
 #   5.56 vs 3.96; 4 x 32 x 512K (2^26) K = 1024 5.11 vs 3.70; windows of 8192 (32 x 256, 2^26) K = 128 3.00 vs
-#   4.28, K = 1024 5.32 vs 4.90-5.01; but 8 x 2.3M (17.5M) K = 1024 1.50-1.77 vs 2.21-2.30 and windows of 8192
-#   (16 x 64, 8M) K = 1024 1.20-1.52 vs 1.97-2.03.
+#   4.28, K = 1024 5.32 vs 4.90-5.01; 16 x 2.3M (35M) K = 1024 2.87 vs 2.37-2.51; but 8 x 2.3M (17.5M) K = 1024
+#   1.50-1.62 vs 2.13-2.70 and windows of 8192 (16 x 64, 8M) K = 1024 1.20-1.52 vs 1.97-2.03.
 # - split (K = 1536-2048): 2.3M x 32 K = 1536 8.04 vs 4.19, K = 2048 9.69 vs 4.24; 2 x 32 x 1M K = 1536 7.35 vs
-#   3.97 (not timed below 2^26).
+#   3.97 (not timed below 2^25).
 # - torch.fft reference: K = 64K at 1M x 64 (N = 262,144) 11.95 vs 9.89; 8 x 2.3M K = 8192 3.24 vs 2.29-2.46;
 #   windows of 16,384, 8 x 128 (2^24) K = 4096 2.33 vs 2.08-2.16; 192 x 73,727 (13.5M) K = 8192 2.68 vs
 #   2.41-2.53; lost below: 4 x 2.3M (8.8M) K = 8192 1.75 vs 2.03-2.34, the streaming shape (128 x 73,727, 9M)
 #   1.89 vs 1.98-2.03, windows of 16,384 (4 x 128, 8M) K = 4096 1.48 vs 2.64-2.74.
-# - torch.fft alone, where it ran before: 2.3M x 32 K = 4096 11.96 vs 5.22-5.38 (before the dk pass: 6.75).
+# - torch.fft alone, where it ran before: 2.3M x 32 K = 4096 11.96 vs 3.88 (before the dk pass: 6.75).
 HBM_BWD_MIN_SIZE = 1 << 24
-HBM_BWD_ON_CHIP_SIZE = 1 << 26
+HBM_BWD_ON_CHIP_SIZE = 1 << 25
 HBM_BWD_MAX_N = 1 << 18
 HBM_BWD_MIN_K = 512
 
