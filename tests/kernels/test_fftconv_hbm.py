@@ -85,6 +85,15 @@ def test_forward_two_column_passes(monkeypatch):
     )
 
 
+def test_hbm_backward_two_column_passes(monkeypatch):
+    """The HBM backward over blocks of two column passes (rows capped at 256 points): v's reversed frames go
+    through the middle pass too."""
+    monkeypatch.setattr(plan_mod, "MAX_ROW", 256)
+    plan = hbm_plan(60_000, 16_000, kind="hbm_bwd")
+    assert plan.cols == (16, 16) and plan.C < 60_000  # N = 65,536, two blocks: paired
+    test_hbm_backward(1, 2, 60_000, 16_000, 0, True, monkeypatch)
+
+
 def test_backward_runs_the_reference():
     xs = [
         x.detach().clone().requires_grad_() for x in _inputs(1, 2, 9000, 3000, 0, torch.float32, seed=4)[:5]
