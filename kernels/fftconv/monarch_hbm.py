@@ -273,7 +273,7 @@ class _Frame:
     real segments of a channel per complex one, see ``_col_fwd_kernel``) and the column levels (R, P, S, G)."""
 
     def __init__(self, plan, B, D, L):
-        self.plan, self.n, self.C, self.km1 = plan, plan.n, plan.C, plan.k_eff - 1
+        self.n, self.C, self.km1 = plan.n, plan.C, plan.k_eff - 1
         self.n_blocks = triton.cdiv(L, self.C)
         # PAIR: two real segments of a channel per complex one, half the intermediate and half the programs of
         # every pass (the filter is real, so the real and imaginary parts of the result are the two
