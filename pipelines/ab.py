@@ -1,5 +1,5 @@
-"""Helpers of the device scripts' A/B timings (``h200_kernels.sh``): gated-convolution inputs on the GPU, and
-one environment knob's values timed interleaved in one process."""
+"""Helpers of the device scripts' A/B timings (``h200_kernels.sh``): gated-convolution inputs on the GPU, one
+environment knob's values timed interleaved in one process, and fwd+bwd timed that way against torch.fft."""
 
 from __future__ import annotations
 
@@ -40,3 +40,14 @@ def interleaved(env: str, values, fn, label: str = "") -> list[str]:
         else:
             os.environ[env] = saved
     return out
+
+
+def fwd_bwd_knob(shape, env: str, values, label: str = "") -> str:
+    """fwd+bwd on ``gated_inputs(*shape)``: torch.fft's autograd, then ``fftconv`` with ``env`` at each of
+    ``values`` (``interleaved``), as one "torch ms label+value ms ..." line."""
+    from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+
+    u, k, bias, pre, post, dy = gated_inputs(*shape)
+    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
+    line += interleaved(env, values, lambda: fftconv(u, k, bias, pre, post).backward(dy), label)
+    return " ".join(line)

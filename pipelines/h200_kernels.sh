@@ -489,11 +489,10 @@ if [ "${1:-}" = points ]; then
   # where plan.HBM_BWD_MIN_SIZE first came from.
   timeout 420 python3 - <<'PY' 2>&1 | tee "$OUT/points.txt"
 import json, os, torch
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv
 from dnaconv.kernels.fftconv.monarch import _fftconv_bwd, _fftconv_fwd
 from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
 from dnaconv.kernels.fftconv.plan import hbm_plan
-from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+from dnaconv.pipelines.ab import bench, fwd_bwd_knob, gated_inputs
 out, L, D = {}, 2_300_000, 32
 with torch.no_grad():
     u, k, bias, pre, post, dy = gated_inputs(1, D, L, 128, grad=False)
@@ -524,12 +523,8 @@ json.dump(out, open(os.path.join(os.environ.get("OUT", "/tmp"), "points.json"), 
 for K in (2048, 4096, 8192):
     for L in (1 << 16, 1 << 18, 1 << 19, 1 << 20, 2_300_000):
         B = max(1, (1 << 26) // (32 * L))
-        u, k, bias, pre, post, dy = gated_inputs(B, 32, L, K)
-        step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
-        line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
-        line += interleaved("DNACONV_HBM_BWD", "1010", step, "hbm")
-        print(f"fwd+bwd K={K} L={L} B={B}: " + " ".join(line), flush=True)
-        del u, k, bias, pre, post, dy
+        line = fwd_bwd_knob((B, 32, L, K), "DNACONV_HBM_BWD", "1010", "hbm")
+        print(f"fwd+bwd K={K} L={L} B={B}: " + line, flush=True)
 PY
   exit 0
 fi
@@ -545,16 +540,11 @@ if [ "${1:-}" = table ]; then
     --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case partial:32:256:8192:128 \
     --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
   timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/minsize.txt"
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+from dnaconv.pipelines.ab import fwd_bwd_knob
 for B, D, L, K in ((1, 4, 2_300_000, 8192), (1, 8, 2_300_000, 1024), (4, 128, 16384, 4096), (1, 192, 73727, 8192),
                    (1, 8, 2_300_000, 8192), (16, 64, 8192, 1024)):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
-    step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
-    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
-    line += interleaved("DNACONV_HBM_BWD", "1010", step, "hbm")
-    print(f"fwd+bwd {B}x{D}x{L} ({B * D * L / 2**20:.1f}M) K={K}: " + " ".join(line), flush=True)
-    del u, k, bias, pre, post, dy
+    line = fwd_bwd_knob((B, D, L, K), "DNACONV_HBM_BWD", "1010", "hbm")
+    print(f"fwd+bwd {B}x{D}x{L} ({B * D * L / 2**20:.1f}M) K={K}: " + line, flush=True)
 PY
   exit 0
 fi
@@ -651,22 +641,17 @@ if [ "${1:-}" = bwdplan ]; then
   # backward) against DNACONV_HBM_BWD=1 and torch.fft, interleaved; then its block size (the backward alone,
   # DNACONV_HBM_FFT, z from the forward) at L = 2.3M x 32 channels.
   timeout 400 python3 - <<'PY' 2>&1 | tee "$OUT/bwdplan.txt"
-import os, torch
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+import torch
 from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
 from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
 from dnaconv.kernels.fftconv.plan import backward_kind
-from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+from dnaconv.pipelines.ab import fwd_bwd_knob, gated_inputs, interleaved
 for B, D, L, K in ((1, 32, 2_300_000, 128), (1, 32, 2_300_000, 512), (1, 32, 2_300_000, 1024), (4, 32, 1 << 19, 1024),
                    (32, 256, 8192, 128), (32, 256, 8192, 1024), (8, 128, 16384, 4096), (1, 128, 73727, 8192),
                    (1, 64, 1 << 20, 65536), (1, 32, 2_300_000, 4096)):
     try:
-        u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
-        step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
-        line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
-        line += interleaved("DNACONV_HBM_BWD", ["", "1", "", "1"], step, "hbm=")
-        print(f"fwd+bwd {B}x{D}x{L} ({B * D * L / 2**20:.0f}M) K={K} default={backward_kind(L, K, 0, 1.0, B * D * L)}: " + " ".join(line), flush=True)
-        del u, k, bias, pre, post, dy
+        line = fwd_bwd_knob((B, D, L, K), "DNACONV_HBM_BWD", ["", "1", "", "1"], "hbm=")
+        print(f"fwd+bwd {B}x{D}x{L} ({B * D * L / 2**20:.0f}M) K={K} default={backward_kind(L, K, 0, 1.0, B * D * L)}: " + line, flush=True)
     except Exception as e:
         print(f"{B}x{D}x{L} K={K}: fail {type(e).__name__}: {str(e)[:200]}", flush=True)
 for K, sizes in ((2048, ["8192", "16384", "32768"]), (4096, ["16384", "32768", "65536"]),
