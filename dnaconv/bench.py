@@ -106,12 +106,15 @@ def fftconv_cases(total: int = 1 << 26) -> list[tuple[str, int, int, int, int]]:
     return cases
 
 
-def _bench_ms(fn) -> float:
-    """Median ms of ``triton.testing.do_bench``; NaN when the GPU runs out of memory."""
+def _bench_ms(fn, grad_to_none=None) -> float:
+    """Median ms of ``triton.testing.do_bench`` (its ``grad_to_none``: leaves whose .grad is reset before each
+    call); NaN when the GPU runs out of memory."""
     import triton
 
     try:
-        return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
+        return triton.testing.do_bench(
+            fn, warmup=25, rep=100, grad_to_none=grad_to_none, return_mode="median"
+        )
     except torch.OutOfMemoryError:
         return float("nan")
     finally:
@@ -148,6 +151,7 @@ def bench_fftconv(
                 impl = "triton" if uses_triton(u, K, needs_grad=mode == "fwd+bwd") else "naive"
                 times = {}
                 for name, fn in (("fast", fftconv), ("baseline", naive_fftconv)):
+                    xs = None
                     if mode == "fwd":
 
                         def run(fn=fn, args=args):
@@ -159,7 +163,9 @@ def bench_fftconv(
                         def run(fn=fn, xs=xs, dy=dy):
                             fn(*xs).backward(dy)
 
-                    times[name] = _bench_ms(run)
+                    # fwd+bwd: the gradients are set, not added to those of the last call (a model's
+                    # activations get theirs once; the leaves' accumulation is the same add for both)
+                    times[name] = _bench_ms(run, xs)
                 nbytes = (4 if mode == "fwd" else 11) * B * D * L * elem  # u, pre, post, y (+ dy, grads)
                 floor_ms = nbytes / HBM_BYTES_PER_S * 1e3
                 row = dict(

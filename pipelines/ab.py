@@ -8,11 +8,12 @@ import os
 import torch
 
 
-def bench(fn) -> float:
-    """Median ms of ``triton.testing.do_bench``."""
+def bench(fn, grad_to_none=None) -> float:
+    """Median ms of ``triton.testing.do_bench`` (``grad_to_none``: leaves whose .grad it resets before each
+    call, so that a backward sets them rather than adding to the last call's)."""
     import triton
 
-    return triton.testing.do_bench(fn, return_mode="median")
+    return triton.testing.do_bench(fn, grad_to_none=grad_to_none, return_mode="median")
 
 
 def gated_inputs(B: int, D: int, L: int, K: int, dtype=torch.bfloat16, grad: bool = True, seed: int = 0):
@@ -25,7 +26,7 @@ def gated_inputs(B: int, D: int, L: int, K: int, dtype=torch.bfloat16, grad: boo
     return u, k, bias, pre, post, torch.randn_like(u)
 
 
-def interleaved(env: str, values, fn, label: str = "") -> list[str]:
+def interleaved(env: str, values, fn, label: str = "", grad_to_none=None) -> list[str]:
     """``fn`` timed with the variable ``env`` at each of ``values`` in turn (pass them twice to interleave), as
     "label+value ms" strings; the variable is restored afterwards."""
     saved = os.environ.get(env)
@@ -33,7 +34,7 @@ def interleaved(env: str, values, fn, label: str = "") -> list[str]:
     try:
         for v in values:
             os.environ[env] = v
-            out.append(f"{label}{v} {bench(fn):.3f}")
+            out.append(f"{label}{v} {bench(fn, grad_to_none):.3f}")
     finally:
         if saved is None:
             os.environ.pop(env, None)
@@ -42,12 +43,14 @@ def interleaved(env: str, values, fn, label: str = "") -> list[str]:
     return out
 
 
-def fwd_bwd_knob(shape, env: str, values, label: str = "") -> str:
+def fwd_bwd_knob(shape, env: str, values, label: str = "", accumulate: bool = False) -> str:
     """fwd+bwd on ``gated_inputs(*shape)``: torch.fft's autograd, then ``fftconv`` with ``env`` at each of
-    ``values`` (``interleaved``), as one "torch ms label+value ms ..." line."""
+    ``values`` (``interleaved``), as one "torch ms label+value ms ..." line. The inputs' gradients are reset
+    before each call (``bench``), or, with ``accumulate``, added to (as the timings of the earlier sessions were)."""
     from dnaconv.kernels.fftconv import fftconv, naive_fftconv
 
     u, k, bias, pre, post, dy = gated_inputs(*shape)
-    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)):.3f}"]
-    line += interleaved(env, values, lambda: fftconv(u, k, bias, pre, post).backward(dy), label)
+    leaves = None if accumulate else [u, k, bias, pre, post]
+    line = [f"torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy), leaves):.3f}"]
+    line += interleaved(env, values, lambda: fftconv(u, k, bias, pre, post).backward(dy), label, leaves)
     return " ".join(line)

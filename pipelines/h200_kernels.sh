@@ -32,6 +32,11 @@
 #                                            backward or without around plan.HBM_BWD_MIN_SIZE
 #   bash pipelines/h200_kernels.sh onepair  full-length filters in one HBM block, paired across the batch, against
 #                                            torch.fft, forward and fwd+bwd (HBM or reference backward)
+#   bash pipelines/h200_kernels.sh onebwd   the HBM backward over one block per sequence (full-length filters, paired
+#                                            across the batch) against torch.fft; gradients reset vs accumulated; ncu
+#                                            of the HBM kernels' fwd+bwd at K = 8192
+#   bash pipelines/h200_kernels.sh trig     the HBM column passes with approximate sine/cosine and a scale per column
+#                                            against the version before (build/base_hbm.py, carried); ncu of them
 #   bash pipelines/h200_kernels.sh hbmdk    the HBM backward with dk from its row pass against the one before
 #                                            (build/old_bwd.py, carried); the dk pass's shape; fwd+bwd as
 #                                            dispatched vs forced vs torch.fft where plan.backward_kind's rules came from
@@ -573,6 +578,117 @@ for B, D, L in ((16, 128, 8192), (8, 512, 16384), (4, 256, 65536), (2, 128, 2621
     print(f"full {B}x{D}x{L} ({B * D * L / 2**20:.0f}M): " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy
 PY
+  exit 0
+fi
+if [ "${1:-}" = onebwd ]; then
+  # The HBM backward over one block per sequence, paired across the batch (plan.backward_kind's batch rule), for
+  # full-length filters: fwd+bwd with it forced (DNACONV_HBM_BWD=1) against =0 (torch.fft, or the fused on-chip
+  # backward at L = 1K), interleaved, gradients reset before each call; what accumulating them (as the earlier
+  # timings did) costs; then ncu over one fwd+bwd at L = 2.3M x 32, K = 8192 (the HBM kernels). GPU tests first.
+  timeout 150 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv.py tests/kernels/test_fftconv_hbm.py 2>&1 | tail -4
+  timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/onebwd.txt"
+import torch
+from dnaconv.kernels.fftconv.plan import backward_kind
+from dnaconv.pipelines.ab import fwd_bwd_knob
+for B, D, L in ((16, 128, 8192), (8, 128, 8192), (4, 128, 8192), (32, 1024, 2048), (16, 1024, 2048), (8, 1024, 2048),
+                (16, 1024, 4096), (8, 1024, 4096), (8, 512, 16384), (4, 256, 65536), (2, 128, 262144), (2, 32, 1 << 20),
+                (64, 1024, 1024)):
+    try:
+        line = fwd_bwd_knob((B, D, L, L), "DNACONV_HBM_BWD", ["0", "1", "0", "1"], "hbm=")
+        print(f"full {B}x{D}x{L} ({B * D * L / 2**20:.0f}M) default={backward_kind(L, L, 0, 1.0, B * D * L, B)}: " + line, flush=True)
+    except Exception as e:
+        print(f"full {B}x{D}x{L}: fail {type(e).__name__}: {str(e)[:200]}", flush=True)
+    torch.cuda.empty_cache()
+for B, D, L, K in ((1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384), (32, 1024, 2048, 2048), (1, 32, 2_300_000, 1024)):
+    reset = fwd_bwd_knob((B, D, L, K), "DNACONV_HBM_BWD", ["", ""], "default")
+    acc = fwd_bwd_knob((B, D, L, K), "DNACONV_HBM_BWD", ["", ""], "default", accumulate=True)
+    print(f"grads {B}x{D}x{L} K={K}: reset: {reset} | accumulated: {acc}", flush=True)
+    torch.cuda.empty_cache()
+PY
+  cat > /tmp/step.py <<'PY'
+import torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import gated_inputs
+u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, 8192)
+for _ in range(2):
+    fftconv(u, k, bias, pre, post).backward(dy)
+torch.cuda.synchronize()
+PY
+  timeout 200 ncu --clock-control none -k regex:'_col_|_row_|_gates_|_inputs_' -s 9 -c 9 --section SpeedOfLight \
+    --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats --section WarpStateStats \
+    python3 /tmp/step.py > "$OUT/ncu_k8192.txt" 2>&1
+  grep -E "^  _|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit Reg|Grid Size|Stall|Warp Cycles Per Issued|L1/TEX Hit|L2 Hit|Mem Busy|Max Bandwidth|Compute \(SM\) Th" "$OUT/ncu_k8192.txt" | head -150
+  exit 0
+fi
+if [ "${1:-}" = trig ]; then
+  # The column passes with the hardware's approximate sine/cosine for their twiddles and a scale per column
+  # (the working tree) against the version before (build/base_hbm.py, carried: git show of
+  # kernels/fftconv/monarch_hbm.py before the change), interleaved in one process: the HBM forward, the HBM
+  # backward alone (its column passes swapped for the base's) and fwd+bwd; DNACONV_HBM_TRIG=precise alone; the
+  # forward's error against fp32 torch.fft for both. Then ncu of one fwd+bwd at K = 8192. GPU tests first.
+  DNACONV_TEST_WORKERS=4 timeout 280 python3 -m pytest -q -rf --tb=short -p no:cacheprovider -n 4 tests/kernels/test_fftconv.py \
+    tests/kernels/test_fftconv_hbm.py tests/test_streaming.py tests/test_pipelines.py \
+    --deselect tests/test_pipelines.py::test_kernel_regs_compiles_for_sm90_without_a_gpu > "$OUT/tests.txt" 2>&1
+  tail -4 "$OUT/tests.txt"
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/trig.txt"
+import importlib.util, os, torch
+import dnaconv.kernels.fftconv.monarch_hbm as new
+import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs
+spec = importlib.util.spec_from_file_location("base_hbm", "build/base_hbm.py")
+base = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(base)
+rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
+for B, D, L, K in ((1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384), (1, 64, 1 << 20, 65536),
+                   (1, 128, 73727, 8192), (16, 128, 8192, 8192), (16, 1024, 4096, 4096), (1, 32, 2_300_000, 1024)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    args = [x.detach() for x in (u, k, bias, pre, post)]
+    line = []
+    with torch.no_grad():
+        ref = naive_fftconv(*[x.float() for x in args])
+        e_new, e_base = rel(new.hbm_fftconv_fwd(*args), ref), rel(base.hbm_fftconv_fwd(*args), ref)
+        del ref
+        f_new, f_base = (lambda: new.hbm_fftconv_fwd(*args)), (lambda: base.hbm_fftconv_fwd(*args))
+        line.append(f"fwd new {bench(f_new):.3f} base {bench(f_base):.3f} new {bench(f_new):.3f} base {bench(f_base):.3f}"
+                    f" (err new {e_new:.2e} base {e_base:.2e})")
+        os.environ["DNACONV_HBM_TRIG"] = "precise"
+        line.append(f"precise-trig fwd {bench(f_new):.3f}")
+        del os.environ["DNACONV_HBM_TRIG"]
+        z = torch.empty_like(u)
+        new.hbm_fftconv_fwd(*args, z=z)
+        b_run = lambda: bwd.hbm_fftconv_bwd(dy, *args, None, z)
+        ts = []
+        for m in (new, base, new, base):
+            bwd._columns, bwd._inverse_columns = m._columns, m._inverse_columns
+            ts.append(bench(b_run))
+        g_new = b_run()
+        bwd._columns, bwd._inverse_columns = base._columns, base._inverse_columns
+        g_base = b_run()
+        bwd._columns, bwd._inverse_columns = new._columns, new._inverse_columns
+        line.append("bwd alone new {:.3f} base {:.3f} new {:.3f} base {:.3f}".format(*ts)
+                    + f" (diff du {rel(g_new[0], g_base[0]):.1e} dk {rel(g_new[1], g_base[1]):.1e})")
+        del z, g_new, g_base
+    leaves = [u, k, bias, pre, post]
+    step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
+    line.append(f"| fwd+bwd torch {bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy), leaves):.3f} new {bench(step, leaves):.3f}")
+    print(f"{B}x{D}x{L} K={K}: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy, args
+    torch.cuda.empty_cache()
+PY
+  cat > /tmp/step.py <<'PY'
+import torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import gated_inputs
+u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, 8192)
+for _ in range(2):
+    fftconv(u, k, bias, pre, post).backward(dy)
+torch.cuda.synchronize()
+PY
+  timeout 150 ncu --clock-control none -k regex:'_col_' -s 5 -c 5 --section SpeedOfLight \
+    --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section InstructionStats \
+    python3 /tmp/step.py > "$OUT/ncu_cols.txt" 2>&1
+  grep -E "^  _|Duration|DRAM Throughput|Achieved Occupancy|Registers Per|Compute \(SM\) Th|Executed Instructions  |L1/TEX Hit|Mem Busy|Warp Cycles Per Issued" "$OUT/ncu_cols.txt" | head -80
   exit 0
 fi
 if [ "${1:-}" = hbmdk ]; then

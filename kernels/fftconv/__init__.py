@@ -100,7 +100,7 @@ def triton_pays(
         ) and L >= (1 << 16 if plan.n <= 2048 else 1 << 20)
     if plan.cols and plan.C >= L and plan.n > 8192 and fraction == 1 and (batch < 2 or plan.n > 1 << 21):
         return False  # one block of one sequence through HBM: nothing to pair, and cuFFT's own passes won
-    return not needs_grad or backward_kind(L, K, H, fraction, size) != "reference"
+    return not needs_grad or backward_kind(L, K, H, fraction, size, batch) != "reference"
 
 
 def uses_triton(u: torch.Tensor, K: int, H: int = 0, needs_grad: bool = False, fraction: float = 1.0) -> bool:

@@ -683,7 +683,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         # the backward (``plan.backward_kind``; none without gradients) is independent of the forward's plan;
         # the fused on-chip one and the HBM one take d(post) from the forward's z where it is kept (``_save_z``)
         wanted = grad_enabled and any(ctx.needs_input_grad[:5])
-        ctx.kind = backward_kind(L, K, H, fraction, u.numel()) if wanted else None
+        ctx.kind = backward_kind(L, K, H, fraction, u.numel(), u.shape[0]) if wanted else None
         ctx.fraction, ctx.n = fraction, plan.n
         z = None
         if ctx.kind in ("fused", "hbm") and _save_z(grad_enabled and ctx.needs_input_grad[4], post_gate):

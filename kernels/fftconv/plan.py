@@ -235,13 +235,15 @@ HBM_BWD_MAX_N = 1 << 18
 HBM_BWD_MIN_K = 512
 
 
-def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int = 0) -> str:
-    """Which backward the Triton convolution's gradients run, for ``size`` = B x D x L elements:
+def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int = 0, batch: int = 1) -> str:
+    """Which backward the Triton convolution's gradients run, for ``batch`` sequences of ``size`` = B x D x L
+    elements in all:
 
-    - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution that also gives dk), over several HBM
-      blocks (its own size, ``hbm_plan(kind="hbm_bwd")``) of at most HBM_BWD_MAX_N points and at least
-      HBM_BWD_MIN_SIZE elements; where an on-chip backward also runs, only from HBM_BWD_ON_CHIP_SIZE elements
-      and (the fused one) filters of HBM_BWD_MIN_K taps;
+    - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution that also gives dk) over HBM blocks (its
+      own size, ``hbm_plan(kind="hbm_bwd")``) of at most HBM_BWD_MAX_N points, from HBM_BWD_MIN_SIZE elements:
+      over several blocks per sequence, or one block per sequence (a full-length filter) that a batch of two or
+      more pairs and no on-chip backward covers; where an on-chip backward also runs, only from
+      HBM_BWD_ON_CHIP_SIZE elements and (the fused one) filters of HBM_BWD_MIN_K taps;
     - "fused": on chip, one launch (``monarch_plan(kind="backward")``);
     - "split": on chip in two launches (``split_backward``), for long sequences at N = 4096;
     - "reference": autograd of the torch.fft reference (frequency-sparse convolutions too).
@@ -255,9 +257,12 @@ def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int =
         return "hbm"
     p = monarch_plan(L, K, H, kind="backward")
     split = p is not None and split_backward(p[0] * p[1], L, p[3])
-    if env != "0" and hbm is not None and hbm.C < L and hbm.n <= HBM_BWD_MAX_N and size >= HBM_BWD_MIN_SIZE:
-        over_chip = size >= HBM_BWD_ON_CHIP_SIZE and (split or min(K, H + L) >= HBM_BWD_MIN_K)
-        if p is None or over_chip:
+    if env != "0" and hbm is not None and hbm.n <= HBM_BWD_MAX_N and size >= HBM_BWD_MIN_SIZE:
+        if hbm.C < L:  # several blocks per sequence
+            over_chip = size >= HBM_BWD_ON_CHIP_SIZE and (split or min(K, H + L) >= HBM_BWD_MIN_K)
+            if p is None or over_chip:
+                return "hbm"
+        elif batch >= 2 and p is None:  # one block per sequence, paired across the batch
             return "hbm"
     if p is not None:
         return "split" if split else "fused"

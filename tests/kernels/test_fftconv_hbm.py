@@ -106,10 +106,12 @@ def test_backward_runs_the_reference():
         assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=name)
 
 
-BWD = [(*shape, True) for shape in SHAPES] + [(*SHAPES[2], False)]
+# and one block per sequence (a full-length filter) paired across an odd batch
+BWD = [(*shape, True) for shape in SHAPES] + [(*SHAPES[2], False), (3, 2, 4001, 4001, 0, True)]
+BWD_IDS = [f"{i}-gated" for i in IDS] + [f"{IDS[2]}-plain", "B3-D2-L4001-K4001-H0-gated"]
 
 
-@pytest.mark.parametrize("B,D,L,K,H,gated", BWD, ids=[f"{i}-gated" for i in IDS] + [f"{IDS[2]}-plain"])
+@pytest.mark.parametrize("B,D,L,K,H,gated", BWD, ids=BWD_IDS)
 def test_hbm_backward(B, D, L, K, H, gated, monkeypatch):
     """DNACONV_HBM_BWD=1: gradients from one HBM convolution whose row pass also gives dk (and a small torch.fft
     correlation with the history), against autograd of the direct sum (history gets none)."""
@@ -189,7 +191,12 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert backward_kind(1 << 18, 4096, size=big) == "hbm"
     assert backward_kind(1 << 20, 65536, size=1 << 26) == "hbm"  # N = 262,144
     assert backward_kind(1 << 21, 1 << 17, size=1 << 26) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
-    assert backward_kind(1 << 19, 1 << 19, size=big) == "reference"  # one HBM block: nothing to pair
+    assert backward_kind(1 << 17, 1 << 17, size=big) == "reference"  # one HBM block: nothing to pair
+    assert backward_kind(1 << 17, 1 << 17, size=big, batch=2) == "hbm"  # one block, paired across the batch
+    assert backward_kind(1 << 17, 1 << 17, size=big - 1, batch=2) == "reference"
+    assert backward_kind(1 << 18, 1 << 18, size=big, batch=2) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
+    assert backward_kind(2048, 2048, size=big, batch=2) == "hbm"  # no on-chip backward at N = 4096
+    assert backward_kind(1024, 1024, size=bigger, batch=64) == "fused"  # the on-chip one runs
     assert backward_kind(1 << 19, 2048, size=big) == "hbm"  # no on-chip backward (L < 2^20 for the split)
     assert backward_kind(1 << 19, 2048) == "reference"
     assert backward_kind(1 << 20, 2048, size=big) == "split" and backward_kind(1 << 20, 2048) == "split"
@@ -201,6 +208,10 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert backward_kind(2_300_000, 8192, fraction=0.5, size=big) == "reference"
     assert triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True, size=big)
     assert not triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True, size=big - 1)
+    assert triton_pays(
+        16384, 16384, 0, torch.bfloat16, needs_grad=True, size=big, batch=8
+    )  # one block, paired
+    assert not triton_pays(16384, 16384, 0, torch.bfloat16, needs_grad=True, size=big, batch=1)
     monkeypatch.setenv("DNACONV_HBM_BWD", "0")
     assert backward_kind(2_300_000, 8192, size=big) == "reference"
     assert backward_kind(1 << 20, 2048, size=bigger) == "split"
