@@ -76,6 +76,23 @@ for n in (512, 1024, 4096):
     print(f"N={n}", " ".join(line), flush=True)
 PY
 }
+# ncu over the second of two fwd+bwd steps at L = 2.3M x 32, K = 8192 (the HBM kernels): the kernels matching
+# the regex $1 ($2 of them per step) -> $3; further arguments: more ncu sections
+ncu_step() {
+  local regex=$1 count=$2 out=$3
+  shift 3
+  cat > /tmp/step.py <<'PY'
+import torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import gated_inputs
+u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, 8192)
+for _ in range(2):
+    fftconv(u, k, bias, pre, post).backward(dy)
+torch.cuda.synchronize()
+PY
+  timeout 200 ncu --clock-control none -k regex:"$regex" -s "$count" -c "$count" --section SpeedOfLight \
+    --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats "$@" python3 /tmp/step.py > "$out" 2>&1
+}
 if [ "${1:-}" = tune ]; then
   timeout 120 python3 -m pytest -q -p no:cacheprovider tests/kernels/test_fftconv_monarch.py 2>&1 | tail -1
   echo "== rows-per-product x warps sweep"
@@ -605,18 +622,7 @@ for B, D, L, K in ((1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384), (32, 102
     print(f"grads {B}x{D}x{L} K={K}: reset: {reset} | accumulated: {acc}", flush=True)
     torch.cuda.empty_cache()
 PY
-  cat > /tmp/step.py <<'PY'
-import torch
-from dnaconv.kernels.fftconv import fftconv
-from dnaconv.pipelines.ab import gated_inputs
-u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, 8192)
-for _ in range(2):
-    fftconv(u, k, bias, pre, post).backward(dy)
-torch.cuda.synchronize()
-PY
-  timeout 200 ncu --clock-control none -k regex:'_col_|_row_|_gates_|_inputs_' -s 9 -c 9 --section SpeedOfLight \
-    --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats --section WarpStateStats \
-    python3 /tmp/step.py > "$OUT/ncu_k8192.txt" 2>&1
+  ncu_step '_col_|_row_|_gates_|_inputs_' 9 "$OUT/ncu_k8192.txt" --section LaunchStats
   grep -E "^  _|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit Reg|Grid Size|Stall|Warp Cycles Per Issued|L1/TEX Hit|L2 Hit|Mem Busy|Max Bandwidth|Compute \(SM\) Th" "$OUT/ncu_k8192.txt" | head -150
   exit 0
 fi
@@ -662,6 +668,7 @@ for B, D, L, K in ((1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 8192), (1, 32, 2
         for m in (new, base, new, base):
             bwd._columns, bwd._inverse_columns = m._columns, m._inverse_columns
             ts.append(bench(b_run))
+        bwd._columns, bwd._inverse_columns = new._columns, new._inverse_columns
         g_new = b_run()
         bwd._columns, bwd._inverse_columns = base._columns, base._inverse_columns
         g_base = b_run()
@@ -676,18 +683,7 @@ for B, D, L, K in ((1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 8192), (1, 32, 2
     del u, k, bias, pre, post, dy, args
     torch.cuda.empty_cache()
 PY
-  cat > /tmp/step.py <<'PY'
-import torch
-from dnaconv.kernels.fftconv import fftconv
-from dnaconv.pipelines.ab import gated_inputs
-u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, 8192)
-for _ in range(2):
-    fftconv(u, k, bias, pre, post).backward(dy)
-torch.cuda.synchronize()
-PY
-  timeout 150 ncu --clock-control none -k regex:'_col_' -s 5 -c 5 --section SpeedOfLight \
-    --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section InstructionStats \
-    python3 /tmp/step.py > "$OUT/ncu_cols.txt" 2>&1
+  ncu_step _col_ 5 "$OUT/ncu_cols.txt" --section InstructionStats
   grep -E "^  _|Duration|DRAM Throughput|Achieved Occupancy|Registers Per|Compute \(SM\) Th|Executed Instructions  |L1/TEX Hit|Mem Busy|Warp Cycles Per Issued" "$OUT/ncu_cols.txt" | head -80
   exit 0
 fi
