@@ -37,6 +37,8 @@
 #                                            of the HBM kernels' fwd+bwd at K = 8192
 #   bash pipelines/h200_kernels.sh trig     the HBM column passes with approximate sine/cosine and a scale per column
 #                                            against the version before (build/base_hbm.py, carried); ncu of them
+#   bash pipelines/h200_kernels.sh vrev     the HBM backward with v reversed by its gates kernel against v's column pass
+#                                            reading u and pre reversed; columns per column-pass program
 #   bash pipelines/h200_kernels.sh hbmdk    the HBM backward with dk from its row pass against the one before
 #                                            (build/old_bwd.py, carried); the dk pass's shape; fwd+bwd as
 #                                            dispatched vs forced vs torch.fft where plan.backward_kind's rules came from
@@ -685,6 +687,48 @@ for B, D, L, K in ((1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 8192), (1, 32, 2
 PY
   ncu_step _col_ 5 "$OUT/ncu_cols.txt" --section InstructionStats
   grep -E "^  _|Duration|DRAM Throughput|Achieved Occupancy|Registers Per|Compute \(SM\) Th|Executed Instructions  |L1/TEX Hit|Mem Busy|Warp Cycles Per Issued" "$OUT/ncu_cols.txt" | head -80
+  exit 0
+fi
+if [ "${1:-}" = vrev ]; then
+  # v reversed (fp32) by the gates kernel for the backward's column pass of v's frames (the default) against
+  # that pass reading u and pre in reversed order (DNACONV_HBM_VREV=0), the backward alone and fwd+bwd,
+  # interleaved, with their largest gradient difference; the column passes' columns per program
+  # (DNACONV_HBM_COLS) with today's twiddles, forward. GPU tests first (8 processes).
+  timeout 300 python3 -m pytest -q -rf --tb=short -p no:cacheprovider -n 8 tests/kernels/test_fftconv.py \
+    tests/kernels/test_fftconv_hbm.py tests/test_streaming.py tests/test_pipelines.py \
+    --deselect tests/test_pipelines.py::test_kernel_regs_compiles_for_sm90_without_a_gpu > "$OUT/tests.txt" 2>&1
+  tail -2 "$OUT/tests.txt"
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/vrev.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
+from dnaconv.pipelines.ab import bench, fwd_bwd_knob, gated_inputs, interleaved
+rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
+for B, D, L, K in ((1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 16384), (16, 128, 8192, 8192),
+                   (16, 1024, 4096, 4096), (1, 64, 1 << 20, 65536)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    args = [x.detach() for x in (u, k, bias, pre, post)]
+    z = torch.empty_like(u)
+    with torch.no_grad():
+        hbm_fftconv_fwd(*args, z=z)
+        run = lambda: hbm_fftconv_bwd(dy, *args, None, z)
+        line = interleaved("DNACONV_HBM_VREV", ["1", "0", "1", "0"], run, "bwd vrev=")
+        a = run()
+        os.environ["DNACONV_HBM_VREV"] = "0"
+        b = run()
+        del os.environ["DNACONV_HBM_VREV"]
+        line.append(f"(diff du {rel(a[0], b[0]):.1e} dk {rel(a[1], b[1]):.1e} dpre {rel(a[3], b[3]):.1e})")
+        if L > 1 << 20:
+            line += interleaved("DNACONV_HBM_COLS", ["32", "64", "128", "32", "64", "128"], lambda: hbm_fftconv_fwd(*args), "fwd cols=")
+        del a, b, z, args
+    line.append("| fwd+bwd " + fwd_bwd_knob((B, D, L, K), "DNACONV_HBM_VREV", ["1", "0", "1", "0"], "vrev="))
+    print(f"{B}x{D}x{L} K={K}: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy
+    torch.cuda.empty_cache()
+PY
+  ncu_step _col_fwd 3 "$OUT/ncu_colfwd.txt"
+  grep -E "^  _|Duration|DRAM Throughput|Mem Busy|L1/TEX Hit" "$OUT/ncu_colfwd.txt" | head -30
   exit 0
 fi
 if [ "${1:-}" = hbmdk ]; then

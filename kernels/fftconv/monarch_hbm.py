@@ -88,11 +88,14 @@ def _fast_trig() -> bool:
 
 
 @triton.jit
-def _rev_times(t, m, L, KM1, REV: tl.constexpr):
-    """REV: the times L - 1 - t that block positions m hold in the time-reversed sequence, at the positions
-    the block outputs (m >= KM1, t < L); -1 (masked off, zero) elsewhere. Else t."""
-    if REV:
-        return tl.where((m >= KM1) & (t < L), L - 1 - t, -1)
+def _owned_times(t, m, L, KM1, OWNED: tl.constexpr, REV: tl.constexpr):
+    """OWNED: the times t of block positions m only where the block outputs (m >= KM1, t < L), -1 (masked off,
+    zero) elsewhere; REV: and the time-reversed sequence's, L - 1 - t. Else t."""
+    if OWNED:
+        if REV:
+            return tl.where((m >= KM1) & (t < L), L - 1 - t, -1)
+        else:
+            return tl.where((m >= KM1) & (t < L), t, -1)
     else:
         return t
 
@@ -103,12 +106,12 @@ def _col_fwd_kernel(
     D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP,
     P: tl.constexpr, G: tl.constexpr, FIRST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr, PAIR: tl.constexpr = False,
-    REV: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
+    OWNED: tl.constexpr = False, REV: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
 ):  # fmt: skip
     """One column pass, in place on (xr, xi) [segments, R, P, S]; FIRST reads the gated input instead. PAIR:
     a segment of the intermediate is pair j of channel d (index d NP + j), whose real part is the channel's
-    segment 2j and its imaginary part segment 2j + 1, of its NQ = B x n_blocks (``monarch._segments``). REV
-    (FIRST, no history): the gated input reversed in time, at the block's own outputs only (``_rev_times``)."""
+    segment 2j and its imaginary part segment 2j + 1, of its NQ = B x n_blocks (``monarch._segments``). OWNED
+    (FIRST, no history): the input at the block's own outputs only; REV: reversed in time (``_owned_times``)."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
@@ -123,11 +126,11 @@ def _col_fwd_kernel(
     if FIRST and PAIR:  # two real segments of channel d as one complex one
         d = seg // NP
         bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
-        t = _rev_times(start + p * S + s - KM1, p * S + s, L, KM1, REV)
+        t = _owned_times(start + p * S + s - KM1, p * S + s, L, KM1, OWNED, REV)
         va = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
                          hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)  # fmt: skip
         bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
-        t = _rev_times(start + p * S + s - KM1, p * S + s, L, KM1, REV)
+        t = _owned_times(start + p * S + s - KM1, p * S + s, L, KM1, OWNED, REV)
         vb = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
                          hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)  # fmt: skip
         sv = _scale2(tl.maximum(tl.abs(va), tl.abs(vb)), PRECISION)
@@ -137,7 +140,7 @@ def _col_fwd_kernel(
         zi = (_mm(fr, vb, PRECISION) + _mm(fi, va, PRECISION)) * sv
     elif FIRST:  # R = 1: block position m = p S + s is time block * C + m - KM1
         bd = seg // n_blocks
-        t = _rev_times((seg % n_blocks) * C + p * S + s - KM1, p * S + s, L, KM1, REV)
+        t = _owned_times((seg % n_blocks) * C + p * S + s - KM1, p * S + s, L, KM1, OWNED, REV)
         row = bd.to(tl.int64) * L
         v = _load_gated(
             u_ptr + row, pre_ptr + row, hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST
@@ -316,8 +319,9 @@ class _Frame:
         return x, torch.empty_like(x)
 
 
-def _columns(f: _Frame, x, u, pre_gate, history, prec, rev=False):
-    """The forward column passes into x = (xr, xi); the first reads the gated input (``_col_fwd_kernel``)."""
+def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False):
+    """The forward column passes into x = (xr, xi); the first reads the gated input (``_col_fwd_kernel``: at
+    the blocks' own outputs only where ``owned``, reversed in time where ``rev``)."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     for i, (R, p, S, G) in enumerate(f.levels):
@@ -325,7 +329,7 @@ def _columns(f: _Frame, x, u, pre_gate, history, prec, rev=False):
             u, pre_gate if pre_gate is not None else u, history if history is not None else u, *x,
             *_col_dft(p, u.device), D, L, H, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
             P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
-            PRECISION=prec, PAIR=f.pair, REV=rev, FAST_TRIG=_fast_trig(), num_warps=4,
+            PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(), num_warps=4,
         )  # fmt: skip
 
 

@@ -8,13 +8,13 @@ With g = dy * post and v = u * pre (the gated input):
     dk[s]   = sum over batch and t of g[t] v[t - s]   (history before t = 0)
 
 ``_gates_kernel`` reads dy, post, z, u and pre once and writes d(post), g reversed in u's dtype (the
-convolution's input) and per-program partial sums of d(bias). One HBM convolution of the reversed g (time t'
+convolution's input), v reversed in fp32 (for dk, ``_v_reversed``) and per-program partial sums of d(bias). One HBM convolution of the reversed g (time t'
 = L - 1 - t) then gives dv, and its row pass also gives dk:
 
     dk[s] = sum_t' g'[t'] v'[t' + s]      (g', v': g and v reversed)
 
 Split by the block that outputs t' + s: block j's frame holds g' at all N positions (the convolution's own
-input) and v' where the block outputs (positions m >= K' - 1, zero elsewhere; ``monarch_hbm._rev_times``), so
+input) and v' where the block outputs (positions m >= K' - 1, zero elsewhere; ``monarch_hbm._owned_times``), so
 dk[s] = sum_j sum_m v'_j[m] g'_j[m - s] = IFFT(sum_j V_j conj(G_j))[s] without wrap-around for s < K'. With
 segments paired (a complex block x = a + i b), X_v conj(X_g) sums the two segments' products in its real part
 after the inverse (the cross terms are imaginary). ``_row_dk_kernel`` takes SEGS segments of one filter per
@@ -51,11 +51,11 @@ BLOCK = 1024  # time positions per program of the elementwise kernels
 
 @triton.jit
 def _gates_kernel(
-    dy_ptr, post_ptr, z_ptr, u_ptr, pre_ptr, dpost_ptr, grev_ptr, dbias_ptr, L, n_tblk,
-    HAS_POST: tl.constexpr, HAS_PRE: tl.constexpr, BLOCK: tl.constexpr,
+    dy_ptr, post_ptr, z_ptr, u_ptr, pre_ptr, dpost_ptr, grev_ptr, vrev_ptr, dbias_ptr, L, n_tblk,
+    HAS_POST: tl.constexpr, HAS_PRE: tl.constexpr, STORE_V: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
-    """One (row, time block): d(post) = dy z, g = dy post (reversed, in u's dtype) and the block's sum of
-    g v (d(bias))."""
+    """One (row, time block): d(post) = dy z, g = dy post (reversed, in u's dtype), STORE_V: v = u pre
+    (reversed, fp32), and the block's sum of g v (d(bias))."""
     row = tl.program_id(0)
     tb = tl.program_id(1)
     t = tb * BLOCK + tl.arange(0, BLOCK)
@@ -70,6 +70,8 @@ def _gates_kernel(
     if HAS_PRE:
         v = v * tl.load(pre_ptr + base + t, mask=m, other=0.0).to(tl.float32)
     tl.store(grev_ptr + base + (L - 1 - t), g.to(grev_ptr.dtype.element_ty), mask=m)
+    if STORE_V:
+        tl.store(vrev_ptr + base + (L - 1 - t), v, mask=m)
     tl.store(dbias_ptr + row * n_tblk + tb, tl.sum(g * v, axis=0))
 
 
@@ -150,6 +152,14 @@ def _dk_shape(n1: int, n2: int, rows: int, per: int) -> tuple[int, int, int]:
     return g, segs, int(os.environ.get("DNACONV_HBM_DK_WARPS", 4))
 
 
+def _v_reversed() -> bool:
+    """Whether the gates kernel writes v reversed (fp32) for the column pass of v's frames, which then reads it
+    in ascending order, rather than that pass reading u and pre in reversed order itself (ncu, H200, L = 2.3M x
+    32, K = 8192: 456 us for that pass against 223 for g's, which reads its reversed input in ascending
+    order). DNACONV_HBM_VREV=0: the latter (sweeps)."""
+    return os.environ.get("DNACONV_HBM_VREV") != "0"
+
+
 _ORDER_CACHE: dict = {}
 
 
@@ -189,11 +199,13 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     n_tblk = triton.cdiv(L, BLOCK)
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
     g_rev = torch.empty_like(u)
+    v_rev = torch.empty(B, D, L, device=u.device, dtype=torch.float32) if _v_reversed() else None
     dbias = torch.empty(B * D, n_tblk, device=u.device, dtype=torch.float32)
     _gates_kernel[(B * D, n_tblk)](
         dy, post_gate if post_gate is not None else dy, z if z is not None else dy, u,
-        pre_gate if pre_gate is not None else u, dpost if dpost is not None else dy, g_rev, dbias, L,
-        n_tblk, HAS_POST=post_gate is not None, HAS_PRE=pre_gate is not None, BLOCK=BLOCK,
+        pre_gate if pre_gate is not None else u, dpost if dpost is not None else dy, g_rev,
+        v_rev if v_rev is not None else dbias, dbias, L, n_tblk, HAS_POST=post_gate is not None,
+        HAS_PRE=pre_gate is not None, STORE_V=v_rev is not None, BLOCK=BLOCK,
     )  # fmt: skip
     dbias = None if bias is None else dbias.view(B, D, n_tblk).sum((0, 2)).to(bias.dtype)
 
@@ -203,7 +215,11 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     prec = _precision(u.dtype)
     x, w = f.buffers(u.device), f.buffers(u.device)
     _columns(f, x, g_rev, None, None, prec)
-    _columns(f, w, u, pre_gate, None, prec, rev=True)
+    if v_rev is not None:
+        _columns(f, w, v_rev, None, None, prec, owned=True)
+        del v_rev
+    else:
+        _columns(f, w, u, pre_gate, None, prec, owned=True, rev=True)
     G, segs, warps = _dk_shape(plan.n1, plan.n2, f.rows, f.per)
     n_groups, n_chunks, n_q = f.rows // G, triton.cdiv(f.per, segs), f.n_seg // f.per
     dkr = torch.empty(n_q, n_chunks, plan.n, device=u.device, dtype=torch.float32)

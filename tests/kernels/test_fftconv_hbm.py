@@ -147,6 +147,14 @@ def test_hbm_backward_dk_programs(monkeypatch):
     assert shapes == [(2, 1), (2, 1)]
 
 
+def test_hbm_backward_v_read_reversed(monkeypatch):
+    """DNACONV_HBM_VREV=0: v's column pass reads u and pre in reversed order itself (no reversed copy of v from
+    the gates kernel): paired segments with history, and one block per sequence."""
+    monkeypatch.setenv("DNACONV_HBM_VREV", "0")
+    test_hbm_backward(*SHAPES[1], True, monkeypatch)
+    test_hbm_backward(*BWD[-1], monkeypatch)
+
+
 @pytest.mark.parametrize("B,D,L,K,H", SHAPES[:2], ids=IDS[:2])
 def test_hbm_backward_bf16_within_2x_torch(B, D, L, K, H, monkeypatch):
     """The HBM backward in bf16 (g and the intermediates' products in fp16 operands) against the direct sum
