@@ -39,6 +39,8 @@
 #                                            against the version before (build/base_hbm.py, carried); ncu of them
 #   bash pipelines/h200_kernels.sh vrev     the HBM backward with v reversed by its gates kernel against v's column pass
 #                                            reading u and pre reversed; columns per column-pass program
+#   bash pipelines/h200_kernels.sh table2   every gradient against fp32 torch.fft; the README's kernel table with the
+#                                            one-block full-length rows; GPU tests of the HBM backward
 #   bash pipelines/h200_kernels.sh hbmdk    the HBM backward with dk from its row pass against the one before
 #                                            (build/old_bwd.py, carried); the dk pass's shape; fwd+bwd as
 #                                            dispatched vs forced vs torch.fft where plan.backward_kind's rules came from
@@ -729,6 +731,42 @@ for B, D, L, K in ((1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 4096), (1, 32, 2
 PY
   ncu_step _col_fwd 3 "$OUT/ncu_colfwd.txt"
   grep -E "^  _|Duration|DRAM Throughput|Mem Busy|L1/TEX Hit" "$OUT/ncu_colfwd.txt" | head -30
+  exit 0
+fi
+if [ "${1:-}" = table2 ]; then
+  # The README's kernel table (``dnaconv bench fftconv``: each case against torch.fft in one run; fwd+bwd with
+  # the inputs' gradients reset before each call) with the one-block full-length rows, after a check of every
+  # gradient of the Triton fwd+bwd against fp32 torch.fft (bf16 torch.fft's error alongside); then GPU tests of
+  # the HBM backward, as time allows.
+  timeout 90 python3 - <<'PY' 2>&1 | tee "$OUT/grads.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv, uses_triton
+from dnaconv.kernels.fftconv.plan import backward_kind
+from dnaconv.pipelines.ab import gated_inputs
+rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
+for B, D, L, K in ((1, 32, 2_300_000, 8192), (16, 128, 8192, 8192), (32, 1024, 2048, 2048), (1, 64, 1 << 20, 65536)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    xs = (u, k, bias, pre, post)
+    grads = []
+    for fn, cast in ((fftconv, False), (naive_fftconv, False), (naive_fftconv, True)):
+        ins = [(x.detach().float() if cast else x.detach()).requires_grad_() for x in xs]
+        fn(*ins).backward(dy.float() if cast else dy)
+        grads.append([x.grad for x in ins])
+    names = ["du", "dk", "dbias", "dpre", "dpost"]
+    line = " ".join(f"{n} {rel(a, r):.1e} (torch {rel(b, r):.1e})" for n, a, b, r in zip(names, *grads))
+    print(f"{B}x{D}x{L} K={K} backward={backward_kind(L, K, 0, 1.0, B * D * L, B)} triton={uses_triton(u, K, 0, True)}: {line}", flush=True)
+    del u, k, bias, pre, post, dy, xs, grads
+    torch.cuda.empty_cache()
+PY
+  timeout 390 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
+    --case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512 \
+    --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096 \
+    --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 \
+    --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024 \
+    --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192 \
+    --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
+  timeout 70 python3 -m pytest -q -rA --tb=short -p no:cacheprovider -n 8 tests/kernels/test_fftconv_hbm.py -k "backward" > "$OUT/tests.txt" 2>&1
+  grep -E "PASSED|FAILED|ERROR|passed|failed" "$OUT/tests.txt" | tail -30
   exit 0
 fi
 if [ "${1:-}" = hbmdk ]; then
