@@ -735,10 +735,17 @@ PY
 fi
 if [ "${1:-}" = table2 ]; then
   # The README's kernel table (``dnaconv bench fftconv``: each case against torch.fft in one run; fwd+bwd with
-  # the inputs' gradients reset before each call) with the one-block full-length rows, after a check of every
-  # gradient of the Triton fwd+bwd against fp32 torch.fft (bf16 torch.fft's error alongside); then GPU tests of
-  # the HBM backward, as time allows.
-  timeout 90 python3 - <<'PY' 2>&1 | tee "$OUT/grads.txt"
+  # the inputs' gradients reset before each call) with the one-block full-length rows; a check of every gradient
+  # of the Triton fwd+bwd against fp32 torch.fft (bf16 torch.fft's error alongside); the skip term folded into the
+  # filter or not (DNACONV_HBM_FOLD), interleaved; then GPU tests of the HBM backward, as time allows.
+  timeout 390 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
+    --case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512 \
+    --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096 \
+    --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 \
+    --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024 \
+    --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192 \
+    --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
+  timeout 70 python3 - <<'PY' 2>&1 | tee "$OUT/grads.txt"
 import torch
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv, uses_triton
 from dnaconv.kernels.fftconv.plan import backward_kind
@@ -758,14 +765,28 @@ for B, D, L, K in ((1, 32, 2_300_000, 8192), (16, 128, 8192, 8192), (32, 1024, 2
     del u, k, bias, pre, post, dy, xs, grads
     torch.cuda.empty_cache()
 PY
-  timeout 390 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
-    --case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512 \
-    --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096 \
-    --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 \
-    --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024 \
-    --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192 \
-    --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
-  timeout 70 python3 -m pytest -q -rA --tb=short -p no:cacheprovider -n 8 tests/kernels/test_fftconv_hbm.py -k "backward" > "$OUT/tests.txt" 2>&1
+  timeout 60 python3 - <<'PY' 2>&1 | tee "$OUT/fold.txt"
+# the skip term folded into the filter's first tap (monarch_hbm._fold_bias) or not, forward and fwd+bwd
+import os, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.pipelines.ab import fwd_bwd_knob, gated_inputs, interleaved
+for B, D, L, K in ((1, 32, 2_300_000, 1024), (1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 8192)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
+    with torch.no_grad():
+        ref = naive_fftconv(*(x.float() for x in (u, k, bias, pre, post)))
+        errs = []
+        for v in ("1", "0"):
+            os.environ["DNACONV_HBM_FOLD"] = v
+            y = fftconv(u, k, bias, pre, post).float()
+            errs.append(f"err fold={v} {((y - ref).norm() / ref.norm()).item():.2e}")
+        del os.environ["DNACONV_HBM_FOLD"], ref, y
+        line = interleaved("DNACONV_HBM_FOLD", ["1", "0", "1", "0"], lambda: fftconv(u, k, bias, pre, post), "fwd fold=")
+    del u, k, bias, pre, post, dy
+    line.append("| fwd+bwd " + fwd_bwd_knob((B, D, L, K), "DNACONV_HBM_FOLD", ["1", "0", "1", "0"], "fold="))
+    print(f"{B}x{D}x{L} K={K}: " + " ".join(errs + line), flush=True)
+    torch.cuda.empty_cache()
+PY
+  timeout 40 python3 -m pytest -q -rA --tb=short -p no:cacheprovider -n 8 tests/kernels/test_fftconv_hbm.py -k "backward" > "$OUT/tests.txt" 2>&1
   grep -E "PASSED|FAILED|ERROR|passed|failed" "$OUT/tests.txt" | tail -30
   exit 0
 fi

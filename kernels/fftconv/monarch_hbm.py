@@ -347,6 +347,18 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec):
         )  # fmt: skip
 
 
+def _fold_bias(k, bias, fraction=1.0):
+    """(filter, bias) for the HBM passes: the skip term of a dense convolution folded into the filter's first
+    tap, conv(v, k) + bias v = conv(v, k + bias delta), so that the last column pass does not read u and pre
+    again to form it (a third of its bytes); (k, bias) for a frequency-sparse one (its low-pass would cut the
+    skip term) or with DNACONV_HBM_FOLD=0 (sweeps)."""
+    if bias is None or fraction < 1 or os.environ.get("DNACONV_HBM_FOLD") == "0":
+        return k, bias
+    k = k.float().clone()
+    k[:, 0] += bias.float()
+    return k, None
+
+
 def hbm_fftconv_fwd(
     u,
     k,
@@ -366,7 +378,10 @@ def hbm_fftconv_fwd(
     plan = plan or hbm_plan(L, k.shape[-1], H, fraction)
     if plan is None:
         raise ValueError(f"no HBM FFT plan for L = {L}, K = {k.shape[-1]} (N > 2^24)")
-    kfr, kfi = spectrum if spectrum is not None else monarch_spectrum(k, plan, fraction)
+    if spectrum is None:
+        k, bias = _fold_bias(k, bias, fraction)
+        spectrum = monarch_spectrum(k, plan, fraction)
+    kfr, kfi = spectrum
     f = _Frame(plan, B, D, L)
     x = f.buffers(u.device)
     prec = _precision(u.dtype)

@@ -37,6 +37,7 @@ from dnaconv.kernels.fftconv.monarch import _precision, monarch_spectrum
 from dnaconv.kernels.fftconv.monarch_hbm import (
     _columns,
     _filter_back,
+    _fold_bias,
     _Frame,
     _inverse_columns,
     hbm_fftconv_fwd,
@@ -224,13 +225,14 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     n_groups, n_chunks, n_q = f.rows // G, triton.cdiv(f.per, segs), f.n_seg // f.per
     dkr = torch.empty(n_q, n_chunks, plan.n, device=u.device, dtype=torch.float32)
     dki = torch.empty_like(dkr)
+    k_conv, bias_conv = _fold_bias(k, bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](
-        *x, *w, *monarch_spectrum(k, plan), *_dft_matrices(plan.n1, plan.n2, u.device), dkr, dki,
+        *x, *w, *monarch_spectrum(k_conv, plan), *_dft_matrices(plan.n1, plan.n2, u.device), dkr, dki,
         D, f.per, f.rows, n_groups, n_chunks, SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
         num_warps=warps, num_stages=1,
     )  # fmt: skip
     dv_rev = torch.empty_like(u)
-    _inverse_columns(f, x, g_rev, bias, None, None, dv_rev, None, prec)
+    _inverse_columns(f, x, g_rev, bias_conv, None, None, dv_rev, None, prec)
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     _inputs_kernel[(B * D, n_tblk)](
