@@ -41,6 +41,7 @@
 #                                            reading u and pre reversed; columns per column-pass program
 #   bash pipelines/h200_kernels.sh table2   every gradient against fp32 torch.fft; the README's kernel table with the
 #                                            one-block full-length rows; GPU tests of the HBM backward
+#   bash pipelines/h200_kernels.sh host     small shapes: do_bench against the host's time per call, skip term folded or not
 #   bash pipelines/h200_kernels.sh hbmdk    the HBM backward with dk from its row pass against the one before
 #                                            (build/old_bwd.py, carried); the dk pass's shape; fwd+bwd as
 #                                            dispatched vs forced vs torch.fft where plan.backward_kind's rules came from
@@ -788,6 +789,38 @@ for B, D, L, K in ((1, 32, 2_300_000, 1024), (1, 32, 2_300_000, 4096), (1, 32, 2
 PY
   timeout 40 python3 -m pytest -q -rA --tb=short -p no:cacheprovider -n 8 tests/kernels/test_fftconv_hbm.py -k "backward" > "$OUT/tests.txt" 2>&1
   grep -E "PASSED|FAILED|ERROR|passed|failed" "$OUT/tests.txt" | tail -30
+  exit 0
+fi
+if [ "${1:-}" = host ]; then
+  # Small shapes, where the host may set the pace: the streaming shape's forward (1 x 128 x 73,727, K = 8192)
+  # and the training shape's fwd+bwd (16 x 128 x 8192, K = 8192), do_bench against the host's own time per
+  # call (a loop of launches without synchronising, divided by its length), with the skip term folded or not.
+  timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/host.txt"
+import os, time, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs
+def host(fn, n=200):
+    fn(); torch.cuda.synchronize(); t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    t_host = (time.perf_counter() - t) / n * 1e3
+    torch.cuda.synchronize()
+    return t_host, (time.perf_counter() - t) / n * 1e3
+for B, D, L, K, grad in ((1, 128, 73727, 8192, False), (16, 128, 8192, 8192, True), (1, 32, 2_300_000, 8192, False)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=grad)
+    leaves = [u, k, bias, pre, post] if grad else None
+    step = (lambda: fftconv(u, k, bias, pre, post).backward(dy)) if grad else (lambda: fftconv(u, k, bias, pre, post))
+    ref = (lambda: naive_fftconv(u, k, bias, pre, post).backward(dy)) if grad else (lambda: naive_fftconv(u, k, bias, pre, post))
+    line = [f"torch {bench(ref, leaves):.3f}"]
+    for fold in ("1", "0", "1", "0"):
+        os.environ["DNACONV_HBM_FOLD"] = fold
+        h, w = host(step)
+        line.append(f"fold={fold} bench {bench(step, leaves):.3f} host {h:.3f} wall {w:.3f}")
+    os.environ.pop("DNACONV_HBM_FOLD")
+    print(f"{B}x{D}x{L} K={K} {'fwd+bwd' if grad else 'fwd'}: " + " | ".join(line), flush=True)
+    del u, k, bias, pre, post, dy
+PY
+  timeout 60 dnaconv bench fftconv --dtype bfloat16 --case partial:1:128:73727:8192 --case full:16:128:8192:8192 2>&1 | tee "$OUT/small.txt"
   exit 0
 fi
 if [ "${1:-}" = hbmdk ]; then
