@@ -229,8 +229,16 @@ def fft_plan(
 #   2.41-2.53; lost below: 4 x 2.3M (8.8M) K = 8192 1.75 vs 2.03-2.34, the streaming shape (128 x 73,727, 9M)
 #   1.89 vs 1.98-2.03, windows of 16,384 (4 x 128, 8M) K = 4096 1.48 vs 2.64-2.74.
 # - torch.fft alone, where it ran before: 2.3M x 32 K = 4096 11.96 vs 3.88 (before the dk pass: 6.75).
+# - one block per sequence (full-length filters, paired across the batch), against the reference
+#   (``h200_kernels.sh onebwd``, ``table2``, ``host``): 2^26 elements: 32 x 1024 x 2048 6.82 vs 8.84, 16 x 1024 x
+#   4096 5.01 vs 8.96, 8 x 512 x 16K 6.23 vs 10.23, 4 x 256 x 64K 11.19 vs 12.70, 2 x 128 x 256K (N = 2^19) 13.49
+#   vs 13.82, 2 x 32 x 1M 16.14 vs 14.07; 2^25: 16 x 1024 x 2048 3.72 vs 4.56, 8 x 1024 x 4096 2.91 vs 4.67;
+#   2^24: 8 x 1024 x 2048 2.24-2.30 vs 2.42 and the default model's training shape 16 x 128 x 8192 1.55-2.64
+#   vs 2.47-2.50 (host-bound there: 2.3-2.6 ms of host time per step); 2^23 and below it lost (8 x 128 x 8192
+#   2.19-2.29 vs 1.38). So from HBM_BWD_ONE_BLOCK_SIZE.
 HBM_BWD_MIN_SIZE = 1 << 24
 HBM_BWD_ON_CHIP_SIZE = 1 << 25
+HBM_BWD_ONE_BLOCK_SIZE = 1 << 25
 HBM_BWD_MAX_N = 1 << 18
 HBM_BWD_MIN_K = 512
 
@@ -241,8 +249,8 @@ def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int =
 
     - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution that also gives dk) over HBM blocks (its
       own size, ``hbm_plan(kind="hbm_bwd")``) of at most HBM_BWD_MAX_N points, from HBM_BWD_MIN_SIZE elements:
-      over several blocks per sequence, or one block per sequence (a full-length filter) that a batch of two or
-      more pairs and no on-chip backward covers; where an on-chip backward also runs, only from
+      over several blocks per sequence, or (from HBM_BWD_ONE_BLOCK_SIZE) one block per sequence (a
+      full-length filter) that a batch of two or more pairs and no on-chip backward covers; where an on-chip backward also runs, only from
       HBM_BWD_ON_CHIP_SIZE elements and (the fused one) filters of HBM_BWD_MIN_K taps;
     - "fused": on chip, one launch (``monarch_plan(kind="backward")``);
     - "split": on chip in two launches (``split_backward``), for long sequences at N = 4096;
@@ -262,7 +270,9 @@ def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int =
             over_chip = size >= HBM_BWD_ON_CHIP_SIZE and (split or min(K, H + L) >= HBM_BWD_MIN_K)
             if p is None or over_chip:
                 return "hbm"
-        elif batch >= 2 and p is None:  # one block per sequence, paired across the batch
+        elif (
+            batch >= 2 and p is None and size >= HBM_BWD_ONE_BLOCK_SIZE
+        ):  # one block, paired across the batch
             return "hbm"
     if p is not None:
         return "split" if split else "fused"

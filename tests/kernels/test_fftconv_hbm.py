@@ -200,10 +200,13 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert backward_kind(1 << 20, 65536, size=1 << 26) == "hbm"  # N = 262,144
     assert backward_kind(1 << 21, 1 << 17, size=1 << 26) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
     assert backward_kind(1 << 17, 1 << 17, size=big) == "reference"  # one HBM block: nothing to pair
-    assert backward_kind(1 << 17, 1 << 17, size=big, batch=2) == "hbm"  # one block, paired across the batch
-    assert backward_kind(1 << 17, 1 << 17, size=big - 1, batch=2) == "reference"
-    assert backward_kind(1 << 18, 1 << 18, size=big, batch=2) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
-    assert backward_kind(2048, 2048, size=big, batch=2) == "hbm"  # no on-chip backward at N = 4096
+    assert (
+        backward_kind(1 << 17, 1 << 17, size=bigger, batch=2) == "hbm"
+    )  # one block, paired across the batch
+    assert backward_kind(1 << 17, 1 << 17, size=bigger - 1, batch=2) == "reference"
+    assert backward_kind(8192, 8192, size=big, batch=16) == "reference"  # the training shape: host-bound
+    assert backward_kind(1 << 18, 1 << 18, size=bigger, batch=2) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
+    assert backward_kind(2048, 2048, size=bigger, batch=2) == "hbm"  # no on-chip backward at N = 4096
     assert backward_kind(1024, 1024, size=bigger, batch=64) == "fused"  # the on-chip one runs
     assert backward_kind(1 << 19, 2048, size=big) == "hbm"  # no on-chip backward (L < 2^20 for the split)
     assert backward_kind(1 << 19, 2048) == "reference"
@@ -217,9 +220,9 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True, size=big)
     assert not triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True, size=big - 1)
     assert triton_pays(
-        16384, 16384, 0, torch.bfloat16, needs_grad=True, size=big, batch=8
+        16384, 16384, 0, torch.bfloat16, needs_grad=True, size=bigger, batch=8
     )  # one block, paired
-    assert not triton_pays(16384, 16384, 0, torch.bfloat16, needs_grad=True, size=big, batch=1)
+    assert not triton_pays(16384, 16384, 0, torch.bfloat16, needs_grad=True, size=bigger, batch=1)
     monkeypatch.setenv("DNACONV_HBM_BWD", "0")
     assert backward_kind(2_300_000, 8192, size=big) == "reference"
     assert backward_kind(1 << 20, 2048, size=bigger) == "split"
