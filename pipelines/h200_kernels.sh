@@ -28,8 +28,6 @@
 #                                            default) against =0, forward; fwd+bwd with DNACONV_HBM_BWD=1 (z saved)
 #   bash pipelines/h200_kernels.sh points   ps per point on chip and through HBM (plan.POINT_PS) with today's defaults;
 #                                            fwd+bwd per L with the HBM backward or without (plan.HBM_BWD_MIN_SIZE)
-#   bash pipelines/h200_kernels.sh table    the README's kernel table (bench fftconv); fwd+bwd with the HBM
-#                                            backward or without around plan.HBM_BWD_MIN_SIZE
 #   bash pipelines/h200_kernels.sh onepair  full-length filters in one HBM block, paired across the batch, against
 #                                            torch.fft, forward and fwd+bwd (HBM or reference backward)
 #   bash pipelines/h200_kernels.sh onebwd   the HBM backward over one block per sequence (full-length filters, paired
@@ -42,6 +40,7 @@
 #   bash pipelines/h200_kernels.sh table2   every gradient against fp32 torch.fft; the README's kernel table with the
 #                                            one-block full-length rows; GPU tests of the HBM backward
 #   bash pipelines/h200_kernels.sh host     small shapes: do_bench against the host's time per call, skip term folded or not
+#   bash pipelines/h200_kernels.sh hbmpts   plan.POINT_PS's forward and HBM rows re-measured; 384-1024 taps on chip vs HBM
 #   bash pipelines/h200_kernels.sh hbmdk    the HBM backward with dk from its row pass against the one before
 #                                            (build/old_bwd.py, carried); the dk pass's shape; fwd+bwd as
 #                                            dispatched vs forced vs torch.fft where plan.backward_kind's rules came from
@@ -555,26 +554,6 @@ for K in (2048, 4096, 8192):
 PY
   exit 0
 fi
-if [ "${1:-}" = table ]; then
-  # The README's kernel table with the defaults of 2026-11-29 (``dnaconv bench fftconv``: each case against
-  # torch.fft in one run); then fwd+bwd with the HBM backward or as dispatched without it (DNACONV_HBM_BWD=1/0)
-  # around plan.HBM_BWD_MIN_SIZE (2^24 elements), interleaved.
-  timeout 330 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
-    --case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512 \
-    --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096 \
-    --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 \
-    --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024 \
-    --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case partial:32:256:8192:128 \
-    --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
-  timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/minsize.txt"
-from dnaconv.pipelines.ab import fwd_bwd_knob
-for B, D, L, K in ((1, 4, 2_300_000, 8192), (1, 8, 2_300_000, 1024), (4, 128, 16384, 4096), (1, 192, 73727, 8192),
-                   (1, 8, 2_300_000, 8192), (16, 64, 8192, 1024)):
-    line = fwd_bwd_knob((B, D, L, K), "DNACONV_HBM_BWD", "1010", "hbm")
-    print(f"fwd+bwd {B}x{D}x{L} ({B * D * L / 2**20:.1f}M) K={K}: " + line, flush=True)
-PY
-  exit 0
-fi
 if [ "${1:-}" = onepair ]; then
   # Full-length filters in one HBM block (N >= 16384), which triton_pays sends to torch.fft (unpaired, 0.95x at
   # 16K down to 0.62x at 4M, 2026-11-28): with pairs across the batch (B >= 2), the HBM forward (monarch_fftconv,
@@ -821,6 +800,46 @@ for B, D, L, K, grad in ((1, 128, 73727, 8192, False), (16, 128, 8192, 8192, Tru
     del u, k, bias, pre, post, dy
 PY
   timeout 60 dnaconv bench fftconv --dtype bfloat16 --case partial:1:128:73727:8192 --case full:16:128:8192:8192 2>&1 | tee "$OUT/small.txt"
+  exit 0
+fi
+if [ "${1:-}" = hbmpts ]; then
+  # plan.POINT_PS's "forward" and "hbm" rows re-measured side by side after the column passes' changes (fast
+  # twiddles, the skip term folded): ps per transformed point at L = 2.3M x 32, bf16 gated, on chip (K = 128) and
+  # through HBM (K = 2048, paired); then filters of 384-1024 taps on chip against through HBM, forward.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/hbmpts.txt"
+import json, os, torch
+from dnaconv.kernels.fftconv.monarch import _fftconv_fwd
+from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.kernels.fftconv.plan import hbm_plan
+from dnaconv.pipelines.ab import bench, gated_inputs
+out, L, D = {}, 2_300_000, 32
+with torch.no_grad():
+    u, k, bias, pre, post, dy = gated_inputs(1, D, L, 128, grad=False)
+    for n in (512, 1024, 2048, 4096):
+        os.environ["DNACONV_MONARCH_FFT"] = str(n)
+        pts = -(-L // (n - 127)) * n * D
+        t = bench(lambda: _fftconv_fwd(u, k, bias, pre, post, None))
+        out[f"forward {n}"] = t * 1e9 / pts
+        print(f"N={n}: forward {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt", flush=True)
+    del os.environ["DNACONV_MONARCH_FFT"], u, k, bias, pre, post, dy
+    u, k, bias, pre, post, dy = gated_inputs(1, D, L, 2048, grad=False)
+    for n in (8192, 16384, 32768, 65536, 131072, 262144):
+        os.environ["DNACONV_HBM_FFT"] = str(n)
+        p = hbm_plan(L, 2048)
+        pts = -(-L // p.C) * p.n * D
+        t = bench(lambda: hbm_fftconv_fwd(u, k, bias, pre, post, plan=p))
+        out[f"hbm {p.n}"] = t * 1e9 / pts
+        print(f"HBM N={p.n} cols {p.cols} row {p.n1}x{p.n2}: {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt", flush=True)
+    del os.environ["DNACONV_HBM_FFT"], u, k, bias, pre, post, dy
+    for K in (384, 512, 640, 768, 1024):
+        u, k, bias, pre, post, dy = gated_inputs(1, D, L, K, grad=False)
+        p = hbm_plan(L, K)
+        chip = lambda: _fftconv_fwd(u, k, bias, pre, post, None)
+        hbm = lambda: hbm_fftconv_fwd(u, k, bias, pre, post, plan=p)
+        print(f"K={K}: on chip {bench(chip):.3f} HBM N={p.n} {bench(hbm):.3f} on chip {bench(chip):.3f} HBM {bench(hbm):.3f}", flush=True)
+        del u, k, bias, pre, post, dy
+json.dump(out, open(os.path.join(os.environ.get("OUT", "/tmp"), "hbmpts.json"), "w"), indent=1)
+PY
   exit 0
 fi
 if [ "${1:-}" = hbmdk ]; then
