@@ -41,6 +41,7 @@
 #                                            one-block full-length rows; GPU tests of the HBM backward
 #   bash pipelines/h200_kernels.sh host     small shapes: do_bench against the host's time per call, skip term folded or not
 #   bash pipelines/h200_kernels.sh hbmpts   plan.POINT_PS's forward and HBM rows re-measured; 384-1024 taps on chip vs HBM
+#   bash pipelines/h200_kernels.sh plancheck the forward block sizes the re-measured POINT_PS picks vs the ones before
 #   bash pipelines/h200_kernels.sh hbmdk    the HBM backward with dk from its row pass against the one before
 #                                            (build/old_bwd.py, carried); the dk pass's shape; fwd+bwd as
 #                                            dispatched vs forced vs torch.fft where plan.backward_kind's rules came from
@@ -839,6 +840,32 @@ with torch.no_grad():
         print(f"K={K}: on chip {bench(chip):.3f} HBM N={p.n} {bench(hbm):.3f} on chip {bench(chip):.3f} HBM {bench(hbm):.3f}", flush=True)
         del u, k, bias, pre, post, dy
 json.dump(out, open(os.path.join(os.environ.get("OUT", "/tmp"), "hbmpts.json"), "w"), indent=1)
+PY
+  exit 0
+fi
+if [ "${1:-}" = plancheck ]; then
+  # The forward's block sizes that plan.POINT_PS's re-measured HBM row picks, against the ones it picked before,
+  # interleaved (DNACONV_HBM_FFT forces a size; "chip": the on-chip kernel), L = 2.3M x 32, bf16 gated.
+  timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/plancheck.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fft_plan, fftconv
+from dnaconv.kernels.fftconv.monarch import _fftconv_fwd
+from dnaconv.pipelines.ab import bench, gated_inputs
+with torch.no_grad():
+    for K, sizes in ((512, ["chip", "8192", "16384"]), (4096, ["16384", "32768", "65536"]), (8192, ["32768", "65536"]),
+                     (16384, ["65536", "131072"])):
+        u, k, bias, pre, post, _ = gated_inputs(1, 32, 2_300_000, K, grad=False)
+        line = [f"plan N={fft_plan(2_300_000, K).n}"]
+        for n in sizes + sizes:
+            if n == "chip":
+                line.append(f"chip {bench(lambda: _fftconv_fwd(u, k, bias, pre, post, None)):.3f}")
+            else:
+                os.environ["DNACONV_HBM_FFT"] = n
+                line.append(f"N={n} {bench(lambda: fftconv(u, k, bias, pre, post)):.3f}")
+                del os.environ["DNACONV_HBM_FFT"]
+        line.append(f"default {bench(lambda: fftconv(u, k, bias, pre, post)):.3f}")
+        print(f"K={K}: " + " ".join(line), flush=True)
+        del u, k, bias, pre, post
 PY
   exit 0
 fi

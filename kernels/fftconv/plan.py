@@ -61,7 +61,13 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 
 # Time per transformed point (ps) at each FFT size N: the on-chip forward (K = 128), the fused backward (z from
 # the forward) and the HBM forward (K = 2048, two segments per complex block), H200, bf16, gated, L = 2.3M,
-# 32 channels, 2026-11-29, ``h200_kernels.sh points``. A dense plan takes the size with the least time per
+# 32 channels, 2026-11-29, ``h200_kernels.sh points``; the HBM forward re-measured after its column passes'
+# changes (fast twiddles, the skip term folded), side by side with the on-chip forward, which measured as before
+# (6.61, 7.20, 9.74, 11.50), ``h200_kernels.sh hbmpts``; at N = 65,536 and 131,072 the mean of that run (K =
+# 2048: 13.36, 14.83) and of K = 16K (``plancheck``: 12.68, 15.25), which ordered the two sizes the other way
+# (K = 16K forward: 1.25 ms at 65,536 against 1.34 at 131,072). The picks this gives, against the sizes before,
+# forward ms (``plancheck``, interleaved): K = 512 N = 8192 0.806 vs on chip 0.94; K = 4096 N = 16,384 0.98 vs
+# 65,536 1.03; K = 8192 and 16K unchanged at 65,536 (1.10, 1.25). A dense plan takes the size with the least time per
 # output (``_cheapest``), and the on-chip or the HBM kernel by the same measure (``fft_plan``). The backward
 # lists only the sizes where its fused kernel beat the torch.fft reference's autograd (2026-11-28: N = 4096
 # took 77 ps per point, 11.3 ms against 8.6 ms). The HBM backward ("hbm_bwd": the backward alone, z from the
@@ -71,7 +77,7 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 POINT_PS = {
     "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
     "backward": {512: 23.03, 1024: 26.55, 2048: 29.79},
-    "hbm": {8192: 12.40, 16384: 12.74, 32768: 14.87, 65536: 15.61, 131072: 19.38, 262144: 33.20},
+    "hbm": {8192: 9.87, 16384: 10.33, 32768: 12.53, 65536: 13.02, 131072: 15.04, 262144: 17.81},
     "hbm_bwd": {8192: 25.2, 16384: 25.7, 32768: 28.9, 65536: 41.4, 131072: 54.6},
 }
 MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])
@@ -189,7 +195,7 @@ def fft_plan(
     """The plan the Triton kernels use: on chip when the filter fits, else through HBM, else None.
 
     A dense half-precision (``dtype``) convolution whose filter fits on chip still goes through HBM where
-    ``POINT_PS`` (bf16 times) says that costs less: filters of about 700-2048 taps over several HBM blocks,
+    ``POINT_PS`` (bf16 times) says that costs less: filters of about 300-2048 taps over several HBM blocks,
     whose segments pair up (``monarch_hbm.py``) and whose blocks are mostly new outputs. H200, 2026-11-29,
     forward ms, bf16 gated, L = 2.3M x 32 channels, the plan vs on chip, interleaved (``h200_kernels.sh
     table``): K = 768 0.995 vs 1.019, 1024 1.007 vs 1.090, 1536 1.040 vs 1.299, 2048 1.068 vs 1.590; K = 512
