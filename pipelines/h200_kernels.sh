@@ -515,37 +515,9 @@ if [ "${1:-}" = points ]; then
   # (DNACONV_HBM_BWD=1) against without (=0: the reference, or the split backward at K = 2048 from 2^20):
   # where plan.HBM_BWD_MIN_SIZE first came from.
   timeout 420 python3 - <<'PY' 2>&1 | tee "$OUT/points.txt"
-import json, os, torch
-from dnaconv.kernels.fftconv.monarch import _fftconv_bwd, _fftconv_fwd
-from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
-from dnaconv.kernels.fftconv.plan import hbm_plan
-from dnaconv.pipelines.ab import bench, fwd_bwd_knob, gated_inputs
-out, L, D = {}, 2_300_000, 32
-with torch.no_grad():
-    u, k, bias, pre, post, dy = gated_inputs(1, D, L, 128, grad=False)
-    for n in (512, 1024, 2048, 4096):
-        os.environ["DNACONV_MONARCH_FFT"] = str(n)
-        pts = -(-L // (n - 127)) * n * D
-        t = bench(lambda: _fftconv_fwd(u, k, bias, pre, post, None))
-        out[f"forward {n}"] = t * 1e9 / pts
-        line = f"N={n}: forward {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt"
-        if n <= 2048:
-            z = torch.empty_like(u)
-            _fftconv_fwd(u, k, bias, pre, post, None, None, 1.0, z)
-            t = bench(lambda: _fftconv_bwd(dy, u, k, bias, pre, post, None, None, z))
-            out[f"backward {n}"] = t * 1e9 / pts
-            line += f" | backward (z) {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt"
-        print(line, flush=True)
-    del os.environ["DNACONV_MONARCH_FFT"], u, k, bias, pre, post, dy
-    u, k, bias, pre, post, dy = gated_inputs(1, D, L, 2048, grad=False)
-    for n in (8192, 16384, 32768, 65536, 131072, 262144):
-        os.environ["DNACONV_HBM_FFT"] = str(n)
-        p = hbm_plan(L, 2048)
-        pts = -(-L // p.C) * p.n * D
-        t = bench(lambda: hbm_fftconv_fwd(u, k, bias, pre, post, plan=p))
-        out[f"hbm {p.n}"] = t * 1e9 / pts
-        print(f"HBM N={p.n} cols {p.cols} row {p.n1}x{p.n2}: {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt", flush=True)
-    del os.environ["DNACONV_HBM_FFT"], u, k, bias, pre, post, dy
+import json, os
+from dnaconv.pipelines.ab import fwd_bwd_knob, point_costs
+out = point_costs(backward=True)
 json.dump(out, open(os.path.join(os.environ.get("OUT", "/tmp"), "points.json"), "w"), indent=1)
 for K in (2048, 4096, 8192):
     for L in (1 << 16, 1 << 18, 1 << 19, 1 << 20, 2_300_000):
@@ -812,26 +784,9 @@ import json, os, torch
 from dnaconv.kernels.fftconv.monarch import _fftconv_fwd
 from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
 from dnaconv.kernels.fftconv.plan import hbm_plan
-from dnaconv.pipelines.ab import bench, gated_inputs
-out, L, D = {}, 2_300_000, 32
+from dnaconv.pipelines.ab import bench, gated_inputs, point_costs
+out, L, D = point_costs(), 2_300_000, 32
 with torch.no_grad():
-    u, k, bias, pre, post, dy = gated_inputs(1, D, L, 128, grad=False)
-    for n in (512, 1024, 2048, 4096):
-        os.environ["DNACONV_MONARCH_FFT"] = str(n)
-        pts = -(-L // (n - 127)) * n * D
-        t = bench(lambda: _fftconv_fwd(u, k, bias, pre, post, None))
-        out[f"forward {n}"] = t * 1e9 / pts
-        print(f"N={n}: forward {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt", flush=True)
-    del os.environ["DNACONV_MONARCH_FFT"], u, k, bias, pre, post, dy
-    u, k, bias, pre, post, dy = gated_inputs(1, D, L, 2048, grad=False)
-    for n in (8192, 16384, 32768, 65536, 131072, 262144):
-        os.environ["DNACONV_HBM_FFT"] = str(n)
-        p = hbm_plan(L, 2048)
-        pts = -(-L // p.C) * p.n * D
-        t = bench(lambda: hbm_fftconv_fwd(u, k, bias, pre, post, plan=p))
-        out[f"hbm {p.n}"] = t * 1e9 / pts
-        print(f"HBM N={p.n} cols {p.cols} row {p.n1}x{p.n2}: {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt", flush=True)
-    del os.environ["DNACONV_HBM_FFT"], u, k, bias, pre, post, dy
     for K in (384, 512, 640, 768, 1024):
         u, k, bias, pre, post, dy = gated_inputs(1, D, L, K, grad=False)
         p = hbm_plan(L, K)
