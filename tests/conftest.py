@@ -11,6 +11,10 @@ import torch
 # Triton kernels run through Triton's interpreter on machines without a GPU (set before any kernel is built).
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+if os.environ.get("TRITON_INTERPRET") == "1":
+    from dnaconv.kernels.testing import round_bf16_like_the_gpu
+
+    round_bf16_like_the_gpu()  # the interpreter truncates fp32 -> bf16; the GPU rounds to nearest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
