@@ -8,8 +8,8 @@ With g = dy * post and v = u * pre (the gated input):
     dk[s]   = sum over batch and t of g[t] v[t - s]   (history before t = 0)
 
 ``_gates_kernel`` reads dy, post, z, u and pre once and writes d(post), g reversed in u's dtype (the
-convolution's input), v reversed in fp32 (for dk, ``_v_reversed``) and per-program partial sums of d(bias). One HBM convolution of the reversed g (time t'
-= L - 1 - t) then gives dv, and its row pass also gives dk:
+convolution's input), v reversed in fp32 (for dk, ``_v_reversed``) and per-program partial sums of d(bias).
+One HBM convolution of the reversed g (time t' = L - 1 - t) then gives dv, and its row pass also gives dk:
 
     dk[s] = sum_t' g'[t'] v'[t' + s]      (g', v': g and v reversed)
 

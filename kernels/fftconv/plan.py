@@ -256,8 +256,9 @@ def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int =
     - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution that also gives dk) over HBM blocks (its
       own size, ``hbm_plan(kind="hbm_bwd")``) of at most HBM_BWD_MAX_N points, from HBM_BWD_MIN_SIZE elements:
       over several blocks per sequence, or (from HBM_BWD_ONE_BLOCK_SIZE) one block per sequence (a
-      full-length filter) that a batch of two or more pairs and no on-chip backward covers; where an on-chip backward also runs, only from
-      HBM_BWD_ON_CHIP_SIZE elements and (the fused one) filters of HBM_BWD_MIN_K taps;
+      full-length filter) that a batch of two or more pairs and no on-chip backward covers; where an on-chip
+      backward also runs, only from HBM_BWD_ON_CHIP_SIZE elements and (the fused one) filters of
+      HBM_BWD_MIN_K taps;
     - "fused": on chip, one launch (``monarch_plan(kind="backward")``);
     - "split": on chip in two launches (``split_backward``), for long sequences at N = 4096;
     - "reference": autograd of the torch.fft reference (frequency-sparse convolutions too).
