@@ -16,6 +16,20 @@ def bench(fn, grad_to_none=None) -> float:
     return triton.testing.do_bench(fn, grad_to_none=grad_to_none, return_mode="median")
 
 
+def wall(fn, n: int = 50) -> float:
+    """The host's wall time per call of ``fn`` in ms over ``n`` calls, synchronised before and after: for a
+    host-bound call (launches, small shapes), what a caller waits, where ``bench`` times the GPU's events."""
+    import time
+
+    fn()
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t) / n * 1e3
+
+
 def gated_inputs(B: int, D: int, L: int, K: int, dtype=torch.bfloat16, grad: bool = True, seed: int = 0):
     """(u, k, bias, pre, post, dy) on CUDA: u, the gates and dy in ``dtype``, k (scaled so that outputs are
     O(1)) and bias in fp32; all but dy requiring gradients when ``grad``."""

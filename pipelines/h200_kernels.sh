@@ -41,6 +41,10 @@
 #                                            one-block full-length rows; GPU tests of the HBM backward
 #   bash pipelines/h200_kernels.sh host     small shapes: do_bench against the host's time per call, skip term folded or not
 #   bash pipelines/h200_kernels.sh hbmpts   plan.POINT_PS's forward and HBM rows re-measured; 384-1024 taps on chip vs HBM
+#   bash pipelines/h200_kernels.sh lazy     the HBM row passes' DFT matrices loaded where used vs held, with their
+#                                            launch shapes, forward and backward; the streaming shape's host time
+#   bash pipelines/h200_kernels.sh rowcheck the row pass's launch now vs uncapped vs before: bench, host wall and kernel
+#                                            time per call; then every GPU test in one process
 #   bash pipelines/h200_kernels.sh plancheck the forward block sizes the re-measured POINT_PS picks vs the ones before
 #   bash pipelines/h200_kernels.sh hbmdk    the HBM backward with dk from its row pass against the one before
 #                                            (build/old_bwd.py, carried); the dk pass's shape; fwd+bwd as
@@ -341,6 +345,139 @@ for name, fn in (("plain", run), ("cached", cached)):
     print(f"stream {name}: host {host:.3f} ms per call (enqueue), CUDA kernels {dev:.3f} ms per call", flush=True)
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=8, max_name_column_width=50), flush=True)
 PY
+  exit 0
+fi
+if [ "${1:-}" = lazy ]; then
+  # The HBM row passes with each DFT matrix loaded where it is used (DNACONV_HBM_LAZY=1) against held throughout
+  # (=0), with the row pass's launch shape (DNACONV_MONARCH_ROWS / _WARPS / _MAXNREG), forward, interleaved; the
+  # backward alone (z from the forward) lazy or not, and its dk pass's shape; then the streaming shape's host
+  # time by op (torch.profiler, CPU).
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/lazy.txt"
+import os, torch
+from dnaconv.kernels.fftconv import naive_fftconv
+from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
+from dnaconv.pipelines.ab import bench, gated_inputs
+rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
+def configs(fn, cfgs, reps=2):
+    out = {name: [] for name in cfgs}
+    for _ in range(reps):
+        for name, env in cfgs.items():
+            for key, val in env.items():
+                os.environ[key] = val
+            try:
+                out[name].append(bench(fn))
+            finally:
+                for key in env:
+                    del os.environ[key]
+    return " ".join(f"{name} {min(ts):.3f}" for name, ts in out.items())
+FWD = {"held": {"DNACONV_HBM_LAZY": "0"}, "lazy": {"DNACONV_HBM_LAZY": "1"},
+       "lazy-g1w4": {"DNACONV_HBM_LAZY": "1", "DNACONV_MONARCH_ROWS": "64", "DNACONV_MONARCH_WARPS": "4"},
+       "lazy-g1w4c168": {"DNACONV_HBM_LAZY": "1", "DNACONV_MONARCH_ROWS": "64", "DNACONV_MONARCH_WARPS": "4",
+                         "DNACONV_MONARCH_MAXNREG": "168"},
+       "lazy-g1w8": {"DNACONV_HBM_LAZY": "1", "DNACONV_MONARCH_ROWS": "64", "DNACONV_MONARCH_WARPS": "8"},
+       "lazy-c168": {"DNACONV_HBM_LAZY": "1", "DNACONV_MONARCH_MAXNREG": "168"},
+       "held-g1w4": {"DNACONV_HBM_LAZY": "0", "DNACONV_MONARCH_ROWS": "64", "DNACONV_MONARCH_WARPS": "4"}}
+BWD = {"held": {"DNACONV_HBM_LAZY": "0"}, "lazy": {"DNACONV_HBM_LAZY": "1"},
+       "lazy-dk4096": {"DNACONV_HBM_LAZY": "1", "DNACONV_HBM_DK_POINTS": "4096"},
+       "held-dk4096": {"DNACONV_HBM_LAZY": "0", "DNACONV_HBM_DK_POINTS": "4096"},
+       "lazy-dkw8": {"DNACONV_HBM_LAZY": "1", "DNACONV_HBM_DK_WARPS": "8"}}
+for B, D, L, K in ((1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384), (1, 64, 1 << 20, 65536),
+                   (1, 128, 73727, 8192), (1, 32, 2_300_000, 4096)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
+    args = (u, k, bias, pre, post)
+    with torch.no_grad():
+        ref = naive_fftconv(*(x.float() for x in args))
+        errs = []
+        for lazy in ("0", "1"):
+            os.environ["DNACONV_HBM_LAZY"] = lazy
+            errs.append(f"err lazy={lazy} {rel(hbm_fftconv_fwd(*args), ref):.2e}")
+        del ref
+        print(f"{B}x{D}x{L} K={K} fwd: torch {bench(lambda: naive_fftconv(*args)):.3f} "
+              + configs(lambda: hbm_fftconv_fwd(*args), FWD) + " | " + " ".join(errs), flush=True)
+        if L < 1 << 20:
+            continue
+        z = torch.empty_like(u)
+        hbm_fftconv_fwd(*args, z=z)
+        grads = {}
+        for lazy in ("0", "1"):
+            os.environ["DNACONV_HBM_LAZY"] = lazy
+            grads[lazy] = hbm_fftconv_bwd(dy, *args, None, z)
+        del os.environ["DNACONV_HBM_LAZY"]
+        diff = " ".join(f"{n} {rel(a, b):.1e}" for n, a, b in zip(("du", "dk", "dbias", "dpre", "dpost"), grads["1"], grads["0"]))
+        del grads
+        print(f"{B}x{D}x{L} K={K} bwd: " + configs(lambda: hbm_fftconv_bwd(dy, *args, None, z), BWD)
+              + f" | lazy vs held: {diff}", flush=True)
+    del u, k, bias, pre, post, dy, args
+    torch.cuda.empty_cache()
+PY
+  timeout 60 python3 - <<'PY' > "$OUT/streamprof.txt" 2>&1
+import torch
+from torch.profiler import ProfilerActivity, profile
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import gated_inputs
+u, k, bias, pre, post, dy = gated_inputs(1, 128, 73727, 8192, grad=False)
+with torch.no_grad():
+    for _ in range(3):
+        fftconv(u, k, bias, pre, post)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(10):
+            fftconv(u, k, bias, pre, post)
+        torch.cuda.synchronize()
+ka = prof.key_averages()
+print(ka.table(sort_by="self_cpu_time_total", row_limit=30, max_name_column_width=60), flush=True)
+PY
+  head -40 "$OUT/streamprof.txt"
+  exit 0
+fi
+if [ "${1:-}" = rowcheck ]; then
+  # The HBM forward's row pass as now set (rows of 4096 points: one per program, 4 warps, 168 registers, lazy)
+  # against no register cap and against the table before (two rows, 8 warps, held): do_bench, the host's wall
+  # time per call and the CUDA kernels' time per call (torch.profiler), at the streaming shape and L = 2.3M;
+  # then every GPU test in one process (-v, to $OUT/tests.txt).
+  timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/rowcheck.txt"
+import os, torch
+from torch.profiler import ProfilerActivity, profile
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs, wall
+CFGS = {"now": {}, "nocap": {"DNACONV_MONARCH_MAXNREG": "0"},
+        "before": {"DNACONV_MONARCH_ROWS": "128", "DNACONV_HBM_LAZY": "0"}}
+def kernels(fn, n=10):
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(n):
+            fn()
+        torch.cuda.synchronize()
+    ka = prof.key_averages()
+    per = {e.key[:24]: e.device_time_total / n / 1e3 for e in ka if e.device_time_total > 0}
+    return sum(per.values()), per
+for B, D, L, K in ((1, 128, 73727, 8192), (1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
+    args = (u, k, bias, pre, post)
+    with torch.no_grad():
+        line = [f"torch {bench(lambda: naive_fftconv(*args)):.3f}"]
+        for rep in range(2):
+            for name, env in CFGS.items():
+                os.environ.update(env)
+                fn = lambda: fftconv(*args)
+                t = bench(fn)
+                if rep:
+                    dev, per = kernels(fn)
+                    rows = " ".join(f"{kk} {v:.3f}" for kk, v in per.items())
+                    line.append(f"\n  {name}: bench {t:.3f} wall {wall(fn):.3f} kernels {dev:.3f} ({rows})")
+                else:
+                    line.append(f"{name} {t:.3f}")
+                for key in env:
+                    del os.environ[key]
+    print(f"{B}x{D}x{L} K={K} fwd: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy, args
+    torch.cuda.empty_cache()
+PY
+  timeout 430 python3 -m pytest -v -rf --tb=short --durations=10 -p no:cacheprovider tests/kernels tests/test_streaming.py \
+    tests/test_pipelines.py --deselect tests/test_pipelines.py::test_kernel_regs_compiles_for_sm90_without_a_gpu \
+    > "$OUT/tests.txt" 2>&1
+  grep -cE "PASSED" "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head -20; tail -3 "$OUT/tests.txt"
   exit 0
 fi
 if [ "${1:-}" = pending ]; then
@@ -941,18 +1078,12 @@ if [ "${1:-}" = hostprof ]; then
   # Host time of fwd+bwd with the HBM backward (its wall time exceeds its kernels' GPU time by ~1 ms): the
   # torch.profiler ops by CPU time, and the wall time of the filter's spectrum and of one Triton launch.
   DNACONV_HBM_BWD=1 timeout 120 python3 - <<'PY' > "$OUT/hostprof.txt" 2>&1
-import time, torch
+import torch
 from torch.profiler import ProfilerActivity, profile
 from dnaconv.kernels.fftconv import fftconv
 from dnaconv.kernels.fftconv.monarch import monarch_spectrum
 from dnaconv.kernels.fftconv.plan import hbm_plan
-from dnaconv.pipelines.ab import bench, gated_inputs
-def wall(fn, n=50):
-    fn(); torch.cuda.synchronize(); t = time.perf_counter()
-    for _ in range(n):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t) / n * 1e3
+from dnaconv.pipelines.ab import bench, gated_inputs, wall
 u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, 4096)
 step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
 print(f"fwd+bwd bench {bench(step):.3f} ms, wall {wall(step, 20):.3f} ms", flush=True)

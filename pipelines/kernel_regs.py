@@ -38,12 +38,13 @@ _HALF_PTRS = (
     "dpost_ptr",
     "z_ptr",
 )
-_INTS = {"D", "L", "H", "C", "KM1", "K", "n_groups", "n_blocks", "NQ", "ROWS"}
+_INTS = {"D", "L", "H", "C", "KM1", "K", "n_groups", "n_blocks", "NQ", "ROWS", "PER", "n_chunks"}
 
 
-def compile_sm90(fn, constexprs: dict, num_warps: int, maxnreg: int = 0):
+def compile_sm90(fn, constexprs: dict, num_warps: int, maxnreg: int = 0, num_stages: int = 0):
     """Compile the @triton.jit ``fn`` for sm_90: bf16 pointers for the sequence tensors, fp32 for the rest,
-    int32 scalars, ``constexprs`` by name (the kernel's defaults for those not given)."""
+    int32 scalars, ``constexprs`` by name (the kernel's defaults for those not given); ``num_stages`` as the
+    launcher passes it (0: Triton's default)."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -61,6 +62,8 @@ def compile_sm90(fn, constexprs: dict, num_warps: int, maxnreg: int = 0):
             sig[name] = "*bf16" if name in _HALF_PTRS else "*fp32"
     src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in constexprs.items()})
     options = {"num_warps": num_warps, **({"maxnreg": maxnreg} if maxnreg else {})}
+    if num_stages:
+        options["num_stages"] = num_stages
     return triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options)
 
 

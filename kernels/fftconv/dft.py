@@ -131,33 +131,90 @@ def _inverse_dft_complex(yr, yi, f1r, f1i, g2r, g2i, tr, ti,
 
 
 @triton.jit
+def _load_f1(f1r_ptr, f1i_ptr, N1: tl.constexpr):
+    """F1 [N1, N1] (symmetric)."""
+    a1 = tl.arange(0, N1)
+    i1 = a1[:, None] * N1 + a1[None, :]
+    return tl.load(f1r_ptr + i1), tl.load(f1i_ptr + i1)
+
+
+@triton.jit
+def _load_f2(f2r_ptr, f2i_ptr, N2: tl.constexpr, M: tl.constexpr):
+    """F2's kept columns [N2, M]."""
+    i2 = tl.arange(0, N2)[:, None] * M + tl.arange(0, M)[None, :]
+    return tl.load(f2r_ptr + i2), tl.load(f2i_ptr + i2)
+
+
+@triton.jit
+def _load_g2(g2r_ptr, g2i_ptr, N2: tl.constexpr, M: tl.constexpr):
+    """F2's kept rows [M, N2]."""
+    j2 = tl.arange(0, M)[:, None] * N2 + tl.arange(0, N2)[None, :]
+    return tl.load(g2r_ptr + j2), tl.load(g2i_ptr + j2)
+
+
+@triton.jit
+def _load_twiddles(twr_ptr, twi_ptr, N1: tl.constexpr, N2: tl.constexpr, TRANSPOSED: tl.constexpr):
+    """The twiddles T [1, N1, N2], or T^T [1, N2, N1]. They are loaded 3-D, in the layout they are used in:
+    loaded 2-D and expanded afterwards, they spilled 224 bytes instead of 32 at N = 2048 (python -m
+    dnaconv.pipelines.kernel_regs)."""
+    a1 = tl.arange(0, N1)
+    a2 = tl.arange(0, N2)
+    if TRANSPOSED:
+        it = a2[:, None] + a1[None, :] * N2
+    else:
+        it = a1[:, None] * N2 + a2[None, :]
+    return tl.load((twr_ptr + it)[None]), tl.load((twi_ptr + it)[None])
+
+
+@triton.jit
 def _load_dft(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
               N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr):  # fmt: skip
     """F1 (symmetric), F2's kept columns [N2, M] and rows [M, N2], the twiddles T [N1, N2] and T^T. Dense
     (M = N2): F2 is symmetric and serves both (a second copy would cost registers)."""
-    a1 = tl.arange(0, N1)
-    a2 = tl.arange(0, N2)
-    am = tl.arange(0, M)
-    i1 = a1[:, None] * N1 + a1[None, :]
-    i2 = a2[:, None] * M + am[None, :]
-    it = a1[:, None] * N2 + a2[None, :]
-    itt = a2[:, None] + a1[None, :] * N2
-    f2r = tl.load(f2r_ptr + i2)
-    f2i = tl.load(f2i_ptr + i2)
+    f1r, f1i = _load_f1(f1r_ptr, f1i_ptr, N1)
+    f2r, f2i = _load_f2(f2r_ptr, f2i_ptr, N2, M)
     if M == N2:
         g2r = f2r
         g2i = f2i
     else:
-        j2 = am[:, None] * N2 + a2[None, :]
-        g2r = tl.load(g2r_ptr + j2)
-        g2i = tl.load(g2i_ptr + j2)
-    # the twiddles are loaded 3-D, in the layout they are used in: loaded 2-D and expanded afterwards, they
-    # spilled 224 bytes instead of 32 at N = 2048 (python -m dnaconv.pipelines.kernel_regs)
-    return (
-        tl.load(f1r_ptr + i1), tl.load(f1i_ptr + i1), f2r, f2i, g2r, g2i,
-        tl.load((twr_ptr + it)[None]), tl.load((twi_ptr + it)[None]),
-        tl.load((twr_ptr + itt)[None]), tl.load((twi_ptr + itt)[None]),
-    )  # fmt: skip
+        g2r, g2i = _load_g2(g2r_ptr, g2i_ptr, N2, M)
+    tr, ti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, False)
+    ttr, tti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, True)
+    return f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti
+
+
+@triton.jit
+def _forward_dft_complex_at(ar, ai, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr,
+                            G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+                            M: tl.constexpr):  # fmt: skip
+    """``_forward_dft_complex`` with each DFT matrix loaded from its pointer where it is used (L1 and L2 hits),
+    so that none of them holds registers across a whole kernel: for the kernels whose complex rows leave no
+    room for ten resident matrices (the HBM row passes)."""
+    atr = tl.permute(ar, (0, 2, 1))
+    ati = tl.permute(ai, (0, 2, 1))
+    f1r, f1i = _load_f1(f1r_ptr, f1i_ptr, N1)
+    btr = _rmm2(atr, f1r, ati, f1i, -1, G, N2, N1, PRECISION)
+    bti = _rmm2(atr, f1i, ati, f1r, 1, G, N2, N1, PRECISION)
+    ttr, tti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, True)
+    f2r, f2i = _load_f2(f2r_ptr, f2i_ptr, N2, M)
+    return _stage2(btr, bti, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
+
+
+@triton.jit
+def _inverse_dft_complex_at(yr, yi, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
+                            G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+                            M: tl.constexpr):  # fmt: skip
+    """``_inverse_dft_complex`` with the matrices loaded where they are used (``_forward_dft_complex_at``)."""
+    g2r, g2i = _load_g2(g2r_ptr, g2i_ptr, N2, M)
+    cr = _rmm2(yr, g2r, yi, g2i, 1, G, N1, M, PRECISION, N2)
+    ci = _rmm2(yi, g2r, yr, g2i, -1, G, N1, M, PRECISION, N2)
+    tr, ti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, False)
+    br = tl.permute(cr * tr + ci * ti, (0, 2, 1))
+    bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
+    f1r, f1i = _load_f1(f1r_ptr, f1i_ptr, N1)
+    zr = _rmm2(br, f1r, bi, f1i, 1, G, N2, N1, PRECISION)
+    zi = _rmm2(bi, f1r, br, f1i, -1, G, N2, N1, PRECISION)
+    return tl.permute(zr, (0, 2, 1)), tl.permute(zi, (0, 2, 1))
 
 
 @triton.jit

@@ -397,13 +397,17 @@ def _spectrum_index(plan: FFTPlan, fraction: float, device) -> tuple[torch.Tenso
 
 
 def monarch_spectrum(
-    k: torch.Tensor, plan: FFTPlan, fraction: float = 1.0
+    k: torch.Tensor, plan: FFTPlan, fraction: float = 1.0, delta: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
     imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse. One rfft of the filter;
-    the bins above N / 2 are conjugates (the filter is real)."""
+    the bins above N / 2 are conjugates (the filter is real). ``delta`` [D]: the spectrum of k + delta at tap 0
+    instead (a unit impulse's spectrum is 1 at every bin), without a modified copy of k."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
-    kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)[:, idx]  # [D, entries]
+    kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
+    if delta is not None:
+        kf = kf + delta.float()[:, None]
+    kf = kf[:, idx]  # [D, entries]
     shape = (k.shape[0], -1, plan.n1, idx.numel() // (plan.n // plan.n2))
     return (kf.real * wr).view(shape).contiguous(), (kf.imag * wi).view(shape).contiguous()
 
@@ -439,7 +443,13 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
       8 warps 47.4), N = 1024 29.5 (32 rows 42.4, 8 warps 52.6), N = 2048 32.6 with one segment (8 warps 48.7; two
       segments: 93.2, with 8 warps 62.2, before the backward shared V's transform).
     - paired and rows: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps
-      of the first kernels; a complex pair holds the registers of two real segments).
+      of the first kernels; a complex pair holds the registers of two real segments). Rows of 4096 points
+      (64 x 64, the HBM forward from K = 8192 at L = 2.3M): one row per program, 4 warps, 168 registers,
+      the DFT matrices loaded where used (``monarch_hbm._lazy``; sm_90 build: 112 bytes spilled, against 72
+      bytes with two rows and 8 warps at 255 registers, which hold one program per SM). H200, 2026-11-29,
+      forward ms, bf16 gated, interleaved (``h200_kernels.sh lazy``), that vs two rows, 8 warps, held: L = 2.3M
+      x 32, K = 8192 1.040 vs 1.116, K = 16K 1.164 vs 1.258; K = 64K at 1M x 64 1.702 vs 1.777. With
+      DNACONV_MONARCH_ROWS set, they take the table above.
     DNACONV_MONARCH_ROWS (rows per product), DNACONV_MONARCH_WARPS, DNACONV_MONARCH_MAXNREG (0: no cap) and
     DNACONV_MONARCH_BWD_POINTS (the backward's points per program) override the choice for sweeps."""
     n = n1 * n2
@@ -454,8 +464,10 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
         warps = 4 if points <= 2048 else 8
     else:
         warps = 4 if points <= 4096 and n <= 2048 else 8
-    warps = int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or warps
     cap = 168 if kind == "forward" and n <= 1024 and warps == 4 else 0
+    if kind == "rows" and n >= 4096 and "DNACONV_MONARCH_ROWS" not in os.environ:  # see the docstring
+        g, warps, cap = 1, 4, 168
+    warps = int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or warps
     cap = int(os.environ.get("DNACONV_MONARCH_MAXNREG", cap))  # 0: no cap
     return g, warps, {"maxnreg": cap} if cap else {}
 

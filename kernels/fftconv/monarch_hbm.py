@@ -39,7 +39,9 @@ from dnaconv.kernels.fftconv.dft import (
     _dft,
     _dft_matrices,
     _forward_dft_complex,
+    _forward_dft_complex_at,
     _inverse_dft_complex,
+    _inverse_dft_complex_at,
     _load_dft,
     _load_gated,
     _mm,
@@ -168,8 +170,10 @@ def _row_kernel(
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
     D, n_blocks, ROWS, n_groups,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
+    LAZY: tl.constexpr = False,
 ):  # fmt: skip
-    """G rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D, ROWS, N1, M], inverse."""
+    """G rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D, ROWS, N1, M], inverse.
+    LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``), not held throughout."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -178,26 +182,44 @@ def _row_kernel(
     off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
     ar = tl.load(xr_ptr + off)
     ai = tl.load(xi_ptr + off)
-    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
-        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
-    )
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
-    xr, xi = _forward_dft_complex(ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
     kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
     kidx += tl.arange(0, M)[None, None, :]
-    kr = tl.load(kfr_ptr + kidx)
-    ki = tl.load(kfi_ptr + kidx)
-    _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
+    if LAZY:
+        xr, xi = _forward_dft_complex_at(
+            ar / sa, ai / sa, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, G, N1, N2, PRECISION, M
+        )
+        kr = tl.load(kfr_ptr + kidx)
+        ki = tl.load(kfi_ptr + kidx)
+        _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr, twr_ptr,
+                     twi_ptr, G, N1, N2, PRECISION, M, LAZY=True)  # fmt: skip
+    else:
+        f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+            f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
+        )
+        xr, xi = _forward_dft_complex(ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
+        kr = tl.load(kfr_ptr + kidx)
+        ki = tl.load(kfi_ptr + kidx)
+        _filter_back(
+            xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M
+        )
 
 
 @triton.jit
 def _filter_back(xr, xi, kr, ki, sx, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti,
-                 G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr, M: tl.constexpr):  # fmt: skip
-    """Rows' spectra (x / sx) times the filter spectrum, transformed back and stored at off (in place)."""
+                 G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr, M: tl.constexpr,
+                 LAZY: tl.constexpr = False):  # fmt: skip
+    """Rows' spectra (x / sx) times the filter spectrum, transformed back and stored at off (in place). f1r ...
+    ti: the inverse's matrices, or (LAZY) pointers to them (``dft._inverse_dft_complex_at``)."""
     yr = xr * kr - xi * ki
     yi = xr * ki + xi * kr
     sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
-    zr, zi = _inverse_dft_complex(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
+    if LAZY:
+        zr, zi = _inverse_dft_complex_at(
+            yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M
+        )
+    else:
+        zr, zi = _inverse_dft_complex(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
     tl.store(xr_ptr + off, zr * (sx * sy))
     tl.store(xi_ptr + off, zi * (sx * sy))
 
@@ -281,6 +303,18 @@ def _col_dft(p: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     return _COL_CACHE[key]
 
 
+def _lazy(n1: int, n2: int) -> bool:
+    """Whether a row pass over rows of n1 x n2 points loads each DFT matrix where it is used (LAZY, from L1
+    and L2) rather than holding all ten in registers throughout: for rows of 4096 points, where the ten
+    matrices (160 registers a thread in fp32 at 4 warps) left no room. sm_90 builds, bytes spilled, held vs
+    lazy: the forward's row pass (one row, 4 warps) 864 vs 8, the dk pass 1,512 vs 920; at 2048 points the dk
+    pass spills more lazy (192 vs 1,336). H200, 2026-11-29, the backward alone, bf16 gated, held vs lazy
+    (``h200_kernels.sh lazy``): L = 2.3M x 32, K = 16K (rows of 4096) 3.865 vs 3.581 ms, K = 64K at 1M x 64
+    5.305 vs 5.033; K = 8192 (rows of 2048) 2.189 vs 3.707. DNACONV_HBM_LAZY=0/1 overrides (sweeps)."""
+    env = os.environ.get("DNACONV_HBM_LAZY")
+    return n1 * n2 >= 4096 if env is None else env == "1"
+
+
 def _col_columns(p: int, s: int) -> int:
     """Columns per column-pass program: 64 (H200 sweep of 2026-11-28, rows <= 4096 points: 2.87 ms at K = 16K,
     L = 2.3M vs 3.29 with 32 and 3.32 with 128); DNACONV_HBM_COLS overrides. At most S."""
@@ -347,16 +381,12 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec):
         )  # fmt: skip
 
 
-def _fold_bias(k, bias, fraction=1.0):
-    """(filter, bias) for the HBM passes: the skip term of a dense convolution folded into the filter's first
-    tap, conv(v, k) + bias v = conv(v, k + bias delta), so that the last column pass does not read u and pre
-    again to form it (a third of its bytes); (k, bias) for a frequency-sparse one (its low-pass would cut the
-    skip term) or with DNACONV_HBM_FOLD=0 (sweeps)."""
-    if bias is None or fraction < 1 or os.environ.get("DNACONV_HBM_FOLD") == "0":
-        return k, bias
-    k = k.float().clone()
-    k[:, 0] += bias.float()
-    return k, None
+def _folds(bias, fraction=1.0) -> bool:
+    """Whether the skip term of a dense convolution goes into the filter spectrum, conv(v, k) + bias v =
+    conv(v, k + bias delta) (``monarch_spectrum``'s ``delta``), so that the last column pass does not read u and
+    pre again to form it (a third of its bytes). Not for a frequency-sparse one (its low-pass would cut the
+    skip term) nor with DNACONV_HBM_FOLD=0 (sweeps)."""
+    return bias is not None and fraction == 1 and os.environ.get("DNACONV_HBM_FOLD") != "0"
 
 
 def hbm_fftconv_fwd(
@@ -379,8 +409,9 @@ def hbm_fftconv_fwd(
     if plan is None:
         raise ValueError(f"no HBM FFT plan for L = {L}, K = {k.shape[-1]} (N > 2^24)")
     if spectrum is None:
-        k, bias = _fold_bias(k, bias, fraction)
-        spectrum = monarch_spectrum(k, plan, fraction)
+        fold = _folds(bias, fraction)
+        spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None)
+        bias = None if fold else bias
     kfr, kfi = spectrum
     f = _Frame(plan, B, D, L)
     x = f.buffers(u.device)
@@ -389,7 +420,7 @@ def hbm_fftconv_fwd(
     G, warps, opts = _launch_shape(plan.n1, plan.n2, f.rows, "rows")
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction), D, f.per, f.rows, f.rows // G,
-        G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, num_warps=warps, **opts,
+        G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2), num_warps=warps, **opts,
     )  # fmt: skip
     y = torch.empty_like(u)
     _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec)

@@ -32,14 +32,21 @@ import torch
 import triton
 import triton.language as tl
 
-from dnaconv.kernels.fftconv.dft import _dft_matrices, _forward_dft_complex, _load_dft, _scale
+from dnaconv.kernels.fftconv.dft import (
+    _dft_matrices,
+    _forward_dft_complex,
+    _forward_dft_complex_at,
+    _load_dft,
+    _scale,
+)
 from dnaconv.kernels.fftconv.monarch import _precision, monarch_spectrum
 from dnaconv.kernels.fftconv.monarch_hbm import (
     _columns,
     _filter_back,
-    _fold_bias,
+    _folds,
     _Frame,
     _inverse_columns,
+    _lazy,
     hbm_fftconv_fwd,
 )
 from dnaconv.kernels.fftconv.naive import next_fast_len
@@ -82,6 +89,7 @@ def _row_dk_kernel(
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, dkr_ptr, dki_ptr,
     D, PER, ROWS, n_groups, n_chunks,
     SEGS: tl.constexpr, G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
+    LAZY: tl.constexpr = False,
 ):  # fmt: skip
     """G rows of SEGS segments of one filter (group q: segments q PER + j): each row of x (g's intermediate)
     transformed, times the filter spectrum and back, in place (``_row_kernel``); the same rows of w (v's)
@@ -92,9 +100,10 @@ def _row_dk_kernel(
     d = q % D
     rows = grp * G + tl.arange(0, G)[:, None, None]  # [G, 1, 1]
     pos = rows * (N1 * N2) + tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
-    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
-        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
-    )
+    if not LAZY:
+        f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+            f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
+        )
     kidx = d.to(tl.int64) * (ROWS * N1 * N2) + pos
     accr = tl.zeros([G, N1, N2], dtype=tl.float32)
     acci = tl.zeros([G, N1, N2], dtype=tl.float32)
@@ -103,22 +112,32 @@ def _row_dk_kernel(
         br = tl.load(wr_ptr + off)
         bi = tl.load(wi_ptr + off)
         sb = _scale(tl.maximum(tl.abs(br), tl.abs(bi)), PRECISION)
-        wr, wi = _forward_dft_complex(
-            br / sb, bi / sb, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2
-        )
         ar = tl.load(xr_ptr + off)
         ai = tl.load(xi_ptr + off)
         sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
-        xr, xi = _forward_dft_complex(
-            ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2
-        )
         s = sa * sb
-        accr += (wr * xr + wi * xi) * s
-        acci += (wi * xr - wr * xi) * s
         kr = tl.load(kfr_ptr + kidx)
         ki = tl.load(kfi_ptr + kidx)
-        _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
-                     PRECISION, N2)  # fmt: skip
+        if LAZY:
+            wr, wi = _forward_dft_complex_at(br / sb, bi / sb, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr,
+                                             twi_ptr, G, N1, N2, PRECISION, N2)  # fmt: skip
+            xr, xi = _forward_dft_complex_at(ar / sa, ai / sa, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr,
+                                             twi_ptr, G, N1, N2, PRECISION, N2)  # fmt: skip
+            accr += (wr * xr + wi * xi) * s
+            acci += (wi * xr - wr * xi) * s
+            _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr, twr_ptr,
+                         twi_ptr, G, N1, N2, PRECISION, N2, LAZY=True)  # fmt: skip
+        else:
+            wr, wi = _forward_dft_complex(
+                br / sb, bi / sb, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2
+            )
+            xr, xi = _forward_dft_complex(
+                ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2
+            )
+            accr += (wr * xr + wi * xi) * s
+            acci += (wi * xr - wr * xi) * s
+            _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
+                         PRECISION, N2)  # fmt: skip
     out = (q * n_chunks + chunk).to(tl.int64) * (ROWS * N1 * N2) + pos
     tl.store(dkr_ptr + out, accr)
     tl.store(dki_ptr + out, acci)
@@ -225,14 +244,14 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     n_groups, n_chunks, n_q = f.rows // G, triton.cdiv(f.per, segs), f.n_seg // f.per
     dkr = torch.empty(n_q, n_chunks, plan.n, device=u.device, dtype=torch.float32)
     dki = torch.empty_like(dkr)
-    k_conv, bias_conv = _fold_bias(k, bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
+    fold = _folds(bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](
-        *x, *w, *monarch_spectrum(k_conv, plan), *_dft_matrices(plan.n1, plan.n2, u.device), dkr, dki,
+        *x, *w, *monarch_spectrum(k, plan, 1.0, bias if fold else None), *_dft_matrices(plan.n1, plan.n2, u.device), dkr, dki,
         D, f.per, f.rows, n_groups, n_chunks, SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
-        num_warps=warps, num_stages=1,
+        LAZY=_lazy(plan.n1, plan.n2), num_warps=warps, num_stages=1,
     )  # fmt: skip
     dv_rev = torch.empty_like(u)
-    _inverse_columns(f, x, g_rev, bias_conv, None, None, dv_rev, None, prec)
+    _inverse_columns(f, x, g_rev, None if fold else bias, None, None, dv_rev, None, prec)
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     _inputs_kernel[(B * D, n_tblk)](

@@ -94,6 +94,35 @@ def test_hbm_backward_two_column_passes(monkeypatch):
     test_hbm_backward(1, 2, 60_000, 16_000, 0, True, monkeypatch)
 
 
+@pytest.mark.parametrize("lazy", [None, "0"], ids=["default", "held"])
+def test_rows_of_4096_points(lazy, monkeypatch):
+    """Rows of 64 x 64 points (N = 65,536, the GPU's plan from K = 8192 at long L), two blocks paired: the row
+    pass (one row per program) and the backward's dk pass load the DFT matrices where each is used (LAZY,
+    their default at this row size), or, with DNACONV_HBM_LAZY=0, hold them; forward and gradients against the
+    reference in fp32."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
+    if lazy is not None:
+        monkeypatch.setenv("DNACONV_HBM_LAZY", lazy)
+    plan = FFTPlan((16,), 64, 64, 65536 - 999, 1000)
+    monkeypatch.setattr(bwd, "hbm_plan", lambda *a, **kw: plan)
+    rows = spy_launches(monkeypatch, fwd, "_row_kernel", record=lambda kw: (kw["LAZY"], kw["G"]))
+    dk_pass = spy_launches(monkeypatch, bwd, "_row_dk_kernel", record=lambda kw: kw["LAZY"])
+    u, k, bias, pre, post, _ = _inputs(1, 2, 70_000, 1000, 0, torch.float32, seed=11)
+    dy = torch.randn(1, 2, 70_000, device=DEVICE)
+    z = torch.empty_like(u)  # the convolution before the post-gate, for d(post), as in training
+    y = fwd.hbm_fftconv_fwd(u, k, bias, pre, post, plan=plan, z=z)
+    grads = bwd.hbm_fftconv_bwd(dy, u, k, bias, pre, post, None, z)
+    assert rows == [(lazy is None, 1)] and dk_pass == [lazy is None]
+    ref = [x.cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    out = naive_fftconv(*ref)
+    assert_close(y.cpu().double(), out.detach(), rtol=1e-5, name="forward")
+    (out * dy.cpu().double()).sum().backward()
+    for g, r, name in zip(grads, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
+        assert_close(g.cpu().double(), r.grad, rtol=1e-5, name=name)
+
+
 def test_backward_runs_the_reference():
     xs = [
         x.detach().clone().requires_grad_() for x in _inputs(1, 2, 9000, 3000, 0, torch.float32, seed=4)[:5]
