@@ -109,3 +109,29 @@ def point_costs(backward: bool = False, L: int = 2_300_000, D: int = 32) -> dict
             )
         del os.environ["DNACONV_HBM_FFT"]
     return out
+
+
+def grad_errors(shapes=((1, 32, 2_300_000, 8192), (16, 128, 8192, 8192), (32, 1024, 2048, 2048),
+                        (1, 64, 1 << 20, 65536))) -> None:  # fmt: skip
+    """Every gradient of ``fftconv``'s fwd+bwd (bf16 gated) at each (B, D, L, K) against fp32 torch.fft's,
+    with bf16 torch.fft's error alongside; one printed line per shape, with the backward that ran."""
+    from dnaconv.kernels.fftconv import fftconv, naive_fftconv, uses_triton
+    from dnaconv.kernels.fftconv.plan import backward_kind
+
+    def rel(a, b):
+        return ((a.float() - b.float()).norm() / b.float().norm()).item()
+
+    for B, D, L, K in shapes:
+        u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+        xs = (u, k, bias, pre, post)
+        grads = []
+        for fn, cast in ((fftconv, False), (naive_fftconv, False), (naive_fftconv, True)):
+            ins = [(x.detach().float() if cast else x.detach()).requires_grad_() for x in xs]
+            fn(*ins).backward(dy.float() if cast else dy)
+            grads.append([x.grad for x in ins])
+        names = ["du", "dk", "dbias", "dpre", "dpost"]
+        line = " ".join(f"{n} {rel(a, r):.1e} (torch {rel(b, r):.1e})" for n, a, b, r in zip(names, *grads))
+        kind = backward_kind(L, K, 0, 1.0, B * D * L, B)
+        print(f"{B}x{D}x{L} K={K} backward={kind} triton={uses_triton(u, K, 0, True)}: {line}", flush=True)
+        del u, k, bias, pre, post, dy, xs, grads
+        torch.cuda.empty_cache()

@@ -39,6 +39,8 @@
 #                                            reading u and pre reversed; columns per column-pass program
 #   bash pipelines/h200_kernels.sh table2   every gradient against fp32 torch.fft; the README's kernel table with the
 #                                            one-block full-length rows; GPU tests of the HBM backward
+#   bash pipelines/h200_kernels.sh table3   the fp16 intermediate vs fp32 (forward); the table's HBM rows; gradients;
+#                                            the HBM GPU tests
 #   bash pipelines/h200_kernels.sh host     small shapes: do_bench against the host's time per call, skip term folded or not
 #   bash pipelines/h200_kernels.sh hbmpts   plan.POINT_PS's forward and HBM rows re-measured; 384-1024 taps on chip vs HBM
 #   bash pipelines/h200_kernels.sh lazy     the HBM row passes' DFT matrices loaded where used vs held, with their
@@ -823,6 +825,44 @@ PY
   grep -E "^  _|Duration|DRAM Throughput|Mem Busy|L1/TEX Hit" "$OUT/ncu_colfwd.txt" | head -30
   exit 0
 fi
+if [ "${1:-}" = table3 ]; then
+  # After the fp16 intermediate and the launch of rows of 4096 points: the fp16 intermediate (DNACONV_HBM_HALF)
+  # against fp32, forward, interleaved, with errors against fp32 torch.fft; the README table's rows that take
+  # the HBM kernels (``dnaconv bench fftconv``, each case against torch.fft in one run; the on-chip rows are
+  # table2's); every gradient against fp32 torch.fft; then the HBM GPU tests, as time allows (-v).
+  timeout 130 python3 - <<'PY' 2>&1 | tee "$OUT/half.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
+rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
+for B, D, L, K in ((1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384), (1, 64, 1 << 20, 65536),
+                   (1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 512), (1, 128, 73727, 8192),
+                   (16, 128, 8192, 8192), (8, 512, 16384, 16384)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
+    args = (u, k, bias, pre, post)
+    with torch.no_grad():
+        ref = naive_fftconv(*(x.float() for x in args))
+        errs = [f"torch bf16 err {rel(naive_fftconv(*args), ref):.2e}"]
+        for h in ("1", "0"):
+            os.environ["DNACONV_HBM_HALF"] = h
+            errs.append(f"half={h} err {rel(fftconv(*args), ref):.2e}")
+        del os.environ["DNACONV_HBM_HALF"], ref
+        line = [f"torch {bench(lambda: naive_fftconv(*args)):.3f}"]
+        line += interleaved("DNACONV_HBM_HALF", ["1", "0", "1", "0"], lambda: fftconv(*args), "half=")
+    print(f"{B}x{D}x{L} K={K} fwd: " + " ".join(line + errs), flush=True)
+    del u, k, bias, pre, post, dy, args
+    torch.cuda.empty_cache()
+PY
+  timeout 230 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
+    --case partial:1:32:2300000:512 --case partial:1:32:2300000:4096 --case partial:1:32:2300000:8192 \
+    --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 --case partial:1:64:1048576:65536 \
+    --case full:16:128:8192:8192 --case full:8:512:16384:16384 2>&1 | tee "$OUT/table.txt"
+  timeout 70 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors()" 2>&1 | tee "$OUT/grads.txt"
+  timeout 120 python3 -m pytest -v -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py \
+    > "$OUT/tests.txt" 2>&1
+  grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
+  exit 0
+fi
 if [ "${1:-}" = table2 ]; then
   # The README's kernel table (``dnaconv bench fftconv``: each case against torch.fft in one run; fwd+bwd with
   # the inputs' gradients reset before each call) with the one-block full-length rows; a check of every gradient
@@ -835,28 +875,9 @@ if [ "${1:-}" = table2 ]; then
     --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024 \
     --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192 \
     --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
-  timeout 70 python3 - <<'PY' 2>&1 | tee "$OUT/grads.txt"
-import torch
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv, uses_triton
-from dnaconv.kernels.fftconv.plan import backward_kind
-from dnaconv.pipelines.ab import gated_inputs
-rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
-for B, D, L, K in ((1, 32, 2_300_000, 8192), (16, 128, 8192, 8192), (32, 1024, 2048, 2048), (1, 64, 1 << 20, 65536)):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
-    xs = (u, k, bias, pre, post)
-    grads = []
-    for fn, cast in ((fftconv, False), (naive_fftconv, False), (naive_fftconv, True)):
-        ins = [(x.detach().float() if cast else x.detach()).requires_grad_() for x in xs]
-        fn(*ins).backward(dy.float() if cast else dy)
-        grads.append([x.grad for x in ins])
-    names = ["du", "dk", "dbias", "dpre", "dpost"]
-    line = " ".join(f"{n} {rel(a, r):.1e} (torch {rel(b, r):.1e})" for n, a, b, r in zip(names, *grads))
-    print(f"{B}x{D}x{L} K={K} backward={backward_kind(L, K, 0, 1.0, B * D * L, B)} triton={uses_triton(u, K, 0, True)}: {line}", flush=True)
-    del u, k, bias, pre, post, dy, xs, grads
-    torch.cuda.empty_cache()
-PY
+  timeout 70 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors()" 2>&1 | tee "$OUT/grads.txt"
   timeout 60 python3 - <<'PY' 2>&1 | tee "$OUT/fold.txt"
-# the skip term folded into the filter's first tap (monarch_hbm._fold_bias) or not, forward and fwd+bwd
+# the skip term folded into the filter's spectrum (monarch_hbm._folds) or not, forward and fwd+bwd
 import os, torch
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
 from dnaconv.pipelines.ab import fwd_bwd_knob, gated_inputs, interleaved
