@@ -57,6 +57,21 @@ def interleaved(env: str, values, fn, label: str = "", grad_to_none=None) -> lis
     return out
 
 
+def interleaved_envs(fn, cfgs: dict, reps: int = 2, grad_to_none=None) -> str:
+    """``fn`` timed under each configuration of ``cfgs`` ({name: {variable: value}}) in turn, ``reps`` rounds
+    interleaved, as "name ms ..." with each one's fastest round; the variables are unset afterwards."""
+    out = {name: [] for name in cfgs}
+    for _ in range(reps):
+        for name, env in cfgs.items():
+            os.environ.update(env)
+            try:
+                out[name].append(bench(fn, grad_to_none))
+            finally:
+                for key in env:
+                    del os.environ[key]
+    return " ".join(f"{name} {min(ts):.3f}" for name, ts in out.items())
+
+
 def fwd_bwd_knob(shape, env: str, values, label: str = "", accumulate: bool = False) -> str:
     """fwd+bwd on ``gated_inputs(*shape)``: torch.fft's autograd, then ``fftconv`` with ``env`` at each of
     ``values`` (``interleaved``), as one "torch ms label+value ms ..." line. The inputs' gradients are reset

@@ -39,8 +39,9 @@
 #                                            reading u and pre reversed; columns per column-pass program
 #   bash pipelines/h200_kernels.sh table2   every gradient against fp32 torch.fft; the README's kernel table with the
 #                                            one-block full-length rows; GPU tests of the HBM backward
-#   bash pipelines/h200_kernels.sh table3   the fp16 intermediate vs fp32 (forward); the table's HBM rows; gradients;
-#                                            the HBM GPU tests
+#   bash pipelines/h200_kernels.sh fbcheck  fwd+bwd with rows of 4096 points as now vs the launch before
+#   bash pipelines/h200_kernels.sh table3   the table's HBM rows; gradients; GPU tests (gpu_remaining_tests.txt or
+#                                            the HBM ones)
 #   bash pipelines/h200_kernels.sh host     small shapes: do_bench against the host's time per call, skip term folded or not
 #   bash pipelines/h200_kernels.sh hbmpts   plan.POINT_PS's forward and HBM rows re-measured; 384-1024 taps on chip vs HBM
 #   bash pipelines/h200_kernels.sh lazy     the HBM row passes' DFT matrices loaded where used vs held, with their
@@ -359,20 +360,8 @@ import os, torch
 from dnaconv.kernels.fftconv import naive_fftconv
 from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
 from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
-from dnaconv.pipelines.ab import bench, gated_inputs
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved_envs as configs
 rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
-def configs(fn, cfgs, reps=2):
-    out = {name: [] for name in cfgs}
-    for _ in range(reps):
-        for name, env in cfgs.items():
-            for key, val in env.items():
-                os.environ[key] = val
-            try:
-                out[name].append(bench(fn))
-            finally:
-                for key in env:
-                    del os.environ[key]
-    return " ".join(f"{name} {min(ts):.3f}" for name, ts in out.items())
 FWD = {"held": {"DNACONV_HBM_LAZY": "0"}, "lazy": {"DNACONV_HBM_LAZY": "1"},
        "lazy-g1w4": {"DNACONV_HBM_LAZY": "1", "DNACONV_MONARCH_ROWS": "64", "DNACONV_MONARCH_WARPS": "4"},
        "lazy-g1w4c168": {"DNACONV_HBM_LAZY": "1", "DNACONV_MONARCH_ROWS": "64", "DNACONV_MONARCH_WARPS": "4",
@@ -825,41 +814,37 @@ PY
   grep -E "^  _|Duration|DRAM Throughput|Mem Busy|L1/TEX Hit" "$OUT/ncu_colfwd.txt" | head -30
   exit 0
 fi
-if [ "${1:-}" = table3 ]; then
-  # After the fp16 intermediate and the launch of rows of 4096 points: the fp16 intermediate (DNACONV_HBM_HALF)
-  # against fp32, forward, interleaved, with errors against fp32 torch.fft; the README table's rows that take
-  # the HBM kernels (``dnaconv bench fftconv``, each case against torch.fft in one run; the on-chip rows are
-  # table2's); every gradient against fp32 torch.fft; then the HBM GPU tests, as time allows (-v).
-  timeout 130 python3 - <<'PY' 2>&1 | tee "$OUT/half.txt"
-import os, torch
+if [ "${1:-}" = fbcheck ]; then
+  # fwd+bwd (gradients reset each call) with rows of 4096 points as now (one per program, 4 warps, 168
+  # registers, lazy; the dk pass lazy) against the launch before (DNACONV_MONARCH_ROWS=128, DNACONV_HBM_LAZY=0),
+  # interleaved, with torch.fft, at the HBM shapes whose fwd+bwd the table quotes.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/fbcheck.txt"
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-from dnaconv.pipelines.ab import bench, gated_inputs, interleaved
-rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
-for B, D, L, K in ((1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384), (1, 64, 1 << 20, 65536),
-                   (1, 32, 2_300_000, 4096), (1, 32, 2_300_000, 512), (1, 128, 73727, 8192),
-                   (16, 128, 8192, 8192), (8, 512, 16384, 16384)):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
-    args = (u, k, bias, pre, post)
-    with torch.no_grad():
-        ref = naive_fftconv(*(x.float() for x in args))
-        errs = [f"torch bf16 err {rel(naive_fftconv(*args), ref):.2e}"]
-        for h in ("1", "0"):
-            os.environ["DNACONV_HBM_HALF"] = h
-            errs.append(f"half={h} err {rel(fftconv(*args), ref):.2e}")
-        del os.environ["DNACONV_HBM_HALF"], ref
-        line = [f"torch {bench(lambda: naive_fftconv(*args)):.3f}"]
-        line += interleaved("DNACONV_HBM_HALF", ["1", "0", "1", "0"], lambda: fftconv(*args), "half=")
-    print(f"{B}x{D}x{L} K={K} fwd: " + " ".join(line + errs), flush=True)
-    del u, k, bias, pre, post, dy, args
-    torch.cuda.empty_cache()
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved_envs
+CFGS = {"now": {}, "before": {"DNACONV_MONARCH_ROWS": "128", "DNACONV_HBM_LAZY": "0"}}
+for B, D, L, K in ((1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384), (1, 64, 1 << 20, 65536)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    leaves = [u, k, bias, pre, post]
+    torch_ms = bench(lambda: naive_fftconv(u, k, bias, pre, post).backward(dy), leaves)
+    line = interleaved_envs(lambda: fftconv(u, k, bias, pre, post).backward(dy), CFGS, 3, leaves)
+    print(f"{B}x{D}x{L} K={K} fwd+bwd: torch {torch_ms:.3f} {line}", flush=True)
+    del u, k, bias, pre, post, dy, leaves
 PY
+  exit 0
+fi
+if [ "${1:-}" = table3 ]; then
+  # The README table's rows that take the HBM kernels (``dnaconv bench fftconv``, each case against torch.fft in
+  # one run; the on-chip rows are table2's), after the launch of rows of 4096 points; every gradient against
+  # fp32 torch.fft; then the GPU tests named in gpu_remaining_tests.txt (untracked, one node id a line: those a
+  # cut-short run did not reach) or else the HBM tests (-v).
   timeout 230 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
     --case partial:1:32:2300000:512 --case partial:1:32:2300000:4096 --case partial:1:32:2300000:8192 \
     --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 --case partial:1:64:1048576:65536 \
-    --case full:16:128:8192:8192 --case full:8:512:16384:16384 2>&1 | tee "$OUT/table.txt"
+    --case full:16:1024:4096:4096 --case full:16:128:8192:8192 --case full:8:512:16384:16384 2>&1 | tee "$OUT/table.txt"
   timeout 70 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors()" 2>&1 | tee "$OUT/grads.txt"
-  timeout 120 python3 -m pytest -v -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_hbm.py \
-    > "$OUT/tests.txt" 2>&1
+  tests=tests/kernels/test_fftconv_hbm.py
+  [ -f gpu_remaining_tests.txt ] && tests=$(cat gpu_remaining_tests.txt)
+  timeout "${TEST_S:-120}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider $tests > "$OUT/tests.txt" 2>&1
   grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
   exit 0
 fi

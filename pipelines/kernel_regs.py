@@ -3,7 +3,7 @@ machine without one: ``triton.compile`` for a CUDA target runs ptxas, which ship
 ``cuobjdump -res-usage`` reads the result. This is how the register work on the Monarch kernels was done
 without spending GPU time; times still have to be measured on the GPU (``pipelines/h200_kernels.sh``).
 
-    python -m dnaconv.pipelines.kernel_regs                  # the launch table's forward, backward and row pass
+    python -m dnaconv.pipelines.kernel_regs                  # the launch table's forward, backward, the HBM row passes
     python -m dnaconv.pipelines.kernel_regs --maxnreg 168    # with a register cap
 
 Prints one line per kernel and launch shape: registers per thread, the stack frame (spilled bytes), shared
@@ -95,7 +95,8 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
         _hold,
         _launch_shape,
     )
-    from dnaconv.kernels.fftconv.monarch_hbm import _row_kernel
+    from dnaconv.kernels.fftconv.monarch_hbm import _lazy, _row_kernel
+    from dnaconv.kernels.fftconv.monarch_hbm_bwd import _dk_shape, _row_dk_kernel
 
     flags = dict(HAS_PRE=True, HAS_POST=True, HAS_HIST=False, HAS_BIAS=True, PRECISION=2)
     kernels = (  # (row name, kernel, variant, the launch table it takes)
@@ -104,6 +105,7 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
         ("backward", _fftconv_bwd_kernel, "backward", "backward"),
         ("bwd short", _fftconv_bwd_kernel, "backward short", "backward"),
         ("hbm rows", _row_kernel, "rows", "rows"),
+        ("hbm dk", _row_dk_kernel, "dk", "dk"),
         ("bwd part 1", _fftconv_bwd_kernel, "part 1", "backward"),
         ("bwd part 2", _fftconv_bwd_kernel, "part 2", "backward"),
     )
@@ -114,7 +116,12 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
                 continue  # no fused backward above MAX_BWD_FFT_SIZE
             if kind.startswith("part") and not split_backward(n1 * n2, 1 << 20, n1 * n2 // 2):
                 continue
-            G, warps, opts = _launch_shape(n1, n2, 1 << 20, launch)
+            stages = 0
+            if launch == "dk":  # the HBM backward's row pass: its own shape, SEGS segments, one stage
+                G, segs, warps = _dk_shape(n1, n2, 1 << 20, 1 << 20)
+                opts, stages = {}, 1
+            else:
+                G, warps, opts = _launch_shape(n1, n2, 1 << 20, launch)
             cx = dict(G=G, N1=n1, N2=n2)
             if kind in ("forward", "short"):
                 half = kind == "short" and _half_tiles(n1, n2)
@@ -128,10 +135,12 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
                 cx.update(flags, HOLD=hold, ACROSS=short, PART=0, HAS_Z=saved, HALF=half)
             elif kind.startswith("part"):
                 cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward"), ACROSS=False, PART=int(kind[-1]))
+            elif kind == "dk":
+                cx.update(SEGS=segs, PRECISION=2, LAZY=_lazy(n1, n2))
             else:
-                cx.update(M=n2, PRECISION=2)
+                cx.update(M=n2, PRECISION=2, LAZY=_lazy(n1, n2))
             cap = maxnreg or opts.get("maxnreg", 0)
-            k = compile_sm90(fn, cx, warps, cap)
+            k = compile_sm90(fn, cx, warps, cap, stages)
             rows.append(dict(kernel=name, n1=n1, n2=n2, G=G, warps=warps, maxnreg=cap, **usage(k)))
     return rows
 

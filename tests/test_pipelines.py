@@ -69,7 +69,7 @@ def test_kernel_regs_compiles_for_sm90_without_a_gpu():
 
     default = rows()
     kernels = [r["kernel"] for r in default]
-    assert kernels == ["forward", "fwd short", "backward", "bwd short", "hbm rows"]
+    assert kernels == ["forward", "fwd short", "backward", "bwd short", "hbm rows", "hbm dk"]
     for r in default:
         assert 0 < r["regs"] <= 255 and r["stack"] >= 0 and r["shared"] > 0
     assert default[0]["maxnreg"] == 168 and default[0]["regs"] <= 168

@@ -445,7 +445,7 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
     - paired and rows: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps
       of the first kernels; a complex pair holds the registers of two real segments). Rows of 4096 points
       (64 x 64, the HBM forward from K = 8192 at L = 2.3M): one row per program, 4 warps, 168 registers,
-      the DFT matrices loaded where used (``monarch_hbm._lazy``; sm_90 build: 112 bytes spilled, against 72
+      the DFT matrices loaded where used (``monarch_hbm._lazy``; sm_90 build: 128 bytes spilled, against 72
       bytes with two rows and 8 warps at 255 registers, which hold one program per SM). H200, 2026-11-29,
       forward ms, bf16 gated, interleaved (``h200_kernels.sh lazy``), that vs two rows, 8 warps, held: L = 2.3M
       x 32, K = 8192 1.040 vs 1.116, K = 16K 1.164 vs 1.258; K = 64K at 1M x 64 1.702 vs 1.777. With

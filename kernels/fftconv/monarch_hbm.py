@@ -104,18 +104,16 @@ def _owned_times(t, m, L, KM1, OWNED: tl.constexpr, REV: tl.constexpr):
 
 @triton.jit
 def _col_fwd_kernel(
-    u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr, cs_ptr,
+    u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr,
     D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP,
     P: tl.constexpr, G: tl.constexpr, FIRST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr, PAIR: tl.constexpr = False,
     OWNED: tl.constexpr = False, REV: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
-    HALF_X: tl.constexpr = False,
 ):  # fmt: skip
     """One column pass, in place on (xr, xi) [segments, R, P, S]; FIRST reads the gated input instead. PAIR:
     a segment of the intermediate is pair j of channel d (index d NP + j), whose real part is the channel's
     segment 2j and its imaginary part segment 2j + 1, of its NQ = B x n_blocks (``monarch._segments``). OWNED
-    (FIRST, no history): the input at the block's own outputs only; REV: reversed in time (``_owned_times``).
-    HALF_X (FIRST, R = 1): (xr, xi) in fp16, each column s over a power of two, cs [segments, S]."""
+    (FIRST, no history): the input at the block's own outputs only; REV: reversed in time (``_owned_times``)."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
@@ -162,30 +160,20 @@ def _col_fwd_kernel(
         zr = (_mm(fr, xr, PRECISION) - _mm(fi, xi, PRECISION)) * sx
         zi = (_mm(fr, xi, PRECISION) + _mm(fi, xr, PRECISION)) * sx
     c, sn = _twiddle(p, s, P * S, FAST_TRIG)  # row k_p = p of the output
-    yr = zr * c - zi * sn
-    yi = zr * sn + zi * c
-    if HALF_X:
-        cs = _scale2(tl.maximum(tl.abs(yr), tl.abs(yi)), 2)  # [1, G]
-        tl.store(xr_ptr + off, (yr / cs).to(tl.float16))
-        tl.store(xi_ptr + off, (yi / cs).to(tl.float16))
-        tl.store(cs_ptr + seg.to(tl.int64) * S + s, cs)
-    else:
-        tl.store(xr_ptr + off, yr)
-        tl.store(xi_ptr + off, yi)
+    tl.store(xr_ptr + off, zr * c - zi * sn)
+    tl.store(xi_ptr + off, zr * sn + zi * c)
 
 
 @triton.jit
 def _row_kernel(
     xr_ptr, xi_ptr, kfr_ptr, kfi_ptr,
-    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, cs_ptr, rs_ptr,
+    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
     D, n_blocks, ROWS, n_groups,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
-    LAZY: tl.constexpr = False, HALF_X: tl.constexpr = False,
+    LAZY: tl.constexpr = False,
 ):  # fmt: skip
     """G rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D, ROWS, N1, M], inverse.
-    LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``), not held throughout.
-    HALF_X (one column level: a row is the S = N1 N2 columns of its segment): fp16 rows, read times the
-    column pass's scales cs [segments, S], written over a power of two per row, rs [segments, ROWS]."""
+    LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``), not held throughout."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -194,11 +182,6 @@ def _row_kernel(
     off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
     ar = tl.load(xr_ptr + off)
     ai = tl.load(xi_ptr + off)
-    ridx = seg.to(tl.int64) * ROWS + rows
-    if HALF_X:
-        cs = tl.load(cs_ptr + seg.to(tl.int64) * (N1 * N2) + pos)
-        ar = ar.to(tl.float32) * cs
-        ai = ai.to(tl.float32) * cs
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
     kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
     kidx += tl.arange(0, M)[None, None, :]
@@ -209,7 +192,7 @@ def _row_kernel(
         kr = tl.load(kfr_ptr + kidx)
         ki = tl.load(kfi_ptr + kidx)
         _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr, twr_ptr,
-                     twi_ptr, G, N1, N2, PRECISION, M, LAZY=True, rs_ptr=rs_ptr, ridx=ridx, HALF_X=HALF_X)  # fmt: skip
+                     twi_ptr, G, N1, N2, PRECISION, M, LAZY=True)  # fmt: skip
     else:
         f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
             f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
@@ -217,17 +200,17 @@ def _row_kernel(
         xr, xi = _forward_dft_complex(ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
         kr = tl.load(kfr_ptr + kidx)
         ki = tl.load(kfi_ptr + kidx)
-        _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION,
-                     M, rs_ptr=rs_ptr, ridx=ridx, HALF_X=HALF_X)  # fmt: skip
+        _filter_back(
+            xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M
+        )
 
 
 @triton.jit
 def _filter_back(xr, xi, kr, ki, sx, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti,
                  G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr, M: tl.constexpr,
-                 LAZY: tl.constexpr = False, rs_ptr=None, ridx=None, HALF_X: tl.constexpr = False):  # fmt: skip
+                 LAZY: tl.constexpr = False):  # fmt: skip
     """Rows' spectra (x / sx) times the filter spectrum, transformed back and stored at off (in place). f1r ...
-    ti: the inverse's matrices, or (LAZY) pointers to them (``dft._inverse_dft_complex_at``). HALF_X: stored
-    in fp16 over a power of two per row, which goes to rs at ridx [G, 1, 1]."""
+    ti: the inverse's matrices, or (LAZY) pointers to them (``dft._inverse_dft_complex_at``)."""
     yr = xr * kr - xi * ki
     yi = xr * ki + xi * kr
     sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
@@ -237,17 +220,8 @@ def _filter_back(xr, xi, kr, ki, sx, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr
         )
     else:
         zr, zi = _inverse_dft_complex(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
-    zr = zr * (sx * sy)
-    zi = zi * (sx * sy)
-    if HALF_X:
-        mx = tl.max(tl.max(tl.maximum(tl.abs(zr), tl.abs(zi)), axis=2), axis=1)[:, None, None]
-        rs = tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
-        tl.store(xr_ptr + off, (zr / rs).to(tl.float16))
-        tl.store(xi_ptr + off, (zi / rs).to(tl.float16))
-        tl.store(rs_ptr + ridx, rs)
-    else:
-        tl.store(xr_ptr + off, zr)
-        tl.store(xi_ptr + off, zi)
+    tl.store(xr_ptr + off, zr * (sx * sy))
+    tl.store(xi_ptr + off, zi * (sx * sy))
 
 
 @triton.jit
@@ -272,17 +246,15 @@ def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D,
 
 @triton.jit
 def _col_inv_kernel(
-    xr_ptr, xi_ptr, fr_ptr, fi_ptr, rs_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr,
+    xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr,
     D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP,
     P: tl.constexpr, G: tl.constexpr, LAST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     PAIR: tl.constexpr = False, STORE_Z: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
-    HALF_X: tl.constexpr = False,
 ):  # fmt: skip
     """The inverse of a column pass (conjugate twiddles, then conj(F_P) down the columns), in place; LAST
     takes the real part (PAIR: and the imaginary part, the pair's second segment, see ``_col_fwd_kernel``) and
-    writes out = post * (y + bias * v) at the block's valid positions. HALF_X (R = 1): (xr, xi) in fp16, row
-    k_p over the row pass's power of two rs [segments, P]."""
+    writes out = post * (y + bias * v) at the block's valid positions."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)
@@ -292,10 +264,6 @@ def _col_inv_kernel(
     off = seg.to(tl.int64) * N + r * (P * S) + p * S + s
     xr = tl.load(xr_ptr + off)
     xi = tl.load(xi_ptr + off)
-    if HALF_X:
-        rs = tl.load(rs_ptr + seg.to(tl.int64) * P + p)  # [P, 1]
-        xr = xr.to(tl.float32) * rs
-        xi = xi.to(tl.float32) * rs
     c, sn = _twiddle(p, s, P * S, FAST_TRIG)
     zr = xr * c + xi * sn  # times conj(W)
     zi = xi * c - xr * sn
@@ -353,21 +321,11 @@ def _col_columns(p: int, s: int) -> int:
     return min(int(os.environ.get("DNACONV_HBM_COLS", 0)) or 64, s)
 
 
-def _half_x(prec: int, levels: int) -> bool:
-    """Whether a forward's intermediate is stored in fp16 (HALF_X): for half-precision inputs (whose products
-    take fp16 operands anyway) over one column level, each column pass output over a power of two per column
-    and each row pass output over one per row (fp16 keeps 11 bits where the values are so scaled; the scales
-    are 1/16 of a point's bytes). It halves the intermediate's bytes in all three passes. DNACONV_HBM_HALF=0:
-    fp32 (sweeps)."""
-    return prec == 2 and levels == 1 and os.environ.get("DNACONV_HBM_HALF") != "0"
-
-
 class _Frame:
     """The layout of one HBM convolution's intermediate: N-point blocks of C new outputs, segments (PAIR: two
-    real segments of a channel per complex one, see ``_col_fwd_kernel``) and the column levels (R, P, S, G);
-    ``half``: the intermediate in fp16 with its scales (``_half_x``)."""
+    real segments of a channel per complex one, see ``_col_fwd_kernel``) and the column levels (R, P, S, G)."""
 
-    def __init__(self, plan, B, D, L, half=False):
+    def __init__(self, plan, B, D, L):
         self.n, self.C, self.km1 = plan.n, plan.C, plan.k_eff - 1
         self.n_blocks = triton.cdiv(L, self.C)
         # PAIR: two real segments of a channel per complex one, half the intermediate and half the programs of
@@ -389,53 +347,37 @@ class _Frame:
             self.levels.append((R, p, S, _col_columns(p, S)))
             R *= p
         self.rows = self.n // (plan.n1 * plan.n2)
-        self.half = half and len(self.levels) == 1
 
     def buffers(self, device):
-        """(xr, xi): the intermediate, fp16 where ``half``."""
-        dtype = torch.float16 if self.half else torch.float32
-        x = torch.empty(self.n_seg * self.n, device=device, dtype=dtype)
+        x = torch.empty(self.n_seg * self.n, device=device, dtype=torch.float32)
         return x, torch.empty_like(x)
 
-    def scales(self, device):
-        """(cs, rs) of a ``half`` intermediate: the column pass's power of two per column [segments, S] and the
-        row pass's per row [segments, rows]; None otherwise."""
-        if not self.half:
-            return None
-        return (
-            torch.empty(self.n_seg * (self.n // self.rows), device=device, dtype=torch.float32),
-            torch.empty(self.n_seg * self.rows, device=device, dtype=torch.float32),
-        )
 
-
-def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, scales=None):
+def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False):
     """The forward column passes into x = (xr, xi); the first reads the gated input (``_col_fwd_kernel``: at
-    the blocks' own outputs only where ``owned``, reversed in time where ``rev``); ``scales``: the fp16
-    intermediate's (``_Frame.scales``)."""
+    the blocks' own outputs only where ``owned``, reversed in time where ``rev``)."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     for i, (R, p, S, G) in enumerate(f.levels):
         _col_fwd_kernel[(f.n_seg * R * (S // G),)](
             u, pre_gate if pre_gate is not None else u, history if history is not None else u, *x,
-            *_col_dft(p, u.device), scales[0] if scales else x[0], D, L, H, f.C, f.km1, f.n_blocks, R, S,
-            S // G, *f.seg_args, P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None,
-            HAS_HIST=history is not None and H > 0, PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev,
-            FAST_TRIG=_fast_trig(), HALF_X=scales is not None, num_warps=4,
+            *_col_dft(p, u.device), D, L, H, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
+            P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
+            PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(), num_warps=4,
         )  # fmt: skip
 
 
-def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, scales=None):
+def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec):
     """The inverse column passes from x; the last writes y = post * (conv + bias v) (``_col_inv_kernel``)."""
     B, D, L = u.shape
     for i, (R, p, S, G) in reversed(list(enumerate(f.levels))):
         _col_inv_kernel[(f.n_seg * R * (S // G),)](
-            *x, *_col_dft(p, u.device), scales[1] if scales else x[0], u,
-            pre_gate if pre_gate is not None else u,
+            *x, *_col_dft(p, u.device), u, pre_gate if pre_gate is not None else u,
             post_gate if post_gate is not None else u, bias if bias is not None else u, y,
             z if z is not None else u, D, L, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
             P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0, PRECISION=prec,
-            FAST_TRIG=_fast_trig(), HALF_X=scales is not None, num_warps=4,
+            FAST_TRIG=_fast_trig(), num_warps=4,
         )  # fmt: skip
 
 
@@ -471,16 +413,15 @@ def hbm_fftconv_fwd(
         spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None)
         bias = None if fold else bias
     kfr, kfi = spectrum
+    f = _Frame(plan, B, D, L)
+    x = f.buffers(u.device)
     prec = _precision(u.dtype)
-    f = _Frame(plan, B, D, L, half=_half_x(prec, len(plan.cols)))
-    x, scales = f.buffers(u.device), f.scales(u.device)
-    _columns(f, x, u, pre_gate, history, prec, scales=scales)
+    _columns(f, x, u, pre_gate, history, prec)
     G, warps, opts = _launch_shape(plan.n1, plan.n2, f.rows, "rows")
     _row_kernel[(f.n_seg * (f.rows // G),)](
-        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction), *(scales or (x[0], x[0])), D,
-        f.per, f.rows, f.rows // G, G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec,
-        LAZY=_lazy(plan.n1, plan.n2), HALF_X=f.half, num_warps=warps, **opts,
+        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction), D, f.per, f.rows, f.rows // G,
+        G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2), num_warps=warps, **opts,
     )  # fmt: skip
     y = torch.empty_like(u)
-    _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec, scales)
+    _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec)
     return y

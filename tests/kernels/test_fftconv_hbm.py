@@ -74,31 +74,6 @@ def test_forward_half_within_2x_torch(B, D, L, K, H, dtype):
     assert_close(y.cpu(), ref, rtol=BF16_FLOOR, baseline=ref.to(dtype), name=str(dtype))
 
 
-@pytest.mark.parametrize("half", [None, "0"], ids=["fp16", "fp32"])
-def test_forward_half_intermediate(half, monkeypatch):
-    """Half-precision inputs over one column level keep the intermediate in fp16, over a power of two per
-    column (column pass) and per row (row pass); DNACONV_HBM_HALF=0 keeps it in fp32. Both within 2x torch's
-    error (or the floor), with history; over two column levels it stays fp32."""
-    import dnaconv.kernels.fftconv.monarch_hbm as fwd
-
-    if half is not None:
-        monkeypatch.setenv("DNACONV_HBM_HALF", half)
-    flags = spy_launches(monkeypatch, fwd, "_row_kernel", record=lambda kw: kw["HALF_X"])
-    B, D, L, K, H = SHAPES[1]
-    xs = _inputs(B, D, L, K, H, torch.bfloat16, seed=9)
-    y = monarch_fftconv(*xs[:5], history=xs[5])
-    ref = naive_conv_direct(*_cpu(xs[:5]), history=xs[5].cpu())
-    assert flags == [half is None]
-    assert_close(y.cpu(), ref, rtol=BF16_FLOOR, baseline=ref.to(torch.bfloat16), name="bf16")
-    monkeypatch.setattr(plan_mod, "MAX_ROW", 256)
-    xs = _inputs(1, 2, 20_000, 16_000, 0, torch.bfloat16, seed=9)
-    assert fft_plan(20_000, 16_000).cols == (16, 16)
-    y = monarch_fftconv(*xs[:5])
-    ref = naive_conv_direct(*_cpu(xs[:5]))
-    assert flags[-1] is False
-    assert_close(y.cpu(), ref, rtol=BF16_FLOOR, baseline=ref.to(torch.bfloat16), name="bf16, two levels")
-
-
 def test_forward_two_column_passes(monkeypatch):
     """N = 65536 as 16 x 16 x 256 (rows capped at 256 points) exercises the middle column pass."""
     monkeypatch.setattr(plan_mod, "MAX_ROW", 256)
