@@ -72,6 +72,21 @@ def interleaved_envs(fn, cfgs: dict, reps: int = 2, grad_to_none=None) -> str:
     return " ".join(f"{name} {min(ts):.3f}" for name, ts in out.items())
 
 
+def config_errors(fn, ref, cfgs: dict) -> list[str]:
+    """Relative error of ``fn()`` against ``ref`` under each configuration of ``cfgs`` ({name: {variable:
+    value}}), as "err name e" strings; the variables are unset afterwards."""
+    out = []
+    for name, env in cfgs.items():
+        os.environ.update(env)
+        try:
+            y = fn().float()
+            out.append(f"err {name} {((y - ref.float()).norm() / ref.float().norm()).item():.2e}")
+        finally:
+            for key in env:
+                del os.environ[key]
+    return out
+
+
 def fwd_bwd_knob(shape, env: str, values, label: str = "", accumulate: bool = False) -> str:
     """fwd+bwd on ``gated_inputs(*shape)``: torch.fft's autograd, then ``fftconv`` with ``env`` at each of
     ``values`` (``interleaved``), as one "torch ms label+value ms ..." line. The inputs' gradients are reset

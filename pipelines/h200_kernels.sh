@@ -39,6 +39,7 @@
 #                                            reading u and pre reversed; columns per column-pass program
 #   bash pipelines/h200_kernels.sh table2   every gradient against fp32 torch.fft; the README's kernel table with the
 #                                            one-block full-length rows; GPU tests of the HBM backward
+#   bash pipelines/h200_kernels.sh spec     the filter spectrum's kernel vs its torch ops: forward, host wall time, tests
 #   bash pipelines/h200_kernels.sh fbcheck  fwd+bwd with rows of 4096 points as now vs the launch before
 #   bash pipelines/h200_kernels.sh table3   the table's HBM rows; gradients; GPU tests (gpu_remaining_tests.txt or
 #                                            the HBM ones)
@@ -812,6 +813,48 @@ for B, D, L, K in ((1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 4096), (1, 32, 2
 PY
   ncu_step _col_fwd 3 "$OUT/ncu_colfwd.txt"
   grep -E "^  _|Duration|DRAM Throughput|Mem Busy|L1/TEX Hit" "$OUT/ncu_colfwd.txt" | head -30
+  exit 0
+fi
+if [ "${1:-}" = spec ]; then
+  # The filter spectrum's gather-and-scale kernel (monarch._spectrum_kernel, the default) against the torch ops
+  # before it (DNACONV_SPECTRUM=torch), interleaved: forward (and fwd+bwd at K = 8192) with torch.fft, the
+  # host's wall time per call at the host-bound shapes, forward errors; then GPU tests: the spectrum's, then
+  # the dispatch tests, as time allows (-v).
+  timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/spec.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.pipelines.ab import bench, config_errors, gated_inputs, interleaved_envs, wall
+CFGS = {"kernel": {}, "torch": {"DNACONV_SPECTRUM": "torch"}}
+for B, D, L, K in ((1, 128, 73727, 8192), (16, 128, 8192, 8192), (1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384),
+                   (1, 32, 2_300_000, 128), (32, 256, 8192, 1024)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
+    args = (u, k, bias, pre, post)
+    with torch.no_grad():
+        errs = config_errors(lambda: fftconv(*args), naive_fftconv(*(x.float() for x in args)), CFGS)
+        fn = lambda: fftconv(*args)
+        line = [f"torch.fft {bench(lambda: naive_fftconv(*args)):.3f}", interleaved_envs(fn, CFGS, 3)]
+        if L < 1 << 20:
+            walls = []
+            for name, env in list(CFGS.items()) * 2:
+                os.environ.update(env)
+                walls.append(f"{name} {wall(fn):.3f}")
+                for key in env:
+                    del os.environ[key]
+            line.append("| wall " + " ".join(walls))
+    print(f"{B}x{D}x{L} K={K} fwd: " + " ".join(line + errs), flush=True)
+    if K == 8192 and L > 1 << 20:
+        del u, k, bias, pre, post, dy, args
+        u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+        leaves = [u, k, bias, pre, post]
+        fb = interleaved_envs(lambda: fftconv(u, k, bias, pre, post).backward(dy), CFGS, 3, leaves)
+        print(f"{B}x{D}x{L} K={K} fwd+bwd: {fb}", flush=True)
+    del u, k, bias, pre, post, dy
+    torch.cuda.empty_cache()
+PY
+  timeout "${TEST_S:-200}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider \
+    tests/kernels/test_fftconv_monarch.py::test_spectrum_kernel_equals_torch tests/kernels/test_fftconv.py \
+    > "$OUT/tests.txt" 2>&1
+  grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
   exit 0
 fi
 if [ "${1:-}" = fbcheck ]; then

@@ -396,20 +396,59 @@ def _spectrum_index(plan: FFTPlan, fraction: float, device) -> tuple[torch.Tenso
     return _ORDER_CACHE[key]
 
 
+@triton.jit
+def _spectrum_kernel(kf_ptr, idx_ptr, wr_ptr, wi_ptr, delta_ptr, kfr_ptr, kfi_ptr, E, NB,
+                     HAS_DELTA: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    """BLOCK entries of row d of a filter spectrum in the kernels' storage order: entry e is rfft bin idx[e] of
+    the filter (kf: NB bins a row, real and imaginary parts interleaved), its real part (plus delta[d]) times
+    wr[e] and its imaginary part times wi[e] (``_spectrum_index``)."""
+    d = tl.program_id(0)
+    e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    m = e < E
+    src = kf_ptr + d.to(tl.int64) * (2 * NB) + 2 * tl.load(idx_ptr + e, mask=m, other=0)
+    re = tl.load(src, mask=m, other=0.0)
+    im = tl.load(src + 1, mask=m, other=0.0)
+    if HAS_DELTA:
+        re += tl.load(delta_ptr + d)
+    out = d.to(tl.int64) * E + e
+    tl.store(kfr_ptr + out, re * tl.load(wr_ptr + e, mask=m, other=0.0), mask=m)
+    tl.store(kfi_ptr + out, im * tl.load(wi_ptr + e, mask=m, other=0.0), mask=m)
+
+
+def _spectrum_torch(kf, idx, wr, wi, delta=None):
+    """``_spectrum_kernel``'s result [D, entries] in torch ops (the path without a GPU or the interpreter, and
+    with DNACONV_SPECTRUM=torch: sweeps)."""
+    if delta is not None:
+        kf = kf + delta.float()[:, None]
+    kf = kf[:, idx]
+    return (kf.real * wr).contiguous(), (kf.imag * wi).contiguous()
+
+
 def monarch_spectrum(
     k: torch.Tensor, plan: FFTPlan, fraction: float = 1.0, delta: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
     imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse. One rfft of the filter;
     the bins above N / 2 are conjugates (the filter is real). ``delta`` [D]: the spectrum of k + delta at tap 0
-    instead (a unit impulse's spectrum is 1 at every bin), without a modified copy of k."""
+    instead (a unit impulse's spectrum is 1 at every bin), without a modified copy of k. The rfft's bins are
+    gathered, scaled and split by one kernel (``_spectrum_kernel``) where Triton runs, instead of four torch
+    ops (``_spectrum_torch``)."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
-    if delta is not None:
-        kf = kf + delta.float()[:, None]
-    kf = kf[:, idx]  # [D, entries]
-    shape = (k.shape[0], -1, plan.n1, idx.numel() // (plan.n // plan.n2))
-    return (kf.real * wr).view(shape).contiguous(), (kf.imag * wi).view(shape).contiguous()
+    D, E = k.shape[0], idx.numel()
+    shape = (D, -1, plan.n1, E // (plan.n // plan.n2))
+    on_triton = k.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+    if not on_triton or os.environ.get("DNACONV_SPECTRUM") == "torch":
+        kfr, kfi = _spectrum_torch(kf, idx, wr, wi, delta)
+        return kfr.view(shape), kfi.view(shape)
+    kfr = torch.empty(D, E, device=k.device, dtype=torch.float32)
+    kfi = torch.empty_like(kfr)
+    block = 1024
+    _spectrum_kernel[(D, triton.cdiv(E, block))](
+        torch.view_as_real(kf), idx, wr, wi, kfr if delta is None else delta.float().contiguous(), kfr, kfi,
+        E, kf.shape[-1], HAS_DELTA=delta is not None, BLOCK=block,
+    )  # fmt: skip
+    return kfr.view(shape), kfi.view(shape)
 
 
 def _prepare(u, k, bias, pre_gate, post_gate, history, fraction=1.0, kind="forward"):

@@ -31,6 +31,37 @@ IDS = [f"B{b}-D{d}-L{L}-K{k}-H{h}" for b, d, L, k, h in SHAPES]
 _inputs = conv_inputs
 
 
+@pytest.mark.parametrize(
+    "cols,n1,n2,fraction,D",
+    [
+        ((), 16, 32, 1.0, 3),  # on chip, N = 512
+        ((16,), 32, 32, 1.0, 5),  # HBM, N = 16,384: 16 rows
+        ((16,), 16, 64, 0.25, 2),  # frequency-sparse: the kept columns only
+    ],
+    ids=["chip", "hbm", "sparse"],
+)
+def test_spectrum_kernel_equals_torch(cols, n1, n2, fraction, D, monkeypatch):
+    """``monarch_spectrum``'s gather-and-scale kernel gives the torch ops' result bit for bit, with the skip term
+    as delta (the HBM kernels' fold) and without; and delta is the spectrum of k + delta at tap 0."""
+    from dnaconv.kernels.fftconv.monarch import FFTPlan, monarch_spectrum
+
+    p = FFTPlan(cols, n1, n2, 100, 300)
+    g = torch.Generator().manual_seed(3)
+    k = (torch.randn(D, 300, generator=g) / 17).to(DEVICE)
+    delta = torch.randn(D, generator=g).to(DEVICE)
+    for dl in (None, delta):
+        fast = monarch_spectrum(k, p, fraction, dl)
+        with monkeypatch.context() as m:
+            m.setenv("DNACONV_SPECTRUM", "torch")
+            slow = monarch_spectrum(k, p, fraction, dl)
+        assert fast[0].shape == slow[0].shape
+        assert all(torch.equal(a, b) for a, b in zip(fast, slow))
+    k0 = k.clone()
+    k0[:, 0] += delta
+    for a, b in zip(monarch_spectrum(k, p, fraction, delta), monarch_spectrum(k0, p, fraction)):
+        assert_close(a.cpu().double(), b.cpu().double(), rtol=1e-6, name="delta")
+
+
 def test_plan(monkeypatch):
     from dnaconv.kernels.fftconv import plan as fp
 
