@@ -3,7 +3,7 @@ machine without one: ``triton.compile`` for a CUDA target runs ptxas, which ship
 ``cuobjdump -res-usage`` reads the result. This is how the register work on the Monarch kernels was done
 without spending GPU time; times still have to be measured on the GPU (``pipelines/h200_kernels.sh``).
 
-    python -m dnaconv.pipelines.kernel_regs                  # the launch table's forward, backward, the HBM row passes
+    python -m dnaconv.pipelines.kernel_regs                  # the launch table's kernels, the HBM row passes
     python -m dnaconv.pipelines.kernel_regs --maxnreg 168    # with a register cap
 
 Prints one line per kernel and launch shape: registers per thread, the stack frame (spilled bytes), shared

@@ -383,8 +383,8 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec):
 
 def _folds(bias, fraction=1.0) -> bool:
     """Whether the skip term of a dense convolution goes into the filter spectrum, conv(v, k) + bias v =
-    conv(v, k + bias delta) (``monarch_spectrum``'s ``delta``), so that the last column pass does not read u and
-    pre again to form it (a third of its bytes). Not for a frequency-sparse one (its low-pass would cut the
+    conv(v, k + bias delta) (``monarch_spectrum``'s ``delta``), so that the last column pass does not read u
+    and pre again to form it (a third of its bytes). Not for a frequency-sparse one (its low-pass would cut the
     skip term) nor with DNACONV_HBM_FOLD=0 (sweeps)."""
     return bias is not None and fraction == 1 and os.environ.get("DNACONV_HBM_FOLD") != "0"
 
@@ -420,7 +420,8 @@ def hbm_fftconv_fwd(
     G, warps, opts = _launch_shape(plan.n1, plan.n2, f.rows, "rows")
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction), D, f.per, f.rows, f.rows // G,
-        G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2), num_warps=warps, **opts,
+        G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
+        num_warps=warps, **opts,
     )  # fmt: skip
     y = torch.empty_like(u)
     _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec)

@@ -41,8 +41,8 @@ _inputs = conv_inputs
     ids=["chip", "hbm", "sparse"],
 )
 def test_spectrum_kernel_equals_torch(cols, n1, n2, fraction, D, monkeypatch):
-    """``monarch_spectrum``'s gather-and-scale kernel gives the torch ops' result bit for bit, with the skip term
-    as delta (the HBM kernels' fold) and without; and delta is the spectrum of k + delta at tap 0."""
+    """``monarch_spectrum``'s gather-and-scale kernel gives the torch ops' result bit for bit, with the skip
+    term as delta (the HBM kernels' fold) and without; and delta is the spectrum of k + delta at tap 0."""
     from dnaconv.kernels.fftconv.monarch import FFTPlan, monarch_spectrum
 
     p = FFTPlan(cols, n1, n2, 100, 300)
