@@ -40,6 +40,10 @@
 #   bash pipelines/h200_kernels.sh table2   every gradient against fp32 torch.fft; the README's kernel table with the
 #                                            one-block full-length rows; GPU tests of the HBM backward
 #   bash pipelines/h200_kernels.sh spec     the filter spectrum's kernel vs its torch ops: forward, host wall time, tests
+#   bash pipelines/h200_kernels.sh rowsize  fp16 DFT matrices vs fp32; the backward's (and forward's) rows capped at 2048
+#                                            or 1024 points: forward, backward alone, fwd+bwd; on-chip shapes
+#   bash pipelines/h200_kernels.sh bwdpts   the HBM backward's block sizes (rows of at most 2048 points) and the forward's
+#                                            at K = 8192, 16K: ms and ps per point
 #   bash pipelines/h200_kernels.sh fbcheck  fwd+bwd with rows of 4096 points as now vs the launch before
 #   bash pipelines/h200_kernels.sh table3   the table's HBM rows; gradients; GPU tests (gpu_remaining_tests.txt or
 #                                            the HBM ones)
@@ -483,7 +487,7 @@ if [ "${1:-}" = pending ]; then
     2) tests="tests/kernels/test_fftconv_monarch.py tests/kernels/test_shortconv.py tests/test_streaming.py tests/test_pipelines.py" ;;
     *) tests="tests/kernels tests/test_streaming.py tests/test_pipelines.py" ;;
   esac
-  timeout 480 python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider $tests \
+  timeout "${TEST_S:-480}" python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider $tests \
     --deselect tests/test_pipelines.py::test_kernel_regs_compiles_for_sm90_without_a_gpu > "$OUT/tests.txt" 2>&1
   tail -22 "$OUT/tests.txt"
   for mode in ${MODES-}; do bash "$0" "$mode"; done
@@ -855,6 +859,111 @@ PY
     tests/kernels/test_fftconv_monarch.py::test_spectrum_kernel_equals_torch tests/kernels/test_fftconv.py \
     > "$OUT/tests.txt" 2>&1
   grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
+  exit 0
+fi
+if [ "${1:-}" = rowsize ]; then
+  # Session 6. (1) The DFT matrices stored in fp16 for half inputs (now) against fp32 (DNACONV_DFT_HALF=0): the
+  # same products, half the bytes the kernels load. (2) The backward's rows capped at 2048 or 1024 points
+  # (DNACONV_HBM_BWD_ROW; its dk pass spills at rows of 4096), and the forward's at 2048 (DNACONV_HBM_ROW).
+  # Forward, the backward alone (z from the forward) and fwd+bwd, interleaved, with torch.fft and the errors.
+  timeout 480 python3 - <<'PY' 2>&1 | tee "$OUT/rowsize.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
+from dnaconv.pipelines.ab import bench, config_errors, gated_inputs, interleaved_envs as configs
+rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
+F32 = {"DNACONV_DFT_HALF": "0"}
+FWD = {"now": {}, "f32mat": F32, "row2048": {"DNACONV_HBM_ROW": "2048"}}
+BWD = {"now": {}, "f32mat": F32, "brow2048": {"DNACONV_HBM_BWD_ROW": "2048"},
+       "brow1024": {"DNACONV_HBM_BWD_ROW": "1024"}}
+for B, D, L, K in ((1, 32, 2_300_000, 16384), (1, 64, 1 << 20, 65536), (1, 32, 2_300_000, 8192)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
+    args = (u, k, bias, pre, post)
+    with torch.no_grad():
+        ref = naive_fftconv(*(x.float() for x in args))
+        errs = config_errors(lambda: fftconv(*args), ref, FWD)
+        del ref
+        t = bench(lambda: naive_fftconv(*args))
+        print(f"{B}x{D}x{L} K={K} fwd: torch {t:.3f} " + configs(lambda: fftconv(*args), FWD, 3)
+              + " | " + " ".join(errs), flush=True)
+        z = torch.empty_like(u)
+        hbm_fftconv_fwd(*args, z=z)
+        grads = {}
+        for name, env in BWD.items():
+            os.environ.update(env)
+            grads[name] = hbm_fftconv_bwd(dy, *args, None, z)
+            for key in env:
+                del os.environ[key]
+        diff = " ".join(f"{c}:" + ",".join(f"{rel(a, b):.1e}" for a, b in zip(grads[c], grads["now"]))
+                        for c in BWD if c != "now")
+        del grads
+        print(f"{B}x{D}x{L} K={K} bwd: " + configs(lambda: hbm_fftconv_bwd(dy, *args, None, z), BWD, 2)
+              + f" | grads vs now (du,dk,dbias,dpre,dpost): {diff}", flush=True)
+        del z
+    for x in args:
+        x.requires_grad_()
+    leaves = list(args)
+    t = bench(lambda: naive_fftconv(*args).backward(dy), leaves)
+    print(f"{B}x{D}x{L} K={K} fwd+bwd: torch {t:.3f} "
+          + configs(lambda: fftconv(*args).backward(dy), BWD, 2, leaves), flush=True)
+    del u, k, bias, pre, post, dy, args, leaves
+    torch.cuda.empty_cache()
+# the on-chip kernels: K = 128 at 2.3M (N = 1024), full-length L = 1K (N = 2048) and 2K (N = 4096), windows K = 1024
+ONE = {"now": {}, "f32mat": F32}
+for B, D, L, K in ((1, 32, 2_300_000, 128), (64, 1024, 1024, 1024), (32, 1024, 2048, 2048), (32, 256, 8192, 1024),
+                   (1, 128, 73727, 8192), (16, 1024, 4096, 4096)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    args = (u, k, bias, pre, post)
+    with torch.no_grad():
+        ref = naive_fftconv(*(x.float() for x in args))
+        errs = config_errors(lambda: fftconv(*args), ref, ONE)
+        del ref
+        t = bench(lambda: naive_fftconv(*args))
+        line = configs(lambda: fftconv(*args), ONE, 3)
+    leaves = list(args)
+    tb = bench(lambda: naive_fftconv(*args).backward(dy), leaves)
+    lb = configs(lambda: fftconv(*args).backward(dy), ONE, 2, leaves)
+    print(f"{B}x{D}x{L} K={K} fwd: torch {t:.3f} {line} | fwd+bwd: torch {tb:.3f} {lb} | " + " ".join(errs),
+          flush=True)
+    del u, k, bias, pre, post, dy, args, leaves
+    torch.cuda.empty_cache()
+PY
+  exit 0
+fi
+if [ "${1:-}" = bwdpts ]; then
+  # Session 6, after the backward's rows were capped at 2048 points: the HBM backward's block size (the backward
+  # alone, z from the forward, DNACONV_HBM_FFT, interleaved) and the forward's at K = 8192 and 16K, at L = 2.3M x
+  # 32 channels, as ms and ps per block point (plan.POINT_PS's "hbm_bwd" and "hbm").
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/bwdpts.txt"
+import torch, triton
+from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
+from dnaconv.pipelines.ab import gated_inputs, interleaved
+L = 2_300_000
+def ps(line, K):
+    out = []
+    for item in line:
+        n, ms = item[2:].split()
+        pts = 32 * triton.cdiv(L, int(n) - K + 1) * int(n)
+        out.append(f"n={n} {float(ms):.3f} ms {float(ms) * 1e9 / pts:.2f} ps")
+    return " | ".join(out)
+for K, sizes in ((4096, ["16384", "32768", "65536"]), (8192, ["32768", "65536", "131072"]),
+                 (16384, ["65536", "131072", "262144"])):
+    u, k, bias, pre, post, dy = gated_inputs(1, 32, L, K, grad=False)
+    args = (u, k, bias, pre, post)
+    z = torch.empty_like(u)
+    with torch.no_grad():
+        hbm_fftconv_fwd(*args, z=z)
+        line = interleaved("DNACONV_HBM_FFT", sizes + sizes, lambda: hbm_fftconv_bwd(dy, *args, None, z), "n=")
+        print(f"bwd alone K={K}: " + ps(line, K), flush=True)
+        if K >= 8192:
+            fs = ["65536", "131072"]
+            line = interleaved("DNACONV_HBM_FFT", fs + fs + fs, lambda: hbm_fftconv_fwd(*args), "n=")
+            print(f"fwd K={K}: " + ps(line, K), flush=True)
+    del u, k, bias, pre, post, dy, args, z
+    torch.cuda.empty_cache()
+PY
   exit 0
 fi
 if [ "${1:-}" = fbcheck ]; then

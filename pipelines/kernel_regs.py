@@ -41,10 +41,13 @@ _HALF_PTRS = (
 _INTS = {"D", "L", "H", "C", "KM1", "K", "n_groups", "n_blocks", "NQ", "ROWS", "PER", "n_chunks"}
 
 
-def compile_sm90(fn, constexprs: dict, num_warps: int, maxnreg: int = 0, num_stages: int = 0):
+def compile_sm90(
+    fn, constexprs: dict, num_warps: int, maxnreg: int = 0, num_stages: int = 0, ptr_types: dict | None = None
+):
     """Compile the @triton.jit ``fn`` for sm_90: bf16 pointers for the sequence tensors, fp32 for the rest,
     int32 scalars, ``constexprs`` by name (the kernel's defaults for those not given); ``num_stages`` as the
-    launcher passes it (0: Triton's default)."""
+    launcher passes it (0: Triton's default); ``ptr_types``: other pointee types by name. Every pointer is marked 16-byte aligned, as the launcher marks a
+    torch tensor's: without it the build has no vector loads or stores, unlike the one that runs."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -60,7 +63,11 @@ def compile_sm90(fn, constexprs: dict, num_warps: int, maxnreg: int = 0, num_sta
             sig[name] = "i32"
         else:
             sig[name] = "*bf16" if name in _HALF_PTRS else "*fp32"
-    src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in constexprs.items()})
+        sig[name] = (ptr_types or {}).get(name, sig[name])
+    aligned = {(i,): [["tt.divisibility", 16]] for i, n in enumerate(names) if sig[n].startswith("*")}
+    src = ASTSource(
+        fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in constexprs.items()}, attrs=aligned
+    )
     options = {"num_warps": num_warps, **({"maxnreg": maxnreg} if maxnreg else {})}
     if num_stages:
         options["num_stages"] = num_stages

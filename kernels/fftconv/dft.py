@@ -9,6 +9,7 @@ A segment of N = N1 N2 points is a tile [N1, N2] holding time N2 n1 + n2; after 
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import triton
@@ -273,9 +274,21 @@ def _dft(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cos(ang), torch.sin(ang)
 
 
-def _dft_matrices(n1: int, n2: int, device, fraction: float = 1.0) -> tuple[torch.Tensor, ...]:
-    """F1 [n1, n1]; F2's kept columns [n2, M] and rows [M, n2]; the twiddles [n1, n2] (real, imaginary)."""
-    key = (n1, n2, str(device), fraction)
+def _matrix_dtype(precision: int | None) -> torch.dtype:
+    """The DFT matrices' storage dtype for products of ``precision`` (``_mm``): fp16 for fp16 operands, which
+    convert them to fp16 at every use anyway (the same products, half the bytes a kernel loads, no
+    conversions); else fp32. DNACONV_DFT_HALF=0 keeps fp32 (sweeps)."""
+    half = precision == 2 and os.environ.get("DNACONV_DFT_HALF") != "0"
+    return torch.float16 if half else torch.float32
+
+
+def _dft_matrices(
+    n1: int, n2: int, device, fraction: float = 1.0, precision: int | None = None
+) -> tuple[torch.Tensor, ...]:
+    """F1 [n1, n1]; F2's kept columns [n2, M] and rows [M, n2] (in ``_matrix_dtype(precision)``); the
+    twiddles [n1, n2] (fp32: they multiply fp32 tiles) (real, imaginary)."""
+    dtype = _matrix_dtype(precision)
+    key = (n1, n2, str(device), fraction, dtype)
     if key not in _DFT_CACHE:
         f1r, f1i = _dft(n1)
         f2r, f2i = _dft(n2)
@@ -286,6 +299,8 @@ def _dft_matrices(n1: int, n2: int, device, fraction: float = 1.0) -> tuple[torc
             * torch.outer(torch.arange(n1, dtype=torch.float64), torch.arange(n2, dtype=torch.float64))
         )
         ang = ang / (n1 * n2)
-        mats = (f1r, f1i, f2r[:, kept], f2i[:, kept], f2r[kept], f2i[kept], torch.cos(ang), torch.sin(ang))
-        _DFT_CACHE[key] = tuple(x.float().contiguous().to(device) for x in mats)
+        mats = (f1r, f1i, f2r[:, kept], f2i[:, kept], f2r[kept], f2i[kept])
+        mats = tuple(x.to(dtype).contiguous().to(device) for x in mats)
+        tw = tuple(x.float().contiguous().to(device) for x in (torch.cos(ang), torch.sin(ang)))
+        _DFT_CACHE[key] = mats + tw
     return _DFT_CACHE[key]

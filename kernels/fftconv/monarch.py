@@ -568,7 +568,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     args = (
         u, pre_gate if pre_gate is not None else dummy, post_gate if post_gate is not None else dummy,
         history if history is not None else dummy, bias if bias is not None else dummy, kfr, kfi,
-        *_dft_matrices(n1, n2, u.device, fraction), y,
+        *_dft_matrices(n1, n2, u.device, fraction, _precision(u.dtype)), y,
     )  # fmt: skip
     flags = dict(
         N1=n1, N2=n2, M=kfr.shape[-1], HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
@@ -661,11 +661,12 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
     dk = torch.empty(rows, n_groups, k_eff, device=u.device, dtype=torch.float32)
     # SPLIT at N = 4096: the causal frame (four transforms) and the anti-causal one (two) in two launches, so
     # that neither holds the other's tiles (``plan.split_backward``)
+    mats = _dft_matrices(n1, n2, u.device, 1.0, _precision(u.dtype))
     for part in (1, 2) if split_backward(n1 * n2, L, k_eff) else (0,):
         _fftconv_bwd_kernel[(rows * n_groups,)](
             dy, u, pre_gate if pre_gate is not None else dummy,
             post_gate if post_gate is not None else dummy, history if history is not None else dummy,
-            bias if bias is not None else dummy, kfr, kfi, *_dft_matrices(n1, n2, u.device),
+            bias if bias is not None else dummy, kfr, kfi, *mats,
             du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk,
             z if z is not None else dummy, D, L, H, C, n1 * n2 // 2 if half else k_eff - 1, k_eff, n_groups,
             n_blocks, B * n_blocks,

@@ -44,6 +44,7 @@ from dnaconv.kernels.fftconv.dft import (
     _inverse_dft_complex_at,
     _load_dft,
     _load_gated,
+    _matrix_dtype,
     _mm,
     _scale,
 )
@@ -296,10 +297,12 @@ def _col_inv_kernel(
 _COL_CACHE: dict = {}
 
 
-def _col_dft(p: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    key = (p, str(device))
+def _col_dft(p: int, device, precision: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """F_P (real, imaginary), stored as ``dft._matrix_dtype(precision)``."""
+    dtype = _matrix_dtype(precision)
+    key = (p, str(device), dtype)
     if key not in _COL_CACHE:
-        _COL_CACHE[key] = tuple(x.float().contiguous().to(device) for x in _dft(p))
+        _COL_CACHE[key] = tuple(x.to(dtype).contiguous().to(device) for x in _dft(p))
     return _COL_CACHE[key]
 
 
@@ -361,7 +364,7 @@ def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False):
     for i, (R, p, S, G) in enumerate(f.levels):
         _col_fwd_kernel[(f.n_seg * R * (S // G),)](
             u, pre_gate if pre_gate is not None else u, history if history is not None else u, *x,
-            *_col_dft(p, u.device), D, L, H, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
+            *_col_dft(p, u.device, prec), D, L, H, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
             P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
             PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(), num_warps=4,
         )  # fmt: skip
@@ -372,7 +375,7 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec):
     B, D, L = u.shape
     for i, (R, p, S, G) in reversed(list(enumerate(f.levels))):
         _col_inv_kernel[(f.n_seg * R * (S // G),)](
-            *x, *_col_dft(p, u.device), u, pre_gate if pre_gate is not None else u,
+            *x, *_col_dft(p, u.device, prec), u, pre_gate if pre_gate is not None else u,
             post_gate if post_gate is not None else u, bias if bias is not None else u, y,
             z if z is not None else u, D, L, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
             P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
@@ -419,7 +422,8 @@ def hbm_fftconv_fwd(
     _columns(f, x, u, pre_gate, history, prec)
     G, warps, opts = _launch_shape(plan.n1, plan.n2, f.rows, "rows")
     _row_kernel[(f.n_seg * (f.rows // G),)](
-        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction), D, f.per, f.rows, f.rows // G,
+        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec), D, f.per, f.rows,
+        f.rows // G,
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
         num_warps=warps, **opts,
     )  # fmt: skip

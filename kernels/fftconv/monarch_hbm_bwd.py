@@ -247,7 +247,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     fold = _folds(bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](
         *x, *w, *monarch_spectrum(k, plan, 1.0, bias if fold else None),
-        *_dft_matrices(plan.n1, plan.n2, u.device), dkr, dki,
+        *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki,
         D, f.per, f.rows, n_groups, n_chunks, SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
         LAZY=_lazy(plan.n1, plan.n2), num_warps=warps, num_stages=1,
     )  # fmt: skip

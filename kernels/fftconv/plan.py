@@ -48,7 +48,23 @@ MIN_FFT_SIZE = 256  # N1, N2 >= 16: the smallest tl.dot tile
 MAX_FFT_SIZE = 4096  # N1, N2 <= 64: beyond, the tiles overflow shared memory (measured on the H200)
 MAX_HBM_FFT_SIZE = 1 << 24  # two column passes of 64 and one 4096-point row
 MIN_COL, MAX_COL = 16, 64
-MAX_ROW = int(os.environ.get("DNACONV_HBM_ROW", 4096))  # the HBM kernel's on-chip row (sweeps override it)
+MAX_ROW = 4096  # the HBM kernel's on-chip row
+MAX_BWD_ROW = 2048  # the HBM backward's (its dk pass spills at rows of 4096: ``_max_row``)
+
+
+def _max_row(kind: str) -> int:
+    """The longest on-chip row of an HBM plan of ``kind``: MAX_ROW for the forward ("hbm"); for the backward's
+    convolution ("hbm_bwd") at most MAX_BWD_ROW, whose dk pass transforms two rows and accumulates a third
+    (sm_90 build at rows of 4096: 1,424 bytes spilled). H200, 2026-11-29, the backward alone (z from the
+    forward), bf16 gated, rows of 4096 points vs at most 2048 (a column pass of 32 points: N = 32 x 2048) vs
+    1024 (``h200_kernels.sh rowsize``, interleaved): L = 2.3M x 32, K = 16K (N = 65,536) 3.485 vs 2.414 vs
+    2.437 ms, fwd+bwd 4.682 vs 3.605 vs 3.629 (torch.fft 11.659); K = 64K at 1M x 64 (N = 262,144: two column
+    passes of 16 and rows of 1024 under either cap) 4.811 vs 3.833, fwd+bwd 6.414 vs 5.429 (11.641). The
+    forward lost at rows of 2048 (K = 16K 1.230 vs 1.113 ms, K = 8192 1.103 vs 0.986, K = 64K 1.892 vs 1.538).
+    DNACONV_HBM_ROW (the forward) and DNACONV_HBM_BWD_ROW (the backward) lower them for sweeps."""
+    top = MAX_BWD_ROW if kind == "hbm_bwd" else MAX_ROW
+    env = os.environ.get("DNACONV_HBM_BWD_ROW" if kind == "hbm_bwd" else "DNACONV_HBM_ROW")
+    return min(MAX_ROW, top, int(env) if env else top)
 
 
 def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
@@ -178,7 +194,7 @@ def hbm_plan(L: int, K: int, H: int = 0, fraction: float = 1.0, kind: str = "hbm
     if n > MAX_HBM_FFT_SIZE or n - (k_eff - 1) < 1:
         return None
     for m in (1, 2, 3):  # fewest column passes, then the longest row
-        row = min(MAX_ROW, n // MIN_COL**m)
+        row = min(_max_row(kind), n // MIN_COL**m)
         if MIN_FFT_SIZE <= row and n // row <= MAX_COL**m:
             rest, cols = n // row, []
             for i in range(m, 0, -1):  # as even as powers of two allow, the largest first

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import dnaconv.kernels.fftconv.monarch as monarch_mod
 import dnaconv.kernels.fftconv.plan as plan_mod
 from dnaconv.kernels.fftconv import fftconv, naive_conv_direct, naive_fftconv, naive_fftconv_blocked
 from dnaconv.kernels.fftconv.monarch import monarch_fftconv
@@ -414,3 +415,35 @@ def test_hbm_forward_on_chip_backward(monkeypatch):
     for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
         assert_close(x.grad.cpu(), r.grad, rtol=1e-2, name=name)
     assert stored == [True] and loaded == [True]
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 1025, 129, 0), SHAPES[1]], ids=["chip", "hbm"])
+def test_half_dft_matrices_change_nothing(shape, monkeypatch):
+    """For half-precision inputs the DFT matrices are stored in fp16, the type the products convert them to
+    anyway: forward and gradients (the HBM backward forced where the plan goes through HBM) are bit for bit
+    those with fp32 matrices (DNACONV_DFT_HALF=0)."""
+    from dnaconv.kernels.fftconv.dft import _dft_matrices
+    from dnaconv.kernels.fftconv.monarch_hbm import _col_dft
+
+    hbm = bool(fft_plan(*shape[2:]).cols)
+    assert hbm == (shape == SHAPES[1])
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1" if hbm else "0")
+    kinds = spy_launches(monkeypatch, monarch_mod, "_fftconv_bwd_kernel", record=lambda kw: kw["N1"])
+    xs = _inputs(*shape, torch.bfloat16, seed=5)
+    dy = torch.randn(xs[0].shape, device=DEVICE, dtype=torch.bfloat16)
+    out = {}
+    for half in ("1", "0"):
+        monkeypatch.setenv("DNACONV_DFT_HALF", half)
+        want = torch.float16 if half == "1" else torch.float32
+        assert _dft_matrices(16, 32, DEVICE, precision=2)[0].dtype == want
+        assert (
+            _col_dft(16, DEVICE, 2)[0].dtype == want
+            and _dft_matrices(16, 32, DEVICE)[0].dtype == torch.float32
+        )
+        leaves = [x.detach().clone().requires_grad_() if x is not None else None for x in xs]
+        y = monarch_fftconv(*leaves)
+        y.backward(dy)
+        out[half] = [y.detach()] + [x.grad for x in leaves if x is not None]
+    assert bool(kinds) != hbm  # the on-chip backward ran for the on-chip plan only
+    for a, b, name in zip(out["1"], out["0"], ["y", "du", "dk", "dbias", "dpre", "dpost"]):
+        assert torch.equal(a, b), name
