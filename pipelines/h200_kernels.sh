@@ -44,6 +44,8 @@
 #                                            or 1024 points: forward, backward alone, fwd+bwd; on-chip shapes
 #   bash pipelines/h200_kernels.sh bwdpts   the HBM backward's block sizes (rows of at most 2048 points) and the forward's
 #                                            at K = 8192, 16K: ms and ps per point
+#   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
+#                                            N = 4096; the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh fbcheck  fwd+bwd with rows of 4096 points as now vs the launch before
 #   bash pipelines/h200_kernels.sh table3   the table's HBM rows; gradients; GPU tests (gpu_remaining_tests.txt or
 #                                            the HBM ones)
@@ -963,6 +965,44 @@ for K, sizes in ((4096, ["16384", "32768", "65536"]), (8192, ["32768", "65536", 
             print(f"fwd K={K}: " + ps(line, K), flush=True)
     del u, k, bias, pre, post, dy, args, z
     torch.cuda.empty_cache()
+PY
+  exit 0
+fi
+if [ "${1:-}" = chipsweep ]; then
+  # Session 6, with the DFT matrices in fp16: the on-chip forward's launch shapes again (rows per product,
+  # warps, register cap) and, at N = 4096, the matrices loaded where used (DNACONV_MONARCH_LAZY=1); the HBM
+  # forward's block size at K = 2048 and 4096 (DNACONV_HBM_FFT). Forward ms, interleaved, with torch.fft.
+  timeout 260 python3 - <<'PY' 2>&1 | tee "$OUT/chipsweep.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+from dnaconv.pipelines.ab import bench, config_errors, gated_inputs, interleaved, interleaved_envs as configs
+R = "DNACONV_MONARCH_ROWS"; W = "DNACONV_MONARCH_WARPS"; C = "DNACONV_MONARCH_MAXNREG"
+N2048 = {"now": {}, "g1w4": {R: "32", W: "4"}, "g1w4c168": {R: "32", W: "4", C: "168"},
+         "g2w4c200": {C: "200"}, "g2w8": {W: "8"}}
+N4096 = {"now": {}, "lazy": {"DNACONV_MONARCH_LAZY": "1"}, "lazy-g1w8": {"DNACONV_MONARCH_LAZY": "1", R: "64"},
+         "g1w8": {R: "64"}, "lazy-c168": {"DNACONV_MONARCH_LAZY": "1", C: "168"}}
+N1024 = {"now": {}, "nocap": {C: "0"}, "g2": {R: "64"}, "c200": {C: "200"}}
+for B, D, L, K, cfgs in ((64, 1024, 1024, 1024, N2048), (32, 1024, 2048, 2048, N4096),
+                         (32, 256, 8192, 1024, N4096), (1, 32, 2_300_000, 128, N1024)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
+    args = (u, k, bias, pre, post)
+    with torch.no_grad():
+        ref = naive_fftconv(*(x.float() for x in args))
+        errs = config_errors(lambda: fftconv(*args), ref, {n: cfgs[n] for n in list(cfgs)[:2]})
+        del ref
+        t = bench(lambda: naive_fftconv(*args))
+        print(f"{B}x{D}x{L} K={K} fwd: torch {t:.3f} " + configs(lambda: fftconv(*args), cfgs, 3) + " | "
+              + " ".join(errs), flush=True)
+    del u, k, bias, pre, post, dy, args
+    torch.cuda.empty_cache()
+for K, sizes in ((2048, ["16384", "65536"]), (4096, ["16384", "65536"])):
+    u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, K, grad=False)
+    args = (u, k, bias, pre, post)
+    with torch.no_grad():
+        line = interleaved("DNACONV_HBM_FFT", sizes * 3, lambda: hbm_fftconv_fwd(*args), "n=")
+        print(f"2.3M x 32 K={K} HBM fwd: " + " ".join(line), flush=True)
+    del u, k, bias, pre, post, dy, args
 PY
   exit 0
 fi

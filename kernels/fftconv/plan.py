@@ -87,14 +87,18 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 # output (``_cheapest``), and the on-chip or the HBM kernel by the same measure (``fft_plan``). The backward
 # lists only the sizes where its fused kernel beat the torch.fft reference's autograd (2026-11-28: N = 4096
 # took 77 ps per point, 11.3 ms against 8.6 ms). The HBM backward ("hbm_bwd": the backward alone, z from the
-# forward, K = 2048-16K at each N, its elementwise kernels included; ``h200_kernels.sh bwdplan``) prefers
-# smaller blocks than the forward: rows of 4096 points cost its dk pass more (K = 4096: 2.40 ms at N = 16,384,
-# 2.43 at 32,768, 3.32 at 65,536; K = 8192: 2.74 at 32,768, 3.64 at 65,536).
+# forward, its elementwise kernels included) prefers smaller blocks than the forward. Since its rows are at
+# most 2048 points (``_max_row``; 2026-11-29, sixth session, ``h200_kernels.sh bwdpts``, L = 2.3M x 32, sizes
+# interleaved), ps per block point: K = 4096 20.0 at N = 16,384, 23.4 at 32,768, 26.8 at 65,536; K = 8192 21.9,
+# 26.2, 31.1 at 32,768-131,072; K = 16K 24.4, 29.5, 33.9 at 65,536-262,144 (the backward alone 2.40, 2.60, 2.85
+# ms). The table takes, at each N, the smallest K's measure but at 16,384 and 262,144 (K = 4096, 16K), which
+# picks the measured best at K = 8192 and 16K and, at K = 4096, N = 32,768 (1.985 ms against 1.971 at 16,384);
+# 8192 is from the earlier run (``bwdplan``, rows of 4096 points).
 POINT_PS = {
     "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
     "backward": {512: 23.03, 1024: 26.55, 2048: 29.79},
     "hbm": {8192: 9.87, 16384: 10.33, 32768: 12.53, 65536: 13.02, 131072: 15.04, 262144: 17.81},
-    "hbm_bwd": {8192: 25.2, 16384: 25.7, 32768: 28.9, 65536: 41.4, 131072: 54.6},
+    "hbm_bwd": {8192: 25.2, 16384: 20.0, 32768: 21.9, 65536: 26.2, 131072: 31.1, 262144: 33.9},
 }
 MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])
 
