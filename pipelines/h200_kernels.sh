@@ -45,7 +45,8 @@
 #   bash pipelines/h200_kernels.sh bwdpts   the HBM backward's block sizes (rows of at most 2048 points) and the forward's
 #                                            at K = 8192, 16K: ms and ps per point
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
-#                                            N = 4096; the HBM forward's block size at K = 2048, 4096
+#                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
+#   bash pipelines/h200_kernels.sh table4   the README's kernel table (sixth session); gradients against fp32 torch.fft
 #   bash pipelines/h200_kernels.sh fbcheck  fwd+bwd with rows of 4096 points as now vs the launch before
 #   bash pipelines/h200_kernels.sh table3   the table's HBM rows; gradients; GPU tests (gpu_remaining_tests.txt or
 #                                            the HBM ones)
@@ -970,8 +971,9 @@ PY
 fi
 if [ "${1:-}" = chipsweep ]; then
   # Session 6, with the DFT matrices in fp16: the on-chip forward's launch shapes again (rows per product,
-  # warps, register cap) and, at N = 4096, the matrices loaded where used (DNACONV_MONARCH_LAZY=1); the HBM
-  # forward's block size at K = 2048 and 4096 (DNACONV_HBM_FFT). Forward ms, interleaved, with torch.fft.
+  # warps, register cap) and, at N = 4096, the matrices loaded where used (DNACONV_MONARCH_LAZY=1: commit
+  # 2010dd5, reverted as slower); the HBM forward's block size at K = 2048 and 4096 (DNACONV_HBM_FFT). Forward
+  # ms, interleaved, with torch.fft.
   timeout 260 python3 - <<'PY' 2>&1 | tee "$OUT/chipsweep.txt"
 import torch
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
@@ -1004,6 +1006,21 @@ for K, sizes in ((2048, ["16384", "65536"]), (4096, ["16384", "65536"])):
         print(f"2.3M x 32 K={K} HBM fwd: " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy, args
 PY
+  exit 0
+fi
+if [ "${1:-}" = table4 ]; then
+  # Session 6: the README's kernel table (``dnaconv bench fftconv``: each case against torch.fft in one run;
+  # fwd+bwd with the inputs' gradients reset before each call) with fp16 DFT matrices, the backward's rows of at
+  # most 2048 points and K = 4096's forward at N = 65,536; every gradient against fp32 torch.fft.
+  timeout 400 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
+    --case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512 \
+    --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096 \
+    --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 \
+    --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024 \
+    --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192 \
+    --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
+  timeout 90 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors(((1, 32, 2_300_000, 16384),
+    (1, 64, 1 << 20, 65536), (1, 32, 2_300_000, 4096), (32, 1024, 2048, 2048)))" 2>&1 | tee "$OUT/grads.txt"
   exit 0
 fi
 if [ "${1:-}" = fbcheck ]; then

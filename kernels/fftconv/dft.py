@@ -219,35 +219,6 @@ def _inverse_dft_complex_at(yr, yi, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr, twr_ptr,
 
 
 @triton.jit
-def _conv_tile_at(v, kr, ki, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
-                  G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
-                  M: tl.constexpr):  # fmt: skip
-    """``_conv_tile`` (whole tiles) with each DFT matrix loaded where it is used (``_forward_dft_complex_at``)."""
-    sv = _scale(v, PRECISION)
-    at = tl.permute(v / sv, (0, 2, 1))  # [G, N2, N1]
-    f1r, f1i = _load_f1(f1r_ptr, f1i_ptr, N1)
-    btr = _rmm(at, f1r, G, N2, N1, PRECISION, N1)
-    bti = _rmm(at, f1i, G, N2, N1, PRECISION, N1)
-    ttr, tti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, True)
-    f2r, f2i = _load_f2(f2r_ptr, f2i_ptr, N2, M)
-    xr, xi = _stage2(btr, bti, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
-    yr = xr * kr - xi * ki
-    yi = xr * ki + xi * kr
-    sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
-    yr = yr / sy
-    yi = yi / sy
-    g2r, g2i = _load_g2(g2r_ptr, g2i_ptr, N2, M)
-    cr = _rmm2(yr, g2r, yi, g2i, 1, G, N1, M, PRECISION, N2)
-    ci = _rmm2(yi, g2r, yr, g2i, -1, G, N1, M, PRECISION, N2)
-    tr, ti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, False)
-    br = tl.permute(cr * tr + ci * ti, (0, 2, 1))
-    bi = tl.permute(ci * tr - cr * ti, (0, 2, 1))
-    f1r, f1i = _load_f1(f1r_ptr, f1i_ptr, N1)
-    yt = _rmm2(br, f1r, bi, f1i, 1, G, N2, N1, PRECISION, N1)
-    return tl.permute(yt, (0, 2, 1)) * (sv * sy)
-
-
-@triton.jit
 def _load_gated(u_row, pre_row, hist_row, t, L, H, HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr):
     """The gated input v = u * pre at times t (fp32), history at t < 0, zeros elsewhere."""
     inside = (t >= 0) & (t < L)

@@ -46,7 +46,6 @@ import triton.language as tl
 
 from dnaconv.kernels.fftconv.dft import (
     _conv_tile,
-    _conv_tile_at,
     _dft_matrices,
     _forward_dft,
     _forward_dft_complex,
@@ -121,7 +120,7 @@ def _fftconv_fwd_kernel(
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr, HOLD: tl.constexpr, HALF: tl.constexpr, ACROSS: tl.constexpr,
-    STORE_Z: tl.constexpr = False, LAZY: tl.constexpr = False,
+    STORE_Z: tl.constexpr = False,
 ):  # fmt: skip
     # One flat grid axis (the others stop at 65535)
     if ACROSS:
@@ -153,19 +152,12 @@ def _fftconv_fwd_kernel(
     t = start + m - KM1  # [G, R1, N2] times (< 0: history)
     v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + hrow, t, L, H, HAS_PRE, HAS_HIST)
 
+    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
+    )
     # filter spectrum [D, N1, M] (the kept columns), scaled by 1/N; loaded 3-D, in the layout it is used in
     kf = d.to(tl.int64) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M + tl.arange(0, M)[None, None, :]
-    if LAZY:  # the DFT matrices loaded where each is used, none held across the kernel
-        tl.static_assert(not HALF)
-        y = _conv_tile_at(v, tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf), f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr,
-                          g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, G, N1, N2, PRECISION, M)  # fmt: skip
-    else:
-        f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
-            f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
-        )
-    if LAZY:
-        pass
-    elif HALF:  # F1's last rows (forward) and columns (inverse); F1 is symmetric
+    if HALF:  # F1's last rows (forward) and columns (inverse); F1 is symmetric
         a1 = tl.arange(0, N1)
         y = _conv_tile(v, tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf),
                        tl.load(f1r_ptr + r1[:, None] * N1 + a1[None, :]), tl.load(f1i_ptr + r1[:, None] * N1 + a1[None, :]),
@@ -618,7 +610,6 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         and _half_tiles(n1, n2)
     )
     flags["HOLD"] = _hold(G, n1, n2, warps) or flags["HALF"]
-    flags["LAZY"] = not flags["HALF"] and os.environ.get("DNACONV_MONARCH_LAZY") == "1"
     _fftconv_fwd_kernel[(grid,)](
         *args,
         z if z is not None else dummy,

@@ -83,7 +83,11 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 # 2048: 13.36, 14.83) and of K = 16K (``plancheck``: 12.68, 15.25), which ordered the two sizes the other way
 # (K = 16K forward: 1.25 ms at 65,536 against 1.34 at 131,072). The picks this gives, against the sizes before,
 # forward ms (``plancheck``, interleaved): K = 512 N = 8192 0.806 vs on chip 0.94; K = 4096 N = 16,384 0.98 vs
-# 65,536 1.03; K = 8192 and 16K unchanged at 65,536 (1.10, 1.25). A dense plan takes the size with the least time per
+# 65,536 1.03; K = 8192 and 16K unchanged at 65,536 (1.10, 1.25). At 65,536 now K = 2048's in the sixth session
+# (``chipsweep``: 0.928 ms, 11.96 ps, against 0.842 at 16,384), after the rows of 4096 points got cheaper (lazy
+# matrices, fp16 matrices): K = 4096 now takes 65,536 (0.920 ms against 0.973 at 16,384, interleaved); at
+# 131,072 the older value stays (K = 8192 and 16K measured 12.9 and 12.7 ps there, ``bwdpts``, but lost to
+# 65,536 at both: 1.030 vs 0.989 and 1.121 vs 1.116 ms). A dense plan takes the size with the least time per
 # output (``_cheapest``), and the on-chip or the HBM kernel by the same measure (``fft_plan``). The backward
 # lists only the sizes where its fused kernel beat the torch.fft reference's autograd (2026-11-28: N = 4096
 # took 77 ps per point, 11.3 ms against 8.6 ms). The HBM backward ("hbm_bwd": the backward alone, z from the
@@ -97,7 +101,7 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 POINT_PS = {
     "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
     "backward": {512: 23.03, 1024: 26.55, 2048: 29.79},
-    "hbm": {8192: 9.87, 16384: 10.33, 32768: 12.53, 65536: 13.02, 131072: 15.04, 262144: 17.81},
+    "hbm": {8192: 9.87, 16384: 10.33, 32768: 12.53, 65536: 11.96, 131072: 15.04, 262144: 17.81},
     "hbm_bwd": {8192: 25.2, 16384: 20.0, 32768: 21.9, 65536: 26.2, 131072: 31.1, 262144: 33.9},
 }
 MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])
