@@ -38,6 +38,8 @@ _HALF_PTRS = (
     "dpost_ptr",
     "z_ptr",
 )
+# the DFT matrices' pointers: fp16 for the fp16-operand (PRECISION 2) kernels reported here (dft._matrix_dtype)
+_HALF_MATRICES = {n: "*fp16" for n in ("f1r_ptr", "f1i_ptr", "f2r_ptr", "f2i_ptr", "g2r_ptr", "g2i_ptr")}
 _INTS = {"D", "L", "H", "C", "KM1", "K", "n_groups", "n_blocks", "NQ", "ROWS", "PER", "n_chunks"}
 
 
@@ -46,8 +48,9 @@ def compile_sm90(
 ):
     """Compile the @triton.jit ``fn`` for sm_90: bf16 pointers for the sequence tensors, fp32 for the rest,
     int32 scalars, ``constexprs`` by name (the kernel's defaults for those not given); ``num_stages`` as the
-    launcher passes it (0: Triton's default); ``ptr_types``: other pointee types by name. Every pointer is marked 16-byte aligned, as the launcher marks a
-    torch tensor's: without it the build has no vector loads or stores, unlike the one that runs."""
+    launcher passes it (0: Triton's default); ``ptr_types``: other pointee types by name (e.g. "*fp16").
+    Every pointer is marked 16-byte aligned, as the launcher marks a torch tensor's: without it the build has
+    no vector loads or stores, unlike the one that runs."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -147,7 +150,7 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
             else:
                 cx.update(M=n2, PRECISION=2, LAZY=_lazy(n1, n2))
             cap = maxnreg or opts.get("maxnreg", 0)
-            k = compile_sm90(fn, cx, warps, cap, stages)
+            k = compile_sm90(fn, cx, warps, cap, stages, _HALF_MATRICES)
             rows.append(dict(kernel=name, n1=n1, n2=n2, G=G, warps=warps, maxnreg=cap, **usage(k)))
     return rows
 

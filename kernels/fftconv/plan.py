@@ -75,29 +75,30 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
     return n1, n // n1
 
 
-# Time per transformed point (ps) at each FFT size N: the on-chip forward (K = 128), the fused backward (z from
-# the forward) and the HBM forward (K = 2048, two segments per complex block), H200, bf16, gated, L = 2.3M,
-# 32 channels, 2026-11-29, ``h200_kernels.sh points``; the HBM forward re-measured after its column passes'
-# changes (fast twiddles, the skip term folded), side by side with the on-chip forward, which measured as before
-# (6.61, 7.20, 9.74, 11.50), ``h200_kernels.sh hbmpts``; at N = 65,536 and 131,072 the mean of that run (K =
-# 2048: 13.36, 14.83) and of K = 16K (``plancheck``: 12.68, 15.25), which ordered the two sizes the other way
-# (K = 16K forward: 1.25 ms at 65,536 against 1.34 at 131,072). The picks this gives, against the sizes before,
-# forward ms (``plancheck``, interleaved): K = 512 N = 8192 0.806 vs on chip 0.94; K = 4096 N = 16,384 0.98 vs
-# 65,536 1.03; K = 8192 and 16K unchanged at 65,536 (1.10, 1.25). At 65,536 now K = 2048's in the sixth session
-# (``chipsweep``: 0.928 ms, 11.96 ps, against 0.842 at 16,384), after the rows of 4096 points got cheaper (lazy
-# matrices, fp16 matrices): K = 4096 now takes 65,536 (0.920 ms against 0.973 at 16,384, interleaved); at
-# 131,072 the older value stays (K = 8192 and 16K measured 12.9 and 12.7 ps there, ``bwdpts``, but lost to
-# 65,536 at both: 1.030 vs 0.989 and 1.121 vs 1.116 ms). A dense plan takes the size with the least time per
-# output (``_cheapest``), and the on-chip or the HBM kernel by the same measure (``fft_plan``). The backward
-# lists only the sizes where its fused kernel beat the torch.fft reference's autograd (2026-11-28: N = 4096
-# took 77 ps per point, 11.3 ms against 8.6 ms). The HBM backward ("hbm_bwd": the backward alone, z from the
-# forward, its elementwise kernels included) prefers smaller blocks than the forward. Since its rows are at
-# most 2048 points (``_max_row``; 2026-11-29, sixth session, ``h200_kernels.sh bwdpts``, L = 2.3M x 32, sizes
-# interleaved), ps per block point: K = 4096 20.0 at N = 16,384, 23.4 at 32,768, 26.8 at 65,536; K = 8192 21.9,
-# 26.2, 31.1 at 32,768-131,072; K = 16K 24.4, 29.5, 33.9 at 65,536-262,144 (the backward alone 2.40, 2.60, 2.85
-# ms). The table takes, at each N, the smallest K's measure but at 16,384 and 262,144 (K = 4096, 16K), which
-# picks the measured best at K = 8192 and 16K and, at K = 4096, N = 32,768 (1.985 ms against 1.971 at 16,384);
-# 8192 is from the earlier run (``bwdplan``, rows of 4096 points).
+# Time per transformed point (ps) at each FFT size N: the on-chip forward (K = 128), the fused backward (z
+# from the forward) and the HBM forward (K = 2048, two segments per complex block), H200, bf16, gated, L =
+# 2.3M, 32 channels, 2026-11-29, ``h200_kernels.sh points``; the HBM forward re-measured after its column
+# passes' changes (fast twiddles, the skip term folded), side by side with the on-chip forward, which measured
+# as before (6.61, 7.20, 9.74, 11.50), ``h200_kernels.sh hbmpts``; at N = 65,536 and 131,072 the mean of that
+# run (K = 2048: 13.36, 14.83) and of K = 16K (``plancheck``: 12.68, 15.25), which ordered the two sizes the
+# other way (K = 16K forward: 1.25 ms at 65,536 against 1.34 at 131,072). The picks this gives, against the
+# sizes before, forward ms (``plancheck``, interleaved): K = 512 N = 8192 0.806 vs on chip 0.94; K = 4096 N =
+# 16,384 0.98 vs 65,536 1.03; K = 8192 and 16K unchanged at 65,536 (1.10, 1.25). At 65,536 now K = 2048's in
+# the sixth session (``chipsweep``: 0.928 ms, 11.96 ps, against 0.842 at 16,384), after the rows of 4096
+# points got cheaper (lazy matrices, fp16 matrices): K = 4096 now takes 65,536 (0.920 ms against 0.973 at
+# 16,384, interleaved); at 131,072 the older value stays (K = 8192 and 16K measured 12.9 and 12.7 ps there,
+# ``bwdpts``, but lost to 65,536 at both: 1.030 vs 0.989 and 1.121 vs 1.116 ms). A dense plan takes the size
+# with the least time per output (``_cheapest``), and the on-chip or the HBM kernel by the same measure
+# (``fft_plan``). The backward lists only the sizes where its fused kernel beat the torch.fft reference's
+# autograd (2026-11-28: N = 4096 took 77 ps per point, 11.3 ms against 8.6 ms). The HBM backward ("hbm_bwd":
+# the backward alone, z from the forward, its elementwise kernels included) prefers smaller blocks than the
+# forward. Since its rows are at most 2048 points (``_max_row``; 2026-11-29, sixth session, ``h200_kernels.sh
+# bwdpts``, L = 2.3M x 32, sizes interleaved), ps per block point: K = 4096 20.0 at N = 16,384, 23.4 at
+# 32,768, 26.8 at 65,536; K = 8192 21.9, 26.2, 31.1 at 32,768-131,072; K = 16K 24.4, 29.5, 33.9 at
+# 65,536-262,144 (the backward alone 2.40, 2.60, 2.85 ms). The table takes K = 8192's measures where it
+# was measured (32,768-131,072), else the one K measured there (16,384: K = 4096; 262,144: K = 16K); that
+# picks the measured best at K = 8192 and 16K and, at K = 4096, N = 32,768 (1.985 ms against 1.971 at
+# 16,384); 8192 is from the earlier run (``bwdplan``, rows of 4096 points).
 POINT_PS = {
     "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
     "backward": {512: 23.03, 1024: 26.55, 2048: 29.79},
@@ -198,7 +199,12 @@ def hbm_plan(L: int, K: int, H: int = 0, fraction: float = 1.0, kind: str = "hbm
     one = max(2 * MAX_FFT_SIZE, 1 << (L + k_eff - 2).bit_length())
     n = min(n, one)
     if fraction == 1 and n <= MAX_HBM_FFT_SIZE:
-        n = _cheapest(n, min(one, MAX_HBM_FFT_SIZE), L, k_eff, kind, "DNACONV_HBM_FFT") or n
+        # the backward's convolution keeps several blocks per sequence where it can: one block per sequence
+        # is another backward (``backward_kind``), which POINT_PS's multi-block times do not price (windows of
+        # 8192, K = 1024: N = 16,384 looked cheaper, and the fused on-chip backward then ran, 4.847 ms fwd+bwd
+        # against 3.605 over blocks of 8192, ``table4`` and ``table2``)
+        top = one // 2 if kind == "hbm_bwd" and n < one else one
+        n = _cheapest(n, min(top, MAX_HBM_FFT_SIZE), L, k_eff, kind, "DNACONV_HBM_FFT") or n
     if n > MAX_HBM_FFT_SIZE or n - (k_eff - 1) < 1:
         return None
     for m in (1, 2, 3):  # fewest column passes, then the longest row

@@ -222,6 +222,11 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert (
         backward_kind(8192, 1024, size=bigger) == "hbm" and backward_kind(8192, 128, size=bigger) == "fused"
     )
+    # windows of 8192 keep two blocks per sequence (N = 8192), not one block of 16,384 that POINT_PS would
+    # price lower: one block per sequence is not the several-block backward those times are of
+    assert (
+        hbm_plan(8192, 1024, kind="hbm_bwd").n == 8192 and hbm_plan(2_300_000, 16384, kind="hbm_bwd").n1 == 32
+    )
     assert backward_kind(2_300_000, 8192, size=big) == "hbm"
     assert backward_kind(2_300_000, 8192, size=big - 1) == "reference"  # too little work
     assert backward_kind(73_727, 8192, size=128 * 73_727) == "reference"  # the streaming shape: too small
