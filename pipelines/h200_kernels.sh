@@ -77,6 +77,14 @@
 # Expects (carried, git-ignored) .whl/*.whl and .devdata/GRCh37.chr20.fa.gz*. Writes logs and JSON under $OUT.
 set -uo pipefail
 source pipelines/h200_setup.sh
+# The README kernel table's cases (``table2``, ``table4``): partial filters at L = 2.3M x 32, the streaming shape,
+# K = 64K at 1M x 64, full-length filters (B x D x L = 2^26 but the training shape), training windows of 8192
+TABLE_CASES="--case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512
+  --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096
+  --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384
+  --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024
+  --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192
+  --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024"
 # Forward ms over rows per product x warps (partial K = N/2, L = 2^20, 64 channels, bf16) -> $OUT/$1
 launch_sweep() {
   timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/$1"
@@ -1014,13 +1022,7 @@ if [ "${1:-}" = table4 ]; then
   # Session 6: the README's kernel table (``dnaconv bench fftconv``: each case against torch.fft in one run;
   # fwd+bwd with the inputs' gradients reset before each call) with fp16 DFT matrices, the backward's rows of at
   # most 2048 points and K = 4096's forward at N = 65,536; every gradient against fp32 torch.fft.
-  timeout 400 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
-    --case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512 \
-    --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096 \
-    --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 \
-    --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024 \
-    --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192 \
-    --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
+  timeout 400 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
   timeout 90 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors(((1, 32, 2_300_000, 16384),
     (1, 64, 1 << 20, 65536), (1, 32, 2_300_000, 4096), (32, 1024, 2048, 2048)))" 2>&1 | tee "$OUT/grads.txt"
   exit 0
@@ -1093,13 +1095,7 @@ if [ "${1:-}" = table2 ]; then
   # the inputs' gradients reset before each call) with the one-block full-length rows; a check of every gradient
   # of the Triton fwd+bwd against fp32 torch.fft (bf16 torch.fft's error alongside); the skip term folded into the
   # filter or not (DNACONV_HBM_FOLD), interleaved; then GPU tests of the HBM backward, as time allows.
-  timeout 390 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
-    --case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --case partial:1:32:2300000:512 \
-    --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096 \
-    --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 \
-    --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024 \
-    --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192 \
-    --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024 2>&1 | tee "$OUT/table.txt"
+  timeout 390 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
   timeout 70 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors()" 2>&1 | tee "$OUT/grads.txt"
   timeout 60 python3 - <<'PY' 2>&1 | tee "$OUT/fold.txt"
 # the skip term folded into the filter's spectrum (monarch_hbm._folds) or not, forward and fwd+bwd
