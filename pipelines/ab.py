@@ -4,8 +4,20 @@ environment knob's values timed interleaved in one process, and fwd+bwd timed th
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import torch
+
+
+@contextmanager
+def env_set(env: dict):
+    """The variables of ``env`` ({variable: value}) set inside the block, unset after it."""
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key in env:
+            del os.environ[key]
 
 
 def bench(fn, grad_to_none=None) -> float:
@@ -63,12 +75,8 @@ def interleaved_envs(fn, cfgs: dict, reps: int = 2, grad_to_none=None) -> str:
     out = {name: [] for name in cfgs}
     for _ in range(reps):
         for name, env in cfgs.items():
-            os.environ.update(env)
-            try:
+            with env_set(env):
                 out[name].append(bench(fn, grad_to_none))
-            finally:
-                for key in env:
-                    del os.environ[key]
     return " ".join(f"{name} {min(ts):.3f}" for name, ts in out.items())
 
 
@@ -77,14 +85,23 @@ def config_errors(fn, ref, cfgs: dict) -> list[str]:
     value}}), as "err name e" strings; the variables are unset afterwards."""
     out = []
     for name, env in cfgs.items():
-        os.environ.update(env)
-        try:
+        with env_set(env):
             y = fn().float()
-            out.append(f"err {name} {((y - ref.float()).norm() / ref.float().norm()).item():.2e}")
-        finally:
-            for key in env:
-                del os.environ[key]
+        out.append(f"err {name} {((y - ref.float()).norm() / ref.float().norm()).item():.2e}")
     return out
+
+
+def forward_against_torch(args, cfgs: dict) -> tuple[list[str], float]:
+    """For the convolution inputs ``args`` (u, k, bias, pre, post): ``fftconv``'s relative error against the
+    fp32 torch.fft reference under each configuration of ``cfgs`` (``config_errors``), and the bf16 torch.fft
+    reference's forward ms; without gradients."""
+    from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+
+    with torch.no_grad():
+        ref = naive_fftconv(*(x.float() for x in args))
+        errs = config_errors(lambda: fftconv(*args), ref, cfgs)
+        del ref
+        return errs, bench(lambda: naive_fftconv(*args))
 
 
 def fwd_bwd_knob(shape, env: str, values, label: str = "", accumulate: bool = False) -> str:

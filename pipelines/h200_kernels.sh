@@ -880,11 +880,11 @@ if [ "${1:-}" = rowsize ]; then
   # (DNACONV_HBM_BWD_ROW; its dk pass spills at rows of 4096), and the forward's at 2048 (DNACONV_HBM_ROW).
   # Forward, the backward alone (z from the forward) and fwd+bwd, interleaved, with torch.fft and the errors.
   timeout 480 python3 - <<'PY' 2>&1 | tee "$OUT/rowsize.txt"
-import os, torch
+import torch
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
 from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
 from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
-from dnaconv.pipelines.ab import bench, config_errors, gated_inputs, interleaved_envs as configs
+from dnaconv.pipelines.ab import bench, env_set, forward_against_torch, gated_inputs, interleaved_envs as configs
 rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
 F32 = {"DNACONV_DFT_HALF": "0"}
 FWD = {"now": {}, "f32mat": F32, "row2048": {"DNACONV_HBM_ROW": "2048"}}
@@ -893,21 +893,16 @@ BWD = {"now": {}, "f32mat": F32, "brow2048": {"DNACONV_HBM_BWD_ROW": "2048"},
 for B, D, L, K in ((1, 32, 2_300_000, 16384), (1, 64, 1 << 20, 65536), (1, 32, 2_300_000, 8192)):
     u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
     args = (u, k, bias, pre, post)
+    errs, t = forward_against_torch(args, FWD)
     with torch.no_grad():
-        ref = naive_fftconv(*(x.float() for x in args))
-        errs = config_errors(lambda: fftconv(*args), ref, FWD)
-        del ref
-        t = bench(lambda: naive_fftconv(*args))
         print(f"{B}x{D}x{L} K={K} fwd: torch {t:.3f} " + configs(lambda: fftconv(*args), FWD, 3)
               + " | " + " ".join(errs), flush=True)
         z = torch.empty_like(u)
         hbm_fftconv_fwd(*args, z=z)
         grads = {}
         for name, env in BWD.items():
-            os.environ.update(env)
-            grads[name] = hbm_fftconv_bwd(dy, *args, None, z)
-            for key in env:
-                del os.environ[key]
+            with env_set(env):
+                grads[name] = hbm_fftconv_bwd(dy, *args, None, z)
         diff = " ".join(f"{c}:" + ",".join(f"{rel(a, b):.1e}" for a, b in zip(grads[c], grads["now"]))
                         for c in BWD if c != "now")
         del grads
@@ -928,11 +923,8 @@ for B, D, L, K in ((1, 32, 2_300_000, 128), (64, 1024, 1024, 1024), (32, 1024, 2
                    (1, 128, 73727, 8192), (16, 1024, 4096, 4096)):
     u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
     args = (u, k, bias, pre, post)
+    errs, t = forward_against_torch(args, ONE)
     with torch.no_grad():
-        ref = naive_fftconv(*(x.float() for x in args))
-        errs = config_errors(lambda: fftconv(*args), ref, ONE)
-        del ref
-        t = bench(lambda: naive_fftconv(*args))
         line = configs(lambda: fftconv(*args), ONE, 3)
     leaves = list(args)
     tb = bench(lambda: naive_fftconv(*args).backward(dy), leaves)
@@ -986,9 +978,9 @@ if [ "${1:-}" = chipsweep ]; then
   # ms, interleaved, with torch.fft.
   timeout 260 python3 - <<'PY' 2>&1 | tee "$OUT/chipsweep.txt"
 import torch
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.kernels.fftconv import fftconv
 from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
-from dnaconv.pipelines.ab import bench, config_errors, gated_inputs, interleaved, interleaved_envs as configs
+from dnaconv.pipelines.ab import forward_against_torch, gated_inputs, interleaved, interleaved_envs as configs
 R = "DNACONV_MONARCH_ROWS"; W = "DNACONV_MONARCH_WARPS"; C = "DNACONV_MONARCH_MAXNREG"
 N2048 = {"now": {}, "g1w4": {R: "32", W: "4"}, "g1w4c168": {R: "32", W: "4", C: "168"},
          "g2w4c200": {C: "200"}, "g2w8": {W: "8"}}
@@ -999,11 +991,8 @@ for B, D, L, K, cfgs in ((64, 1024, 1024, 1024, N2048), (32, 1024, 2048, 2048, N
                          (32, 256, 8192, 1024, N4096), (1, 32, 2_300_000, 128, N1024)):
     u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
     args = (u, k, bias, pre, post)
+    errs, t = forward_against_torch(args, {n: cfgs[n] for n in list(cfgs)[:2]})
     with torch.no_grad():
-        ref = naive_fftconv(*(x.float() for x in args))
-        errs = config_errors(lambda: fftconv(*args), ref, {n: cfgs[n] for n in list(cfgs)[:2]})
-        del ref
-        t = bench(lambda: naive_fftconv(*args))
         print(f"{B}x{D}x{L} K={K} fwd: torch {t:.3f} " + configs(lambda: fftconv(*args), cfgs, 3) + " | "
               + " ".join(errs), flush=True)
     del u, k, bias, pre, post, dy, args
