@@ -46,6 +46,8 @@
 #                                            at K = 8192, 16K: ms and ps per point
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
+#   bash pipelines/h200_kernels.sh left     the HBM row pass as left products (DNACONV_HBM_LEFT=1) vs now per row size;
+#                                            host time per forward by function; the windows K = 1024 row
 #   bash pipelines/h200_kernels.sh table4   the README's kernel table (sixth session); gradients against fp32 torch.fft
 #   bash pipelines/h200_kernels.sh rest     the GPU tests named in gpu_remaining_tests.txt
 #   bash pipelines/h200_kernels.sh halfcheck fp16 DFT matrices vs fp32 at K = 128-2048 (L = 2.3M), fwd and fwd+bwd
@@ -1005,6 +1007,56 @@ for K, sizes in ((2048, ["16384", "65536"]), (4096, ["16384", "65536"])):
         print(f"2.3M x 32 K={K} HBM fwd: " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy, args
 PY
+  exit 0
+fi
+if [ "${1:-}" = left ]; then
+  # Session 7: the HBM forward's row pass with stage 1 as a left product (DNACONV_HBM_LEFT=1, one row per
+  # program, no permutes) against now, per row size and launch (warps, register cap); forward ms, interleaved,
+  # with torch.fft and errors. Then the host's time per forward call at the small shapes, by function
+  # (cProfile), and the windows K = 1024 row of the table (fwd+bwd).
+  timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/left.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import forward_against_torch, gated_inputs, interleaved_envs as configs
+LEFT = "DNACONV_HBM_LEFT"; W = "DNACONV_MONARCH_WARPS"; C = "DNACONV_MONARCH_MAXNREG"
+R64 = {"now": {}, "left-w4": {LEFT: "1", C: "0"}, "left-w4c168": {LEFT: "1"}}
+R32x64 = {"now": {}, "left-w8": {LEFT: "1"}, "left-w4": {LEFT: "1", W: "4"}}
+R32 = {"now": {}, "left-w4": {LEFT: "1"}, "left-w8": {LEFT: "1", W: "8"}}
+for B, D, L, K, cfgs in ((1, 32, 2_300_000, 8192, R64), (1, 32, 2_300_000, 16384, R64),
+                         (1, 32, 2_300_000, 4096, R64), (1, 64, 1 << 20, 65536, R64),
+                         (1, 128, 73727, 8192, R32x64), (8, 512, 16384, 16384, R32x64),
+                         (1, 32, 2_300_000, 2048, R32), (16, 128, 8192, 8192, R32)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
+    args = (u, k, bias, pre, post)
+    errs, t = forward_against_torch(args, cfgs)
+    with torch.no_grad():
+        print(f"{B}x{D}x{L} K={K} fwd: torch {t:.3f} " + configs(lambda: fftconv(*args), cfgs, 3) + " | "
+              + " ".join(errs), flush=True)
+    del u, k, bias, pre, post, dy, args
+    torch.cuda.empty_cache()
+PY
+  timeout 90 python3 - <<'PY' 2>&1 | tee "$OUT/hostprof.txt"
+import cProfile, pstats, time, torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import gated_inputs
+for B, D, L, K in ((1, 128, 73727, 8192), (16, 128, 8192, 8192)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
+    with torch.no_grad():
+        fftconv(u, k, bias, pre, post); torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(100):
+            fftconv(u, k, bias, pre, post)
+        host = (time.perf_counter() - t) * 10
+        torch.cuda.synchronize()
+        print(f"{B}x{D}x{L} K={K}: host {host:.3f} ms per forward, wall {(time.perf_counter() - t) * 10:.3f}")
+        pr = cProfile.Profile(); pr.enable()
+        for _ in range(100):
+            fftconv(u, k, bias, pre, post)
+        pr.disable(); torch.cuda.synchronize()
+    pstats.Stats(pr).sort_stats("tottime").print_stats(22)
+    del u, k, bias, pre, post, dy
+PY
+  timeout 60 dnaconv bench fftconv --dtype bfloat16 --case partial:32:256:8192:1024 2>&1 | tee "$OUT/windows.txt"
   exit 0
 fi
 if [ "${1:-}" = table4 ]; then
