@@ -104,6 +104,23 @@ def forward_against_torch(args, cfgs: dict) -> tuple[list[str], float]:
         return errs, bench(lambda: naive_fftconv(*args))
 
 
+def forward_sweeps(cases, reps: int = 3) -> None:
+    """For each (B, D, L, K, cfgs) of ``cases``: the forward on ``gated_inputs(B, D, L, K)`` under each
+    configuration of ``cfgs`` ({name: {variable: value}}), ``reps`` rounds interleaved (``interleaved_envs``),
+    with torch.fft's time and each configuration's error (``forward_against_torch``), printed as one line."""
+    from dnaconv.kernels.fftconv import fftconv
+
+    for B, D, L, K, cfgs in cases:
+        u, k, bias, pre, post, _ = gated_inputs(B, D, L, K, grad=False)
+        args = (u, k, bias, pre, post)
+        errs, t = forward_against_torch(args, cfgs)
+        with torch.no_grad():
+            line = interleaved_envs(lambda args=args: fftconv(*args), cfgs, reps)
+        print(f"{B}x{D}x{L} K={K} fwd: torch {t:.3f} {line} | " + " ".join(errs), flush=True)
+        del u, k, bias, pre, post, args
+        torch.cuda.empty_cache()
+
+
 def fwd_bwd_knob(shape, env: str, values, label: str = "", accumulate: bool = False) -> str:
     """fwd+bwd on ``gated_inputs(*shape)``: torch.fft's autograd, then ``fftconv`` with ``env`` at each of
     ``values`` (``interleaved``), as one "torch ms label+value ms ..." line. The inputs' gradients are reset

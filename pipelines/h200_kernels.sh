@@ -46,8 +46,11 @@
 #                                            at K = 8192, 16K: ms and ps per point
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
-#   bash pipelines/h200_kernels.sh left     the HBM row pass as left products (DNACONV_HBM_LEFT=1) vs now per row size;
-#                                            host time per forward by function; the windows K = 1024 row
+#   bash pipelines/h200_kernels.sh fb7      fwd+bwd with rows7's changes vs before; table rows again; PART=1 tests
+#   bash pipelines/h200_kernels.sh rows7    the forward's rows of 2048 and row launches vs before; the README table
+#   bash pipelines/h200_kernels.sh rowsweep the HBM forward's row size (1024, 2048, 4096 points) and row-pass launch
+#   bash pipelines/h200_kernels.sh left     the HBM row pass as left products (DNACONV_HBM_LEFT=1, as of 3d6f13b,
+#                                            reverted) vs now; host time per forward by function; the windows K = 1024 row
 #   bash pipelines/h200_kernels.sh table4   the README's kernel table (sixth session); gradients against fp32 torch.fft
 #   bash pipelines/h200_kernels.sh rest     the GPU tests named in gpu_remaining_tests.txt
 #   bash pipelines/h200_kernels.sh halfcheck fp16 DFT matrices vs fp32 at K = 128-2048 (L = 2.3M), fwd and fwd+bwd
@@ -1009,31 +1012,86 @@ for K, sizes in ((2048, ["16384", "65536"]), (4096, ["16384", "65536"])):
 PY
   exit 0
 fi
+if [ "${1:-}" = fb7 ]; then
+  # Session 7: fwd+bwd with the forward's new rows and row launches vs before (as in rows7), interleaved, for
+  # the table rows whose fwd+bwd moved in rows7's table run (K = 512, 1024, 2048) and K = 16K; those rows of
+  # the table again, then the GPU tests of PART=1 (``pending``).
+  timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/fb7.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs, interleaved_envs as configs
+C = "DNACONV_MONARCH_MAXNREG"
+for B, D, L, K, before in ((1, 32, 2_300_000, 2048, {C: "0"}), (1, 32, 2_300_000, 1024, {C: "0"}),
+                           (1, 32, 2_300_000, 512, {}), (1, 32, 2_300_000, 16384, {"DNACONV_HBM_ROW": "4096"})):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    args = (u, k, bias, pre, post)
+    leaves = list(args)
+    t = bench(lambda: naive_fftconv(*args).backward(dy), leaves)
+    line = configs(lambda: fftconv(*args).backward(dy), {"new": {}, "before": before}, 3, leaves)
+    print(f"{B}x{D}x{L} K={K} fwd+bwd: torch {t:.3f} {line}", flush=True)
+    del u, k, bias, pre, post, dy, args, leaves
+    torch.cuda.empty_cache()
+PY
+  timeout 100 dnaconv bench fftconv --dtype bfloat16 --case partial:1:32:2300000:512 --case partial:1:32:2300000:1024 \
+    --case partial:1:32:2300000:2048 2>&1 | tee "$OUT/again.txt"
+  PART=1 TEST_S=${TEST_S:-300} bash "$0" pending
+  exit 0
+fi
+if [ "${1:-}" = rows7 ]; then
+  # Session 7: the HBM forward's rows of 2048 points (plan._row_caps) and the row pass's launch per row size
+  # (monarch._ROW_LAUNCH) against the ones before (restored by the variables of "before"), forward ms,
+  # interleaved, with torch.fft and errors; rows of 512 with a register cap. Then the README table (table4's).
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/rows7.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+ROW = "DNACONV_HBM_ROW"; R = "DNACONV_MONARCH_ROWS"; W = "DNACONV_MONARCH_WARPS"; C = "DNACONV_MONARCH_MAXNREG"
+ROWS = {"new": {}, "before": {ROW: "4096"}}  # 64 x 64 rows, one per program, as before
+R2048 = {"new": {}, "before": {R: "128", W: "8"}}  # four 32 x 64 rows per 8-warp program
+R1024 = {"new": {}, "before": {C: "0"}}  # 32 x 32 rows uncapped
+R512 = {"new": {}, "c168": {C: "168"}}
+forward_sweeps(((1, 32, 2_300_000, 16384, ROWS), (1, 32, 2_300_000, 8192, ROWS),
+                (1, 32, 2_300_000, 4096, ROWS), (4, 256, 65536, 65536, ROWS),
+                (1, 128, 73727, 8192, R2048), (8, 512, 16384, 16384, R2048),
+                (1, 32, 2_300_000, 2048, R1024), (16, 128, 8192, 8192, R1024),
+                (1, 32, 2_300_000, 1024, R1024), (1, 32, 2_300_000, 512, R512)))
+PY
+  timeout 300 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  exit 0
+fi
+if [ "${1:-}" = rowsweep ]; then
+  # Session 7: the HBM forward's row size and the row pass's launch. Rows of 64 x 64 (K >= 4096 at long L) vs
+  # rows of 1024 (a column pass of 64) or 2048 at one or two rows per 4-warp program (sm_90 builds: 167 and
+  # 183 registers, no spill); rows of 32 x 64 (G = 4, 8 warps: 181 registers, one program per SM) and 32 x 32
+  # at other launches. Forward ms, interleaved, with torch.fft and errors.
+  timeout 420 python3 - <<'PY' 2>&1 | tee "$OUT/rowsweep.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+ROW = "DNACONV_HBM_ROW"; R = "DNACONV_MONARCH_ROWS"; W = "DNACONV_MONARCH_WARPS"; C = "DNACONV_MONARCH_MAXNREG"
+R64 = {"now": {}, "row1024": {ROW: "1024"}, "row1024-g2": {ROW: "1024", R: "64"},
+       "row2048-g1w4": {ROW: "2048", R: "32", W: "4"}, "row2048-g2w4": {ROW: "2048", R: "64", W: "4"}}
+R32x64 = {"now": {}, "g1w4": {R: "32", W: "4"}, "g2w4": {R: "64", W: "4"}, "g2w8": {R: "64"},
+          "row1024": {ROW: "1024"}}
+R32 = {"now": {}, "c168": {C: "168"}, "g2w4": {R: "64"}, "g8w8": {R: "256", W: "8"}}
+forward_sweeps(((1, 32, 2_300_000, 16384, R64), (1, 32, 2_300_000, 8192, R64),
+                (1, 32, 2_300_000, 4096, R64), (1, 64, 1 << 20, 65536, R64),
+                (1, 128, 73727, 8192, R32x64), (8, 512, 16384, 16384, R32x64),
+                (1, 32, 2_300_000, 2048, R32), (16, 128, 8192, 8192, R32)))
+PY
+  exit 0
+fi
 if [ "${1:-}" = left ]; then
-  # Session 7: the HBM forward's row pass with stage 1 as a left product (DNACONV_HBM_LEFT=1, one row per
-  # program, no permutes) against now, per row size and launch (warps, register cap); forward ms, interleaved,
+  # Session 7: the HBM forward's row pass with stage 1 as a left product (DNACONV_HBM_LEFT=1 in commit 3d6f13b,
+  # reverted as no faster; without it every configuration below runs the current kernel: one row per program, no permutes) against now, per row size and launch (warps, register cap); forward ms, interleaved,
   # with torch.fft and errors. Then the host's time per forward call at the small shapes, by function
   # (cProfile), and the windows K = 1024 row of the table (fwd+bwd).
   timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/left.txt"
-import torch
-from dnaconv.kernels.fftconv import fftconv
-from dnaconv.pipelines.ab import forward_against_torch, gated_inputs, interleaved_envs as configs
+from dnaconv.pipelines.ab import forward_sweeps
 LEFT = "DNACONV_HBM_LEFT"; W = "DNACONV_MONARCH_WARPS"; C = "DNACONV_MONARCH_MAXNREG"
 R64 = {"now": {}, "left-w4": {LEFT: "1", C: "0"}, "left-w4c168": {LEFT: "1"}}
 R32x64 = {"now": {}, "left-w8": {LEFT: "1"}, "left-w4": {LEFT: "1", W: "4"}}
 R32 = {"now": {}, "left-w4": {LEFT: "1"}, "left-w8": {LEFT: "1", W: "8"}}
-for B, D, L, K, cfgs in ((1, 32, 2_300_000, 8192, R64), (1, 32, 2_300_000, 16384, R64),
-                         (1, 32, 2_300_000, 4096, R64), (1, 64, 1 << 20, 65536, R64),
-                         (1, 128, 73727, 8192, R32x64), (8, 512, 16384, 16384, R32x64),
-                         (1, 32, 2_300_000, 2048, R32), (16, 128, 8192, 8192, R32)):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
-    args = (u, k, bias, pre, post)
-    errs, t = forward_against_torch(args, cfgs)
-    with torch.no_grad():
-        print(f"{B}x{D}x{L} K={K} fwd: torch {t:.3f} " + configs(lambda: fftconv(*args), cfgs, 3) + " | "
-              + " ".join(errs), flush=True)
-    del u, k, bias, pre, post, dy, args
-    torch.cuda.empty_cache()
+forward_sweeps(((1, 32, 2_300_000, 8192, R64), (1, 32, 2_300_000, 16384, R64),
+                (1, 32, 2_300_000, 4096, R64), (1, 64, 1 << 20, 65536, R64),
+                (1, 128, 73727, 8192, R32x64), (8, 512, 16384, 16384, R32x64),
+                (1, 32, 2_300_000, 2048, R32), (16, 128, 8192, 8192, R32)))
 PY
   timeout 90 python3 - <<'PY' 2>&1 | tee "$OUT/hostprof.txt"
 import cProfile, pstats, time, torch

@@ -467,6 +467,11 @@ def _precision(dtype: torch.dtype) -> int:
     return 1 if dtype == torch.float32 else 2
 
 
+# The HBM row pass's launch per row size (points): (rows per 4-warp program, register cap or 0); see
+# ``_launch_shape``.
+_ROW_LAUNCH = {4096: (1, 168), 2048: (2, 0), 1024: (4, 168)}
+
+
 def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tuple[int, int, dict]:
     """(G, num_warps, launch options) for G segments of n1 x n2 points per program. ``kind``: "forward",
     "backward", "paired" (G complex pairs of segments) or "rows" (the HBM kernel's complex row pass).
@@ -481,14 +486,18 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
       point (``h200_kernels.sh plan``, the backward alone, v reloaded): N = 512 26.6 ps (32 rows 38.9,
       8 warps 47.4), N = 1024 29.5 (32 rows 42.4, 8 warps 52.6), N = 2048 32.6 with one segment (8 warps 48.7; two
       segments: 93.2, with 8 warps 62.2, before the backward shared V's transform).
-    - paired and rows: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps
-      of the first kernels; a complex pair holds the registers of two real segments). Rows of 4096 points
-      (64 x 64, the HBM forward from K = 8192 at L = 2.3M): one row per program, 4 warps, 168 registers,
-      the DFT matrices loaded where used (``monarch_hbm._lazy``; sm_90 build: 128 bytes spilled, against 72
-      bytes with two rows and 8 warps at 255 registers, which hold one program per SM). H200, 2026-11-29,
-      forward ms, bf16 gated, interleaved (``h200_kernels.sh lazy``), that vs two rows, 8 warps, held: L = 2.3M
-      x 32, K = 8192 1.040 vs 1.116, K = 16K 1.164 vs 1.258; K = 64K at 1M x 64 1.702 vs 1.777. With
-      DNACONV_MONARCH_ROWS set, they take the table above.
+    - paired: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps of the
+      first kernels; a complex pair holds the registers of two real segments).
+    - rows (``_ROW_LAUNCH``): 4 warps; rows of 4096 points (64 x 64): one per program, 168 registers, the DFT
+      matrices loaded where used (``monarch_hbm._lazy``); H200, 2026-11-29, forward ms, bf16 gated,
+      interleaved (``h200_kernels.sh lazy``), that vs two rows, 8 warps, held: L = 2.3M x 32, K = 8192 1.040
+      vs 1.116, K = 16K 1.164 vs 1.258; K = 64K at 1M x 64 1.702 vs 1.777. Rows of 2048 (32 x 64): two per
+      program (sm_90 build: 183 registers, no spill, two programs per SM), against four at 8 warps, the
+      paired table's (181 registers, one program per SM): full-length L = 16K (8 x 512) 1.694 vs 1.893, the
+      streaming shape 0.501 vs 0.504 (``rowsweep``). Rows of 1024 (32 x 32): four per program capped at 168
+      registers (48 bytes spilled, three programs per SM): K = 2048 at L = 2.3M x 32 0.789 vs 0.836
+      uncapped, 16 x 128 x 8192 (K = 8192) 0.353 vs 0.369. Smaller rows take the paired table. With
+      DNACONV_MONARCH_ROWS set, rows take the paired table.
     DNACONV_MONARCH_ROWS (rows per product), DNACONV_MONARCH_WARPS, DNACONV_MONARCH_MAXNREG (0: no cap) and
     DNACONV_MONARCH_BWD_POINTS (the backward's points per program) override the choice for sweeps."""
     n = n1 * n2
@@ -504,8 +513,9 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
     else:
         warps = 4 if points <= 4096 and n <= 2048 else 8
     cap = 168 if kind == "forward" and n <= 1024 and warps == 4 else 0
-    if kind == "rows" and n >= 4096 and "DNACONV_MONARCH_ROWS" not in os.environ:  # see the docstring
-        g, warps, cap = 1, 4, 168
+    if kind == "rows" and n in _ROW_LAUNCH and "DNACONV_MONARCH_ROWS" not in os.environ:  # see the docstring
+        per, cap = _ROW_LAUNCH[n]
+        g, warps = max(1, min(per, 1 << (n_blocks - 1).bit_length())), 4
     warps = int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or warps
     cap = int(os.environ.get("DNACONV_MONARCH_MAXNREG", cap))  # 0: no cap
     return g, warps, {"maxnreg": cap} if cap else {}

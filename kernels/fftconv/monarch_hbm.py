@@ -171,19 +171,13 @@ def _row_kernel(
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
     D, n_blocks, ROWS, n_groups,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
-    LAZY: tl.constexpr = False, LEFT: tl.constexpr = False,
+    LAZY: tl.constexpr = False,
 ):  # fmt: skip
     """G rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D, ROWS, N1, M], inverse.
-    LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``), not held throughout.
-    LEFT (G = 1): ``_row_left``, stage 1 as a left product."""
+    LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``), not held throughout."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
-    if LEFT:
-        _row_left(xr_ptr, xi_ptr, kfr_ptr, kfi_ptr, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr,
-                  twi_ptr, seg.to(tl.int64) * (ROWS * N1 * N2) + grp * (N1 * N2),
-                  (d.to(tl.int64) * ROWS + grp) * (N1 * M), N1, N2, M, PRECISION)  # fmt: skip
-        return
     rows = grp * G + tl.arange(0, G)[:, None, None]  # [G, 1, 1]
     pos = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
     off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
@@ -210,70 +204,6 @@ def _row_kernel(
         _filter_back(
             xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M
         )
-
-
-@triton.jit
-def _cmm(ar, ai, br, bi, CONJ_A: tl.constexpr, CONJ_B: tl.constexpr, PRECISION: tl.constexpr):
-    """The 2-D complex product (ar + i ai) @ (br + i bi), either factor conjugated, each part one fp32
-    accumulation of two products."""
-    if CONJ_A:
-        ai = -ai
-    if CONJ_B:
-        bi = -bi
-    cr = _mm(ar, br, PRECISION, -_mm(ai, bi, PRECISION))
-    ci = _mm(ar, bi, PRECISION, _mm(ai, br, PRECISION))
-    return cr, ci
-
-
-@triton.jit
-def _scale_tile(x, PRECISION: tl.constexpr):
-    """``dft._scale`` of a 2-D tile."""
-    if PRECISION == 2:
-        mx = tl.max(tl.max(tl.abs(x), axis=1), axis=0)
-        return tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
-    else:
-        return 1.0
-
-
-@triton.jit
-def _row_left(xr_ptr, xi_ptr, kfr_ptr, kfi_ptr, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr,
-              twi_ptr, base, kbase, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
-              PRECISION: tl.constexpr):  # fmt: skip
-    """One row [N1, N2] at base, in place, with no tile permuted: stage 1 as the left product F1 X ([k1, n2]),
-    the twiddles T [k1, n2] in their stored layout, X F2 -> [k1, k2]; the inverse likewise (X conj(F2),
-    conj(T), conj(F1) X). The DFT matrices are loaded where used (``_lazy``)."""
-    a1 = tl.arange(0, N1)
-    a2 = tl.arange(0, N2)
-    am = tl.arange(0, M)
-    off = base + a1[:, None] * N2 + a2[None, :]
-    i1 = a1[:, None] * N1 + a1[None, :]
-    it = a1[:, None] * N2 + a2[None, :]
-    xr = tl.load(xr_ptr + off)
-    xi = tl.load(xi_ptr + off)
-    sa = _scale_tile(tl.maximum(tl.abs(xr), tl.abs(xi)), PRECISION)
-    br, bi = _cmm(tl.load(f1r_ptr + i1), tl.load(f1i_ptr + i1), xr / sa, xi / sa, False, False, PRECISION)
-    tr = tl.load(twr_ptr + it)
-    ti = tl.load(twi_ptr + it)
-    cr = br * tr - bi * ti
-    ci = br * ti + bi * tr
-    i2 = a2[:, None] * M + am[None, :]
-    yr, yi = _cmm(cr, ci, tl.load(f2r_ptr + i2), tl.load(f2i_ptr + i2), False, False, PRECISION)  # [k1, k2]
-    kidx = kbase + a1[:, None] * M + am[None, :]
-    kr = tl.load(kfr_ptr + kidx)
-    ki = tl.load(kfi_ptr + kidx)
-    zr = yr * kr - yi * ki
-    zi = yr * ki + yi * kr
-    sy = _scale_tile(tl.maximum(tl.abs(zr), tl.abs(zi)), PRECISION)
-    j2 = am[:, None] * N2 + a2[None, :]
-    er, ei = _cmm(zr / sy, zi / sy, tl.load(g2r_ptr + j2), tl.load(g2i_ptr + j2), False, True, PRECISION)
-    tr = tl.load(twr_ptr + it)
-    ti = tl.load(twi_ptr + it)
-    hr = er * tr + ei * ti
-    hi = ei * tr - er * ti
-    outr, outi = _cmm(tl.load(f1r_ptr + i1), tl.load(f1i_ptr + i1), hr, hi, True, False, PRECISION)
-    s = sa * sy
-    tl.store(xr_ptr + off, outr * s)
-    tl.store(xi_ptr + off, outi * s)
 
 
 @triton.jit
@@ -388,12 +318,6 @@ def _lazy(n1: int, n2: int) -> bool:
     return n1 * n2 >= 4096 if env is None else env == "1"
 
 
-def _left(n1: int, n2: int) -> bool:
-    """Whether the forward's row pass takes each row with stage 1 as a left product (``_row_left``): one row per
-    program, no permutes. DNACONV_HBM_LEFT=1 (sweeps; off by default until measured)."""
-    return os.environ.get("DNACONV_HBM_LEFT") == "1"
-
-
 def _col_columns(p: int, s: int) -> int:
     """Columns per column-pass program: 64 (H200 sweep of 2026-11-28, rows <= 4096 points: 2.87 ms at K = 16K,
     L = 2.3M vs 3.29 with 32 and 3.32 with 128); DNACONV_HBM_COLS overrides. At most S."""
@@ -497,13 +421,11 @@ def hbm_fftconv_fwd(
     prec = _precision(u.dtype)
     _columns(f, x, u, pre_gate, history, prec)
     G, warps, opts = _launch_shape(plan.n1, plan.n2, f.rows, "rows")
-    left = _left(plan.n1, plan.n2)
-    G = 1 if left else G
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec), D, f.per, f.rows,
         f.rows // G,
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
-        LEFT=left, num_warps=warps, **opts,
+        num_warps=warps, **opts,
     )  # fmt: skip
     y = torch.empty_like(u)
     _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec)

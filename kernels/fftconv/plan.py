@@ -49,22 +49,37 @@ MAX_FFT_SIZE = 4096  # N1, N2 <= 64: beyond, the tiles overflow shared memory (m
 MAX_HBM_FFT_SIZE = 1 << 24  # two column passes of 64 and one 4096-point row
 MIN_COL, MAX_COL = 16, 64
 MAX_ROW = 4096  # the HBM kernel's on-chip row
-MAX_BWD_ROW = 2048  # the HBM backward's (its dk pass spills at rows of 4096: ``_max_row``)
+FWD_ROW = 2048  # the HBM forward's row where one column pass covers the block (``_row_caps``)
+MAX_BWD_ROW = 2048  # the HBM backward's (its dk pass spills at rows of 4096: ``_row_caps``)
 
 
-def _max_row(kind: str) -> int:
-    """The longest on-chip row of an HBM plan of ``kind``: MAX_ROW for the forward ("hbm"); for the backward's
-    convolution ("hbm_bwd") at most MAX_BWD_ROW, whose dk pass transforms two rows and accumulates a third
-    (sm_90 build at rows of 4096: 1,424 bytes spilled). H200, 2026-11-29, the backward alone (z from the
-    forward), bf16 gated, rows of 4096 points vs at most 2048 (a column pass of 32 points: N = 32 x 2048) vs
-    1024 (``h200_kernels.sh rowsize``, interleaved): L = 2.3M x 32, K = 16K (N = 65,536) 3.485 vs 2.414 vs
-    2.437 ms, fwd+bwd 4.682 vs 3.605 vs 3.629 (torch.fft 11.659); K = 64K at 1M x 64 (N = 262,144: two column
-    passes of 16 and rows of 1024 under either cap) 4.811 vs 3.833, fwd+bwd 6.414 vs 5.429 (11.641). The
-    forward lost at rows of 2048 (K = 16K 1.230 vs 1.113 ms, K = 8192 1.103 vs 0.986, K = 64K 1.892 vs 1.538).
-    DNACONV_HBM_ROW (the forward) and DNACONV_HBM_BWD_ROW (the backward) lower them for sweeps."""
-    top = MAX_BWD_ROW if kind == "hbm_bwd" else MAX_ROW
+def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
+    """The longest on-chip rows an HBM plan of ``kind`` tries with ``passes`` column passes, in order.
+
+    - The backward's convolution ("hbm_bwd"): at most MAX_BWD_ROW, whose dk pass transforms two rows and
+      accumulates a third (sm_90 build at rows of 4096: 1,424 bytes spilled). H200, 2026-11-29, the backward
+      alone (z from the forward), bf16 gated, rows of 4096 points vs at most 2048 (a column pass of 32 points: N
+      = 32 x 2048) vs 1024 (``h200_kernels.sh rowsize``, interleaved): L = 2.3M x 32, K = 16K (N = 65,536) 3.485
+      vs 2.414 vs 2.437 ms, fwd+bwd 4.682 vs 3.605 vs 3.629 (torch.fft 11.659); K = 64K at 1M x 64 (N = 262,144:
+      two column passes of 16 and rows of 1024 under either cap) 4.811 vs 3.833, fwd+bwd 6.414 vs 5.429.
+    - The forward ("hbm"): rows of FWD_ROW where one column pass covers the block, else up to MAX_ROW when that
+      saves a pass. H200, 2026-11-29, forward ms, bf16 gated, rows of 4096 (one per 4-warp program, 168
+      registers) vs 2048 at two rows per 4-warp program, interleaved (``h200_kernels.sh rowsweep``): L = 2.3M x
+      32, K = 4096 0.911 vs 0.891, K = 8192 0.988 vs 0.975, K = 16K 1.116 vs 1.078. Rows of 2048 had lost when
+      they took the launch of that size's on-chip forward (``rowsize``: K = 16K 1.230 vs 1.113 at four rows
+      per 8-warp program, 181 registers, one program per SM). At K = 64K (N = 262,144) rows of 2048 need two
+      column passes: 1.871 vs 1.543.
+
+    All at most MAX_ROW. DNACONV_HBM_ROW (the forward) and DNACONV_HBM_BWD_ROW (the backward) set one cap for
+    sweeps."""
     env = os.environ.get("DNACONV_HBM_BWD_ROW" if kind == "hbm_bwd" else "DNACONV_HBM_ROW")
-    return min(MAX_ROW, top, int(env) if env else top)
+    if env:
+        caps = (int(env),)
+    elif kind == "hbm_bwd":
+        caps = (MAX_BWD_ROW,)
+    else:
+        caps = (FWD_ROW, MAX_ROW) if passes == 1 else (MAX_ROW,)
+    return tuple(min(MAX_ROW, c) for c in caps)
 
 
 def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
@@ -92,7 +107,7 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 # (``fft_plan``). The backward lists only the sizes where its fused kernel beat the torch.fft reference's
 # autograd (2026-11-28: N = 4096 took 77 ps per point, 11.3 ms against 8.6 ms). The HBM backward ("hbm_bwd":
 # the backward alone, z from the forward, its elementwise kernels included) prefers smaller blocks than the
-# forward. Since its rows are at most 2048 points (``_max_row``; 2026-11-29, sixth session, ``h200_kernels.sh
+# forward. Since its rows are at most 2048 points (``_row_caps``; 2026-11-29, sixth session, ``h200_kernels.sh
 # bwdpts``, L = 2.3M x 32, sizes interleaved), ps per block point: K = 4096 20.0 at N = 16,384, 23.4 at
 # 32,768, 26.8 at 65,536; K = 8192 21.9, 26.2, 31.1 at 32,768-131,072; K = 16K 24.4, 29.5, 33.9 at
 # 65,536-262,144 (the backward alone 2.40, 2.60, 2.85 ms). The table takes K = 8192's measures where it
@@ -207,15 +222,16 @@ def hbm_plan(L: int, K: int, H: int = 0, fraction: float = 1.0, kind: str = "hbm
         n = _cheapest(n, min(top, MAX_HBM_FFT_SIZE), L, k_eff, kind, "DNACONV_HBM_FFT") or n
     if n > MAX_HBM_FFT_SIZE or n - (k_eff - 1) < 1:
         return None
-    for m in (1, 2, 3):  # fewest column passes, then the longest row
-        row = min(_max_row(kind), n // MIN_COL**m)
-        if MIN_FFT_SIZE <= row and n // row <= MAX_COL**m:
-            rest, cols = n // row, []
-            for i in range(m, 0, -1):  # as even as powers of two allow, the largest first
-                c = 1 << math.ceil(math.log2(rest) / i)
-                cols.append(c)
-                rest //= c
-            return FFTPlan(tuple(cols), *_split(row, fraction), n - (k_eff - 1), k_eff)
+    for m in (1, 2, 3):  # fewest column passes, then the row ``_row_caps`` prefers
+        for cap in _row_caps(kind, m):
+            row = min(cap, n // MIN_COL**m)
+            if MIN_FFT_SIZE <= row and n // row <= MAX_COL**m:
+                rest, cols = n // row, []
+                for i in range(m, 0, -1):  # as even as powers of two allow, the largest first
+                    c = 1 << math.ceil(math.log2(rest) / i)
+                    cols.append(c)
+                    rest //= c
+                return FFTPlan(tuple(cols), *_split(row, fraction), n - (k_eff - 1), k_eff)
     return None
 
 

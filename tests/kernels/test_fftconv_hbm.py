@@ -40,11 +40,16 @@ def test_plans():
     assert hbm_plan(2_300_000, 8192).n == 65536  # a larger block costs less per output (POINT_PS["hbm"])
     assert hbm_plan(2_300_000, 8192, fraction=0.5).n == 32768  # the sparse op's block: the smallest
     assert hbm_plan(73_727, 8192).n == 32768  # a short sequence: fewer points with smaller blocks
-    assert hbm_plan(2_300_000, 16384).cols == (16,) and hbm_plan(2_300_000, 16384).n == 65536
+    # rows of 2048 points where one column pass covers the block; of 4096 where that saves a pass (``_row_caps``)
+    assert hbm_plan(2_300_000, 16384) == FFTPlan((32,), 32, 64, 65536 - 16383, 16384)
+    assert hbm_plan(1 << 20, 65536) == FFTPlan((64,), 64, 64, 262144 - 65535, 65536)
+    assert (
+        hbm_plan(2_300_000, 16384, kind="hbm_bwd").n1 * hbm_plan(2_300_000, 16384, kind="hbm_bwd").n2 == 2048
+    )
     full = hbm_plan(4 << 20, 4 << 20)  # full-length filter at L = 4M: one block of 8M points
     assert full.n == 8 << 20 and full.cols == (64, 32) and full.n1 * full.n2 == 4096 and full.C >= 4 << 20
     assert hbm_plan(10_000_000, 10_000_000) is None  # N > 2^24
-    assert fft_plan(2_300_000, 128).cols == () and fft_plan(2_300_000, 8192).cols == (16,)
+    assert fft_plan(2_300_000, 128).cols == () and fft_plan(2_300_000, 8192).cols == (32,)
     for p in (FFTPlan((), 16, 32, 1, 1), hbm_plan(30_000, 3000), FFTPlan((16, 32), 16, 16, 1, 1)):
         assert torch.equal(freq_order(p).sort().values, torch.arange(p.n))  # a permutation of 0..N-1
     assert kept_columns(64, 0.25).tolist() == [*range(8), *range(56, 64)]

@@ -104,13 +104,20 @@ def test_launch_shapes(monkeypatch):
     assert _launch_shape(16, 32, 1000, "backward") == (4, 4, {})
     assert _launch_shape(32, 64, 1000, "backward") == (1, 4, {})  # at most 2048 points
     assert _launch_shape(64, 64, 1000, "backward") == (1, 8, {})
-    assert _launch_shape(32, 64, 1000, "rows") == (4, 8, {})
+    # the HBM row pass (``_ROW_LAUNCH``): 4 warps; 1, 2, 4 rows per program at 4096, 2048, 1024 points; others
+    # as paired
+    assert _launch_shape(64, 64, 1000, "rows") == (1, 4, cap)
+    assert _launch_shape(32, 64, 1000, "rows") == (2, 4, {})
+    assert _launch_shape(32, 32, 1000, "rows") == (4, 4, cap)
+    assert _launch_shape(32, 32, 2, "rows") == (2, 4, cap)  # no more rows than the block has
+    assert _launch_shape(16, 32, 1000, "rows") == (8, 4, {})
     assert _launch_shape(16, 32, 1000, "paired") == (8, 8, {})
     monkeypatch.setenv("DNACONV_MONARCH_MAXNREG", "0")
     assert _launch_shape(16, 32, 1000) == (8, 4, {})  # no cap
     monkeypatch.setenv("DNACONV_MONARCH_MAXNREG", "128")
     monkeypatch.setenv("DNACONV_MONARCH_ROWS", "64")
     assert _launch_shape(64, 64, 1000) == (1, 8, {"maxnreg": 128})
+    assert _launch_shape(32, 64, 1000, "rows") == (2, 4, {"maxnreg": 128})  # the paired table, as set
 
 
 @pytest.mark.parametrize("B,D,L,K,H", SHAPES, ids=IDS)
