@@ -46,6 +46,7 @@
 #                                            at K = 8192, 16K: ms and ps per point
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
+#   bash pipelines/h200_kernels.sh cols7    columns per column-pass program; 32 x 64 rows capped at 168 regs
 #   bash pipelines/h200_kernels.sh fb7      fwd+bwd with rows7's changes vs before; table rows again; PART=1 tests
 #   bash pipelines/h200_kernels.sh rows7    the forward's rows of 2048 and row launches vs before; the README table
 #   bash pipelines/h200_kernels.sh rowsweep the HBM forward's row size (1024, 2048, 4096 points) and row-pass launch
@@ -1009,6 +1010,20 @@ for K, sizes in ((2048, ["16384", "65536"]), (4096, ["16384", "65536"])):
         line = interleaved("DNACONV_HBM_FFT", sizes * 3, lambda: hbm_fftconv_fwd(*args), "n=")
         print(f"2.3M x 32 K={K} HBM fwd: " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy, args
+PY
+  exit 0
+fi
+if [ "${1:-}" = cols7 ]; then
+  # Session 7: columns per column-pass program (DNACONV_HBM_COLS, 64 by default) now that the forward's
+  # column passes are of 32 points from K = 4096 (rows of 2048); rows of 32 x 64 capped at 168 registers
+  # (sm_90 build: 96 bytes spilled, three programs per SM). Forward ms, interleaved, with torch.fft, errors.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/cols7.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+G = "DNACONV_HBM_COLS"; C = "DNACONV_MONARCH_MAXNREG"
+COLS = {"now": {}, "cols32": {G: "32"}, "cols128": {G: "128"}, "c168": {C: "168"}}
+forward_sweeps(((1, 32, 2_300_000, 16384, COLS), (1, 32, 2_300_000, 8192, COLS),
+                (1, 32, 2_300_000, 4096, COLS), (8, 512, 16384, 16384, COLS), (1, 128, 73727, 8192, COLS),
+                (1, 32, 2_300_000, 2048, COLS), (1, 64, 1 << 20, 65536, COLS), (16, 128, 8192, 8192, COLS)))
 PY
   exit 0
 fi
