@@ -46,6 +46,7 @@
 #                                            at K = 8192, 16K: ms and ps per point
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
+#   bash pipelines/h200_kernels.sh final7   cols7's picks vs before; PART=1 tests
 #   bash pipelines/h200_kernels.sh cols7    columns per column-pass program; 32 x 64 rows capped at 168 regs
 #   bash pipelines/h200_kernels.sh fb7      fwd+bwd with rows7's changes vs before; table rows again; PART=1 tests
 #   bash pipelines/h200_kernels.sh rows7    the forward's rows of 2048 and row launches vs before; the README table
@@ -1011,6 +1012,20 @@ for K, sizes in ((2048, ["16384", "65536"]), (4096, ["16384", "65536"])):
         print(f"2.3M x 32 K={K} HBM fwd: " + " ".join(line), flush=True)
     del u, k, bias, pre, post, dy, args
 PY
+  exit 0
+fi
+if [ "${1:-}" = final7 ]; then
+  # Session 7, after cols7: rows of 32 x 64 capped at 168 registers and 32 columns per program in column passes
+  # of 64 points, against the launch before (restored by the variables of "before"), forward ms, interleaved;
+  # then the GPU tests of PART=1 (``pending``).
+  timeout 100 python3 - <<'PY' 2>&1 | tee "$OUT/final7.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+B2048 = {"new": {}, "before": {"DNACONV_MONARCH_MAXNREG": "0"}}
+BCOLS = {"new": {}, "before": {"DNACONV_HBM_COLS": "64"}}
+forward_sweeps(((1, 32, 2_300_000, 16384, B2048), (1, 32, 2_300_000, 8192, B2048),
+                (1, 32, 2_300_000, 4096, B2048), (8, 512, 16384, 16384, B2048), (1, 64, 1 << 20, 65536, BCOLS)))
+PY
+  PART=1 TEST_S=${TEST_S:-270} bash "$0" pending
   exit 0
 fi
 if [ "${1:-}" = cols7 ]; then

@@ -469,7 +469,7 @@ def _precision(dtype: torch.dtype) -> int:
 
 # The HBM row pass's launch per row size (points): (rows per 4-warp program, register cap or 0); see
 # ``_launch_shape``.
-_ROW_LAUNCH = {4096: (1, 168), 2048: (2, 0), 1024: (4, 168)}
+_ROW_LAUNCH = {4096: (1, 168), 2048: (2, 168), 1024: (4, 168)}
 
 
 def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tuple[int, int, dict]:

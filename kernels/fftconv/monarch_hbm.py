@@ -319,9 +319,12 @@ def _lazy(n1: int, n2: int) -> bool:
 
 
 def _col_columns(p: int, s: int) -> int:
-    """Columns per column-pass program: 64 (H200 sweep of 2026-11-28, rows <= 4096 points: 2.87 ms at K = 16K,
-    L = 2.3M vs 3.29 with 32 and 3.32 with 128); DNACONV_HBM_COLS overrides. At most S."""
-    return min(int(os.environ.get("DNACONV_HBM_COLS", 0)) or 64, s)
+    """Columns per column-pass program, at most S: 64 for passes of up to 32 points (H200 sweep of 2026-11-28,
+    rows <= 4096 points: 2.87 ms at K = 16K, L = 2.3M vs 3.29 with 32 and 3.32 with 128; again on 2026-11-29
+    with passes of 32, forward ms, 64 vs 32 vs 128, ``h200_kernels.sh cols7``: K = 16K 1.087, 1.404, 1.173, K =
+    4096 0.900, 1.138, 0.980), 32 for passes of 64 (K = 64K at 1M x 64, a pass of 64: 1.479 vs 1.542 with 64,
+    1.890 with 128). DNACONV_HBM_COLS overrides."""
+    return min(int(os.environ.get("DNACONV_HBM_COLS", 0)) or (32 if p >= 64 else 64), s)
 
 
 class _Frame:

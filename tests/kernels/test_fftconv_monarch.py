@@ -107,7 +107,7 @@ def test_launch_shapes(monkeypatch):
     # the HBM row pass (``_ROW_LAUNCH``): 4 warps; 1, 2, 4 rows per program at 4096, 2048, 1024 points; others
     # as paired
     assert _launch_shape(64, 64, 1000, "rows") == (1, 4, cap)
-    assert _launch_shape(32, 64, 1000, "rows") == (2, 4, {})
+    assert _launch_shape(32, 64, 1000, "rows") == (2, 4, cap)
     assert _launch_shape(32, 32, 1000, "rows") == (4, 4, cap)
     assert _launch_shape(32, 32, 2, "rows") == (2, 4, cap)  # no more rows than the block has
     assert _launch_shape(16, 32, 1000, "rows") == (8, 4, {})
