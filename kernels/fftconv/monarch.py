@@ -495,10 +495,10 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
       program (sm_90 build: 183 registers, no spill, two programs per SM), against four at 8 warps, the
       paired table's (181 registers, one program per SM): full-length L = 16K (8 x 512) 1.694 vs 1.893, the
       streaming shape 0.501 vs 0.504 (``rowsweep``); capped at 168 registers (96 bytes spilled, three programs
-      per SM): K = 16K at L = 2.3M x 32 1.049 vs 1.087, full L = 16K 1.645 vs 1.699 (``cols7``). Rows of 1024 (32 x 32): four per program capped at 168
-      registers (48 bytes spilled, three programs per SM): K = 2048 at L = 2.3M x 32 0.789 vs 0.836
-      uncapped, 16 x 128 x 8192 (K = 8192) 0.353 vs 0.369. Smaller rows take the paired table. With
-      DNACONV_MONARCH_ROWS set, rows take the paired table.
+      per SM): K = 16K at L = 2.3M x 32 1.049 vs 1.087, full L = 16K 1.645 vs 1.699 (``cols7``). Rows of 1024
+      (32 x 32): four per program capped at 168 registers (48 bytes spilled, three programs per SM): K = 2048
+      at L = 2.3M x 32 0.789 vs 0.836 uncapped, 16 x 128 x 8192 (K = 8192) 0.353 vs 0.369. Smaller rows take
+      the paired table. With DNACONV_MONARCH_ROWS set, rows take the paired table.
     DNACONV_MONARCH_ROWS (rows per product), DNACONV_MONARCH_WARPS, DNACONV_MONARCH_MAXNREG (0: no cap) and
     DNACONV_MONARCH_BWD_POINTS (the backward's points per program) override the choice for sweeps."""
     n = n1 * n2
