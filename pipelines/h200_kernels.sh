@@ -48,11 +48,11 @@
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh final7   cols7's picks vs before; PART=1 tests
 #   bash pipelines/h200_kernels.sh cols7    columns per column-pass program; 32 x 64 rows capped at 168 regs
-#   bash pipelines/h200_kernels.sh fb7      fwd+bwd with rows7's changes vs before; table rows again; PART=1 tests
-#   bash pipelines/h200_kernels.sh rows7    the forward's rows of 2048 and row launches vs before; the README table
-#   bash pipelines/h200_kernels.sh rowsweep the HBM forward's row size (1024, 2048, 4096 points) and row-pass launch
-#   bash pipelines/h200_kernels.sh left     the HBM row pass as left products (DNACONV_HBM_LEFT=1, as of 3d6f13b,
-#                                            reverted) vs now; host time per forward by function; the windows K = 1024 row
+#   bash pipelines/h200_kernels.sh fb7      fwd+bwd with rows7's changes vs before; table rows again; tests
+#   bash pipelines/h200_kernels.sh rows7    the forward's rows of 2048 and row launches vs before; README table
+#   bash pipelines/h200_kernels.sh rowsweep the HBM forward's row size (1024-4096 points) and row-pass launch
+#   bash pipelines/h200_kernels.sh left     the HBM row pass as left products (DNACONV_HBM_LEFT=1, as of
+#                                            3d6f13b, reverted) vs now; host time per forward; windows K = 1024
 #   bash pipelines/h200_kernels.sh table4   the README's kernel table (sixth session); gradients against fp32 torch.fft
 #   bash pipelines/h200_kernels.sh rest     the GPU tests named in gpu_remaining_tests.txt
 #   bash pipelines/h200_kernels.sh halfcheck fp16 DFT matrices vs fp32 at K = 128-2048 (L = 2.3M), fwd and fwd+bwd
@@ -1108,9 +1108,10 @@ PY
   exit 0
 fi
 if [ "${1:-}" = left ]; then
-  # Session 7: the HBM forward's row pass with stage 1 as a left product (DNACONV_HBM_LEFT=1 in commit 3d6f13b,
-  # reverted as no faster; without it every configuration below runs the current kernel: one row per program, no permutes) against now, per row size and launch (warps, register cap); forward ms, interleaved,
-  # with torch.fft and errors. Then the host's time per forward call at the small shapes, by function
+  # Session 7: the HBM forward's row pass with stage 1 as a left product (one row per program, no permutes:
+  # DNACONV_HBM_LEFT=1 in commit 3d6f13b, reverted as no faster; without it every configuration below runs the
+  # current kernel) against now, per row size and launch (warps, register cap); forward ms, interleaved, with
+  # torch.fft and errors. Then the host's time per forward call at the small shapes, by function
   # (cProfile), and the windows K = 1024 row of the table (fwd+bwd).
   timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/left.txt"
 from dnaconv.pipelines.ab import forward_sweeps

@@ -40,7 +40,7 @@ def test_plans():
     assert hbm_plan(2_300_000, 8192).n == 65536  # a larger block costs less per output (POINT_PS["hbm"])
     assert hbm_plan(2_300_000, 8192, fraction=0.5).n == 32768  # the sparse op's block: the smallest
     assert hbm_plan(73_727, 8192).n == 32768  # a short sequence: fewer points with smaller blocks
-    # rows of 2048 points where one column pass covers the block; of 4096 where that saves a pass (``_row_caps``)
+    # rows of 2048 points where one column pass covers the block, of 4096 where that saves one (``_row_caps``)
     assert hbm_plan(2_300_000, 16384) == FFTPlan((32,), 32, 64, 65536 - 16383, 16384)
     assert hbm_plan(1 << 20, 65536) == FFTPlan((64,), 64, 64, 262144 - 65535, 65536)
     assert (
