@@ -129,6 +129,29 @@ def test_rows_of_4096_points(lazy, monkeypatch):
         assert_close(g.cpu().double(), r.grad, rtol=1e-5, name=name)
 
 
+def test_rows_of_2048_points_two_per_program(monkeypatch):
+    """The forward's plan from K = 4096 at long L (one column pass of 32, rows of 32 x 64, two per program:
+    ``_ROW_LAUNCH``) at N = 32,768, blocks paired, against the reference in fp32; the column passes' width."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd
+
+    for var in ("DNACONV_MONARCH_ROWS", "DNACONV_HBM_COLS"):
+        monkeypatch.delenv(var, raising=False)
+    assert (fwd._col_columns(16, 4096), fwd._col_columns(32, 2048), fwd._col_columns(64, 4096)) == (
+        64,
+        64,
+        32,
+    )
+    assert fwd._col_columns(64, 16) == 16  # at most S
+    plan = FFTPlan((16,), 32, 64, 32768 - 999, 1000)
+    rows = spy_launches(monkeypatch, fwd, "_row_kernel", record=lambda kw: kw["G"])
+    cols = spy_launches(monkeypatch, fwd, "_col_fwd_kernel", record=lambda kw: (kw["P"], kw["G"]))
+    u, k, bias, pre, post, _ = _inputs(1, 2, 40_000, 1000, 0, torch.float32, seed=5)
+    y = fwd.hbm_fftconv_fwd(u, k, bias, pre, post, plan=plan)
+    assert rows == [2] and cols == [(16, 64)]
+    ref = naive_fftconv(*[x.cpu().double() for x in (u, k, bias, pre, post)])
+    assert_close(y.cpu().double(), ref, rtol=1e-5, name="forward")
+
+
 def test_backward_runs_the_reference():
     xs = [
         x.detach().clone().requires_grad_() for x in _inputs(1, 2, 9000, 3000, 0, torch.float32, seed=4)[:5]
