@@ -467,9 +467,9 @@ def _precision(dtype: torch.dtype) -> int:
     return 1 if dtype == torch.float32 else 2
 
 
-# The HBM row pass's launch per row size (points): (rows per 4-warp program, register cap or 0); see
-# ``_launch_shape``.
-_ROW_LAUNCH = {4096: (1, 168), 2048: (2, 168), 1024: (4, 168)}
+# The HBM row pass's rows per program by row size (points), each program of 4 warps capped at 168 registers;
+# see ``_launch_shape``.
+_ROW_LAUNCH = {4096: 1, 2048: 2, 1024: 4}
 
 
 def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tuple[int, int, dict]:
@@ -515,8 +515,7 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
         warps = 4 if points <= 4096 and n <= 2048 else 8
     cap = 168 if kind == "forward" and n <= 1024 and warps == 4 else 0
     if kind == "rows" and n in _ROW_LAUNCH and "DNACONV_MONARCH_ROWS" not in os.environ:  # see the docstring
-        per, cap = _ROW_LAUNCH[n]
-        g, warps = max(1, min(per, 1 << (n_blocks - 1).bit_length())), 4
+        g, warps, cap = max(1, min(_ROW_LAUNCH[n], 1 << (n_blocks - 1).bit_length())), 4, 168
     warps = int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or warps
     cap = int(os.environ.get("DNACONV_MONARCH_MAXNREG", cap))  # 0: no cap
     return g, warps, {"maxnreg": cap} if cap else {}

@@ -43,9 +43,8 @@ def test_plans():
     # rows of 2048 points where one column pass covers the block, of 4096 where that saves one (``_row_caps``)
     assert hbm_plan(2_300_000, 16384) == FFTPlan((32,), 32, 64, 65536 - 16383, 16384)
     assert hbm_plan(1 << 20, 65536) == FFTPlan((64,), 64, 64, 262144 - 65535, 65536)
-    assert (
-        hbm_plan(2_300_000, 16384, kind="hbm_bwd").n1 * hbm_plan(2_300_000, 16384, kind="hbm_bwd").n2 == 2048
-    )
+    bwd = hbm_plan(2_300_000, 16384, kind="hbm_bwd")
+    assert bwd.n == 65536 and bwd.n1 * bwd.n2 == 2048
     full = hbm_plan(4 << 20, 4 << 20)  # full-length filter at L = 4M: one block of 8M points
     assert full.n == 8 << 20 and full.cols == (64, 32) and full.n1 * full.n2 == 4096 and full.C >= 4 << 20
     assert hbm_plan(10_000_000, 10_000_000) is None  # N > 2^24
@@ -136,12 +135,8 @@ def test_rows_of_2048_points_two_per_program(monkeypatch):
 
     for var in ("DNACONV_MONARCH_ROWS", "DNACONV_HBM_COLS"):
         monkeypatch.delenv(var, raising=False)
-    assert (fwd._col_columns(16, 4096), fwd._col_columns(32, 2048), fwd._col_columns(64, 4096)) == (
-        64,
-        64,
-        32,
-    )
-    assert fwd._col_columns(64, 16) == 16  # at most S
+    passes = ((16, 4096), (32, 2048), (64, 4096), (64, 16))  # (P, S)
+    assert [fwd._col_columns(p, s) for p, s in passes] == [64, 64, 32, 16]  # at most S
     plan = FFTPlan((16,), 32, 64, 32768 - 999, 1000)
     rows = spy_launches(monkeypatch, fwd, "_row_kernel", record=lambda kw: kw["G"])
     cols = spy_launches(monkeypatch, fwd, "_col_fwd_kernel", record=lambda kw: (kw["P"], kw["G"]))
