@@ -121,6 +121,23 @@ def forward_sweeps(cases, reps: int = 3) -> None:
         torch.cuda.empty_cache()
 
 
+def fwd_bwd_sweeps(cases, reps: int = 3) -> None:
+    """``forward_sweeps`` for fwd+bwd: torch.fft's autograd, then ``fftconv``'s under each configuration of
+    ``cfgs``, interleaved, the inputs' gradients reset before each call; one line per case."""
+    from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+
+    for B, D, L, K, cfgs in cases:
+        u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+        leaves = [u, k, bias, pre, post]
+        t = bench(lambda leaves=leaves, dy=dy: naive_fftconv(*leaves).backward(dy), leaves)
+        line = interleaved_envs(
+            lambda leaves=leaves, dy=dy: fftconv(*leaves).backward(dy), cfgs, reps, leaves
+        )
+        print(f"{B}x{D}x{L} K={K} fwd+bwd: torch {t:.3f} {line}", flush=True)
+        del u, k, bias, pre, post, dy, leaves
+        torch.cuda.empty_cache()
+
+
 def fwd_bwd_knob(shape, env: str, values, label: str = "", accumulate: bool = False) -> str:
     """fwd+bwd on ``gated_inputs(*shape)``: torch.fft's autograd, then ``fftconv`` with ``env`` at each of
     ``values`` (``interleaved``), as one "torch ms label+value ms ..." line. The inputs' gradients are reset

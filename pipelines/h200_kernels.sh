@@ -46,6 +46,7 @@
 #                                            at K = 8192, 16K: ms and ps per point
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
+#   bash pipelines/h200_kernels.sh align    (prepared, not run) DNACONV_HBM_ALIGN=1 vs now, forward and fwd+bwd
 #   bash pipelines/h200_kernels.sh final7   cols7's picks vs before; PART=1 tests
 #   bash pipelines/h200_kernels.sh cols7    columns per column-pass program; 32 x 64 rows capped at 168 regs
 #   bash pipelines/h200_kernels.sh fb7      fwd+bwd with rows7's changes vs before; table rows again; tests
@@ -1014,6 +1015,21 @@ for K, sizes in ((2048, ["16384", "65536"]), (4096, ["16384", "65536"])):
 PY
   exit 0
 fi
+if [ "${1:-}" = align ]; then
+  # Prepared in session 7, not run yet: the HBM convolutions' overlap rounded up to a multiple of 16
+  # (DNACONV_HBM_ALIGN=1, monarch_hbm._overlap), so that the first and last column passes' bf16 reads and writes
+  # vectorise, against now; forward (with errors) and fwd+bwd ms, interleaved, with torch.fft.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/align.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+A = {"now": {}, "align": {"DNACONV_HBM_ALIGN": "1"}}
+cases = ((1, 32, 2_300_000, 1024, A), (1, 32, 2_300_000, 4096, A), (1, 32, 2_300_000, 8192, A),
+         (1, 32, 2_300_000, 16384, A), (1, 64, 1 << 20, 65536, A), (8, 512, 16384, 16384, A),
+         (16, 1024, 4096, 4096, A))
+forward_sweeps(cases)
+fwd_bwd_sweeps(cases[:5])
+PY
+  exit 0
+fi
 if [ "${1:-}" = final7 ]; then
   # Session 7, after cols7: rows of 32 x 64 capped at 168 registers and 32 columns per program in column passes
   # of 64 points, against the launch before (restored by the variables of "before"), forward ms, interleaved;
@@ -1047,20 +1063,12 @@ if [ "${1:-}" = fb7 ]; then
   # the table rows whose fwd+bwd moved in rows7's table run (K = 512, 1024, 2048) and K = 16K; those rows of
   # the table again, then the GPU tests of PART=1 (``pending``).
   timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/fb7.txt"
-import torch
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-from dnaconv.pipelines.ab import bench, gated_inputs, interleaved_envs as configs
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
 C = "DNACONV_MONARCH_MAXNREG"
-for B, D, L, K, before in ((1, 32, 2_300_000, 2048, {C: "0"}), (1, 32, 2_300_000, 1024, {C: "0"}),
-                           (1, 32, 2_300_000, 512, {}), (1, 32, 2_300_000, 16384, {"DNACONV_HBM_ROW": "4096"})):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
-    args = (u, k, bias, pre, post)
-    leaves = list(args)
-    t = bench(lambda: naive_fftconv(*args).backward(dy), leaves)
-    line = configs(lambda: fftconv(*args).backward(dy), {"new": {}, "before": before}, 3, leaves)
-    print(f"{B}x{D}x{L} K={K} fwd+bwd: torch {t:.3f} {line}", flush=True)
-    del u, k, bias, pre, post, dy, args, leaves
-    torch.cuda.empty_cache()
+UNCAPPED = {"new": {}, "before": {C: "0"}}
+fwd_bwd_sweeps(((1, 32, 2_300_000, 2048, UNCAPPED), (1, 32, 2_300_000, 1024, UNCAPPED),
+                (1, 32, 2_300_000, 512, {"new": {}, "before": {}}),
+                (1, 32, 2_300_000, 16384, {"new": {}, "before": {"DNACONV_HBM_ROW": "4096"}})))
 PY
   timeout 100 dnaconv bench fftconv --dtype bfloat16 --case partial:1:32:2300000:512 --case partial:1:32:2300000:1024 \
     --case partial:1:32:2300000:2048 2>&1 | tee "$OUT/again.txt"

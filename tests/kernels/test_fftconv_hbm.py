@@ -147,6 +147,22 @@ def test_rows_of_2048_points_two_per_program(monkeypatch):
     assert_close(y.cpu().double(), ref, rtol=1e-5, name="forward")
 
 
+def test_aligned_overlap(monkeypatch):
+    """DNACONV_HBM_ALIGN=1 (``monarch_hbm._overlap``): the overlap rounded up to a multiple of 16 where that adds
+    no block and the convolution is dense; the same forward and gradients, history included."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd
+
+    assert fwd._overlap(16384, 2999, 30_000) == 2999  # off by default
+    monkeypatch.setenv("DNACONV_HBM_ALIGN", "1")
+    assert fwd._overlap(16384, 2999, 30_000) == 3008  # C = 13,376: still three blocks
+    assert fwd._overlap(16384, 2999, 30_000, dense=False) == 2999
+    assert fwd._overlap(16384, 2999, 13_385) == 2999  # C = 13,376 would need a second block
+    assert fwd._Frame(hbm_plan(30_000, 3000), 1, 3, 30_000).C == 16384 - 3008
+    test_forward_fp32(*SHAPES[1], True)  # streaming history: block 0 reaches further back
+    test_hbm_backward(*SHAPES[0], True, monkeypatch)
+    test_hbm_backward(*SHAPES[1], True, monkeypatch)
+
+
 def test_backward_runs_the_reference():
     xs = [
         x.detach().clone().requires_grad_() for x in _inputs(1, 2, 9000, 3000, 0, torch.float32, seed=4)[:5]
