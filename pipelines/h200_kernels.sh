@@ -46,7 +46,7 @@
 #                                            at K = 8192, 16K: ms and ps per point
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
-#   bash pipelines/h200_kernels.sh align    (prepared, not run) DNACONV_HBM_ALIGN=1 vs now, forward and fwd+bwd
+#   bash pipelines/h200_kernels.sh align    (prepared, not run) DNACONV_FFT_ALIGN=1 vs now, forward and fwd+bwd
 #   bash pipelines/h200_kernels.sh final7   cols7's picks vs before; PART=1 tests
 #   bash pipelines/h200_kernels.sh cols7    columns per column-pass program; 32 x 64 rows capped at 168 regs
 #   bash pipelines/h200_kernels.sh fb7      fwd+bwd with rows7's changes vs before; table rows again; tests
@@ -1016,17 +1016,18 @@ PY
   exit 0
 fi
 if [ "${1:-}" = align ]; then
-  # Prepared in session 7, not run yet: the HBM convolutions' overlap rounded up to a multiple of 16
-  # (DNACONV_HBM_ALIGN=1, monarch_hbm._overlap), so that the first and last column passes' bf16 reads and writes
-  # vectorise, against now; forward (with errors) and fwd+bwd ms, interleaved, with torch.fft.
+  # Prepared in session 7, not run yet: blocks framed with the overlap rounded up to a multiple of 16
+  # (DNACONV_FFT_ALIGN=1, plan.block_overlap), so that the on-chip forward's and the HBM column passes' bf16
+  # reads and writes vectorise, against now; forward (with errors) and fwd+bwd ms, interleaved, with torch.fft.
   timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/align.txt"
 from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
-A = {"now": {}, "align": {"DNACONV_HBM_ALIGN": "1"}}
-cases = ((1, 32, 2_300_000, 1024, A), (1, 32, 2_300_000, 4096, A), (1, 32, 2_300_000, 8192, A),
+A = {"now": {}, "align": {"DNACONV_FFT_ALIGN": "1"}}
+cases = ((1, 32, 2_300_000, 128, A), (1, 32, 2_300_000, 256, A), (32, 256, 8192, 128, A),
+         (1, 32, 2_300_000, 1024, A), (1, 32, 2_300_000, 4096, A), (1, 32, 2_300_000, 8192, A),
          (1, 32, 2_300_000, 16384, A), (1, 64, 1 << 20, 65536, A), (8, 512, 16384, 16384, A),
          (16, 1024, 4096, 4096, A))
 forward_sweeps(cases)
-fwd_bwd_sweeps(cases[:5])
+fwd_bwd_sweeps(cases[3:8])
 PY
   exit 0
 fi

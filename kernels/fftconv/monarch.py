@@ -62,6 +62,7 @@ from dnaconv.kernels.fftconv.plan import (
     MIN_FFT_SIZE,
     FFTPlan,
     backward_kind,
+    block_overlap,
     fft_plan,
     freq_order,
     kept_columns,
@@ -574,6 +575,8 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         raise ValueError(f"cached spectrum {tuple(kfr.shape)} does not match the plan {n1} x {n2}")
     y = torch.empty_like(u)
     dummy = u
+    km1 = block_overlap(n1 * n2, k_eff, L, fraction == 1)
+    C = n1 * n2 - km1
     n_blocks = triton.cdiv(L, C)
     args = (
         u, pre_gate if pre_gate is not None else dummy, post_gate if post_gate is not None else dummy,
@@ -594,7 +597,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
             L,
             H,
             C,
-            k_eff - 1,
+            km1,
             n_blocks,
             B * n_blocks,
             n_groups,
@@ -627,7 +630,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         L,
         H,
         C,
-        n1 * n2 // 2 if flags["HALF"] else k_eff - 1,
+        n1 * n2 // 2 if flags["HALF"] else km1,
         n_groups,
         n_blocks,
         B * n_blocks,

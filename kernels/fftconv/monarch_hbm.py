@@ -49,7 +49,7 @@ from dnaconv.kernels.fftconv.dft import (
     _scale,
 )
 from dnaconv.kernels.fftconv.monarch import _launch_shape, _precision, _segments, monarch_spectrum
-from dnaconv.kernels.fftconv.plan import hbm_plan
+from dnaconv.kernels.fftconv.plan import block_overlap, hbm_plan
 
 __all__ = ["hbm_fftconv_fwd"]
 
@@ -327,30 +327,12 @@ def _col_columns(p: int, s: int) -> int:
     return min(int(os.environ.get("DNACONV_HBM_COLS", 0)) or (32 if p >= 64 else 64), s)
 
 
-def _overlap(n: int, km1: int, L: int, dense: bool = True) -> int:
-    """The positions of each N-point block before its first new output: K' - 1, or with DNACONV_HBM_ALIGN=1
-    (untimed, off by default) K' - 1 rounded up to a multiple of 16, where that adds no block and the
-    convolution is dense (a frequency-sparse op is defined on the reference's block framing).
-
-    With the overlap and so C = N - overlap multiples of 16 (and L, as the launcher specialises it), the first
-    column pass's reads of u and pre and the last one's of post and writes of y start aligned and vectorise:
-    sm_90 builds of the paired passes with those integers marked divisible by 16 (``kernel_regs``'s
-    ``compile_sm90``, 2026-11-29), load instructions per thread of the first pass 34 -> 6 (passes of 16 points)
-    and 66 -> 10 (32), the last pass 22 -> 8 loads and 16 -> 2 stores (16), 42 -> 14 and 32 -> 4 (32); 58 -> 54,
-    96 -> 88, 64 -> 44 and 128 -> 96 registers. The outputs are the same convolution (an output needs the K' -
-    1 positions before it; a longer overlap only moves the block boundaries)."""
-    if not dense or os.environ.get("DNACONV_HBM_ALIGN") != "1":
-        return km1
-    aligned = -(-km1 // 16) * 16
-    return aligned if triton.cdiv(L, n - aligned) == triton.cdiv(L, n - km1) else km1
-
-
 class _Frame:
     """The layout of one HBM convolution's intermediate: N-point blocks of C new outputs, segments (PAIR: two
     real segments of a channel per complex one, see ``_col_fwd_kernel``) and the column levels (R, P, S, G)."""
 
     def __init__(self, plan, B, D, L, dense=True):
-        self.n, self.km1 = plan.n, _overlap(plan.n, plan.k_eff - 1, L, dense)
+        self.n, self.km1 = plan.n, block_overlap(plan.n, plan.k_eff, L, dense)
         self.C = self.n - self.km1
         self.n_blocks = triton.cdiv(L, self.C)
         # PAIR: two real segments of a channel per complex one, half the intermediate and half the programs of

@@ -38,6 +38,7 @@ __all__ = [
     "hbm_plan",
     "fft_plan",
     "backward_kind",
+    "block_overlap",
     "split_backward",
     "freq_order",
     "kept_columns",
@@ -80,6 +81,28 @@ def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
     else:
         caps = (FWD_ROW, MAX_ROW) if passes == 1 else (MAX_ROW,)
     return tuple(min(MAX_ROW, c) for c in caps)
+
+
+def block_overlap(n: int, k_eff: int, L: int, dense: bool = True) -> int:
+    """The positions of each n-point block before its first new output (KM1; C = n - KM1 new outputs): K' - 1,
+    or with DNACONV_FFT_ALIGN=1 (not yet timed, off by default) K' - 1 rounded up to a multiple of 16 where that
+    adds no block and the convolution is dense (a frequency-sparse op is defined on the reference's framing).
+    The outputs are the same convolution: an output needs the K' - 1 positions before it, and a longer overlap
+    only moves the block boundaries. The on-chip forward and both HBM convolutions take it.
+
+    Why: K' - 1 and C are odd for most K, so the kernels' reads of u, pre and post and writes of y start at odd
+    positions and compile to one 2-byte access per element. With C, KM1 and L divisible by 16 (as Triton's
+    launcher then specialises them) they vectorise. sm_90 builds with those integers marked divisible by 16,
+    2026-11-29, load and store instructions per thread: the on-chip forward at N = 1024 (4 segments, 4 warps)
+    177 -> 37 loads and 32 -> 4 stores, at N = 512 171 -> 31 and 32 -> 4; the HBM first column pass (paired)
+    34 -> 6 loads at 16 points, 66 -> 10 at 32; the last one 22 -> 8 loads and 16 -> 2 stores at 16 points.
+    (``pipelines/kernel_regs.py`` marks no integer divisible, so its builds show the scalar form either way.)
+    Whether that makes the kernels faster is for the GPU to say (``h200_kernels.sh align``)."""
+    km1 = k_eff - 1
+    if not dense or os.environ.get("DNACONV_FFT_ALIGN") != "1":
+        return km1
+    aligned = -(-km1 // 16) * 16
+    return aligned if aligned < n and -(-L // (n - aligned)) == -(-L // (n - km1)) else km1
 
 
 def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:

@@ -13,7 +13,15 @@ import dnaconv.kernels.fftconv.monarch as monarch_mod
 import dnaconv.kernels.fftconv.plan as plan_mod
 from dnaconv.kernels.fftconv import fftconv, naive_conv_direct, naive_fftconv, naive_fftconv_blocked
 from dnaconv.kernels.fftconv.monarch import monarch_fftconv
-from dnaconv.kernels.fftconv.plan import FFTPlan, fft_plan, freq_order, hbm_plan, kept_columns, sparse_ok
+from dnaconv.kernels.fftconv.plan import (
+    FFTPlan,
+    block_overlap,
+    fft_plan,
+    freq_order,
+    hbm_plan,
+    kept_columns,
+    sparse_ok,
+)
 from dnaconv.kernels.testing import BF16_FLOOR, assert_close
 from tests.kernels.helpers import DEVICE, conv_inputs, spy_launches
 
@@ -148,15 +156,16 @@ def test_rows_of_2048_points_two_per_program(monkeypatch):
 
 
 def test_aligned_overlap(monkeypatch):
-    """DNACONV_HBM_ALIGN=1 (``monarch_hbm._overlap``): the overlap rounded up to a multiple of 16 where that adds
-    no block and the convolution is dense; the same forward and gradients, history included."""
+    """DNACONV_FFT_ALIGN=1 (``plan.block_overlap``): the overlap rounded up to a multiple of 16 where that adds
+    no block and the convolution is dense; the HBM forward and gradients the same, history included."""
     import dnaconv.kernels.fftconv.monarch_hbm as fwd
 
-    assert fwd._overlap(16384, 2999, 30_000) == 2999  # off by default
-    monkeypatch.setenv("DNACONV_HBM_ALIGN", "1")
-    assert fwd._overlap(16384, 2999, 30_000) == 3008  # C = 13,376: still three blocks
-    assert fwd._overlap(16384, 2999, 30_000, dense=False) == 2999
-    assert fwd._overlap(16384, 2999, 13_385) == 2999  # C = 13,376 would need a second block
+    monkeypatch.delenv("DNACONV_FFT_ALIGN", raising=False)
+    assert block_overlap(16384, 3000, 30_000) == 2999  # off by default
+    monkeypatch.setenv("DNACONV_FFT_ALIGN", "1")
+    assert block_overlap(16384, 3000, 30_000) == 3008  # C = 13,376: still three blocks
+    assert block_overlap(16384, 3000, 30_000, dense=False) == 2999
+    assert block_overlap(16384, 3000, 13_385) == 2999  # C = 13,376 would need a second block
     assert fwd._Frame(hbm_plan(30_000, 3000), 1, 3, 30_000).C == 16384 - 3008
     test_forward_fp32(*SHAPES[1], True)  # streaming history: block 0 reaches further back
     test_hbm_backward(*SHAPES[0], True, monkeypatch)

@@ -131,6 +131,20 @@ def test_forward_fp32(B, D, L, K, H, gated):
     assert_close(y.cpu(), ref, rtol=1e-5, name="fp32")
 
 
+def test_aligned_overlap_on_chip(monkeypatch):
+    """DNACONV_FFT_ALIGN=1 (``plan.block_overlap``): the on-chip forward framed with the overlap rounded up to a
+    multiple of 16, over several blocks and with streaming history, against the reference."""
+    import dnaconv.kernels.fftconv.monarch as monarch
+
+    monkeypatch.setenv("DNACONV_FFT_ALIGN", "1")
+    seen = []
+    real = monarch.block_overlap
+    monkeypatch.setattr(monarch, "block_overlap", lambda *a: seen.append(real(*a)) or seen[-1])
+    for B, D, L, K, H in ((2, 3, 2000, 100, 0), (1, 3, 200, 64, 63)):
+        test_forward_fp32(B, D, L, K, H, True)
+    assert seen == [112, 64]  # K' - 1 = 99 and 63, rounded up
+
+
 def _spy(monkeypatch, name):
     """Each launch's flags (HALF, ACROSS, PART, G, ...) of the kernel ``monarch.name``."""
     from dnaconv.kernels.fftconv import monarch
