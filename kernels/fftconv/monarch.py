@@ -652,6 +652,8 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
+    km1 = block_overlap(n1 * n2, k_eff, L)  # any overlap >= K' - 1 frames both of the backward's frames
+    C = n1 * n2 - km1
     n_blocks = triton.cdiv(L, C)
     dummy = u
     dy = dy.contiguous()
@@ -681,7 +683,7 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
             post_gate if post_gate is not None else dummy, history if history is not None else dummy,
             bias if bias is not None else dummy, kfr, kfi, *mats,
             du, dpre if dpre is not None else dummy, dpost if dpost is not None else dummy, dbias, dk,
-            z if z is not None else dummy, D, L, H, C, n1 * n2 // 2 if half else k_eff - 1, k_eff, n_groups,
+            z if z is not None else dummy, D, L, H, C, n1 * n2 // 2 if half else km1, k_eff, n_groups,
             n_blocks, B * n_blocks,
             G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),

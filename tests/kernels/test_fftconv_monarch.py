@@ -133,7 +133,8 @@ def test_forward_fp32(B, D, L, K, H, gated):
 
 def test_aligned_overlap_on_chip(monkeypatch):
     """DNACONV_FFT_ALIGN=1 (``plan.block_overlap``): the on-chip forward framed with the overlap rounded up to a
-    multiple of 16, over several blocks and with streaming history, against the reference."""
+    multiple of 16, over several blocks and with streaming history, and the fused backward, against the
+    reference."""
     import dnaconv.kernels.fftconv.monarch as monarch
 
     monkeypatch.setenv("DNACONV_FFT_ALIGN", "1")
@@ -143,6 +144,8 @@ def test_aligned_overlap_on_chip(monkeypatch):
     for B, D, L, K, H in ((2, 3, 2000, 100, 0), (1, 3, 200, 64, 63)):
         test_forward_fp32(B, D, L, K, H, True)
     assert seen == [112, 64]  # K' - 1 = 99 and 63, rounded up
+    test_backward_fp32(2, 3, 2000, 100, 0)
+    assert seen[2:] == [112, 112]  # the forward's and the backward's frames
 
 
 def _spy(monkeypatch, name):
