@@ -5,9 +5,12 @@ without spending GPU time; times still have to be measured on the GPU (``pipelin
 
     python -m dnaconv.pipelines.kernel_regs                  # the launch table's kernels, the HBM row passes
     python -m dnaconv.pipelines.kernel_regs --maxnreg 168    # with a register cap
+    python -m dnaconv.pipelines.kernel_regs --divisible D,L,K           # integers of typical shapes
+    python -m dnaconv.pipelines.kernel_regs --divisible D,L,K,C,KM1     # and of DNACONV_FFT_ALIGN=1's blocks
 
 Prints one line per kernel and launch shape: registers per thread, the stack frame (spilled bytes), shared
-memory. The launch shapes are those ``_launch_shape`` picks for long sequences (many blocks).
+memory, global load and store instructions per thread (PTX). The launch shapes are those ``_launch_shape``
+picks for long sequences (many blocks).
 """
 
 from __future__ import annotations
@@ -44,13 +47,20 @@ _INTS = {"D", "L", "H", "C", "KM1", "K", "n_groups", "n_blocks", "NQ", "ROWS", "
 
 
 def compile_sm90(
-    fn, constexprs: dict, num_warps: int, maxnreg: int = 0, num_stages: int = 0, ptr_types: dict | None = None
+    fn,
+    constexprs: dict,
+    num_warps: int,
+    maxnreg: int = 0,
+    num_stages: int = 0,
+    ptr_types: dict | None = None,
+    divisible: tuple = (),
 ):
     """Compile the @triton.jit ``fn`` for sm_90: bf16 pointers for the sequence tensors, fp32 for the rest,
     int32 scalars, ``constexprs`` by name (the kernel's defaults for those not given); ``num_stages`` as the
     launcher passes it (0: Triton's default); ``ptr_types``: other pointee types by name (e.g. "*fp16").
     Every pointer is marked 16-byte aligned, as the launcher marks a torch tensor's: without it the build has
-    no vector loads or stores, unlike the one that runs."""
+    no vector loads or stores, unlike the one that runs. ``divisible``: the integer arguments marked divisible
+    by 16, as the launcher specialises an integer that is (e.g. L = 2.3M, D = 32)."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -67,7 +77,11 @@ def compile_sm90(
         else:
             sig[name] = "*bf16" if name in _HALF_PTRS else "*fp32"
         sig[name] = (ptr_types or {}).get(name, sig[name])
-    aligned = {(i,): [["tt.divisibility", 16]] for i, n in enumerate(names) if sig[n].startswith("*")}
+    aligned = {
+        (i,): [["tt.divisibility", 16]]
+        for i, n in enumerate(names)
+        if sig[n].startswith("*") or n in divisible
+    }
     src = ASTSource(
         fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in constexprs.items()}, attrs=aligned
     )
@@ -78,7 +92,8 @@ def compile_sm90(
 
 
 def usage(kernel) -> dict:
-    """Registers per thread, stack frame bytes (spills) and shared memory bytes of a compiled kernel."""
+    """Registers per thread, stack frame bytes (spills), shared memory bytes and global load and store
+    instructions per thread (in the PTX) of a compiled kernel."""
     cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(kernel.asm["cubin"])
@@ -87,15 +102,23 @@ def usage(kernel) -> dict:
     m = re.search(r"REG:(\d+) STACK:(\d+)", out.stdout)
     if m is None:
         raise RuntimeError(f"cuobjdump printed no resource usage: {out.stdout[:200]}")
-    return dict(regs=int(m.group(1)), stack=int(m.group(2)), shared=kernel.metadata.shared)
+    ptx = kernel.asm["ptx"]
+    return dict(
+        regs=int(m.group(1)),
+        stack=int(m.group(2)),
+        shared=kernel.metadata.shared,
+        loads=len(re.findall(r"\bld\.global", ptx)),
+        stores=len(re.findall(r"\bst\.global", ptx)),
+    )
 
 
-def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
+def report(maxnreg: int = 0, sizes=SIZES, divisible: tuple = ()) -> list[dict]:
     """One row per (kernel, N1 x N2) at the launch table's shape for long sequences, and for sequences of one
     block ("short": segments of several sequences per program; the forward's half tiles where the launcher
     takes them); the split backward's two launches where it runs (N = 4096; every N with DNACONV_MONARCH_SPLIT=1).
     The fused backward loads z from the forward, as in training (SAVEZ; DNACONV_MONARCH_SAVEZ=0: recomputed);
-    its short rows take half tiles where the launcher would (not with DNACONV_MONARCH_BWD_HALF=0)."""
+    its short rows take half tiles where the launcher would (not with DNACONV_MONARCH_BWD_HALF=0).
+    ``divisible``: the integer arguments marked divisible by 16 (``compile_sm90``)."""
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("Error: TRITON_INTERPRET=1 is set: kernels must be compiled, not interpreted")
     from dnaconv.kernels.fftconv.monarch import (
@@ -150,7 +173,7 @@ def report(maxnreg: int = 0, sizes=SIZES) -> list[dict]:
             else:
                 cx.update(M=n2, PRECISION=2, LAZY=_lazy(n1, n2))
             cap = maxnreg or opts.get("maxnreg", 0)
-            k = compile_sm90(fn, cx, warps, cap, stages, _HALF_MATRICES)
+            k = compile_sm90(fn, cx, warps, cap, stages, _HALF_MATRICES, divisible)
             rows.append(dict(kernel=name, n1=n1, n2=n2, G=G, warps=warps, maxnreg=cap, **usage(k)))
     return rows
 
@@ -163,10 +186,16 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--size", action="append", default=None, help="N1xN2, e.g. 16x32 (repeatable; default: all)"
     )
+    ap.add_argument(
+        "--divisible",
+        default="",
+        help="integer arguments to mark divisible by 16, as the launcher specialises them, e.g. D,L,K "
+        "(typical shapes) or D,L,K,C,KM1 (with DNACONV_FFT_ALIGN=1)",
+    )
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     a = ap.parse_args(argv)
     sizes = tuple(tuple(int(x) for x in v.split("x")) for v in a.size) if a.size else SIZES
-    rows = report(a.maxnreg, sizes)
+    rows = report(a.maxnreg, sizes, tuple(x for x in a.divisible.split(",") if x))
     if a.json:
         print(json.dumps(rows))
         return
@@ -174,7 +203,7 @@ def main(argv=None) -> None:
         print(
             f"{r['kernel']:9} N = {r['n1'] * r['n2']:4} ({r['n1']} x {r['n2']}) G = {r['G']} warps = {r['warps']}"
             f" cap = {r['maxnreg'] or '-':>3}: {r['regs']:3} registers, {r['stack']:4} B stack, "
-            f"{r['shared']} B shared"
+            f"{r['shared']} B shared, {r['loads']} loads and {r['stores']} stores"
         )
 
 

@@ -92,13 +92,13 @@ def block_overlap(n: int, k_eff: int, L: int, dense: bool = True) -> int:
 
     Why: K' - 1 and C are odd for most K, so the kernels' reads of u, pre and post and writes of y start at odd
     positions and compile to one 2-byte access per element. With C, KM1 and L divisible by 16 (as Triton's
-    launcher then specialises them) they vectorise. sm_90 builds with those integers marked divisible by 16,
-    2026-11-29, load and store instructions per thread: the on-chip forward at N = 1024 (4 segments, 4 warps)
-    177 -> 37 loads and 32 -> 4 stores, at N = 512 171 -> 31 and 32 -> 4; the fused on-chip backward (z
-    loaded) at N = 1024 193 -> 45 and 51 -> 15, 254 -> 200 registers and 24 -> 0 bytes spilled, at N = 512
-    187 -> 39 and 50 -> 14, 255 -> 187 registers and 72 -> 0 bytes spilled; the HBM first column pass (paired)
-    34 -> 6 loads at 16 points, 66 -> 10 at 32; the last one 22 -> 8 loads and 16 -> 2 stores at 16 points.
-    (``pipelines/kernel_regs.py`` marks no integer divisible, so its builds show the scalar form either way.)
+    launcher then specialises them) they vectorise. sm_90 builds, 2026-11-29, global load and store
+    instructions per thread, ``python -m dnaconv.pipelines.kernel_regs --divisible D,L,K`` against ``...
+    --divisible D,L,K,C,KM1``: the on-chip forward at N = 1024 (4 segments, 4 warps) 177 -> 37 loads and 32 ->
+    4 stores, at N = 512 171 -> 31 and 32 -> 4; the fused on-chip backward (z loaded) at N = 1024 193 -> 39
+    and 51 -> 9, 255 -> 174 registers and 8 -> 0 bytes spilled, at N = 512 187 -> 33 and 50 -> 8, 255 -> 176
+    registers and 16 -> 0 bytes. A one-off build of the HBM column passes (paired) the same way: the first,
+    34 -> 6 loads at 16 points, 66 -> 10 at 32; the last, 22 -> 8 loads and 16 -> 2 stores at 16 points.
     Whether that makes the kernels faster is for the GPU to say (``h200_kernels.sh align``)."""
     km1 = k_eff - 1
     if not dense or os.environ.get("DNACONV_FFT_ALIGN") != "1":
