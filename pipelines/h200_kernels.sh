@@ -46,7 +46,7 @@
 #                                            at K = 8192, 16K: ms and ps per point
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
-#   bash pipelines/h200_kernels.sh align    (prepared, not run) DNACONV_FFT_ALIGN=1 vs now, forward and fwd+bwd
+#   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
 #   bash pipelines/h200_kernels.sh final7   cols7's picks vs before; PART=1 tests
 #   bash pipelines/h200_kernels.sh cols7    columns per column-pass program; 32 x 64 rows capped at 168 regs
 #   bash pipelines/h200_kernels.sh fb7      fwd+bwd with rows7's changes vs before; table rows again; tests
@@ -501,11 +501,14 @@ if [ "${1:-}" = pending ]; then
   # The GPU tests (on $DNACONV_TEST_WORKERS processes, see h200_setup.sh), then the modes in $MODES (e.g.
   # MODES="table"; none by default). All of them took more than one call's time on 2026-11-29 (121 of 185 in
   # 420 s), so PART=1 runs the FFT-convolution and HBM tests (82), PART=2 the rest (the on-chip kernel, short
-  # convolution, streaming and pipeline tests), in calls of their own; no PART: all.
+  # convolution, streaming and pipeline tests), in calls of their own (PART=2a: the on-chip kernel's, 2b: the
+  # rest of 2); no PART: all.
   # (the register report's test compiles for sm_90 on the CPU: CI runs it; here it cost 27 s)
   case "${PART:-}" in
     1) tests="tests/kernels/test_fftconv.py tests/kernels/test_fftconv_hbm.py" ;;
     2) tests="tests/kernels/test_fftconv_monarch.py tests/kernels/test_shortconv.py tests/test_streaming.py tests/test_pipelines.py" ;;
+    2a) tests="tests/kernels/test_fftconv_monarch.py" ;;
+    2b) tests="tests/kernels/test_shortconv.py tests/test_streaming.py tests/test_pipelines.py" ;;
     *) tests="tests/kernels tests/test_streaming.py tests/test_pipelines.py" ;;
   esac
   timeout "${TEST_S:-480}" python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider $tests \
@@ -1016,18 +1019,62 @@ PY
   exit 0
 fi
 if [ "${1:-}" = align ]; then
-  # Prepared in session 7, not run yet: blocks framed with the overlap rounded up to a multiple of 16
-  # (DNACONV_FFT_ALIGN=1, plan.block_overlap), so that the on-chip kernels' and the HBM column passes' bf16
-  # reads and writes vectorise, against now; forward (with errors) and fwd+bwd ms, interleaved, with torch.fft.
+  # Prepared in session 7, run in session 8 (then made the default): blocks framed with the overlap rounded up
+  # to a multiple of 16 (plan.block_overlap), so that the on-chip kernels' and the HBM column passes' bf16
+  # reads and writes vectorise, against K' - 1 (DNACONV_FFT_ALIGN=0 since); forward (with errors) and fwd+bwd
+  # ms, interleaved, with torch.fft. Session 8's run had "now" = K' - 1 and "align" = DNACONV_FFT_ALIGN=1.
   timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/align.txt"
 from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
-A = {"now": {}, "align": {"DNACONV_FFT_ALIGN": "1"}}
+A = {"now": {"DNACONV_FFT_ALIGN": "0"}, "align": {}}
 cases = ((1, 32, 2_300_000, 128, A), (1, 32, 2_300_000, 256, A), (32, 256, 8192, 128, A),
          (1, 32, 2_300_000, 1024, A), (1, 32, 2_300_000, 4096, A), (1, 32, 2_300_000, 8192, A),
          (1, 32, 2_300_000, 16384, A), (1, 64, 1 << 20, 65536, A), (8, 512, 16384, 16384, A),
          (16, 1024, 4096, 4096, A))
 forward_sweeps(cases)
 fwd_bwd_sweeps(cases)
+PY
+  exit 0
+fi
+if [ "${1:-}" = sweep8 ]; then
+  # Session 8, with the aligned block overlaps now the default: the HBM forward's block size, row cap and
+  # columns per program again at K = 8192 and 16K; filters of 512 and 1024 taps on chip (DNACONV_MONARCH_FFT=0)
+  # against the plan's HBM; forward ms, interleaved, with torch.fft. Then plan.POINT_PS's on-chip (forward and
+  # fused backward) and HBM forward rows re-measured (ps per transformed point), then the GPU tests in $PART.
+  timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/sweep8.txt"
+import json, os
+from dnaconv.pipelines.ab import forward_sweeps, point_costs
+F = "DNACONV_HBM_FFT"; ROW = "DNACONV_HBM_ROW"; COLS = "DNACONV_HBM_COLS"
+K16 = {"now": {}, "n131k": {F: "131072"}, "row4096": {ROW: "4096"}, "cols64": {COLS: "64"}, "row1024": {ROW: "1024"}}
+K8 = {"now": {}, "n32k": {F: "32768"}, "row4096": {ROW: "4096"}, "cols64": {COLS: "64"}}
+CHIP = {"now": {}, "chip": {"DNACONV_MONARCH_FFT": "0"}}
+forward_sweeps(((1, 32, 2_300_000, 16384, K16), (1, 32, 2_300_000, 8192, K8),
+                (1, 32, 2_300_000, 512, CHIP), (1, 32, 2_300_000, 1024, CHIP)))
+json.dump(point_costs(backward=True), open(os.path.join(os.environ.get("OUT", "/tmp"), "points8.json"), "w"), indent=1)
+PY
+  exit 0
+fi
+if [ "${1:-}" = rows8 ]; then
+  # Session 8, after sweep8 (rows of 1024 under a column pass of 64 led at K = 16K): the HBM forward's rows
+  # capped at 1024 (DNACONV_HBM_ROW) against the plan's rows wherever one column pass still covers the block,
+  # forward ms, interleaved, with torch.fft. Then the README table (table4's bench run and gradient errors).
+  timeout 120 python3 - <<'PY' 2>&1 | tee "$OUT/rows8.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+R = {"now": {}, "row1024": {"DNACONV_HBM_ROW": "1024"}}
+forward_sweeps(((1, 32, 2_300_000, 16384, R), (1, 32, 2_300_000, 8192, R), (1, 32, 2_300_000, 4096, R),
+                (8, 512, 16384, 16384, R), (1, 128, 73727, 8192, R), (16, 128, 8192, 8192, R)))
+PY
+  timeout 330 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  timeout 60 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors(((1, 32, 2_300_000, 16384),
+    (1, 32, 2_300_000, 1024), (32, 256, 8192, 128)))" 2>&1 | tee "$OUT/grads.txt"
+  exit 0
+fi
+if [ "${1:-}" = chip8 ]; then
+  # Session 8: plan.POINT_PS re-measured with aligned overlaps (``sweep8``) prices the on-chip forward at N =
+  # 2048 below 1024 per point; filters of 128 taps on chip at N = 2048 against the plan's 1024, forward ms.
+  timeout 60 python3 - <<'PY' 2>&1 | tee "$OUT/chip8.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
+forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
 PY
   exit 0
 fi

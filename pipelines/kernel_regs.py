@@ -5,8 +5,8 @@ without spending GPU time; times still have to be measured on the GPU (``pipelin
 
     python -m dnaconv.pipelines.kernel_regs                  # the launch table's kernels, the HBM row passes
     python -m dnaconv.pipelines.kernel_regs --maxnreg 168    # with a register cap
-    python -m dnaconv.pipelines.kernel_regs --divisible D,L,K           # integers of typical shapes
-    python -m dnaconv.pipelines.kernel_regs --divisible D,L,K,C,KM1     # and of DNACONV_FFT_ALIGN=1's blocks
+    python -m dnaconv.pipelines.kernel_regs --divisible D,L,K           # typical shapes, blocks of K' - 1
+    python -m dnaconv.pipelines.kernel_regs --divisible D,L,K,C,KM1     # and aligned blocks (the default)
 
 Prints one line per kernel and launch shape: registers per thread, the stack frame (spilled bytes), shared
 memory, global load and store instructions per thread (PTX). The launch shapes are those ``_launch_shape``
@@ -190,7 +190,7 @@ def main(argv=None) -> None:
         "--divisible",
         default="",
         help="integer arguments to mark divisible by 16, as the launcher specialises them, e.g. D,L,K "
-        "(typical shapes) or D,L,K,C,KM1 (with DNACONV_FFT_ALIGN=1)",
+        "(typical shapes, blocks of K' - 1) or D,L,K,C,KM1 (the aligned blocks, plan.block_overlap)",
     )
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     a = ap.parse_args(argv)

@@ -77,7 +77,7 @@ def test_kernel_regs_compiles_for_sm90_without_a_gpu():
     assert all(r["regs"] <= 128 for r in capped)
     bwd = kernels.index("backward")
     assert capped[bwd]["stack"] > default[bwd]["stack"]  # the backward spills more under a tighter cap
-    # with the blocks' overlap and C divisible by 16 (DNACONV_FFT_ALIGN=1) the sequence loads vectorise
+    # with the blocks' overlap and C divisible by 16 (plan.block_overlap) the sequence loads vectorise
     now, aligned = rows("--divisible", "D,L,K"), rows("--divisible", "D,L,K,C,KM1")
     for i in (0, bwd):
         assert aligned[i]["loads"] < now[i]["loads"] / 3 and aligned[i]["stores"] < now[i]["stores"] / 3

@@ -50,7 +50,7 @@ MAX_FFT_SIZE = 4096  # N1, N2 <= 64: beyond, the tiles overflow shared memory (m
 MAX_HBM_FFT_SIZE = 1 << 24  # two column passes of 64 and one 4096-point row
 MIN_COL, MAX_COL = 16, 64
 MAX_ROW = 4096  # the HBM kernel's on-chip row
-FWD_ROW = 2048  # the HBM forward's row where one column pass covers the block (``_row_caps``)
+FWD_ROW = 1024  # the HBM forward's row where one column pass covers the block (``_row_caps``)
 MAX_BWD_ROW = 2048  # the HBM backward's (its dk pass spills at rows of 4096: ``_row_caps``)
 
 
@@ -63,13 +63,15 @@ def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
       = 32 x 2048) vs 1024 (``h200_kernels.sh rowsize``, interleaved): L = 2.3M x 32, K = 16K (N = 65,536) 3.485
       vs 2.414 vs 2.437 ms, fwd+bwd 4.682 vs 3.605 vs 3.629 (torch.fft 11.659); K = 64K at 1M x 64 (N = 262,144:
       two column passes of 16 and rows of 1024 under either cap) 4.811 vs 3.833, fwd+bwd 6.414 vs 5.429.
-    - The forward ("hbm"): rows of FWD_ROW where one column pass covers the block, else up to MAX_ROW when that
-      saves a pass. H200, 2026-11-29, forward ms, bf16 gated, rows of 4096 (one per 4-warp program, 168
-      registers) vs 2048 at two rows per 4-warp program, interleaved (``h200_kernels.sh rowsweep``): L = 2.3M x
-      32, K = 4096 0.911 vs 0.891, K = 8192 0.988 vs 0.975, K = 16K 1.116 vs 1.078. Rows of 2048 had lost when
-      they took the launch of that size's on-chip forward (``rowsize``: K = 16K 1.230 vs 1.113 at four rows
-      per 8-warp program, 181 registers, one program per SM). At K = 64K (N = 262,144) rows of 2048 need two
-      column passes: 1.871 vs 1.543.
+    - The forward ("hbm"): the shortest rows of FWD_ROW, 2 FWD_ROW or MAX_ROW that one column pass (at most
+      MAX_COL points) covers, else MAX_ROW. H200, 2026-11-29, forward ms, bf16 gated, interleaved: rows of 4096
+      (one per 4-warp program, 168 registers) vs 2048 (two per program; ``h200_kernels.sh rowsweep``): L = 2.3M
+      x 32, K = 4096 0.911 vs 0.891, K = 8192 0.988 vs 0.975, K = 16K 1.116 vs 1.078 (rows of 2048 had lost
+      when they took the launch of that size's on-chip forward, ``rowsize``: 1.230 vs 1.113 at K = 16K). With
+      the blocks' overlaps aligned (``block_overlap``), rows of 2048 vs 1024 (a column pass of 32 vs 64 at N =
+      65,536, 16 vs 32 at 32,768; ``rows8``): K = 4096 0.765 vs 0.735, K = 8192 0.828 vs 0.795, K = 16K 0.921
+      vs 0.888, full L = 16K (8 x 512) 1.641 vs 1.430; the host-bound streaming shape (128 x 73,727, K = 8192)
+      0.649 vs 0.658. At K = 64K (N = 262,144) rows of 2048 need two column passes: 1.871 vs 1.543.
 
     All at most MAX_ROW. DNACONV_HBM_ROW (the forward) and DNACONV_HBM_BWD_ROW (the backward) set one cap for
     sweeps."""
@@ -79,29 +81,32 @@ def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
     elif kind == "hbm_bwd":
         caps = (MAX_BWD_ROW,)
     else:
-        caps = (FWD_ROW, MAX_ROW) if passes == 1 else (MAX_ROW,)
+        caps = (FWD_ROW, 2 * FWD_ROW, MAX_ROW) if passes == 1 else (MAX_ROW,)
     return tuple(min(MAX_ROW, c) for c in caps)
 
 
 def block_overlap(n: int, k_eff: int, L: int, dense: bool = True) -> int:
-    """The positions of each n-point block before its first new output (KM1; C = n - KM1 new outputs): K' - 1,
-    or with DNACONV_FFT_ALIGN=1 (not yet timed, off by default) K' - 1 rounded up to a multiple of 16 where that
-    adds no block and the convolution is dense (a frequency-sparse op is defined on the reference's framing).
-    The outputs are the same convolution: an output needs the K' - 1 positions before it, and a longer overlap
-    only moves the block boundaries. The on-chip forward and backward and both HBM convolutions take it.
+    """The positions of each n-point block before its first new output (KM1; C = n - KM1 new outputs): K' - 1
+    rounded up to a multiple of 16 where that adds no block and the convolution is dense (a frequency-sparse op
+    is defined on the reference's framing), else K' - 1; DNACONV_FFT_ALIGN=0 keeps K' - 1 (sweeps). The outputs
+    are the same convolution: an output needs the K' - 1 positions before it, and a longer overlap only moves
+    the block boundaries. The on-chip forward and backward and both HBM convolutions take it.
 
-    Why: K' - 1 and C are odd for most K, so the kernels' reads of u, pre and post and writes of y start at odd
-    positions and compile to one 2-byte access per element. With C, KM1 and L divisible by 16 (as Triton's
-    launcher then specialises them) they vectorise. sm_90 builds, 2026-11-29, global load and store
-    instructions per thread, ``python -m dnaconv.pipelines.kernel_regs --divisible D,L,K`` against ``...
-    --divisible D,L,K,C,KM1``: the on-chip forward at N = 1024 (4 segments, 4 warps) 177 -> 37 loads and 32 ->
-    4 stores, at N = 512 171 -> 31 and 32 -> 4; the fused on-chip backward (z loaded) at N = 1024 193 -> 39
-    and 51 -> 9, 255 -> 174 registers and 8 -> 0 bytes spilled, at N = 512 187 -> 33 and 50 -> 8, 255 -> 176
-    registers and 16 -> 0 bytes. A one-off build of the HBM column passes (paired) the same way: the first,
-    34 -> 6 loads at 16 points, 66 -> 10 at 32; the last, 22 -> 8 loads and 16 -> 2 stores at 16 points.
-    Whether that makes the kernels faster is for the GPU to say (``h200_kernels.sh align``)."""
+    Why: K' - 1 and C are odd for most K, so the kernels' reads of u, pre and post and writes of y would start
+    at odd positions and compile to one 2-byte access per element. With C, KM1 and L divisible by 16 (as
+    Triton's launcher then specialises them) they vectorise. sm_90 builds, 2026-11-29, global load and store
+    instructions per thread, ``python -m dnaconv.pipelines.kernel_regs --divisible D,L,K`` (K' - 1) against
+    ``... --divisible D,L,K,C,KM1`` (aligned): the on-chip forward at N = 1024 (4 segments, 4 warps) 177 -> 37
+    loads and 32 -> 4 stores, at N = 512 171 -> 31 and 32 -> 4; the fused on-chip backward (z loaded) at N =
+    1024 193 -> 39 and 51 -> 9, 255 -> 174 registers and 8 -> 0 bytes spilled, at N = 512 187 -> 33 and 50 ->
+    8, 255 -> 176 registers and 16 -> 0 bytes. A one-off build of the HBM column passes (paired) the same way:
+    the first, 34 -> 6 loads at 16 points, 66 -> 10 at 32; the last, 22 -> 8 loads and 16 -> 2 stores.
+    H200, 2026-11-29, ms aligned vs K' - 1, interleaved, bf16 gated (``h200_kernels.sh align``): forward at L
+    = 2.3M x 32, K = 4096 0.756 vs 0.865, 16K 0.921 vs 1.040, K = 64K at 1M x 64 1.359 vs 1.479, training
+    windows 32 x 256 x 8192 at K = 128 0.429 vs 0.596; fwd+bwd K = 16K 3.374 vs 3.595, the windows 2.104 vs
+    2.719; the rest (K = 128 at 2.3M, full-length filters: no overlap) the same within 1%."""
     km1 = k_eff - 1
-    if not dense or os.environ.get("DNACONV_FFT_ALIGN") != "1":
+    if not dense or os.environ.get("DNACONV_FFT_ALIGN") == "0":
         return km1
     aligned = -(-km1 // 16) * 16
     return aligned if aligned < n and -(-L // (n - aligned)) == -(-L // (n - km1)) else km1

@@ -48,15 +48,16 @@ def test_plans():
     assert hbm_plan(2_300_000, 8192).n == 65536  # a larger block costs less per output (POINT_PS["hbm"])
     assert hbm_plan(2_300_000, 8192, fraction=0.5).n == 32768  # the sparse op's block: the smallest
     assert hbm_plan(73_727, 8192).n == 32768  # a short sequence: fewer points with smaller blocks
-    # rows of 2048 points where one column pass covers the block, of 4096 where that saves one (``_row_caps``)
-    assert hbm_plan(2_300_000, 16384) == FFTPlan((32,), 32, 64, 65536 - 16383, 16384)
+    # the shortest rows of 1024, 2048 or 4096 points that one column pass covers (``_row_caps``)
+    assert hbm_plan(2_300_000, 16384) == FFTPlan((64,), 32, 32, 65536 - 16383, 16384)
+    assert hbm_plan(65536, 65536) == FFTPlan((64,), 32, 64, 131072 - 65535, 65536)
     assert hbm_plan(1 << 20, 65536) == FFTPlan((64,), 64, 64, 262144 - 65535, 65536)
     bwd = hbm_plan(2_300_000, 16384, kind="hbm_bwd")
     assert bwd.n == 65536 and bwd.n1 * bwd.n2 == 2048
     full = hbm_plan(4 << 20, 4 << 20)  # full-length filter at L = 4M: one block of 8M points
     assert full.n == 8 << 20 and full.cols == (64, 32) and full.n1 * full.n2 == 4096 and full.C >= 4 << 20
     assert hbm_plan(10_000_000, 10_000_000) is None  # N > 2^24
-    assert fft_plan(2_300_000, 128).cols == () and fft_plan(2_300_000, 8192).cols == (32,)
+    assert fft_plan(2_300_000, 128).cols == () and fft_plan(2_300_000, 8192).cols == (64,)
     for p in (FFTPlan((), 16, 32, 1, 1), hbm_plan(30_000, 3000), FFTPlan((16, 32), 16, 16, 1, 1)):
         assert torch.equal(freq_order(p).sort().values, torch.arange(p.n))  # a permutation of 0..N-1
     assert kept_columns(64, 0.25).tolist() == [*range(8), *range(56, 64)]
@@ -137,8 +138,9 @@ def test_rows_of_4096_points(lazy, monkeypatch):
 
 
 def test_rows_of_2048_points_two_per_program(monkeypatch):
-    """The forward's plan from K = 4096 at long L (one column pass of 32, rows of 32 x 64, two per program:
-    ``_ROW_LAUNCH``) at N = 32,768, blocks paired, against the reference in fp32; the column passes' width."""
+    """Rows of 32 x 64 points, two per program (``_ROW_LAUNCH``; the forward's plan where a column pass of 64
+    covers the block only with them, N = 131,072), here under one column pass of 16 at N = 32,768, blocks
+    paired, against the reference in fp32; the column passes' width."""
     import dnaconv.kernels.fftconv.monarch_hbm as fwd
 
     for var in ("DNACONV_MONARCH_ROWS", "DNACONV_HBM_COLS"):
@@ -156,17 +158,19 @@ def test_rows_of_2048_points_two_per_program(monkeypatch):
 
 
 def test_aligned_overlap(monkeypatch):
-    """DNACONV_FFT_ALIGN=1 (``plan.block_overlap``): the overlap rounded up to a multiple of 16 where that adds
-    no block and the convolution is dense; the HBM forward and gradients the same, history included."""
+    """``plan.block_overlap``: the overlap rounded up to a multiple of 16 where that adds no block and the
+    convolution is dense (the default, which the other tests run); DNACONV_FFT_ALIGN=0 keeps K' - 1, and the
+    HBM forward and gradients framed that way are the same convolution, history included."""
     import dnaconv.kernels.fftconv.monarch_hbm as fwd
 
     monkeypatch.delenv("DNACONV_FFT_ALIGN", raising=False)
-    assert block_overlap(16384, 3000, 30_000) == 2999  # off by default
-    monkeypatch.setenv("DNACONV_FFT_ALIGN", "1")
     assert block_overlap(16384, 3000, 30_000) == 3008  # C = 13,376: still three blocks
     assert block_overlap(16384, 3000, 30_000, dense=False) == 2999
     assert block_overlap(16384, 3000, 13_385) == 2999  # C = 13,376 would need a second block
     assert fwd._Frame(hbm_plan(30_000, 3000), 1, 3, 30_000).C == 16384 - 3008
+    monkeypatch.setenv("DNACONV_FFT_ALIGN", "0")
+    assert block_overlap(16384, 3000, 30_000) == 2999
+    assert fwd._Frame(hbm_plan(30_000, 3000), 1, 3, 30_000).C == 16384 - 2999
     test_forward_fp32(*SHAPES[1], True)  # streaming history: block 0 reaches further back
     test_hbm_backward(*SHAPES[0], True, monkeypatch)
     test_hbm_backward(*SHAPES[1], True, monkeypatch)

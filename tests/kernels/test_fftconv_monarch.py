@@ -132,20 +132,22 @@ def test_forward_fp32(B, D, L, K, H, gated):
 
 
 def test_aligned_overlap_on_chip(monkeypatch):
-    """DNACONV_FFT_ALIGN=1 (``plan.block_overlap``): the on-chip forward framed with the overlap rounded up to a
-    multiple of 16, over several blocks and with streaming history, and the fused backward, against the
-    reference."""
+    """``plan.block_overlap``: the on-chip forward framed with the overlap rounded up to a multiple of 16 (the
+    default), and with K' - 1 (DNACONV_FFT_ALIGN=0), over several blocks and with streaming history, and the
+    fused backward, against the reference."""
     import dnaconv.kernels.fftconv.monarch as monarch
 
-    monkeypatch.setenv("DNACONV_FFT_ALIGN", "1")
     seen = []
     real = monarch.block_overlap
     monkeypatch.setattr(monarch, "block_overlap", lambda *a: seen.append(real(*a)) or seen[-1])
-    for B, D, L, K, H in ((2, 3, 2000, 100, 0), (1, 3, 200, 64, 63)):
-        test_forward_fp32(B, D, L, K, H, True)
-    assert seen == [112, 64]  # K' - 1 = 99 and 63, rounded up
-    test_backward_fp32(2, 3, 2000, 100, 0)
-    assert seen[2:] == [112, 112]  # the forward's and the backward's frames
+    for align, overlaps in (("1", [112, 64]), ("0", [99, 63])):
+        monkeypatch.setenv("DNACONV_FFT_ALIGN", align)
+        seen.clear()
+        for B, D, L, K, H in ((2, 3, 2000, 100, 0), (1, 3, 200, 64, 63)):
+            test_forward_fp32(B, D, L, K, H, True)
+        assert seen == overlaps  # K' - 1 = 99 and 63, rounded up or not
+        test_backward_fp32(2, 3, 2000, 100, 0)
+        assert seen[2:] == overlaps[:1] * 2  # the forward's and the backward's frames
 
 
 def _spy(monkeypatch, name):
