@@ -64,14 +64,14 @@ def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
       vs 2.414 vs 2.437 ms, fwd+bwd 4.682 vs 3.605 vs 3.629 (torch.fft 11.659); K = 64K at 1M x 64 (N = 262,144:
       two column passes of 16 and rows of 1024 under either cap) 4.811 vs 3.833, fwd+bwd 6.414 vs 5.429.
     - The forward ("hbm"): the shortest rows of FWD_ROW, 2 FWD_ROW or MAX_ROW that one column pass (at most
-      MAX_COL points) covers, else MAX_ROW. H200, 2026-11-29, forward ms, bf16 gated, interleaved: rows of 4096
-      (one per 4-warp program, 168 registers) vs 2048 (two per program; ``h200_kernels.sh rowsweep``): L = 2.3M
-      x 32, K = 4096 0.911 vs 0.891, K = 8192 0.988 vs 0.975, K = 16K 1.116 vs 1.078 (rows of 2048 had lost
-      when they took the launch of that size's on-chip forward, ``rowsize``: 1.230 vs 1.113 at K = 16K). With
-      the blocks' overlaps aligned (``block_overlap``), rows of 2048 vs 1024 (a column pass of 32 vs 64 at N =
-      65,536, 16 vs 32 at 32,768; ``rows8``): K = 4096 0.765 vs 0.735, K = 8192 0.828 vs 0.795, K = 16K 0.921
-      vs 0.888, full L = 16K (8 x 512) 1.641 vs 1.430; the host-bound streaming shape (128 x 73,727, K = 8192)
-      0.649 vs 0.658. At K = 64K (N = 262,144) rows of 2048 need two column passes: 1.871 vs 1.543.
+      MAX_COL points) covers, else MAX_ROW. H200, 2026-11-29, forward ms, bf16 gated, interleaved: rows of
+      4096 (one per 4-warp program, 168 registers) vs 2048 (two per program; ``h200_kernels.sh rowsweep``): L
+      = 2.3M x 32, K = 4096 0.911 vs 0.891, K = 8192 0.988 vs 0.975, K = 16K 1.116 vs 1.078 (rows of 2048 had
+      lost when they took the launch of that size's on-chip forward, ``rowsize``: 1.230 vs 1.113 at K = 16K).
+      With the blocks' overlaps aligned (``block_overlap``), rows of 2048 vs 1024 (a column pass of 32 vs 64
+      at N = 65,536, 16 vs 32 at 32,768; ``rows8``): K = 4096 0.765 vs 0.735, K = 8192 0.828 vs 0.795, K = 16K
+      0.921 vs 0.888, full L = 16K (8 x 512) 1.641 vs 1.430; the host-bound streaming shape (128 x 73,727, K =
+      8192) 0.649 vs 0.658. At K = 64K (N = 262,144) rows of 2048 need two column passes: 1.871 vs 1.543.
 
     All at most MAX_ROW. DNACONV_HBM_ROW (the forward) and DNACONV_HBM_BWD_ROW (the backward) set one cap for
     sweeps."""
@@ -87,10 +87,10 @@ def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
 
 def block_overlap(n: int, k_eff: int, L: int, dense: bool = True) -> int:
     """The positions of each n-point block before its first new output (KM1; C = n - KM1 new outputs): K' - 1
-    rounded up to a multiple of 16 where that adds no block and the convolution is dense (a frequency-sparse op
-    is defined on the reference's framing), else K' - 1; DNACONV_FFT_ALIGN=0 keeps K' - 1 (sweeps). The outputs
-    are the same convolution: an output needs the K' - 1 positions before it, and a longer overlap only moves
-    the block boundaries. The on-chip forward and backward and both HBM convolutions take it.
+    rounded up to a multiple of 16 where that adds no block and the convolution is dense (a frequency-sparse
+    op is defined on the reference's framing), else K' - 1; DNACONV_FFT_ALIGN=0 keeps K' - 1 (sweeps). The
+    outputs are the same convolution: an output needs the K' - 1 positions before it, and a longer overlap
+    only moves the block boundaries. The on-chip forward and backward and both HBM convolutions take it.
 
     Why: K' - 1 and C are odd for most K, so the kernels' reads of u, pre and post and writes of y would start
     at odd positions and compile to one 2-byte access per element. With C, KM1 and L divisible by 16 (as
