@@ -143,7 +143,9 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 # 65,536-262,144 (the backward alone 2.40, 2.60, 2.85 ms). The table takes K = 8192's measures where it
 # was measured (32,768-131,072), else the one K measured there (16,384: K = 4096; 262,144: K = 16K); that
 # picks the measured best at K = 8192 and 16K and, at K = 4096, N = 32,768 (1.985 ms against 1.971 at
-# 16,384); 8192 is from the earlier run (``bwdplan``, rows of 4096 points).
+# 16,384); 8192 is from the earlier run (``bwdplan``, rows of 4096 points). Re-measured in the eighth session
+# with the aligned overlaps (``block_overlap``; ``h200_kernels.sh sweep8``) and not applied: end-to-end checks
+# disagreed with the picks those figures give (kernels/fftconv/README.md, "Eighth session").
 POINT_PS = {
     "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
     "backward": {512: 23.03, 1024: 26.55, 2048: 29.79},
