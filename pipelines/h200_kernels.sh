@@ -47,6 +47,10 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
+#   bash pipelines/h200_kernels.sh align9   (prepared, not run) aligned at one block in 64 more vs =strict vs K' - 1
+#   bash pipelines/h200_kernels.sh sweep8   the HBM forward's block size, rows, columns at K = 8192, 16K; POINT_PS again
+#   bash pipelines/h200_kernels.sh rows8    rows of 1024 vs the plan's; then the README table and gradient errors
+#   bash pipelines/h200_kernels.sh chip8    filters of 128 taps on chip at N = 2048 vs 1024
 #   bash pipelines/h200_kernels.sh final7   cols7's picks vs before; PART=1 tests
 #   bash pipelines/h200_kernels.sh cols7    columns per column-pass program; 32 x 64 rows capped at 168 regs
 #   bash pipelines/h200_kernels.sh fb7      fwd+bwd with rows7's changes vs before; table rows again; tests
@@ -1076,6 +1080,23 @@ from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
 PY
+  exit 0
+fi
+if [ "${1:-}" = align9 ]; then
+  # Prepared in session 8, not run yet: plan.block_overlap aligns where that adds at most one block in 64 (the
+  # default since) against =strict (no block added: K = 64-256 at L = 2.3M stayed unaligned) and K' - 1;
+  # forward (with errors) and fwd+bwd ms, interleaved, with torch.fft; the windows (aligned either way) as a
+  # control. Then the README table's rows it changes in a bench run.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/align9.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+A = {"now": {}, "strict": {"DNACONV_FFT_ALIGN": "strict"}, "k-1": {"DNACONV_FFT_ALIGN": "0"}}
+cases = ((1, 32, 2_300_000, 128, A), (1, 32, 2_300_000, 256, A), (1, 32, 2_300_000, 64, A),
+         (1, 32, 2_300_000, 200, A), (32, 256, 8192, 128, A))
+forward_sweeps(cases)
+fwd_bwd_sweeps(cases)
+PY
+  timeout 100 dnaconv bench fftconv --dtype bfloat16 --case partial:1:32:2300000:128 \
+    --case partial:1:32:2300000:256 2>&1 | tee "$OUT/align9_table.txt"
   exit 0
 fi
 if [ "${1:-}" = final7 ]; then

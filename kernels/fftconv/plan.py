@@ -87,10 +87,12 @@ def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
 
 def block_overlap(n: int, k_eff: int, L: int, dense: bool = True) -> int:
     """The positions of each n-point block before its first new output (KM1; C = n - KM1 new outputs): K' - 1
-    rounded up to a multiple of 16 where that adds no block and the convolution is dense (a frequency-sparse
-    op is defined on the reference's framing), else K' - 1; DNACONV_FFT_ALIGN=0 keeps K' - 1 (sweeps). The
-    outputs are the same convolution: an output needs the K' - 1 positions before it, and a longer overlap
-    only moves the block boundaries. The on-chip forward and backward and both HBM convolutions take it.
+    rounded up to a multiple of 16 where the convolution is dense (a frequency-sparse op is defined on the
+    reference's framing) and that adds at most one block in 64 (none to a sequence of fewer than 64 blocks:
+    a second block doubles the work of a one-block sequence), else K' - 1. DNACONV_FFT_ALIGN=0 keeps K' - 1,
+    =strict aligns only where no block is added (as measured below; sweeps). The outputs are the same
+    convolution: an output needs the K' - 1 positions before it, and a longer overlap only moves the block
+    boundaries. The on-chip forward and backward and both HBM convolutions take it.
 
     Why: K' - 1 and C are odd for most K, so the kernels' reads of u, pre and post and writes of y would start
     at odd positions and compile to one 2-byte access per element. With C, KM1 and L divisible by 16 (as
@@ -101,15 +103,23 @@ def block_overlap(n: int, k_eff: int, L: int, dense: bool = True) -> int:
     1024 193 -> 39 and 51 -> 9, 255 -> 174 registers and 8 -> 0 bytes spilled, at N = 512 187 -> 33 and 50 ->
     8, 255 -> 176 registers and 16 -> 0 bytes. A one-off build of the HBM column passes (paired) the same way:
     the first, 34 -> 6 loads at 16 points, 66 -> 10 at 32; the last, 22 -> 8 loads and 16 -> 2 stores.
-    H200, 2026-11-29, ms aligned vs K' - 1, interleaved, bf16 gated (``h200_kernels.sh align``): forward at L
-    = 2.3M x 32, K = 4096 0.756 vs 0.865, 16K 0.921 vs 1.040, K = 64K at 1M x 64 1.359 vs 1.479, training
-    windows 32 x 256 x 8192 at K = 128 0.429 vs 0.596; fwd+bwd K = 16K 3.374 vs 3.595, the windows 2.104 vs
-    2.719; the rest (K = 128 at 2.3M, full-length filters: no overlap) the same within 1%."""
+    H200, 2026-11-29, ms aligned (=strict) vs K' - 1, interleaved, bf16 gated (``h200_kernels.sh align``):
+    forward at L = 2.3M x 32, K = 4096 0.756 vs 0.865, 16K 0.921 vs 1.040, K = 64K at 1M x 64 1.359 vs 1.479,
+    training windows 32 x 256 x 8192 at K = 128 (on chip, N = 1024) 0.429 vs 0.596; fwd+bwd K = 16K 3.374 vs
+    3.595, the windows 2.104 vs 2.719; full-length filters the same within 1%. K = 128 and 256 at L = 2.3M
+    measured the same because =strict left them unaligned (an aligned C = 896 needs 2,567 blocks of 1024
+    instead of 2,565); at most one block in 64 more (at most 1.6% more work, 0.08% there) frames them aligned,
+    with the kernel of the windows' gain. That default is not timed yet (``h200_kernels.sh align9``)."""
     km1 = k_eff - 1
-    if not dense or os.environ.get("DNACONV_FFT_ALIGN") == "0":
+    mode = os.environ.get("DNACONV_FFT_ALIGN", "")
+    if not dense or mode == "0":
         return km1
     aligned = -(-km1 // 16) * 16
-    return aligned if aligned < n and -(-L // (n - aligned)) == -(-L // (n - km1)) else km1
+    if aligned >= n:
+        return km1
+    blocks, more = -(-L // (n - km1)), -(-L // (n - aligned))
+    slack = 0 if mode == "strict" else blocks // 64
+    return aligned if more - blocks <= slack else km1
 
 
 def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
@@ -144,8 +154,8 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 # was measured (32,768-131,072), else the one K measured there (16,384: K = 4096; 262,144: K = 16K); that
 # picks the measured best at K = 8192 and 16K and, at K = 4096, N = 32,768 (1.985 ms against 1.971 at
 # 16,384); 8192 is from the earlier run (``bwdplan``, rows of 4096 points). Re-measured in the eighth session
-# with the aligned overlaps (``block_overlap``; ``h200_kernels.sh sweep8``) and not applied: end-to-end checks
-# disagreed with the picks those figures give (kernels/fftconv/README.md, "Eighth session").
+# with the aligned overlaps (``block_overlap``; ``h200_kernels.sh sweep8``) and not applied: that run's rule
+# left some sizes unaligned, so they mix framings (kernels/fftconv/README.md, "Eighth session").
 POINT_PS = {
     "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
     "backward": {512: 23.03, 1024: 26.55, 2048: 29.79},

@@ -134,7 +134,7 @@ def test_forward_fp32(B, D, L, K, H, gated):
 def test_aligned_overlap_on_chip(monkeypatch):
     """``plan.block_overlap``: the on-chip forward framed with the overlap rounded up to a multiple of 16 (the
     default), and with K' - 1 (DNACONV_FFT_ALIGN=0), over several blocks and with streaming history, and the
-    fused backward, against the reference."""
+    fused backward, against the reference; aligned at the cost of one more block in 64."""
     import dnaconv.kernels.fftconv.monarch as monarch
 
     seen = []
@@ -148,6 +148,14 @@ def test_aligned_overlap_on_chip(monkeypatch):
         assert seen == overlaps  # K' - 1 = 99 and 63, rounded up or not
         test_backward_fp32(2, 3, 2000, 100, 0)
         assert seen[2:] == overlaps[:1] * 2  # the forward's and the backward's frames
+    # K = 112: blocks of C = 912 (N = 1024, the forward) and 400 (N = 512, the backward) instead of 913 and 401,
+    # 65 and 147 of them instead of 64 and 146
+    monkeypatch.delenv("DNACONV_FFT_ALIGN")
+    seen.clear()
+    test_forward_fp32(1, 2, 58_432, 112, 0, True)
+    test_backward_fp32(1, 2, 58_432, 112, 0)
+    assert seen == [112, 112, 112]
+    assert [monarch.monarch_plan(58_432, 112, kind=kind)[2] for kind in ("forward", "backward")] == [913, 401]
 
 
 def _spy(monkeypatch, name):
