@@ -154,18 +154,19 @@ def fwd_bwd_knob(shape, env: str, values, label: str = "", accumulate: bool = Fa
 def point_costs(backward: bool = False, L: int = 2_300_000, D: int = 32) -> dict:
     """``plan.POINT_PS``'s data: ps per transformed point at L x D, bf16 gated, on chip at N = 512-4096 (the
     forward at K = 128; with ``backward``, the fused backward from z up to N = 2048) and through HBM at N = 8192
-    to 2^18 (the forward at K = 2048, paired), each size forced by its variable; printed as it goes, returned as
-    {"forward N" | "backward N" | "hbm N": ps}."""
+    to 2^18 (the forward at K = 2048, paired), each size forced by its variable; points counted in the blocks
+    the kernels frame (``plan.block_overlap``); printed as it goes, returned as {"forward N" | "backward N" |
+    "hbm N": ps}."""
     from dnaconv.kernels.fftconv.monarch import _fftconv_bwd, _fftconv_fwd
     from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
-    from dnaconv.kernels.fftconv.plan import hbm_plan
+    from dnaconv.kernels.fftconv.plan import block_overlap, hbm_plan
 
     out = {}
     with torch.no_grad():
         u, k, bias, pre, post, dy = gated_inputs(1, D, L, 128, grad=False)
         for n in (512, 1024, 2048, 4096):
             os.environ["DNACONV_MONARCH_FFT"] = str(n)
-            pts = -(-L // (n - 127)) * n * D
+            pts = -(-L // (n - block_overlap(n, 128, L))) * n * D
             t = bench(lambda: _fftconv_fwd(u, k, bias, pre, post, None))
             out[f"forward {n}"] = t * 1e9 / pts
             line = f"N={n}: forward {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt"
@@ -181,7 +182,7 @@ def point_costs(backward: bool = False, L: int = 2_300_000, D: int = 32) -> dict
         for n in (8192, 16384, 32768, 65536, 131072, 262144):
             os.environ["DNACONV_HBM_FFT"] = str(n)
             p = hbm_plan(L, 2048)
-            pts = -(-L // p.C) * p.n * D
+            pts = -(-L // (p.n - block_overlap(p.n, 2048, L))) * p.n * D
             t = bench(lambda p=p: hbm_fftconv_fwd(u, k, bias, pre, post, plan=p))
             out[f"hbm {p.n}"] = t * 1e9 / pts
             print(

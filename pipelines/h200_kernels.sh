@@ -1086,7 +1086,7 @@ if [ "${1:-}" = align9 ]; then
   # Prepared in session 8, not run yet: plan.block_overlap aligns where that adds at most one block in 64 (the
   # default since) against =strict (no block added: K = 64-256 at L = 2.3M stayed unaligned) and K' - 1;
   # forward (with errors) and fwd+bwd ms, interleaved, with torch.fft; the windows (aligned either way) as a
-  # control. Then the README table's rows it changes in a bench run.
+  # control. Then the README table's rows it changes in a bench run, and plan.POINT_PS re-measured.
   timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/align9.txt"
 from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
 A = {"now": {}, "strict": {"DNACONV_FFT_ALIGN": "strict"}, "k-1": {"DNACONV_FFT_ALIGN": "0"}}
@@ -1097,6 +1097,10 @@ fwd_bwd_sweeps(cases)
 PY
   timeout 100 dnaconv bench fftconv --dtype bfloat16 --case partial:1:32:2300000:128 \
     --case partial:1:32:2300000:256 2>&1 | tee "$OUT/align9_table.txt"
+  # plan.POINT_PS again, every size framed aligned now (sweep8's mixed aligned and unaligned sizes)
+  timeout 120 python3 -c "import json, os; from dnaconv.pipelines.ab import point_costs
+json.dump(point_costs(backward=True), open(os.path.join(os.environ['OUT'], 'points9.json'), 'w'), indent=1)" \
+    2>&1 | tee "$OUT/points9.txt"
   exit 0
 fi
 if [ "${1:-}" = final7 ]; then
