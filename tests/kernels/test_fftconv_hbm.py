@@ -169,6 +169,10 @@ def test_aligned_overlap(monkeypatch):
     assert block_overlap(16384, 3000, 13_385) == 2999  # C = 13,376 would need a second block
     assert block_overlap(1024, 128, 2_300_000) == 128  # 2,567 blocks instead of 2,565: at most 1 in 64 more
     assert block_overlap(512, 250, 100_000) == 249  # 391 instead of 381: more than 1 in 64
+    # the streaming runner's history: exactly K - 1 positions, fewer than the aligned overlap reaches back
+    assert block_overlap(fft_plan(14_000, 2500, 2499).n, 2500, 14_000) == 2512
+    test_forward_fp32(1, 2, 14_000, 2500, 2499, True)
+    test_hbm_backward(1, 2, 14_000, 2500, 2499, True, monkeypatch)
     monkeypatch.setenv("DNACONV_FFT_ALIGN", "strict")
     assert block_overlap(1024, 128, 2_300_000) == 127 and block_overlap(16384, 3000, 30_000) == 3008
     assert fwd._Frame(hbm_plan(30_000, 3000), 1, 3, 30_000).C == 16384 - 3008
