@@ -158,9 +158,10 @@ def test_rows_of_2048_points_two_per_program(monkeypatch):
 
 
 def test_aligned_overlap(monkeypatch):
-    """``plan.block_overlap``: the overlap rounded up to a multiple of 16 where that adds no block and the
-    convolution is dense (the default, which the other tests run); DNACONV_FFT_ALIGN=0 keeps K' - 1, and the
-    HBM forward and gradients framed that way are the same convolution, history included."""
+    """``plan.block_overlap``: the overlap rounded up to a multiple of 16 where that adds at most one block in
+    64 and the convolution is dense (the default, which the other tests run; =strict: no block added);
+    DNACONV_FFT_ALIGN=0 keeps K' - 1. The HBM forward and gradients framed either way are the same
+    convolution, history included."""
     import dnaconv.kernels.fftconv.monarch_hbm as fwd
 
     monkeypatch.delenv("DNACONV_FFT_ALIGN", raising=False)
