@@ -11,13 +11,23 @@ import torch
 
 @contextmanager
 def env_set(env: dict):
-    """The variables of ``env`` ({variable: value}) set inside the block, unset after it."""
+    """The variables of ``env`` ({variable: value}) set inside the block, unset after it. The key "POINT_PS",
+    if there, is not a variable: its table ({kind: {N: ps}}, as ``plan.POINT_PS``) replaces the plan's per-point
+    costs inside the block (a cost table's picks timed against another's)."""
+    from dnaconv.kernels.fftconv import plan
+
+    env = dict(env)
+    table = env.pop("POINT_PS", None)
+    saved = {kind: dict(ps) for kind, ps in plan.POINT_PS.items()}
     os.environ.update(env)
+    if table:
+        plan.POINT_PS.update({kind: {int(n): t for n, t in ps.items()} for kind, ps in table.items()})
     try:
         yield
     finally:
         for key in env:
             del os.environ[key]
+        plan.POINT_PS.update(saved)
 
 
 def bench(fn, grad_to_none=None) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -81,3 +82,21 @@ def test_kernel_regs_compiles_for_sm90_without_a_gpu():
     now, aligned = rows("--divisible", "D,L,K"), rows("--divisible", "D,L,K,C,KM1")
     for i in (0, bwd):
         assert aligned[i]["loads"] < now[i]["loads"] / 3 and aligned[i]["stores"] < now[i]["stores"] / 3
+
+
+def test_ab_env_set_swaps_the_cost_table_and_restores_it(monkeypatch):
+    """The device scripts time one POINT_PS table's picks against another's through ``env_set``: inside the
+    block the plan prices with the given table (here one that makes HBM blocks dear, so K = 1024 at L = 2.3M
+    goes on chip), and afterwards both the table and the variables are as before."""
+    from dnaconv.kernels.fftconv import plan
+    from dnaconv.pipelines.ab import env_set
+
+    monkeypatch.delenv("DNACONV_MONARCH_FFT", raising=False)
+    before = {kind: dict(ps) for kind, ps in plan.POINT_PS.items()}
+    dear = {"hbm": {str(n): 1000.0 for n in plan.POINT_PS["hbm"]}}  # as from JSON: keys are strings
+    assert plan.fft_plan(2_300_000, 1024).cols  # through HBM with the shipped table
+    with env_set({"POINT_PS": dear, "DNACONV_HBM_ROW": "2048"}):
+        assert plan.fft_plan(2_300_000, 1024).cols == ()
+        assert plan.POINT_PS["forward"] == before["forward"]
+    assert plan.POINT_PS == before and "DNACONV_HBM_ROW" not in os.environ
+    assert plan.fft_plan(2_300_000, 1024).cols
