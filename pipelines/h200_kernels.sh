@@ -47,7 +47,10 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
-#   bash pipelines/h200_kernels.sh align9   (prepared, not run) aligned at one block in 64 more vs =strict vs K' - 1
+#   bash pipelines/h200_kernels.sh again9   table9's bench in a second call; K = 256 aligned or not; moved plans' tests
+#   bash pipelines/h200_kernels.sh table9   the README table on pick9's POINT_PS; gradients where picks moved; PART=2b
+#   bash pipelines/h200_kernels.sh pick9    POINT_PS from points9.json vs the table before: picks end to end; tests
+#   bash pipelines/h200_kernels.sh align9    aligned at one block in 64 more vs =strict vs K' - 1
 #   bash pipelines/h200_kernels.sh sweep8   the HBM forward's block size, rows, columns at K = 8192, 16K; POINT_PS again
 #   bash pipelines/h200_kernels.sh rows8    rows of 1024 vs the plan's; then the README table and gradient errors
 #   bash pipelines/h200_kernels.sh chip8    filters of 128 taps on chip at N = 2048 vs 1024
@@ -1082,8 +1085,55 @@ forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
 PY
   exit 0
 fi
+if [ "${1:-}" = again9 ]; then
+  # Session 9: table9's bench run again in a second call (run-to-run variation: table9 measured K = 4096-16K,
+  # whose plans did not change, up to 13% slower than rows8), K = 256 aligned vs =strict vs K' - 1 (align9:
+  # 0.501 forward, table9: 0.626), then the on-chip tests whose plans the new POINT_PS moved.
+  timeout 200 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  timeout 60 python3 - <<'PY' 2>&1 | tee "$OUT/k256.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+A = {"now": {}, "strict": {"DNACONV_FFT_ALIGN": "strict"}, "k-1": {"DNACONV_FFT_ALIGN": "0"}}
+forward_sweeps(((1, 32, 2_300_000, 256, A), (1, 32, 2_300_000, 4096, {"now": {}})))
+PY
+  timeout "${TEST_S:-120}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv_monarch.py \
+    -k "aligned_overlap_on_chip or test_plan or dispatch or own_fft_size" > "$OUT/tests.txt" 2>&1
+  grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
+  exit 0
+fi
+if [ "${1:-}" = table9 ]; then
+  # Session 9, on pick9's POINT_PS: the README's kernel table (``dnaconv bench fftconv``), the gradients where
+  # the picks moved (the fused backward at N = 2048 for K = 128 and 200; K = 512 through HBM blocks of 32,768)
+  # against fp32 torch.fft, then the GPU tests of PART=2b (``pending``).
+  timeout 330 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  timeout 60 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors(((1, 32, 2_300_000, 128),
+    (1, 32, 2_300_000, 200), (1, 32, 2_300_000, 512)))" 2>&1 | tee "$OUT/grads.txt"
+  PART=2b TEST_S=${TEST_S:-150} bash "$0" pending
+  exit 0
+fi
+if [ "${1:-}" = pick9 ]; then
+  # Session 9: plan.POINT_PS from align9's points9.json (every size framed aligned) against the table before
+  # (sweep8's and older figures), each table's picks timed end to end, interleaved, with torch.fft: forward
+  # where the forward's pick moves (K = 384-2048 and 16K at L = 2.3M, windows of 16K at K = 4096; on chip at
+  # K = 512 and 1024 as a third), fwd+bwd where the fused backward's moves (K = 128, 200: 1024 -> 2048) and
+  # K = 384-1024. Then the GPU tests of PART=1 (``pending``).
+  timeout 240 python3 - <<'PY' 2>&1 | tee "$OUT/pick9.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+OLD = {"forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
+       "backward": {512: 23.03, 1024: 26.55, 2048: 29.79},
+       "hbm": {8192: 9.87, 16384: 10.33, 32768: 12.53, 65536: 11.96, 131072: 15.04, 262144: 17.81}}
+T = {"new": {}, "old": {"POINT_PS": OLD}}
+L = 2_300_000
+forward_sweeps(((1, 32, L, 384, T), (1, 32, L, 512, {**T, "chip": {"DNACONV_MONARCH_FFT": "1024"}}),
+                (1, 32, L, 768, T), (1, 32, L, 1024, {**T, "chip": {"DNACONV_MONARCH_FFT": "2048"}}),
+                (1, 32, L, 1536, T), (1, 32, L, 2048, T), (1, 32, L, 16384, T), (8, 128, 16384, 4096, T)))
+fwd_bwd_sweeps(((1, 32, L, 128, T), (1, 32, L, 200, T), (1, 32, L, 384, T), (1, 32, L, 512, T),
+                (1, 32, L, 1024, T), (8, 128, 16384, 4096, T)))
+PY
+  PART=1 TEST_S=${TEST_S:-300} bash "$0" pending
+  exit 0
+fi
 if [ "${1:-}" = align9 ]; then
-  # Prepared in session 8, not run yet: plan.block_overlap aligns where that adds at most one block in 64 (the
+  # Prepared in session 8, run in session 9: plan.block_overlap aligns where that adds at most one block in 64 (the
   # default since) against =strict (no block added: K = 64-256 at L = 2.3M stayed unaligned) and K' - 1;
   # forward (with errors) and fwd+bwd ms, interleaved, with torch.fft; the windows (aligned either way) as a
   # control. Then the README table's rows it changes in a bench run, and plan.POINT_PS re-measured.

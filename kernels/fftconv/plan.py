@@ -109,7 +109,10 @@ def block_overlap(n: int, k_eff: int, L: int, dense: bool = True) -> int:
     3.595, the windows 2.104 vs 2.719; full-length filters the same within 1%. K = 128 and 256 at L = 2.3M
     measured the same because =strict left them unaligned (an aligned C = 896 needs 2,567 blocks of 1024
     instead of 2,565); at most one block in 64 more (at most 1.6% more work, 0.08% there) frames them aligned,
-    with the kernel of the windows' gain. That default is not timed yet (``h200_kernels.sh align9``)."""
+    the default since. Against =strict and K' - 1 (``h200_kernels.sh align9``, interleaved): forward K = 128
+    0.436 vs 0.599 vs 0.599, 256 0.501 vs 0.691 vs 0.692, 200 0.581 vs 0.647 vs 0.647, 64 (N = 512) 0.549 vs
+    0.554 vs 0.554; fwd+bwd K = 128 2.204 vs 2.834 vs 2.843, 256 2.333 vs 3.155 vs 3.160; the windows, which
+    gain no block, the same (forward 0.548 vs 0.515 vs 0.597, fwd+bwd 2.127 vs 2.123 vs 2.736)."""
     km1 = k_eff - 1
     mode = os.environ.get("DNACONV_FFT_ALIGN", "")
     if not dense or mode == "0":
@@ -132,34 +135,33 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 
 # Time per transformed point (ps) at each FFT size N: the on-chip forward (K = 128), the fused backward (z
 # from the forward) and the HBM forward (K = 2048, two segments per complex block), H200, bf16, gated, L =
-# 2.3M, 32 channels, 2026-11-29, ``h200_kernels.sh points``; the HBM forward re-measured after its column
-# passes' changes (fast twiddles, the skip term folded), side by side with the on-chip forward, which measured
-# as before (6.61, 7.20, 9.74, 11.50), ``h200_kernels.sh hbmpts``; at N = 65,536 and 131,072 the mean of that
-# run (K = 2048: 13.36, 14.83) and of K = 16K (``plancheck``: 12.68, 15.25), which ordered the two sizes the
-# other way (K = 16K forward: 1.25 ms at 65,536 against 1.34 at 131,072). The picks this gives, against the
-# sizes before, forward ms (``plancheck``, interleaved): K = 512 N = 8192 0.806 vs on chip 0.94; K = 4096 N =
-# 16,384 0.98 vs 65,536 1.03; K = 8192 and 16K unchanged at 65,536 (1.10, 1.25). At 65,536 now K = 2048's in
-# the sixth session (``chipsweep``: 0.928 ms, 11.96 ps, against 0.842 at 16,384), after the rows of 4096
-# points got cheaper (lazy matrices, fp16 matrices): K = 4096 now takes 65,536 (0.920 ms against 0.973 at
-# 16,384, interleaved); at 131,072 the older value stays (K = 8192 and 16K measured 12.9 and 12.7 ps there,
-# ``bwdpts``, but lost to 65,536 at both: 1.030 vs 0.989 and 1.121 vs 1.116 ms). A dense plan takes the size
-# with the least time per output (``_cheapest``), and the on-chip or the HBM kernel by the same measure
+# 2.3M, 32 channels, points counted in the blocks the kernels frame (``block_overlap``, every size aligned),
+# ninth 2026-11-29 session (``h200_kernels.sh align9``, ``ab.point_costs``); before it, with the overlaps
+# K' - 1: on chip 6.62, 7.22, 9.77, 11.52 (forward), 23.03, 26.55, 29.79 (backward); HBM 9.87, 10.33, 12.53,
+# 11.96, 15.04, 17.81. At N = 131,072 the ratio to 65,536 that K = 16K measured end to end (``pick9``: 0.901 vs
+# 0.885 ms, 10.23 vs 8.98 ps per point) times 65,536's 9.42: the K = 2048 figure (10.30) would have moved K =
+# 16K to 131,072 points, which lost there as in the sessions before (0.908 vs 0.883 in ``sweep8``, 1.34 vs
+# 1.25 in ``plancheck``). The picks this table moved, against the table before, ms, interleaved (``pick9``):
+# forward K = 384 on chip (N = 1024) 0.589 vs 0.706 through HBM (8192); K = 512 through HBM blocks of 32,768
+# 0.669 vs 8192 0.718 (on chip at 1024: 0.725); K = 768, 1024, 1536, 2048 at 32,768 0.665, 0.682, 0.682, 0.698
+# vs 16,384 0.722, 0.729, 0.756, 0.783; windows of 16K (8 x 128) at K = 4096 0.581 vs 0.599; fwd+bwd (the fused
+# backward at N = 2048 instead of 1024) K = 128 2.135 vs 2.176, K = 200 2.253 vs 2.388; K = 384 2.539 vs 2.667,
+# 512 2.464 vs 2.495, 1024 2.507 vs 2.534, the windows of 16K 2.058 vs 2.140. A dense plan takes the size with
+# the least time per output (``_cheapest``), and the on-chip or the HBM kernel by the same measure
 # (``fft_plan``). The backward lists only the sizes where its fused kernel beat the torch.fft reference's
 # autograd (2026-11-28: N = 4096 took 77 ps per point, 11.3 ms against 8.6 ms). The HBM backward ("hbm_bwd":
-# the backward alone, z from the forward, its elementwise kernels included) prefers smaller blocks than the
-# forward. Since its rows are at most 2048 points (``_row_caps``; 2026-11-29, sixth session, ``h200_kernels.sh
-# bwdpts``, L = 2.3M x 32, sizes interleaved), ps per block point: K = 4096 20.0 at N = 16,384, 23.4 at
-# 32,768, 26.8 at 65,536; K = 8192 21.9, 26.2, 31.1 at 32,768-131,072; K = 16K 24.4, 29.5, 33.9 at
-# 65,536-262,144 (the backward alone 2.40, 2.60, 2.85 ms). The table takes K = 8192's measures where it
-# was measured (32,768-131,072), else the one K measured there (16,384: K = 4096; 262,144: K = 16K); that
-# picks the measured best at K = 8192 and 16K and, at K = 4096, N = 32,768 (1.985 ms against 1.971 at
-# 16,384); 8192 is from the earlier run (``bwdplan``, rows of 4096 points). Re-measured in the eighth session
-# with the aligned overlaps (``block_overlap``; ``h200_kernels.sh sweep8``) and not applied: that run's rule
-# left some sizes unaligned, so they mix framings (kernels/fftconv/README.md, "Eighth session").
+# the backward alone, z from the forward, its elementwise kernels included; not re-measured) prefers smaller
+# blocks than the forward. Since its rows are at most 2048 points (``_row_caps``; 2026-11-29, sixth session,
+# ``h200_kernels.sh bwdpts``, L = 2.3M x 32, sizes interleaved), ps per block point: K = 4096 20.0 at N =
+# 16,384, 23.4 at 32,768, 26.8 at 65,536; K = 8192 21.9, 26.2, 31.1 at 32,768-131,072; K = 16K 24.4, 29.5, 33.9
+# at 65,536-262,144 (the backward alone 2.40, 2.60, 2.85 ms). The table takes K = 8192's measures where it was
+# measured (32,768-131,072), else the one K measured there (16,384: K = 4096; 262,144: K = 16K); that picks
+# the measured best at K = 8192 and 16K and, at K = 4096, N = 32,768 (1.985 ms against 1.971 at 16,384); 8192
+# is from the earlier run (``bwdplan``, rows of 4096 points).
 POINT_PS = {
-    "forward": {512: 6.62, 1024: 7.22, 2048: 9.77, 4096: 11.52},
-    "backward": {512: 23.03, 1024: 26.55, 2048: 29.79},
-    "hbm": {8192: 9.87, 16384: 10.33, 32768: 12.53, 65536: 11.96, 131072: 15.04, 262144: 17.81},
+    "forward": {512: 4.75, 1024: 5.22, 2048: 6.93, 4096: 8.29},
+    "backward": {512: 18.31, 1024: 20.77, 2048: 21.63},
+    "hbm": {8192: 9.05, 16384: 9.34, 32768: 8.95, 65536: 9.42, 131072: 10.73, 262144: 13.48},
     "hbm_bwd": {8192: 25.2, 16384: 20.0, 32768: 21.9, 65536: 26.2, 131072: 31.1, 262144: 33.9},
 }
 MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])
@@ -283,11 +285,13 @@ def fft_plan(
     """The plan the Triton kernels use: on chip when the filter fits, else through HBM, else None.
 
     A dense half-precision (``dtype``) convolution whose filter fits on chip still goes through HBM where
-    ``POINT_PS`` (bf16 times) says that costs less: filters of about 300-2048 taps over several HBM blocks,
-    whose segments pair up (``monarch_hbm.py``) and whose blocks are mostly new outputs. H200, 2026-11-29,
-    forward ms, bf16 gated, L = 2.3M x 32 channels, the plan vs on chip, interleaved (``h200_kernels.sh
-    table``): K = 768 0.995 vs 1.019, 1024 1.007 vs 1.090, 1536 1.040 vs 1.299, 2048 1.068 vs 1.590; K = 512
-    stays on chip (0.940 vs 0.932). DNACONV_MONARCH_FFT, when set (to 0 too), keeps it on chip (sweeps).
+    ``POINT_PS`` (bf16 times) says that costs less: filters of 512-2048 taps over several HBM blocks, whose
+    segments pair up (``monarch_hbm.py``) and whose blocks are mostly new outputs (at L = 2.3M: on chip at N =
+    1024 up to K = 415, at N = 2048 to 511, then HBM blocks of 32,768). H200, 2026-11-29, ninth session,
+    forward ms, bf16 gated, L = 2.3M x 32 channels, interleaved: K = 448 on chip at N = 2048 0.643 vs HBM
+    0.670 vs on chip at 1024 0.652, K = 496 0.662 vs 0.670 vs 0.712, K = 400 (at 1024) 0.608 vs 0.670;
+    K = 512 HBM 0.669 vs on chip (1024) 0.725, 1024 HBM 0.682 vs on chip (2048) 0.974 (``pick9``).
+    DNACONV_MONARCH_FFT, when set (to 0 too), keeps it on chip (sweeps).
 
     The block size N of a frequency-sparse plan does not depend on ``fraction``; only the split of the row
     does (see ``sparse_ok``)."""

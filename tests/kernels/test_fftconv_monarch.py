@@ -148,14 +148,17 @@ def test_aligned_overlap_on_chip(monkeypatch):
         assert seen == overlaps  # K' - 1 = 99 and 63, rounded up or not
         test_backward_fp32(2, 3, 2000, 100, 0)
         assert seen[2:] == overlaps[:1] * 2  # the forward's and the backward's frames
-    # K = 112: blocks of C = 912 (N = 1024, the forward) and 400 (N = 512, the backward) instead of 913 and 401,
-    # 65 and 147 of them instead of 64 and 146
+    # K = 112: blocks of C = 912 (the forward at N = 1024) and 400 (the backward at N = 512, sizes forced)
+    # instead of 913 and 401, 65 and 147 of them instead of 64 and 146
     monkeypatch.delenv("DNACONV_FFT_ALIGN")
     seen.clear()
+    monkeypatch.setenv("DNACONV_MONARCH_FFT", "1024")
+    assert monarch.monarch_plan(58_432, 112)[2] == 913
     test_forward_fp32(1, 2, 58_432, 112, 0, True)
+    monkeypatch.setenv("DNACONV_MONARCH_FFT", "512")
+    assert monarch.monarch_plan(58_432, 112, kind="backward")[2] == 401
     test_backward_fp32(1, 2, 58_432, 112, 0)
     assert seen == [112, 112, 112]
-    assert [monarch.monarch_plan(58_432, 112, kind=kind)[2] for kind in ("forward", "backward")] == [913, 401]
 
 
 def _spy(monkeypatch, name):
