@@ -47,6 +47,7 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
+#   bash pipelines/h200_kernels.sh knobs9   on-chip forward launch knobs at full L = 1K, 2K, windows K = 1024; HALF at 4096
 #   bash pipelines/h200_kernels.sh again9   table9's bench in a second call; K = 256 aligned or not; moved plans' tests
 #   bash pipelines/h200_kernels.sh table9   the README table on pick9's POINT_PS; gradients where picks moved; PART=2b
 #   bash pipelines/h200_kernels.sh pick9    POINT_PS from points9.json vs the table before: picks end to end; tests
@@ -1082,6 +1083,36 @@ if [ "${1:-}" = chip8 ]; then
 from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
+PY
+  exit 0
+fi
+if [ "${1:-}" = knobs9 ]; then
+  # Session 9: first, in processes of their own (triton 3.6 faulted there before), the half-tile frame at N =
+  # 4096 (DNACONV_MONARCH_HALF=4096) at full L = 2K, forward ms and errors. Then the on-chip forward's launch
+  # (rows per product -> segments per program, warps, register cap, holding v) where the forward is 3.5-3.8x
+  # torch.fft: full L = 1K (N = 2048, half tiles; 5% short of 4x), full L = 2K and the training windows at
+  # K = 1024 (N = 4096). Forward ms, interleaved, with errors, within $KNOB_S seconds.
+  for rows in 128 64; do
+    timeout 40 python3 - "$rows" <<'PY' 2>&1 | tee -a "$OUT/half4096.txt"
+import sys
+from dnaconv.pipelines.ab import forward_sweeps
+r = {"DNACONV_MONARCH_HALF": "4096", "DNACONV_MONARCH_ROWS": sys.argv[1]}
+forward_sweeps(((32, 1024, 2048, 2048, {"now": {}, f"half r{sys.argv[1]}": r,
+                                        f"half r{sys.argv[1]}w4": {**r, "DNACONV_MONARCH_WARPS": "4"}}),))
+PY
+  done
+  timeout "${KNOB_S:-240}" python3 - <<'PY' 2>&1 | tee "$OUT/knobs9.txt"
+import itertools
+from dnaconv.pipelines.ab import forward_sweeps
+def grid(rows, holds=(0, 1)):
+    cfgs = {"now": {}}
+    for r, w, c, h in itertools.product(rows, (4, 8), (0, 168), holds):
+        cfgs[f"r{r}w{w}c{c}h{h}"] = {"DNACONV_MONARCH_ROWS": str(r), "DNACONV_MONARCH_WARPS": str(w),
+                                     "DNACONV_MONARCH_MAXNREG": str(c), "DNACONV_MONARCH_HOLD": str(h)}
+    return cfgs
+# full L = 1K is framed on half tiles, which hold v whatever HOLD says
+forward_sweeps(((64, 1024, 1024, 1024, grid((32, 128), (1,))), (32, 256, 8192, 1024, grid((64, 128))),
+                (32, 1024, 2048, 2048, grid((64, 128)))), reps=2)
 PY
   exit 0
 fi

@@ -482,7 +482,12 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
       and N <= 2048 (else 8), and the registers capped at 168 per thread for N <= 1024 (3 programs per SM
       instead of 2; it spills 8-40 bytes): N = 512 0.656 ms (uncapped 0.745, 64 rows 0.694); N = 1024 1.047
       (1.126); N = 2048, 2 segments 1.357 (4 segments, 8 warps 1.431); N = 4096, 2 segments, 8 warps 1.579
-      (1 segment, 4 warps 2.079). A cap at N >= 2048 spilled and ran 2-3x slower.
+      (1 segment, 4 warps 2.079). A cap at N >= 2048 spilled and ran 2-3x slower; but the forward framed on
+      half tiles at N = 2048 (one block per sequence, HALF) takes it: 2026-11-29, ninth session, full L = 1K
+      (64 x 1024), interleaved (``h200_kernels.sh knobs9``), two segments, 4 warps, 168 registers 0.795 ms vs
+      0.827 uncapped (torch.fft 3.133); one segment 1.123 vs 1.352; 8 warps 1.561-2.285. At N = 4096 (full L =
+      2K, the training windows at K = 1024) the launch as it is won every combination of rows, warps, cap and
+      holding v tried (1.068 and 0.798 ms; the next 1.069 and 0.822 held, the cap 1.215 and 0.906).
     - backward: 64 rows per product, at most 2048 points per program, 4 warps up to 2048 points, else 8. Per
       point (``h200_kernels.sh plan``, the backward alone, v reloaded): N = 512 26.6 ps (32 rows 38.9,
       8 warps 47.4), N = 1024 29.5 (32 rows 42.4, 8 warps 52.6), N = 2048 32.6 with one segment (8 warps 48.7; two
@@ -613,16 +618,22 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     # framed there (KM1 = N / 2): the first half of the tile is zero, and the first and last products run on
     # half tiles. H200, 2026-11-28, one segment per program: L = 1K 1.579 ms vs 1.799, 512 2.501 vs 2.654.
     # Not at N = 4096: there the compiled fp16-operand kernel returned NaN and faulted on the H200 (triton 3.6;
-    # fp32 and the interpreter were right). DNACONV_MONARCH_HALF=0 turns it off (sweeps).
+    # fp32 and the interpreter were right). DNACONV_MONARCH_HALF=0 turns it off, =4096 allows it at N = 4096
+    # too (sweeps: to probe later compilers on the GPU; in a process of its own, as it may fault).
+    half_env = os.environ.get("DNACONV_MONARCH_HALF")
     flags["HALF"] = (
-        os.environ.get("DNACONV_MONARCH_HALF") != "0"
+        half_env != "0"
         and fraction == 1  # the sparse op is defined on the usual framing
         and n_blocks == 1
         and flags["HAS_HIST"] is False
         and max(L, k_eff - 1) <= n1 * n2 // 2
-        and _half_tiles(n1, n2)
+        and (_half_tiles(n1, n2) or half_env == "4096" and n1 >= 32 and n1 * n2 == 4096)
     )
     flags["HOLD"] = _hold(G, n1, n2, warps) or flags["HALF"]
+    if flags["HALF"] and n1 * n2 == 2048 and warps == 4 and "DNACONV_MONARCH_MAXNREG" not in os.environ:
+        opts = {
+            "maxnreg": 168
+        }  # half tiles at N = 2048 gain from the cap the full ones lose by (_launch_shape)
     _fftconv_fwd_kernel[(grid,)](
         *args,
         z if z is not None else dummy,

@@ -188,8 +188,20 @@ def test_forward_half_frame(B, D, L, K, fft, half, fwd_launches, monkeypatch):
         test_forward_fp32(B, D, L, K, 0, gated)
     test_forward_half_within_2x_torch(B, D, L, K, 0, torch.bfloat16)
     assert [x["HALF"] for x in fwd_launches] == [half] * 3
+    # half tiles at N = 2048 (4 warps) launch capped at 168 registers, as every forward at N <= 1024 does
+    capped = half or fwd_launches[0]["N1"] * fwd_launches[0]["N2"] <= 1024
+    assert [x["maxnreg"] for x in fwd_launches] == [168 if capped else None] * 3
     test_forward_fp32(*SHAPES[5], gated=True)  # history: the default framing
     assert not fwd_launches[-1]["HALF"]
+
+
+def test_forward_half_frame_at_4096_on_request(fwd_launches, monkeypatch):
+    """DNACONV_MONARCH_HALF=4096 frames a one-block sequence in the last half at N = 4096 too (a probe for GPU
+    compilers: triton 3.6 faulted there); the interpreter runs it right, fp32 and bf16."""
+    monkeypatch.setenv("DNACONV_MONARCH_HALF", "4096")
+    test_forward_fp32(1, 2, 2000, 2000, 0, True)
+    test_forward_half_within_2x_torch(1, 2, 2000, 2000, 0, torch.bfloat16)
+    assert [x["HALF"] for x in fwd_launches] == [True, True]
 
 
 def test_across_packs_partly_empty_programs(fwd_launches, monkeypatch):
