@@ -91,7 +91,8 @@ def test_ab_env_set_swaps_the_cost_table_and_restores_it(monkeypatch):
     from dnaconv.kernels.fftconv import plan
     from dnaconv.pipelines.ab import env_set
 
-    monkeypatch.delenv("DNACONV_MONARCH_FFT", raising=False)
+    for var in ("DNACONV_MONARCH_FFT", "DNACONV_HBM_ROW"):
+        monkeypatch.delenv(var, raising=False)
     before = {kind: dict(ps) for kind, ps in plan.POINT_PS.items()}
     dear = {"hbm": {str(n): 1000.0 for n in plan.POINT_PS["hbm"]}}  # as from JSON: keys are strings
     assert plan.fft_plan(2_300_000, 1024).cols  # through HBM with the shipped table

@@ -617,9 +617,10 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     # HALF: one block of a sequence without history whose inputs and outputs fit the last half of the block is
     # framed there (KM1 = N / 2): the first half of the tile is zero, and the first and last products run on
     # half tiles. H200, 2026-11-28, one segment per program: L = 1K 1.579 ms vs 1.799, 512 2.501 vs 2.654.
-    # Not at N = 4096: there the compiled fp16-operand kernel returned NaN and faulted on the H200 (triton 3.6;
-    # fp32 and the interpreter were right). DNACONV_MONARCH_HALF=0 turns it off, =4096 allows it at N = 4096
-    # too (sweeps: to probe later compilers on the GPU; in a process of its own, as it may fault).
+    # Not at N = 4096: there the compiled fp16-operand kernel returned NaN and faulted on the H200 (triton 3.6,
+    # 2026-11-28; fp32 and the interpreter were right). DNACONV_MONARCH_HALF=0 turns it off, =4096 allows it at
+    # N = 4096 too: in the ninth 2026-11-29 session it ran right there (error 1.67e-3) and faster (full L = 2K,
+    # 32 x 1024: 1.003 ms vs 1.068, ``h200_kernels.sh knobs9``); the default once the GPU tests pass with it.
     half_env = os.environ.get("DNACONV_MONARCH_HALF")
     flags["HALF"] = (
         half_env != "0"
@@ -630,10 +631,9 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         and (_half_tiles(n1, n2) or half_env == "4096" and n1 >= 32 and n1 * n2 == 4096)
     )
     flags["HOLD"] = _hold(G, n1, n2, warps) or flags["HALF"]
+    # half tiles at N = 2048 gain from the register cap that full ones lose by (``_launch_shape``)
     if flags["HALF"] and n1 * n2 == 2048 and warps == 4 and "DNACONV_MONARCH_MAXNREG" not in os.environ:
-        opts = {
-            "maxnreg": 168
-        }  # half tiles at N = 2048 gain from the cap the full ones lose by (_launch_shape)
+        opts = {"maxnreg": 168}
     _fftconv_fwd_kernel[(grid,)](
         *args,
         z if z is not None else dummy,
