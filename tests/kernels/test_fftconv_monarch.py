@@ -202,6 +202,16 @@ def test_forward_half_frame_at_4096_on_request(fwd_launches, monkeypatch):
     test_forward_fp32(1, 2, 2000, 2000, 0, True)
     test_forward_half_within_2x_torch(1, 2, 2000, 2000, 0, torch.bfloat16)
     assert [x["HALF"] for x in fwd_launches] == [True, True]
+    # in training the forward also stores z in that frame, which the HBM backward (forced) takes d(post) from
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    xs = [x.requires_grad_() for x in _inputs(2, 2, 2000, 2000, 0, torch.float32, seed=4)[:5]]
+    dy = torch.randn(2, 2, 2000, device=DEVICE)
+    (monarch_fftconv(*xs) * dy).sum().backward()
+    ref = [x.detach().cpu().double().requires_grad_() for x in xs]
+    (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
+        assert_close(x.grad.cpu(), r.grad, rtol=1e-5, name=name)
+    assert fwd_launches[-1]["HALF"] and fwd_launches[-1]["STORE_Z"]
 
 
 def test_across_packs_partly_empty_programs(fwd_launches, monkeypatch):
