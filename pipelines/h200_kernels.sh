@@ -47,6 +47,7 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
+#   bash pipelines/h200_kernels.sh half10   (prepared) GPU tests and timings with the half-tile frame at N = 4096
 #   bash pipelines/h200_kernels.sh knobs9   on-chip forward launch knobs at full L = 1K, 2K, windows K = 1024; HALF at 4096
 #   bash pipelines/h200_kernels.sh again9   table9's bench in a second call; K = 256 aligned or not; moved plans' tests
 #   bash pipelines/h200_kernels.sh table9   the README table on pick9's POINT_PS; gradients where picks moved; PART=2b
@@ -1083,6 +1084,23 @@ if [ "${1:-}" = chip8 ]; then
 from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
+PY
+  exit 0
+fi
+if [ "${1:-}" = half10 ]; then
+  # Prepared in session 9 for the next: the half-tile frame at N = 4096 (DNACONV_MONARCH_HALF=4096; knobs9: full
+  # L = 2K 1.003 vs 1.068 ms, right) before it becomes the default: the on-chip tests with it on (in a process of
+  # its own), then forward and fwd+bwd against it off, interleaved, at one-block lengths it covers (L and K in
+  # (1024, 2048]).
+  DNACONV_MONARCH_HALF=4096 timeout 200 python3 -m pytest -q -rf --tb=short -p no:cacheprovider \
+    tests/kernels/test_fftconv_monarch.py -k "half or fp32 or within_2x or saved_z or across" > "$OUT/tests.txt" 2>&1
+  tail -3 "$OUT/tests.txt"
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/half10.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+H = {"now": {}, "half": {"DNACONV_MONARCH_HALF": "4096"}}
+cases = ((32, 1024, 2048, 2048, H), (48, 1024, 1536, 1536, H), (32, 1024, 2048, 1100, H), (8, 1024, 2000, 2000, H))
+forward_sweeps(cases)
+fwd_bwd_sweeps(cases)
 PY
   exit 0
 fi
