@@ -47,6 +47,7 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
+#   bash pipelines/h200_kernels.sh bknobs10 (prepared) the fused on-chip backward's launch knobs, full L = 1K and controls
 #   bash pipelines/h200_kernels.sh half10   (prepared) GPU tests and timings with the half-tile frame at N = 4096
 #   bash pipelines/h200_kernels.sh knobs9   on-chip forward launch knobs at full L = 1K, 2K, windows K = 1024; HALF at 4096
 #   bash pipelines/h200_kernels.sh again9   table9's bench in a second call; K = 256 aligned or not; moved plans' tests
@@ -1084,6 +1085,31 @@ if [ "${1:-}" = chip8 ]; then
 from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
+PY
+  exit 0
+fi
+if [ "${1:-}" = bknobs10 ]; then
+  # Prepared in session 9 for the next: the fused on-chip backward's launch (points per program -> segments,
+  # warps, register cap, holding v), as knobs9 did for the forward, where fwd+bwd misses 3x: full L = 1K (half
+  # tiles at N = 2048; 2.47x), with K = 128 at L = 2.3M (N = 2048 since pick9) as a control. The backward alone
+  # (z from the forward), ms, interleaved.
+  timeout 240 python3 - <<'PY' 2>&1 | tee "$OUT/bknobs10.txt"
+import itertools, torch
+from dnaconv.kernels.fftconv.monarch import _fftconv_bwd, _fftconv_fwd
+from dnaconv.pipelines.ab import gated_inputs, interleaved_envs
+cfgs = {"now": {}}
+for p, w, c, h in itertools.product((2048, 4096), (4, 8), (0, 168), (0, 1)):
+    cfgs[f"p{p}w{w}c{c}h{h}"] = {"DNACONV_MONARCH_BWD_POINTS": str(p), "DNACONV_MONARCH_WARPS": str(w),
+                                 "DNACONV_MONARCH_MAXNREG": str(c), "DNACONV_MONARCH_HOLD": str(h)}
+for B, D, L, K in ((64, 1024, 1024, 1024), (1, 32, 2_300_000, 128)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
+    z = torch.empty_like(u)
+    with torch.no_grad():
+        _fftconv_fwd(u, k, bias, pre, post, None, None, 1.0, z)
+        line = interleaved_envs(lambda: _fftconv_bwd(dy, u, k, bias, pre, post, None, None, z), cfgs, 2)
+    print(f"{B}x{D}x{L} K={K} backward alone: {line}", flush=True)
+    del u, k, bias, pre, post, dy, z
+    torch.cuda.empty_cache()
 PY
   exit 0
 fi
