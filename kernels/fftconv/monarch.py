@@ -564,10 +564,11 @@ def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward") ->
     return G, warps, opts, triton.cdiv(n_blocks, G), False
 
 
-def _half_tiles(n1: int, n2: int) -> bool:
+def _half_tiles(n1: int, n2: int, largest: int = 2048) -> bool:
     """Whether the forward may frame a one-block sequence in the block's last half (HALF, see the launcher):
-    half of N1 rows must be >= 16 for tl.dot, and N <= 2048 (at 4096 the compiled kernel failed)."""
-    return n1 >= 32 and n1 * n2 <= 2048
+    half of N1 rows must be >= 16 for tl.dot, and N <= ``largest`` (2048: at 4096 the compiled kernel failed
+    on triton 3.6 in 2026-11-28's build; the forward's DNACONV_MONARCH_HALF=4096 asks for 4096)."""
+    return n1 >= 32 and n1 * n2 <= largest
 
 
 def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0, z=None):
@@ -628,7 +629,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         and n_blocks == 1
         and flags["HAS_HIST"] is False
         and max(L, k_eff - 1) <= n1 * n2 // 2
-        and (_half_tiles(n1, n2) or half_env == "4096" and n1 >= 32 and n1 * n2 == 4096)
+        and _half_tiles(n1, n2, 4096 if half_env == "4096" else 2048)
     )
     flags["HOLD"] = _hold(G, n1, n2, warps) or flags["HALF"]
     # half tiles at N = 2048 gain from the register cap that full ones lose by (``_launch_shape``)
