@@ -473,9 +473,12 @@ def _precision(dtype: torch.dtype) -> int:
 _ROW_LAUNCH = {4096: 1, 2048: 2, 1024: 4}
 
 
-def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tuple[int, int, dict]:
+def _launch_shape(
+    n1: int, n2: int, n_blocks: int, kind: str = "forward", half: bool = False
+) -> tuple[int, int, dict]:
     """(G, num_warps, launch options) for G segments of n1 x n2 points per program. ``kind``: "forward",
-    "backward", "paired" (G complex pairs of segments) or "rows" (the HBM kernel's complex row pass).
+    "backward", "paired" (G complex pairs of segments) or "rows" (the HBM kernel's complex row pass); ``half``:
+    the forward framed on half tiles (HALF, see ``_fftconv_fwd``).
 
     From the H200 sweeps of 2026-11-28 (``pipelines/h200_kernels.sh regs``, bf16, L = 2.3M, 32 channels):
     - forward: 128 rows per product, at most max(4096, 2N) points per program, 4 warps up to 4096 points
@@ -519,7 +522,7 @@ def _launch_shape(n1: int, n2: int, n_blocks: int, kind: str = "forward") -> tup
         warps = 4 if points <= 2048 else 8
     else:
         warps = 4 if points <= 4096 and n <= 2048 else 8
-    cap = 168 if kind == "forward" and n <= 1024 and warps == 4 else 0
+    cap = 168 if kind == "forward" and (n <= 1024 or half and n == 2048) and warps == 4 else 0
     if kind == "rows" and n in _ROW_LAUNCH and "DNACONV_MONARCH_ROWS" not in os.environ:  # see the docstring
         g, warps, cap = max(1, min(_ROW_LAUNCH[n], 1 << (n_blocks - 1).bit_length())), 4, 168
     warps = int(os.environ.get("DNACONV_MONARCH_WARPS", 0)) or warps
@@ -542,7 +545,7 @@ def _hold(g: int, n1: int, n2: int, warps: int, kind: str = "forward", one_block
     return int(os.environ.get("DNACONV_MONARCH_HOLD", hold)) == 1
 
 
-def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward") -> tuple:
+def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward", half: bool = False) -> tuple:
     """(G, num_warps, launch options, n_groups, across): the launch table's shape for sequences of n_blocks
     blocks. ACROSS: sequences of fewer blocks than the table's G share programs with the other sequences of
     their channel (same filter), G segments over all B x n_blocks; n_groups then counts groups per channel, else
@@ -556,8 +559,8 @@ def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward") ->
     exceeds a sequence's blocks, =0 never (sweeps).
     """
     mode = os.environ.get("DNACONV_MONARCH_ACROSS", "pack")
-    G, warps, opts = _launch_shape(n1, n2, n_blocks, kind)
-    shape = _launch_shape(n1, n2, B * n_blocks, kind)
+    G, warps, opts = _launch_shape(n1, n2, n_blocks, kind, half)
+    shape = _launch_shape(n1, n2, B * n_blocks, kind, half)
     packed = triton.cdiv(B * n_blocks, shape[0])
     if mode != "0" and (shape[0] > G or mode == "pack" and packed < B * triton.cdiv(n_blocks, G)):
         return *shape, packed, True
@@ -613,8 +616,6 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
             **flags,
         )
         return y
-    G, warps, opts, n_groups, flags["ACROSS"] = _programs(n1, n2, B, n_blocks)
-    grid = (D if flags["ACROSS"] else B * D) * n_groups
     # HALF: one block of a sequence without history whose inputs and outputs fit the last half of the block is
     # framed there (KM1 = N / 2): the first half of the tile is zero, and the first and last products run on
     # half tiles. H200, 2026-11-28, one segment per program: L = 1K 1.579 ms vs 1.799, 512 2.501 vs 2.654.
@@ -631,10 +632,9 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         and max(L, k_eff - 1) <= n1 * n2 // 2
         and _half_tiles(n1, n2, 4096 if half_env == "4096" else 2048)
     )
+    G, warps, opts, n_groups, flags["ACROSS"] = _programs(n1, n2, B, n_blocks, half=flags["HALF"])
+    grid = (D if flags["ACROSS"] else B * D) * n_groups
     flags["HOLD"] = _hold(G, n1, n2, warps) or flags["HALF"]
-    # half tiles at N = 2048 gain from the register cap that full ones lose by (``_launch_shape``)
-    if flags["HALF"] and n1 * n2 == 2048 and warps == 4 and "DNACONV_MONARCH_MAXNREG" not in os.environ:
-        opts = {"maxnreg": 168}
     _fftconv_fwd_kernel[(grid,)](
         *args,
         z if z is not None else dummy,
