@@ -47,8 +47,11 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
-#   bash pipelines/h200_kernels.sh bknobs10 (prepared) the fused on-chip backward's launch knobs, full L = 1K and controls
-#   bash pipelines/h200_kernels.sh half10   (prepared) GPU tests and timings with the half-tile frame at N = 4096
+#   bash pipelines/h200_kernels.sh table10  the README table on bwd10's defaults; fused vs HBM backward about K = 768; tests
+#   bash pipelines/h200_kernels.sh bwd10    the fused backward at two segments of N = 2048 and the forward's half tiles
+#                                            at 4096 (the defaults now) end to end, backward knobs beyond, costs, tests
+#   bash pipelines/h200_kernels.sh bknobs10 the fused on-chip backward's launch knobs, full L = 1K and controls
+#   bash pipelines/h200_kernels.sh half10   GPU tests and timings with the half-tile frame at N = 4096
 #   bash pipelines/h200_kernels.sh knobs9   on-chip forward launch knobs at full L = 1K, 2K, windows K = 1024; HALF at 4096
 #   bash pipelines/h200_kernels.sh again9   table9's bench in a second call; K = 256 aligned or not; moved plans' tests
 #   bash pipelines/h200_kernels.sh table9   the README table on pick9's POINT_PS; gradients where picks moved; PART=2b
@@ -1088,6 +1091,65 @@ forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
 PY
   exit 0
 fi
+if [ "${1:-}" = table10 ]; then
+  # Session 10, on bwd10's defaults (the fused backward's launch and POINT_PS at N = 2048, HBM_BWD_MIN_K = 768):
+  # the README's kernel table, the fused against the HBM backward about the new HBM_BWD_MIN_K (fwd+bwd,
+  # interleaved), then the on-chip backward GPU tests that bwd10's time cut off, and the dispatch's.
+  timeout 220 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  timeout 60 python3 - <<'PY' 2>&1 | tee "$OUT/mink10.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+F = {"now": {}, "fused": {"DNACONV_HBM_BWD": "0"}, "hbm": {"DNACONV_HBM_BWD": "1"}}
+fwd_bwd_sweeps(((1, 32, 2_300_000, 640, F), (1, 32, 2_300_000, 768, F), (1, 32, 2_300_000, 896, F)), reps=2)
+PY
+  timeout "${TEST_S:-240}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider --durations=5 \
+    tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv.py \
+    -k "backward_half_frame or saved_z or across_sequences or own_fft_size or plain_and_half or backward_kind or test_plans" \
+    > "$OUT/tests.txt" 2>&1
+  grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -8 "$OUT/tests.txt"
+  exit 0
+fi
+if [ "${1:-}" = bwd10 ]; then
+  # Session 10, on bknobs10 (the fused backward at N = 2048 on two segments of 4 warps: full L = 1K 1.773 ms vs
+  # 2.666 alone) and half10 (the forward's half tiles at N = 4096 passed the GPU tests), both now the defaults:
+  # fwd+bwd against the launch before (BWD_POINTS=2048) and the forward's half tiles at 2048 at most, with the
+  # backward's half tiles at 4096 (BWD_HALF=4096) and the fused backward against the HBM one at K = 512, 1024;
+  # then the backward's launch beyond (four segments per program at N = 1024 and 2048), the per-point costs with
+  # the backward (``ab.point_costs``), the gradients' errors, and the on-chip backward and launch GPU tests.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/bwd10.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+OLD = {"DNACONV_MONARCH_BWD_POINTS": "2048", "DNACONV_MONARCH_HALF": "2048"}
+C = {"now": {}, "old": OLD}
+H = {**C, "bh4096": {"DNACONV_MONARCH_BWD_HALF": "4096"}}
+F = {**C, "fused": {"DNACONV_HBM_BWD": "0"}}
+fwd_bwd_sweeps(((64, 1024, 1024, 1024, C), (1, 32, 2_300_000, 128, C), (1, 32, 2_300_000, 256, C),
+                (1, 32, 2_300_000, 384, C), (32, 256, 8192, 128, C), (128, 1024, 512, 512, C),
+                (32, 1024, 2048, 2048, H), (1, 32, 2_300_000, 512, F), (1, 32, 2_300_000, 1024, F)), reps=2)
+PY
+  timeout 90 python3 - <<'PY' 2>&1 | tee -a "$OUT/bwd10.txt"
+import torch
+from dnaconv.kernels.fftconv.monarch import _fftconv_bwd, _fftconv_fwd
+from dnaconv.pipelines.ab import env_set, gated_inputs, interleaved_envs
+def knobs(rows, pts, warps):
+    return {"DNACONV_MONARCH_ROWS": str(rows), "DNACONV_MONARCH_BWD_POINTS": str(pts), "DNACONV_MONARCH_WARPS": str(warps)}
+u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, 128, grad=False)
+for n, cfgs in ((1024, {"r128w4": knobs(128, 4096, 4), "r128w8": knobs(128, 4096, 8)}),
+                (2048, {"r128p8192w4": knobs(128, 8192, 4), "r128p8192w8": knobs(128, 8192, 8)})):
+    with env_set({"DNACONV_MONARCH_FFT": str(n)}), torch.no_grad():
+        z = torch.empty_like(u)
+        _fftconv_fwd(u, k, bias, pre, post, None, None, 1.0, z)
+        line = interleaved_envs(lambda z=z: _fftconv_bwd(dy, u, k, bias, pre, post, None, None, z), {"now": {}, **cfgs}, 2)
+    print(f"N={n} K=128 backward alone: {line}", flush=True)
+PY
+  timeout 100 python3 -c "from dnaconv.pipelines.ab import point_costs; point_costs(backward=True)" 2>&1 | tee "$OUT/points10.txt"
+  timeout 60 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors(((64, 1024, 1024, 1024),
+    (1, 32, 2_300_000, 128), (32, 1024, 2048, 2048), (1, 32, 2_300_000, 512)))" 2>&1 | tee "$OUT/grads.txt"
+  DNACONV_MONARCH_BWD_HALF=4096 timeout 30 python3 -c "from dnaconv.pipelines.ab import grad_errors;
+    grad_errors(((32, 1024, 2048, 2048),))" 2>&1 | tee -a "$OUT/grads.txt"
+  timeout "${TEST_S:-150}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider --durations=5 \
+    tests/kernels/test_fftconv_monarch.py -k "backward or launch or half" > "$OUT/tests.txt" 2>&1
+  grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -8 "$OUT/tests.txt"
+  exit 0
+fi
 if [ "${1:-}" = bknobs10 ]; then
   # Prepared in session 9 for the next: the fused on-chip backward's launch (points per program -> segments,
   # warps, register cap, holding v), as knobs9 did for the forward, where fwd+bwd misses 3x: full L = 1K (half
@@ -1097,11 +1159,14 @@ if [ "${1:-}" = bknobs10 ]; then
 import itertools, torch
 from dnaconv.kernels.fftconv.monarch import _fftconv_bwd, _fftconv_fwd
 from dnaconv.pipelines.ab import gated_inputs, interleaved_envs
-cfgs = {"now": {}}
-for p, w, c, h in itertools.product((2048, 4096), (4, 8), (0, 168), (0, 1)):
-    cfgs[f"p{p}w{w}c{c}h{h}"] = {"DNACONV_MONARCH_BWD_POINTS": str(p), "DNACONV_MONARCH_WARPS": str(w),
-                                 "DNACONV_MONARCH_MAXNREG": str(c), "DNACONV_MONARCH_HOLD": str(h)}
-for B, D, L, K in ((64, 1024, 1024, 1024), (1, 32, 2_300_000, 128)):
+def grid(holds):
+    cfgs = {"now": {}}
+    for p, w, c, h in itertools.product((2048, 4096), (4, 8), (0, 168), holds):
+        cfgs[f"p{p}w{w}c{c}h{h}"] = {"DNACONV_MONARCH_BWD_POINTS": str(p), "DNACONV_MONARCH_WARPS": str(w),
+                                     "DNACONV_MONARCH_MAXNREG": str(c), "DNACONV_MONARCH_HOLD": str(h)}
+    return cfgs
+# full L = 1K is framed on half tiles, which hold v whatever HOLD says
+for B, D, L, K, cfgs in ((64, 1024, 1024, 1024, grid((1,))), (1, 32, 2_300_000, 128, grid((0, 1)))):
     u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
     z = torch.empty_like(u)
     with torch.no_grad():

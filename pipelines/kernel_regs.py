@@ -163,7 +163,7 @@ def report(maxnreg: int = 0, sizes=SIZES, divisible: tuple = ()) -> list[dict]:
             elif kind.startswith("backward"):
                 short = kind == "backward short"
                 saved = os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"  # z from the forward (training)
-                half = short and os.environ.get("DNACONV_MONARCH_BWD_HALF") != "0" and _half_tiles(n1, n2)
+                half = short and _half_tiles(n1, n2, "backward")
                 hold = _hold(G, n1, n2, warps, "backward", short)
                 cx.update(flags, HOLD=hold, ACROSS=short, PART=0, HAS_Z=saved, HALF=half)
             elif kind.startswith("part"):

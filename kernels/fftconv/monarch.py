@@ -491,10 +491,12 @@ def _launch_shape(
       0.827 uncapped (torch.fft 3.133); one segment 1.123 vs 1.352; 8 warps 1.561-2.285. At N = 4096 (full L =
       2K, the training windows at K = 1024) the launch as it is won every combination of rows, warps, cap and
       holding v tried (1.068 and 0.798 ms; the next 1.069 and 0.822 held, the cap 1.215 and 0.906).
-    - backward: 64 rows per product, at most 2048 points per program, 4 warps up to 2048 points, else 8. Per
-      point (``h200_kernels.sh plan``, the backward alone, v reloaded): N = 512 26.6 ps (32 rows 38.9,
-      8 warps 47.4), N = 1024 29.5 (32 rows 42.4, 8 warps 52.6), N = 2048 32.6 with one segment (8 warps 48.7; two
-      segments: 93.2, with 8 warps 62.2, before the backward shared V's transform).
+    - backward: 64 rows per product, at most 4096 points per program, 4 warps as the forward. Per point
+      (``h200_kernels.sh plan``, the backward alone, v reloaded): N = 512 26.6 ps (32 rows 38.9, 8 warps 47.4),
+      N = 1024 29.5 (32 rows 42.4, 8 warps 52.6). N = 2048 takes two segments on 4 warps: 2026-11-29, tenth
+      session, the backward alone from z, interleaved (``h200_kernels.sh bknobs10``): full L = 1K (64 x 1024,
+      half tiles) 1.773 ms vs 2.666 with one segment, K = 128 at L = 2.3M x 32 1.212 vs 1.679; on 8 warps 3.454
+      and 2.274 (uncapped; 168 registers: 2.189, 1.900 on 4 warps, 4.772, 3.171 on 8).
     - paired: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps of the
       first kernels; a complex pair holds the registers of two real segments).
     - rows (``_ROW_LAUNCH``): 4 warps; rows of 4096 points (64 x 64): one per program, 168 registers, the DFT
@@ -516,12 +518,9 @@ def _launch_shape(
     if kind == "forward":
         g = max(1, min(g, max(4096, 2 * n) // n))
     elif kind == "backward":
-        g = max(1, min(g, int(os.environ.get("DNACONV_MONARCH_BWD_POINTS", 2048)) // n))
+        g = max(1, min(g, int(os.environ.get("DNACONV_MONARCH_BWD_POINTS", 4096)) // n))
     points = g * n * (2 if kind == "paired" else 1)
-    if kind == "backward":
-        warps = 4 if points <= 2048 else 8
-    else:
-        warps = 4 if points <= 4096 and n <= 2048 else 8
+    warps = 4 if points <= 4096 and n <= 2048 else 8
     cap = 168 if kind == "forward" and (n <= 1024 or half and n == 2048) and warps == 4 else 0
     if kind == "rows" and n in _ROW_LAUNCH and "DNACONV_MONARCH_ROWS" not in os.environ:  # see the docstring
         g, warps, cap = max(1, min(_ROW_LAUNCH[n], 1 << (n_blocks - 1).bit_length())), 4, 168
@@ -567,11 +566,17 @@ def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward", ha
     return G, warps, opts, triton.cdiv(n_blocks, G), False
 
 
-def _half_tiles(n1: int, n2: int, largest: int = 2048) -> bool:
-    """Whether the forward may frame a one-block sequence in the block's last half (HALF, see the launcher):
-    half of N1 rows must be >= 16 for tl.dot, and N <= ``largest`` (2048: at 4096 the compiled kernel failed
-    on triton 3.6 in 2026-11-28's build; the forward's DNACONV_MONARCH_HALF=4096 asks for 4096)."""
-    return n1 >= 32 and n1 * n2 <= largest
+def _half_tiles(n1: int, n2: int, kind: str = "forward") -> bool:
+    """Whether a one-block sequence may be framed in the block's last half (HALF, see the launchers): half of N1
+    rows must be >= 16 for tl.dot, and N at most the kind's largest: the forward's up to 4096, the backward's
+    up to 2048. DNACONV_MONARCH_HALF and DNACONV_MONARCH_BWD_HALF set that largest N (0: never), for sweeps.
+    The forward at N = 4096 compiled wrong on the H200 once (triton 3.6, 2026-11-28: NaN, then a fault; fp32 and
+    the interpreter were right); in 2026-11-29's builds it ran right there, and the GPU tests passed with it
+    (tenth session, ``h200_kernels.sh half10``: 41 of the on-chip tests), and faster, forward / fwd+bwd ms, half
+    vs the usual frame, interleaved: full L = 2K (32 x 1024) 1.002 vs 1.067 / 5.473 vs 5.562, full L = 1536
+    (48 x 1024) 1.449 vs 1.544 / 7.674 vs 7.800, 32 x 1024 x 2048 at K = 1100 0.999 vs 1.074 / 5.458 vs 5.553."""
+    var, largest = ("DNACONV_MONARCH_HALF", 4096) if kind == "forward" else ("DNACONV_MONARCH_BWD_HALF", 2048)
+    return n1 >= 32 and n1 * n2 <= int(os.environ.get(var, largest))
 
 
 def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0, z=None):
@@ -618,19 +623,14 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         return y
     # HALF: one block of a sequence without history whose inputs and outputs fit the last half of the block is
     # framed there (KM1 = N / 2): the first half of the tile is zero, and the first and last products run on
-    # half tiles. H200, 2026-11-28, one segment per program: L = 1K 1.579 ms vs 1.799, 512 2.501 vs 2.654.
-    # Not at N = 4096: there the compiled fp16-operand kernel returned NaN and faulted on the H200 (triton 3.6,
-    # 2026-11-28; fp32 and the interpreter were right). DNACONV_MONARCH_HALF=0 turns it off, =4096 allows it at
-    # N = 4096 too: in the ninth 2026-11-29 session it ran right there (error 1.67e-3) and faster (full L = 2K,
-    # 32 x 1024: 1.003 ms vs 1.068, ``h200_kernels.sh knobs9``); the default once the GPU tests pass with it.
-    half_env = os.environ.get("DNACONV_MONARCH_HALF")
+    # half tiles. H200, 2026-11-28, one segment per program: L = 1K 1.579 ms vs 1.799, 512 2.501 vs 2.654; at
+    # N = 4096 see ``_half_tiles``.
     flags["HALF"] = (
-        half_env != "0"
-        and fraction == 1  # the sparse op is defined on the usual framing
+        fraction == 1  # the sparse op is defined on the usual framing
         and n_blocks == 1
         and flags["HAS_HIST"] is False
         and max(L, k_eff - 1) <= n1 * n2 // 2
-        and _half_tiles(n1, n2, 4096 if half_env == "4096" else 2048)
+        and _half_tiles(n1, n2)
     )
     G, warps, opts, n_groups, flags["ACROSS"] = _programs(n1, n2, B, n_blocks, half=flags["HALF"])
     grid = (D if flags["ACROSS"] else B * D) * n_groups
@@ -675,14 +675,8 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
     # registers at N = 1024). H200, 2026-11-29, bf16 gated, B*D*L = 2^26, half vs full tiles, interleaved
     # (``h200_kernels.sh bwdhalf``): fwd+bwd ms, full L = 512 3.53 vs 4.41, 1K 4.30 vs 5.04 (torch.fft 8.90,
     # 8.95); the backward alone 2.62 vs 3.48 and 3.10 vs 3.86 (128 rows, four sequences per program, lost:
-    # 2.94, 3.95). DNACONV_MONARCH_BWD_HALF=0 turns it off (sweeps).
-    half = (
-        os.environ.get("DNACONV_MONARCH_BWD_HALF") != "0"
-        and n_blocks == 1
-        and H == 0
-        and max(L, k_eff - 1) <= n1 * n2 // 2
-        and _half_tiles(n1, n2)
-    )
+    # 2.94, 3.95). Up to N = 2048 (``_half_tiles``).
+    half = n_blocks == 1 and H == 0 and max(L, k_eff - 1) <= n1 * n2 // 2 and _half_tiles(n1, n2, "backward")
     # Per-program partials in fp32 (at most the size of u in fp32, as K <= C), summed below.
     dbias = torch.empty(rows, n_groups, device=u.device, dtype=torch.float32)
     dk = torch.empty(rows, n_groups, k_eff, device=u.device, dtype=torch.float32)

@@ -157,10 +157,12 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 # at 65,536-262,144 (the backward alone 2.40, 2.60, 2.85 ms). The table takes K = 8192's measures where it was
 # measured (32,768-131,072), else the one K measured there (16,384: K = 4096; 262,144: K = 16K); that picks
 # the measured best at K = 8192 and 16K and, at K = 4096, N = 32,768 (1.985 ms against 1.971 at 16,384); 8192
-# is from the earlier run (``bwdplan``, rows of 4096 points).
+# is from the earlier run (``bwdplan``, rows of 4096 points). The fused backward's, 2026-11-29, tenth session,
+# after its launch at N = 2048 went to two segments per program on 4 warps (``h200_kernels.sh bwd10``,
+# ``ab.point_costs``; 21.63 before): 18.15, 20.63, 15.44.
 POINT_PS = {
     "forward": {512: 4.75, 1024: 5.22, 2048: 6.93, 4096: 8.29},
-    "backward": {512: 18.31, 1024: 20.77, 2048: 21.63},
+    "backward": {512: 18.15, 1024: 20.63, 2048: 15.44},
     "hbm": {8192: 9.05, 16384: 9.34, 32768: 8.95, 65536: 9.42, 131072: 10.73, 262144: 13.48},
     "hbm_bwd": {8192: 25.2, 16384: 20.0, 32768: 21.9, 65536: 26.2, 131072: 31.1, 262144: 33.9},
 }
@@ -334,11 +336,14 @@ def fft_plan(
 #   2^24: 8 x 1024 x 2048 2.24-2.30 vs 2.42 and the default model's training shape 16 x 128 x 8192 1.55-2.64
 #   vs 2.47-2.50 (host-bound there: 2.3-2.6 ms of host time per step); 2^23 and below it lost (8 x 128 x 8192
 #   2.19-2.29 vs 1.38). So from HBM_BWD_ONE_BLOCK_SIZE.
+# - HBM_BWD_MIN_K: the fused backward at N = 2048 on two segments per program (2026-11-29, tenth session,
+#   ``h200_kernels.sh bwd10``, L = 2.3M x 32, fwd+bwd ms, interleaved): K = 512 fused 2.195 vs HBM 2.464, K =
+#   1024 fused 2.900 vs HBM 2.511 (before, 512 was the HBM backward's: fused 4.18 vs 3.81-3.98).
 HBM_BWD_MIN_SIZE = 1 << 24
 HBM_BWD_ON_CHIP_SIZE = 1 << 25
 HBM_BWD_ONE_BLOCK_SIZE = 1 << 25
 HBM_BWD_MAX_N = 1 << 18
-HBM_BWD_MIN_K = 512
+HBM_BWD_MIN_K = 768
 
 
 def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int = 0, batch: int = 1) -> str:

@@ -276,9 +276,10 @@ def test_backward_kind_and_dispatch(monkeypatch):
     big, bigger = HBM_BWD_MIN_SIZE, HBM_BWD_ON_CHIP_SIZE
     assert backward_kind(2_300_000, 128, size=bigger) == "fused"
     assert backward_kind(2_300_000, 256, size=bigger) == "fused"  # below HBM_BWD_MIN_K
+    assert backward_kind(2_300_000, 512, size=bigger) == "fused"
     assert (
-        backward_kind(2_300_000, 512, size=bigger) == "hbm"
-        and backward_kind(2_300_000, 512, size=big) == "fused"
+        backward_kind(2_300_000, 1024, size=bigger) == "hbm"
+        and backward_kind(2_300_000, 1024, size=big) == "fused"
     )
     assert (
         backward_kind(8192, 1024, size=bigger) == "hbm" and backward_kind(8192, 128, size=bigger) == "fused"

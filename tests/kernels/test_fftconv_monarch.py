@@ -92,7 +92,12 @@ def test_launch_shapes(monkeypatch):
     """The launch table measured on the H200 (see ``_launch_shape``): (G, warps, options) per kind."""
     from dnaconv.kernels.fftconv.monarch import _launch_shape
 
-    for var in ("DNACONV_MONARCH_ROWS", "DNACONV_MONARCH_WARPS", "DNACONV_MONARCH_MAXNREG"):
+    for var in (
+        "DNACONV_MONARCH_ROWS",
+        "DNACONV_MONARCH_WARPS",
+        "DNACONV_MONARCH_MAXNREG",
+        "DNACONV_MONARCH_BWD_POINTS",
+    ):
         monkeypatch.delenv(var, raising=False)
     cap = {"maxnreg": 168}
     assert _launch_shape(16, 32, 1000) == (8, 4, cap)  # N = 512
@@ -102,7 +107,7 @@ def test_launch_shapes(monkeypatch):
     assert _launch_shape(32, 64, 1) == (1, 4, {})  # one block per row (full-length filter)
     assert _launch_shape(16, 32, 3) == (4, 4, cap)  # no more segments than blocks
     assert _launch_shape(16, 32, 1000, "backward") == (4, 4, {})
-    assert _launch_shape(32, 64, 1000, "backward") == (1, 4, {})  # at most 2048 points
+    assert _launch_shape(32, 64, 1000, "backward") == (2, 4, {})  # at most 4096 points
     assert _launch_shape(64, 64, 1000, "backward") == (1, 8, {})
     # the HBM row pass (``_ROW_LAUNCH``): 4 warps; 1, 2, 4 rows per program at 4096, 2048, 1024 points; others
     # as paired
@@ -176,12 +181,12 @@ def fwd_launches(monkeypatch):
 
 @pytest.mark.parametrize(
     "B,D,L,K,fft,half",
-    [(2, 3, 500, 500, 0, True), (1, 2, 1000, 300, 2048, True), (1, 2, 2000, 2000, 0, False)],
+    [(2, 3, 500, 500, 0, True), (1, 2, 1000, 300, 2048, True), (1, 2, 2000, 2000, 0, True)],
     ids=["1024", "2048", "4096"],
 )
 def test_forward_half_frame(B, D, L, K, fft, half, fwd_launches, monkeypatch):
     """One block per sequence, no history: framed in the last half of the FFT (HALF, half tiles in stage 1) at
-    N = 1024 and 2048, the usual frame at 4096; gated and plain, fp32 and bf16. With history, the usual frame."""
+    N = 1024, 2048 and 4096; gated and plain, fp32 and bf16. With history, the usual frame."""
     if fft:
         monkeypatch.setenv("DNACONV_MONARCH_FFT", str(fft))
     for gated in (True, False):
@@ -189,20 +194,15 @@ def test_forward_half_frame(B, D, L, K, fft, half, fwd_launches, monkeypatch):
     test_forward_half_within_2x_torch(B, D, L, K, 0, torch.bfloat16)
     assert [x["HALF"] for x in fwd_launches] == [half] * 3
     # half tiles at N = 2048 (4 warps) launch capped at 168 registers, as every forward at N <= 1024 does
-    capped = half or fwd_launches[0]["N1"] * fwd_launches[0]["N2"] <= 1024
+    capped = fwd_launches[0]["N1"] * fwd_launches[0]["N2"] <= (2048 if half else 1024)
     assert [x["maxnreg"] for x in fwd_launches] == [168 if capped else None] * 3
     test_forward_fp32(*SHAPES[5], gated=True)  # history: the default framing
     assert not fwd_launches[-1]["HALF"]
 
 
-def test_forward_half_frame_at_4096_on_request(fwd_launches, monkeypatch):
-    """DNACONV_MONARCH_HALF=4096 frames a one-block sequence in the last half at N = 4096 too (a probe for GPU
-    compilers: triton 3.6 faulted there); the interpreter runs it right, fp32 and bf16."""
-    monkeypatch.setenv("DNACONV_MONARCH_HALF", "4096")
-    test_forward_fp32(1, 2, 2000, 2000, 0, True)
-    test_forward_half_within_2x_torch(1, 2, 2000, 2000, 0, torch.bfloat16)
-    assert [x["HALF"] for x in fwd_launches] == [True, True]
-    # in training the forward also stores z in that frame, which the HBM backward (forced) takes d(post) from
+def test_forward_half_frame_at_4096_stores_z(fwd_launches, monkeypatch):
+    """At N = 4096 the forward in training also stores z in the half frame, which the HBM backward (forced)
+    takes d(post) from; DNACONV_MONARCH_HALF=2048 keeps N = 4096 on the usual frame (sweeps)."""
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
     xs = [x.requires_grad_() for x in _inputs(2, 2, 2000, 2000, 0, torch.float32, seed=4)[:5]]
     dy = torch.randn(2, 2, 2000, device=DEVICE)
@@ -212,6 +212,9 @@ def test_forward_half_frame_at_4096_on_request(fwd_launches, monkeypatch):
     for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
         assert_close(x.grad.cpu(), r.grad, rtol=1e-5, name=name)
     assert fwd_launches[-1]["HALF"] and fwd_launches[-1]["STORE_Z"]
+    monkeypatch.setenv("DNACONV_MONARCH_HALF", "2048")
+    test_forward_fp32(1, 2, 2000, 2000, 0, True)
+    assert not fwd_launches[-1]["HALF"]
 
 
 def test_across_packs_partly_empty_programs(fwd_launches, monkeypatch):
@@ -325,9 +328,9 @@ def test_backward_half_frame(n, save, monkeypatch):
     for x, r, name in zip(xs, (ur, kr, br), ("du", "dk", "dbias")):
         assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=name)
     assert len(bwd) == 4 and all(x["HALF"] and x["N1"] * x["N2"] == n for x in bwd)
-    if n == 1024:  # four sequences per program (DNACONV_MONARCH_ROWS / BWD_POINTS, the sweep knobs)
+    assert bwd[0]["G"] == 2  # two sequences per program of 4 warps (4096 points at N = 2048)
+    if n == 1024:  # four sequences per program (DNACONV_MONARCH_ROWS, a sweep knob)
         monkeypatch.setenv("DNACONV_MONARCH_ROWS", "128")
-        monkeypatch.setenv("DNACONV_MONARCH_BWD_POINTS", "4096")
         test_backward_fp32(5, 2, L, L, 0)
         assert bwd[-1]["HALF"] and bwd[-1]["G"] == 4
         monkeypatch.delenv("DNACONV_MONARCH_ROWS")
