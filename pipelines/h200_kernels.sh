@@ -47,6 +47,8 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
+#   bash pipelines/h200_kernels.sh bwd4096  (prepared) the fused backward forced at N = 4096 (half tiles or not) at full
+#                                            L = 2K, 1536; the windows at K = 1024 fused vs HBM backward
 #   bash pipelines/h200_kernels.sh table10  the README table on bwd10's defaults; fused vs HBM backward about K = 768; tests
 #   bash pipelines/h200_kernels.sh bwd10    the fused backward at two segments of N = 2048 and the forward's half tiles
 #                                            at 4096 (the defaults now) end to end, backward knobs beyond, costs, tests
@@ -1089,6 +1091,28 @@ from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
 PY
+  exit 0
+fi
+if [ "${1:-}" = bwd4096 ]; then
+  # Prepared in session 10 for the next: where fwd+bwd misses 3x by most, full-length filters at L = 2K (1.61x:
+  # the forward 1.01 ms on chip, the backward about 4.5 through HBM, one block of 8192 paired), the fused
+  # on-chip backward forced at N = 4096 (one block: fused, not split), on the usual frame and on half tiles
+  # (DNACONV_MONARCH_BWD_HALF=4096, a sweep knob, interpreter-tested), 8 or 4 warps; and the training windows
+  # at K = 1024 (2.18x) with the fused backward at N = 2048 against the HBM one. fwd+bwd ms, interleaved, then
+  # the gradients' errors on half tiles and the GPU test of that knob.
+  timeout 240 python3 - <<'PY' 2>&1 | tee "$OUT/bwd4096.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+F = {"DNACONV_MONARCH_FFT": "4096", "DNACONV_HBM_BWD": "0"}
+H = {**F, "DNACONV_MONARCH_BWD_HALF": "4096"}
+C = {"now": {}, "fused4096": F, "half4096": H, "half4096w4": {**H, "DNACONV_MONARCH_WARPS": "4"}}
+fwd_bwd_sweeps(((32, 1024, 2048, 2048, C), (48, 1024, 1536, 1536, C),
+                (32, 256, 8192, 1024, {"now": {}, "fused": {"DNACONV_HBM_BWD": "0"}})), reps=2)
+PY
+  DNACONV_MONARCH_FFT=4096 DNACONV_HBM_BWD=0 DNACONV_MONARCH_BWD_HALF=4096 timeout 60 python3 -c "
+from dnaconv.pipelines.ab import grad_errors; grad_errors(((32, 1024, 2048, 2048),))" 2>&1 | tee "$OUT/grads.txt"
+  timeout "${TEST_S:-120}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider \
+    tests/kernels/test_fftconv_monarch.py -k "half_frame_at_4096" > "$OUT/tests.txt" 2>&1
+  grep -E "PASSED|FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
   exit 0
 fi
 if [ "${1:-}" = table10 ]; then

@@ -341,6 +341,17 @@ def test_backward_half_frame(n, save, monkeypatch):
     assert not bwd[-1]["HALF"]
 
 
+def test_backward_half_frame_at_4096_on_request(monkeypatch):
+    """DNACONV_MONARCH_BWD_HALF=4096 takes the backward's half tiles to N = 4096 (64 x 64; a sweep knob: the
+    default stops at 2048), with the fused backward forced there: gated fp32 gradients and bf16's."""
+    monkeypatch.setenv("DNACONV_MONARCH_FFT", "4096")
+    monkeypatch.setenv("DNACONV_MONARCH_BWD_HALF", "4096")
+    bwd = _spy(monkeypatch, "_fftconv_bwd_kernel")
+    test_backward_fp32(2, 2, 2000, 2000, 0)
+    _check_bf16_grads(2, 3, 1900, 1500, 5)
+    assert len(bwd) == 2 and all(x["HALF"] and x["N1"] * x["N2"] == 4096 and x["PART"] == 0 for x in bwd)
+
+
 @pytest.mark.parametrize("save", ["1", "0"], ids=["saved", "recomputed"])
 def test_backward_saved_z(save, fwd_launches, monkeypatch):
     """SAVEZ (the default): where d(post) is wanted the forward stores z = conv + bias * v and the backward
