@@ -536,7 +536,8 @@ def _hold(g: int, n1: int, n2: int, warps: int, kind: str = "forward", one_block
       ms holding vs 2.002 reloading, 2K 3.060 vs 3.570; equal elsewhere (``h200_kernels.sh knobs``).
     - backward: for N <= 1024 and for one block per sequence. The backward alone (``h200_kernels.sh hold``,
       ms held vs reloaded): N = 512 2.537 vs 2.558, N = 1024 2.453 vs 2.539, N = 2048 3.30 vs 3.12 (K = 512),
-      N = 4096 11.8 vs 10.6, but full L = 1K at N = 2048 4.35 vs 4.59."""
+      N = 4096 11.8 vs 10.6, but full L = 1K at N = 2048 4.35 vs 4.59. On two segments per program at N = 2048
+      (the launch since the tenth session, ``bknobs10``): K = 128 at L = 2.3M 1.212 reloaded vs 1.292 held."""
     if kind == "backward":
         hold = n1 * n2 <= 1024 or one_block
     else:
