@@ -15,10 +15,11 @@ import time
 import numpy as np
 import torch
 
+from dnaconv.kernels.testing import rel_rms_error
 from dnaconv.models.hyena import HyenaLM
 from dnaconv.streaming import StreamingRunner
 
-__all__ = ["BENCHMARKS", "bench_embed"]
+__all__ = ["BENCHMARKS", "bench_embed", "bench_fftconv", "fftconv_errors"]
 
 
 def _sync(device: torch.device) -> None:
@@ -106,9 +107,17 @@ def fftconv_cases(total: int = 1 << 26) -> list[tuple[str, int, int, int, int]]:
     return cases
 
 
-def _bench_ms(fn, grad_to_none=None) -> float:
-    """Median ms of ``triton.testing.do_bench`` (its ``grad_to_none``: leaves whose .grad is reset before each
-    call); NaN when the GPU runs out of memory."""
+def _bench_ms(fn, grad_to_none=None, device=torch.device("cuda")) -> float:
+    """Median ms of ``triton.testing.do_bench`` on CUDA (its ``grad_to_none``: leaves whose .grad is reset
+    before each call), of a few timed calls elsewhere; NaN when the GPU runs out of memory."""
+    if device.type != "cuda":
+
+        def reset_and_run():
+            for x in grad_to_none or ():
+                x.grad = None
+            fn()
+
+        return _time(reset_and_run, device, 3) * 1e3
     import triton
 
     try:
@@ -121,22 +130,56 @@ def _bench_ms(fn, grad_to_none=None) -> float:
         torch.cuda.empty_cache()
 
 
+GRAD_NAMES = ("du", "dk", "dbias", "dpre", "dpost")
+
+
+def fftconv_errors(mode: str, args: tuple, dy: torch.Tensor) -> dict:
+    """``bench_fftconv``'s error fields for ``mode`` on the convolution inputs ``args`` (u, k, bias, pre, post):
+    relative RMS errors of ``fftconv`` and of the reference in the input dtype against the reference in
+    float64; of the output ("fwd"), or of each gradient for the output gradient ``dy`` and the worst of them."""
+    from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+
+    if mode == "fwd":
+        with torch.no_grad():
+            ref = naive_fftconv(*(x.double() for x in args))
+            return dict(
+                rel_err=rel_rms_error(fftconv(*args), ref),
+                baseline_rel_err=rel_rms_error(naive_fftconv(*args), ref),
+            )
+
+    def grads(fn, double=False):
+        xs = [(x.detach().double() if double else x.detach().clone()).requires_grad_() for x in args]
+        fn(*xs).backward(dy.double() if double else dy)
+        return [x.grad for x in xs]
+
+    ref = grads(naive_fftconv, double=True)
+    out = {}
+    for prefix, fn in (("", fftconv), ("baseline_", naive_fftconv)):
+        errs = {name: rel_rms_error(g, r) for name, g, r in zip(GRAD_NAMES, grads(fn), ref)}
+        out.update({f"{prefix}grad_errors": errs, f"{prefix}rel_err": max(errs.values())})
+    return out
+
+
 def bench_fftconv(
     dtypes: tuple[torch.dtype, ...] = (torch.bfloat16, torch.float32),
     total: int = 1 << 26,
     backward: bool = True,
     cases: list | None = None,
     fractions: tuple[float, ...] = (),
+    device: str = "cuda",
 ) -> list[dict]:
     """Gated causal convolution (pre-gate, post-gate, skip) through ``fftconv`` (Triton where it fits)
     against the torch.fft reference, side by side; median of ``triton.testing.do_bench``.
 
-    Partial filters also time torch.fft with a full-length filter at the same L (``full_baseline_ms``), and
-    each of ``fractions`` adds a forward row of the frequency-sparse convolution keeping that fraction."""
+    Errors are relative RMS errors against the reference in float64: of the output in forward rows
+    (``rel_err``), of the worst gradient in fwd+bwd rows (each gradient's in ``grad_errors``); the reference's
+    own in the input dtype alongside (``baseline_...``). Partial filters also time torch.fft with a
+    full-length filter at the same L (``full_baseline_ms``), and each of ``fractions`` adds a forward row of
+    the frequency-sparse convolution keeping that fraction. ``device``: CUDA for the kernels; elsewhere both
+    sides run the reference (a check of the bench itself)."""
     from dnaconv.kernels.fftconv import fftconv, naive_fftconv, uses_triton
-    from dnaconv.kernels.testing import rel_rms_error
 
-    device = torch.device("cuda")
+    device = torch.device(device)
     rows = []
     for kind, B, D, L, K in cases or fftconv_cases(total):
         for dtype in dtypes:
@@ -150,6 +193,7 @@ def bench_fftconv(
                 # the implementation fftconv takes (with gradients, where the backward runs matters)
                 impl = "triton" if uses_triton(u, K, needs_grad=mode == "fwd+bwd") else "naive"
                 times = {}
+                dy = torch.randn(B, D, L, device=device, generator=g).to(dtype)
                 for name, fn in (("fast", fftconv), ("baseline", naive_fftconv)):
                     xs = None
                     if mode == "fwd":
@@ -158,14 +202,13 @@ def bench_fftconv(
                             return fn(*args)
                     else:
                         xs = [x.detach().clone().requires_grad_() for x in args]
-                        dy = torch.randn_like(u)
 
                         def run(fn=fn, xs=xs, dy=dy):
                             fn(*xs).backward(dy)
 
                     # fwd+bwd: the gradients are set, not added to those of the last call (a model's
                     # activations get theirs once; the leaves' accumulation is the same add for both)
-                    times[name] = _bench_ms(run, xs)
+                    times[name] = _bench_ms(run, xs, device)
                 nbytes = (4 if mode == "fwd" else 11) * B * D * L * elem  # u, pre, post, y (+ dy, grads)
                 floor_ms = nbytes / HBM_BYTES_PER_S * 1e3
                 row = dict(
@@ -185,23 +228,21 @@ def bench_fftconv(
                     x_floor=times["fast"] / floor_ms,
                     baseline_x_floor=times["baseline"] / floor_ms,
                 )
-                if mode == "fwd":
-                    with torch.no_grad():
-                        ref = naive_fftconv(*(x.double() for x in args))
-                        row["rel_err"] = rel_rms_error(fftconv(*args), ref)
-                        row["baseline_rel_err"] = rel_rms_error(naive_fftconv(*args), ref)
-                        del ref
-                    if kind == "partial":
-                        k_full = torch.randn(D, L, device=device, generator=g) / L**0.5
-                        full = (u, k_full, bias, pre, post)
-                        row["full_baseline_ms"] = _bench_ms(lambda full=full: naive_fftconv(*full))
-                        row["vs_full"] = row["full_baseline_ms"] / row["ms"]
-                        del k_full, full
+                try:
+                    row.update(fftconv_errors(mode, args, dy))
+                except torch.OutOfMemoryError:  # the float64 reference did not fit
+                    row.update(rel_err=float("nan"), baseline_rel_err=float("nan"))
+                if mode == "fwd" and kind == "partial":
+                    k_full = torch.randn(D, L, device=device, generator=g) / L**0.5
+                    full = (u, k_full, bias, pre, post)
+                    row["full_baseline_ms"] = _bench_ms(lambda full=full: naive_fftconv(*full), None, device)
+                    row["vs_full"] = row["full_baseline_ms"] / row["ms"]
+                    del k_full, full
                 rows.append(row)
                 if mode == "fwd":
                     for f in fractions:
                         try:
-                            t = _bench_ms(lambda f=f, a=args: fftconv(*a, freq_fraction=f))
+                            t = _bench_ms(lambda f=f, a=args: fftconv(*a, freq_fraction=f), None, device)
                         except ValueError:  # the block size leaves fewer than 16 columns at this fraction
                             t = float("nan")
                         dense = {k: v for k, v in row.items() if "rel_err" not in k and "full" not in k}
@@ -209,7 +250,8 @@ def bench_fftconv(
                                      "ms": t, "speedup": row["baseline_ms"] / t, "x_floor": t / floor_ms,
                                      "impl": "triton" if uses_triton(u, K, fraction=f) else "naive"})  # fmt: skip
             del args
-            torch.cuda.empty_cache()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
     return rows
 
 

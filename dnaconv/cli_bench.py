@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from dnaconv.cli_common import device_name, device_options, handle_errors
@@ -98,8 +100,10 @@ def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, 
     """Time the gated causal convolution (Triton where it fits) against the torch.fft reference (CUDA).
 
     Full filters at L from 1K to 4M, partial filters K in {4K, 16K, 64K} at L in {1M, 2.3M}; forward and
-    forward+backward; prints ms, speedup, and time over the HBM floor. Partial rows also give the speedup over
-    torch.fft with a full-length filter ("vs full"), --fraction rows the frequency-sparse forward.
+    forward+backward; prints ms, speedup, time over the HBM floor, and the relative error against the
+    reference in float64 (forward: the output's; fwd+bwd: the worst gradient's, each one's in the JSON).
+    Partial rows also give the speedup over torch.fft with a full-length filter ("vs full"), --fraction rows
+    the frequency-sparse forward.
 
     \b
     Example:
@@ -135,9 +139,14 @@ def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, 
         f"{'kind':<10}{'mode':<8}{'dtype':<9}{'L':>9}{'K':>9}{'impl':>7}{'ms':>9}{'base ms':>9}"
         f"{'speedup':>8}{'x floor':>8}{'rel err':>9}{'vs full':>8}"
     )
+
+    def cell(value, width: int, spec: str) -> str:
+        """``value`` formatted, or "-" where the row has none (a forward-only figure, a case out of memory)."""
+        return f"{'-' if value is None or math.isnan(value) else format(value, spec):>{width}}"
+
     for r in rows:
         click.echo(
-            f"{r['kind']:<10}{r['mode']:<8}{r['dtype']:<9}{r['L']:>9}{r['K']:>9}{r['impl']:>7}{r['ms']:>9.3f}"
-            f"{r['baseline_ms']:>9.3f}{r['speedup']:>8.2f}{r['x_floor']:>8.1f}"
-            f"{r.get('rel_err', float('nan')):>9.1e}{r.get('vs_full', float('nan')):>8.2f}"
+            f"{r['kind']:<10}{r['mode']:<8}{r['dtype']:<9}{r['L']:>9}{r['K']:>9}{r['impl']:>7}"
+            f"{cell(r['ms'], 9, '.3f')}{cell(r['baseline_ms'], 9, '.3f')}{cell(r['speedup'], 8, '.2f')}"
+            f"{cell(r['x_floor'], 8, '.1f')}{cell(r.get('rel_err'), 9, '.1e')}{cell(r.get('vs_full'), 8, '.2f')}"
         )

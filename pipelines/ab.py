@@ -205,25 +205,20 @@ def point_costs(backward: bool = False, L: int = 2_300_000, D: int = 32) -> dict
 
 def grad_errors(shapes=((1, 32, 2_300_000, 8192), (16, 128, 8192, 8192), (32, 1024, 2048, 2048),
                         (1, 64, 1 << 20, 65536))) -> None:  # fmt: skip
-    """Every gradient of ``fftconv``'s fwd+bwd (bf16 gated) at each (B, D, L, K) against fp32 torch.fft's,
-    with bf16 torch.fft's error alongside; one printed line per shape, with the backward that ran."""
-    from dnaconv.kernels.fftconv import fftconv, naive_fftconv, uses_triton
+    """Every gradient of ``fftconv``'s fwd+bwd (bf16 gated) at each (B, D, L, K) against float64 torch.fft's,
+    with bf16 torch.fft's error alongside (``bench.fftconv_errors``); one printed line per shape, with the
+    backward that ran."""
+    from dnaconv.bench import GRAD_NAMES, fftconv_errors
+    from dnaconv.kernels.fftconv import uses_triton
     from dnaconv.kernels.fftconv.plan import backward_kind
-
-    def rel(a, b):
-        return ((a.float() - b.float()).norm() / b.float().norm()).item()
 
     for B, D, L, K in shapes:
         u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
-        xs = (u, k, bias, pre, post)
-        grads = []
-        for fn, cast in ((fftconv, False), (naive_fftconv, False), (naive_fftconv, True)):
-            ins = [(x.detach().float() if cast else x.detach()).requires_grad_() for x in xs]
-            fn(*ins).backward(dy.float() if cast else dy)
-            grads.append([x.grad for x in ins])
-        names = ["du", "dk", "dbias", "dpre", "dpost"]
-        line = " ".join(f"{n} {rel(a, r):.1e} (torch {rel(b, r):.1e})" for n, a, b, r in zip(names, *grads))
+        e = fftconv_errors("fwd+bwd", (u, k, bias, pre, post), dy)
+        line = " ".join(
+            f"{n} {e['grad_errors'][n]:.1e} (torch {e['baseline_grad_errors'][n]:.1e})" for n in GRAD_NAMES
+        )
         kind = backward_kind(L, K, 0, 1.0, B * D * L, B)
         print(f"{B}x{D}x{L} K={K} backward={kind} triton={uses_triton(u, K, 0, True)}: {line}", flush=True)
-        del u, k, bias, pre, post, dy, xs, grads
+        del u, k, bias, pre, post, dy
         torch.cuda.empty_cache()

@@ -309,3 +309,50 @@ def test_shard_and_data_commands(tmp_path):
     assert r.exit_code == 0 and "hg38" in r.output and "t2t_chm13v2" in r.output
     r = invoke("data", "verify", "grch37_chr20", "--dir", tmp_path)
     assert r.exit_code == 1 and "missing" in r.output and "Error: 3 of 3 checks failed" in r.output
+
+
+def test_bench_fftconv_rows():
+    """``bench_fftconv``'s rows, run on the CPU (both sides the reference there): forward rows carry the
+    output's error, fwd+bwd rows every gradient's and the worst as ``rel_err``, partial forward rows the
+    full-length baseline; fp32 errors at rounding level, bf16's at bf16's."""
+    import torch
+
+    from dnaconv.bench import GRAD_NAMES, bench_fftconv
+
+    cases = [("partial", 1, 3, 300, 40), ("full", 2, 2, 128, 128)]
+    rows = bench_fftconv((torch.float32, torch.bfloat16), cases=cases, device="cpu")
+    assert [(r["kind"], r["dtype"], r["mode"]) for r in rows] == [
+        (kind, dtype, mode)
+        for kind in ("partial", "full")
+        for dtype in ("float32", "bfloat16")
+        for mode in ("fwd", "fwd+bwd")
+    ]
+    for r in rows:
+        assert r["impl"] == "naive" and r["ms"] > 0 and r["baseline_ms"] > 0
+        assert r["rel_err"] < (1e-6 if r["dtype"] == "float32" else 2e-2)
+        assert ("vs_full" in r) == (r["kind"] == "partial" and r["mode"] == "fwd")
+        if r["mode"] == "fwd+bwd":
+            assert set(r["grad_errors"]) == set(GRAD_NAMES) and r["rel_err"] == max(r["grad_errors"].values())
+            assert r["grad_errors"] == r["baseline_grad_errors"]  # the same op on both sides here
+            assert r["dtype"] == "float32" or r["grad_errors"]["du"] > 1e-4  # bf16 rounding shows
+
+
+def test_bench_fftconv_table(monkeypatch):
+    """`dnaconv bench fftconv` prints one line per row, "-" where a row has no figure (fwd+bwd's "vs full", a
+    case out of memory)."""
+    import torch
+
+    import dnaconv.bench
+
+    row = dict(kind="partial", mode="fwd", dtype="bfloat16", L=1000, K=100, impl="triton", ms=0.5,
+               baseline_ms=2.0, speedup=4.0, x_floor=3.0, rel_err=1.7e-3, vs_full=9.5)  # fmt: skip
+    rows = [row, {**row, "mode": "fwd+bwd", "vs_full": None, "rel_err": 2.9e-3}]
+    rows.append({**row, "ms": float("nan"), "speedup": float("nan"), "x_floor": float("nan")})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(dnaconv.bench, "bench_fftconv", lambda *a, **k: rows)
+    r = invoke("bench", "fftconv", "--case", "partial:1:2:1000:100")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()[1:]
+    assert lines[0].split()[-6:] == ["0.500", "2.000", "4.00", "3.0", "1.7e-03", "9.50"]
+    assert lines[1].split()[-2:] == ["2.9e-03", "-"]
+    assert lines[2].split()[-6:] == ["-", "2.000", "-", "-", "1.7e-03", "9.50"]
