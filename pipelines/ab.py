@@ -161,22 +161,27 @@ def fwd_bwd_knob(shape, env: str, values, label: str = "", accumulate: bool = Fa
     return " ".join(line)
 
 
-def point_costs(backward: bool = False, L: int = 2_300_000, D: int = 32) -> dict:
+def point_costs(backward: bool = False, L: int = 2_300_000, D: int = 32, hbm_backward: bool = False) -> dict:
     """``plan.POINT_PS``'s data: ps per transformed point at L x D, bf16 gated, on chip at N = 512-4096 (the
     forward at K = 128; with ``backward``, the fused backward from z up to N = 2048) and through HBM at N = 8192
-    to 2^18 (the forward at K = 2048, paired), each size forced by its variable; points counted in the blocks
-    the kernels frame (``plan.block_overlap``); printed as it goes, returned as {"forward N" | "backward N" |
-    "hbm N": ps}."""
+    to 2^18 (the forward at K = 2048, paired; with ``hbm_backward``, the HBM backward from z at each size as its
+    own plan frames it, "hbm_bwd"), each size forced by its variable; points counted in the blocks the kernels
+    frame (``plan.block_overlap``); printed as it goes, returned as {"forward N" | "backward N" | "hbm N" |
+    "hbm_bwd N": ps}."""
     from dnaconv.kernels.fftconv.monarch import _fftconv_bwd, _fftconv_fwd
     from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+    from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
     from dnaconv.kernels.fftconv.plan import block_overlap, hbm_plan
+
+    def points(n, k_eff):
+        return -(-L // (n - block_overlap(n, k_eff, L))) * n * D
 
     out = {}
     with torch.no_grad():
         u, k, bias, pre, post, dy = gated_inputs(1, D, L, 128, grad=False)
         for n in (512, 1024, 2048, 4096):
             os.environ["DNACONV_MONARCH_FFT"] = str(n)
-            pts = -(-L // (n - block_overlap(n, 128, L))) * n * D
+            pts = points(n, 128)
             t = bench(lambda: _fftconv_fwd(u, k, bias, pre, post, None))
             out[f"forward {n}"] = t * 1e9 / pts
             line = f"N={n}: forward {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt"
@@ -192,13 +197,18 @@ def point_costs(backward: bool = False, L: int = 2_300_000, D: int = 32) -> dict
         for n in (8192, 16384, 32768, 65536, 131072, 262144):
             os.environ["DNACONV_HBM_FFT"] = str(n)
             p = hbm_plan(L, 2048)
-            pts = -(-L // (p.n - block_overlap(p.n, 2048, L))) * p.n * D
+            pts = points(p.n, 2048)
             t = bench(lambda p=p: hbm_fftconv_fwd(u, k, bias, pre, post, plan=p))
             out[f"hbm {p.n}"] = t * 1e9 / pts
-            print(
-                f"HBM N={p.n} cols {p.cols} row {p.n1}x{p.n2}: {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt",
-                flush=True,
-            )
+            line = f"HBM N={p.n} cols {p.cols} row {p.n1}x{p.n2}: {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt"
+            b = hbm_plan(L, 2048, kind="hbm_bwd")
+            if hbm_backward and b.n == n:
+                z = hbm_fftconv_fwd(u, k, bias, pre, None)  # conv + bias v: the z the forward keeps
+                t = bench(lambda z=z: hbm_fftconv_bwd(dy, u, k, bias, pre, post, None, z))
+                pts = points(b.n, 2048)
+                out[f"hbm_bwd {b.n}"] = t * 1e9 / pts
+                line += f" | backward (z, rows {b.n1}x{b.n2}) {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt"
+            print(line, flush=True)
         del os.environ["DNACONV_HBM_FFT"]
     return out
 
