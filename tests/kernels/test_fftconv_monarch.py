@@ -341,6 +341,22 @@ def test_backward_half_frame(n, save, monkeypatch):
     assert not bwd[-1]["HALF"]
 
 
+def test_backward_two_segments_at_2048(monkeypatch):
+    """The fused backward's launch at N = 2048 (the plan's pick for these filters): two segments per program of
+    4 warps over sequences of three blocks, so that a sequence's last program holds one (one sequence) or a
+    block of the next (two, packed across sequences: ACROSS); with and without history, gated fp32 gradients
+    against the direct sum and bf16's within 1e-2."""
+    bwd = _spy(monkeypatch, "_fftconv_bwd_kernel")
+    test_backward_fp32(1, 2, 5000, 300, 0)
+    test_backward_fp32(2, 2, 4000, 300, 150)
+    _check_bf16_grads(1, 3, 5000, 300, 3)
+    assert [(x["N1"] * x["N2"], x["G"], x["num_warps"], x["ACROSS"], x["HALF"]) for x in bwd] == [
+        (2048, 2, 4, False, False),
+        (2048, 2, 4, True, False),
+        (2048, 2, 4, False, False),
+    ]
+
+
 def test_backward_half_frame_at_4096_on_request(monkeypatch):
     """DNACONV_MONARCH_BWD_HALF=4096 takes the backward's half tiles to N = 4096 (64 x 64; a sweep knob: the
     default stops at 2048), with the fused backward forced there: gated fp32 gradients and bf16's."""
