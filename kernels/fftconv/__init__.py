@@ -23,7 +23,14 @@ from dnaconv.kernels.fftconv.naive import (
     naive_fftconv_blocked,
     next_fast_len,
 )
-from dnaconv.kernels.fftconv.plan import MAX_FFT_SIZE, MAX_HBM_FFT_SIZE, backward_kind, fft_plan, sparse_ok
+from dnaconv.kernels.fftconv.plan import (
+    MAX_FFT_SIZE,
+    MAX_HBM_FFT_SIZE,
+    FFTPlan,
+    backward_kind,
+    fft_plan,
+    sparse_ok,
+)
 
 try:
     from dnaconv.kernels.fftconv.monarch import monarch_fftconv, monarch_spectrum
@@ -89,25 +96,39 @@ def triton_pays(
     3.11 vs 3.33, 2.3M 3.27 vs 4.06; K = 2048 at 2.3M 4.63 vs 4.06; full L = 1K 3.72 vs 2.47. The fp32
     backward kernel lost at most sizes (fwd+bwd K = 256 at 1M 20.8 vs 9.7; K = 128 won only from 1M, 9.07 vs
     9.71), so with gradients fp32 runs torch.fft."""
+    return _route(L, K, H, dtype, needs_grad, fraction, size, batch) is not None
+
+
+def _route(L, K, H, dtype, needs_grad, fraction=1.0, size=0, batch=1) -> tuple[FFTPlan, str | None] | None:
+    """``triton_pays``'s decision with what it found on the way: (the forward's plan, the backward's kind where
+    gradients are needed, else None) where the Triton kernels pay, else None. ``fftconv`` hands it to the
+    kernels, which would otherwise plan again."""
     if dtype not in (torch.bfloat16, torch.float16, torch.float32):
-        return False
+        return None
     plan = fft_plan(L, K, H, fraction, dtype)
     if plan is None or not sparse_ok(plan, fraction):
-        return False
+        return None
     if dtype == torch.float32:
-        return not (
+        pays = not (
             needs_grad or plan.cols or fraction < 1 or plan.C >= L or 4 * (plan.k_eff - 1) > plan.n
         ) and L >= (1 << 16 if plan.n <= 2048 else 1 << 20)
+        return (plan, None) if pays else None
     if plan.cols and plan.C >= L and plan.n > 8192 and fraction == 1 and (batch < 2 or plan.n > 1 << 21):
-        return False  # one block of one sequence through HBM: nothing to pair, and cuFFT's own passes won
-    return not needs_grad or backward_kind(L, K, H, fraction, size, batch) != "reference"
+        return None  # one block of one sequence through HBM: nothing to pair, and cuFFT's own passes won
+    kind = backward_kind(L, K, H, fraction, size, batch) if needs_grad else None
+    return None if kind == "reference" else (plan, kind)
+
+
+def _triton_route(u: torch.Tensor, K: int, H: int, needs_grad: bool, fraction: float):
+    """``_route`` for this input where the Triton kernels can run at all (CUDA, not forced off), else None."""
+    if not (HAS_TRITON and u.is_cuda) or os.environ.get("DNACONV_FFTCONV") == "naive":
+        return None
+    return _route(u.shape[-1], K, H, u.dtype, needs_grad, fraction, u.numel(), u.shape[0])
 
 
 def uses_triton(u: torch.Tensor, K: int, H: int = 0, needs_grad: bool = False, fraction: float = 1.0) -> bool:
     """Whether ``fftconv`` on this input runs a Triton kernel."""
-    if not (HAS_TRITON and u.is_cuda) or os.environ.get("DNACONV_FFTCONV") == "naive":
-        return False
-    return triton_pays(u.shape[-1], K, H, u.dtype, needs_grad, fraction, u.numel(), u.shape[0])
+    return _triton_route(u, K, H, needs_grad, fraction) is not None
 
 
 def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0, fraction: float = 1.0):
@@ -148,9 +169,10 @@ def fftconv(
     H = 0 if history is None else history.shape[-1]
     tensors = (u, k, bias, pre_gate, post_gate)
     needs_grad = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors)
-    if uses_triton(u, k.shape[-1], H, needs_grad, freq_fraction):
+    route = _triton_route(u, k.shape[-1], H, needs_grad, freq_fraction)
+    if route is not None:
         spectrum = k_f if isinstance(k_f, tuple) else None
-        return monarch_fftconv(u, k, bias, pre_gate, post_gate, history, spectrum, freq_fraction)
+        return monarch_fftconv(u, k, bias, pre_gate, post_gate, history, spectrum, freq_fraction, route)
     if freq_fraction < 1:
         plan = fft_plan(u.shape[-1], k.shape[-1], H, freq_fraction)
         if plan is None:

@@ -580,9 +580,14 @@ def _half_tiles(n1: int, n2: int, kind: str = "forward") -> bool:
     return n1 >= 32 and n1 * n2 <= int(os.environ.get(var, largest))
 
 
-def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0, z=None):
-    """y; and z (conv + bias * v, before the post-gate) into ``z`` where given, for the backward."""
-    B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history, fraction)
+def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0, z=None, plan=None):
+    """y; and z (conv + bias * v, before the post-gate) into ``z`` where given, for the backward. ``plan``: the
+    on-chip ``FFTPlan`` (``fft_plan``'s), else planned here."""
+    if plan is None:
+        B, D, L, H, (n1, n2, C, k_eff) = _prepare(u, k, bias, pre_gate, post_gate, history, fraction)
+    else:
+        (B, D, L), H = u.shape, 0 if history is None else history.shape[-1]
+        n1, n2, C, k_eff = plan.n1, plan.n2, plan.C, plan.k_eff
     kfr, kfi = (
         spectrum if spectrum is not None else monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff), fraction)
     )
@@ -747,17 +752,17 @@ def _backward_plan(u, k, history):
 
 class MonarchFFTConvFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction, grad_enabled):
+    def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction, grad_enabled, route):
         u, pre_gate, post_gate = (None if x is None else x.contiguous() for x in (u, pre_gate, post_gate))
         history = None if history is None else history.contiguous()
         L, K, H = u.shape[-1], k.shape[-1], 0 if history is None else history.shape[-1]
-        plan = fft_plan(L, K, H, fraction, u.dtype)
+        plan, kind = route or (fft_plan(L, K, H, fraction, u.dtype), None)
         if plan is None:
             raise ValueError(f"no Triton FFT plan for L = {L}, K = {K} (N > 2^24)")
         # the backward (``plan.backward_kind``; none without gradients) is independent of the forward's plan;
         # the fused on-chip one and the HBM one take d(post) from the forward's z where it is kept (``_save_z``)
         wanted = grad_enabled and any(ctx.needs_input_grad[:5])
-        ctx.kind = backward_kind(L, K, H, fraction, u.numel(), u.shape[0]) if wanted else None
+        ctx.kind = (kind or backward_kind(L, K, H, fraction, u.numel(), u.shape[0])) if wanted else None
         ctx.fraction, ctx.n = fraction, plan.n
         z = None
         if ctx.kind in ("fused", "hbm") and _save_z(grad_enabled and ctx.needs_input_grad[4], post_gate):
@@ -769,7 +774,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
             return hbm_fftconv_fwd(
                 u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=plan, z=z
             )
-        return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z)
+        return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z, plan)
 
     @staticmethod
     def backward(ctx, dy):
@@ -785,7 +790,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
                 dy, u, k, bias, pre_gate, post_gate, history, _backward_plan(u, k, history), z
             )
         # history is streaming state (inference only): no gradient flows into it
-        return (*grads, None, None, None, None)
+        return (*grads, None, None, None, None, None)
 
 
 def monarch_fftconv(
@@ -797,6 +802,7 @@ def monarch_fftconv(
     history: torch.Tensor | None = None,
     spectrum: tuple[torch.Tensor, torch.Tensor] | None = None,
     fraction: float = 1.0,
+    route: tuple | None = None,
 ) -> torch.Tensor:
     """Fused causal long convolution (the op of ``naive_fftconv``), for blocks of up to 2^24 points: on chip
     for filters up to MAX_FFT_SIZE / 2 taps, through HBM (``monarch_hbm.py``) beyond.
@@ -810,6 +816,8 @@ def monarch_fftconv(
         spectrum: optional cached ``monarch_spectrum(k, fft_plan(L, K, H, fraction, u.dtype), fraction)``
         fraction: frequency-sparse convolution keeping this fraction of each block's spectrum (``plan.py``);
             the op of ``naive_fftconv_blocked(..., n_fft=fft_plan(L, K, H, fraction).n, freq_fraction=fraction)``
+        route: (``fft_plan``'s plan, ``backward_kind``'s kind or None) where the caller has them (``fftconv``),
+            else planned here
     Returns:
         [B, D, L] in u's dtype
 
@@ -820,5 +828,5 @@ def monarch_fftconv(
     # grad mode as the caller has it (inside forward it is off, and needs_input_grad ignores it): z is kept for
     # the backward only where one can follow
     return MonarchFFTConvFunction.apply(
-        u, k, bias, pre_gate, post_gate, history, spectrum, fraction, torch.is_grad_enabled()
+        u, k, bias, pre_gate, post_gate, history, spectrum, fraction, torch.is_grad_enabled(), route
     )

@@ -341,6 +341,45 @@ def test_backward_half_frame(n, save, monkeypatch):
     assert not bwd[-1]["HALF"]
 
 
+def test_route_from_dispatch(monkeypatch):
+    """``fftconv``'s dispatch decision (``_route``: the forward's plan, the backward's kind) handed to the
+    kernels gives what their own planning gives, which then does not run: on chip with gradients (the fused
+    backward), and a forward through HBM (one block per sequence, paired across the batch)."""
+    from dnaconv.kernels import fftconv as dispatch
+    from dnaconv.kernels.fftconv import monarch
+
+    for (B, D, L, K), grad in (((2, 3, 1025, 129), True), ((2, 2, 5000, 3000), False)):
+        route = dispatch._route(L, K, 0, torch.bfloat16, grad, 1.0, B * D * L, B)
+        assert route is not None and route[1] == ("fused" if grad else None)
+        assert bool(route[0].cols) != grad  # the second case runs through HBM
+        xs = _inputs(B, D, L, K, 0, torch.bfloat16, seed=2)[:5]
+        dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16)
+        runs = []
+        for given in (None, route):
+            leaves = [x.detach().clone().requires_grad_(grad) for x in xs]
+            with monkeypatch.context() as m:
+                if given is not None:  # planned once, by the dispatch
+                    for name in ("fft_plan", "backward_kind", "_prepare"):
+                        m.setattr(monarch, name, lambda *a, **kw: pytest.fail("planned again"))
+                y = monarch_fftconv(*leaves, route=given)
+                if grad:
+                    (y * dy).sum().backward()
+            runs.append([y, *(x.grad for x in leaves if grad)])
+        for a, b in zip(*runs):
+            assert torch.equal(a, b)
+    # and fftconv hands its decision on (here on the CPU, as if the input were on CUDA)
+    seen = []
+    monkeypatch.setattr(
+        dispatch,
+        "_triton_route",
+        lambda u, *a: dispatch._route(u.shape[-1], *a[:2], u.dtype, *a[2:], u.numel(), u.shape[0]),
+    )
+    monkeypatch.setattr(dispatch, "monarch_fftconv", lambda *a: seen.append(a[-1]) or monarch_fftconv(*a))
+    with torch.no_grad():
+        y = dispatch.fftconv(*xs)
+    assert seen == [route] and torch.equal(y, runs[0][0])
+
+
 def test_backward_two_segments_at_2048(monkeypatch):
     """The fused backward's launch at N = 2048 (the plan's pick for these filters): two segments per program of
     4 warps over sequences of three blocks, so that a sequence's last program holds one (one sequence) or a
