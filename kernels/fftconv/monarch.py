@@ -63,6 +63,7 @@ from dnaconv.kernels.fftconv.plan import (
     FFTPlan,
     backward_kind,
     block_overlap,
+    cdiv,
     fft_plan,
     freq_order,
     kept_columns,
@@ -445,7 +446,7 @@ def monarch_spectrum(
     kfr = torch.empty(D, E, device=k.device, dtype=torch.float32)
     kfi = torch.empty_like(kfr)
     block = 1024
-    _spectrum_kernel[(D, triton.cdiv(E, block))](
+    _spectrum_kernel[(D, cdiv(E, block))](
         torch.view_as_real(kf), idx, wr, wi, kfr if delta is None else delta.float().contiguous(), kfr, kfi,
         E, kf.shape[-1], HAS_DELTA=delta is not None, BLOCK=block,
     )  # fmt: skip
@@ -561,10 +562,10 @@ def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward", ha
     mode = os.environ.get("DNACONV_MONARCH_ACROSS", "pack")
     G, warps, opts = _launch_shape(n1, n2, n_blocks, kind, half)
     shape = _launch_shape(n1, n2, B * n_blocks, kind, half)
-    packed = triton.cdiv(B * n_blocks, shape[0])
-    if mode != "0" and (shape[0] > G or mode == "pack" and packed < B * triton.cdiv(n_blocks, G)):
+    packed = cdiv(B * n_blocks, shape[0])
+    if mode != "0" and (shape[0] > G or mode == "pack" and packed < B * cdiv(n_blocks, G)):
         return *shape, packed, True
-    return G, warps, opts, triton.cdiv(n_blocks, G), False
+    return G, warps, opts, cdiv(n_blocks, G), False
 
 
 def _half_tiles(n1: int, n2: int, kind: str = "forward") -> bool:
@@ -597,7 +598,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     dummy = u
     km1 = block_overlap(n1 * n2, k_eff, L, fraction == 1)
     C = n1 * n2 - km1
-    n_blocks = triton.cdiv(L, C)
+    n_blocks = cdiv(L, C)
     args = (
         u, pre_gate if pre_gate is not None else dummy, post_gate if post_gate is not None else dummy,
         history if history is not None else dummy, bias if bias is not None else dummy, kfr, kfi,
@@ -609,8 +610,8 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     )  # fmt: skip
     if os.environ.get("DNACONV_MONARCH_PAIR", "0") == "1" and z is None:
         # two real segments per complex transform, over all B x n_blocks segments of a channel
-        G, warps, opts = _launch_shape(n1, n2, triton.cdiv(B * n_blocks, 2), "paired")
-        n_groups = triton.cdiv(B * n_blocks, 2 * G)
+        G, warps, opts = _launch_shape(n1, n2, cdiv(B * n_blocks, 2), "paired")
+        n_groups = cdiv(B * n_blocks, 2 * G)
         _fftconv_fwd_pair_kernel[(D * n_groups,)](
             *args,
             D,
@@ -672,7 +673,7 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
     km1 = block_overlap(n1 * n2, k_eff, L)  # any overlap >= K' - 1 frames both of the backward's frames
     C = n1 * n2 - km1
-    n_blocks = triton.cdiv(L, C)
+    n_blocks = cdiv(L, C)
     dummy = u
     dy = dy.contiguous()
     G, warps, opts, n_groups, across = _programs(n1, n2, B, n_blocks, "backward")

@@ -49,7 +49,7 @@ from dnaconv.kernels.fftconv.dft import (
     _scale,
 )
 from dnaconv.kernels.fftconv.monarch import _launch_shape, _precision, _segments, monarch_spectrum
-from dnaconv.kernels.fftconv.plan import block_overlap, hbm_plan
+from dnaconv.kernels.fftconv.plan import block_overlap, cdiv, hbm_plan
 
 __all__ = ["hbm_fftconv_fwd"]
 
@@ -334,7 +334,7 @@ class _Frame:
     def __init__(self, plan, B, D, L, dense=True):
         self.n, self.km1 = plan.n, block_overlap(plan.n, plan.k_eff, L, dense)
         self.C = self.n - self.km1
-        self.n_blocks = triton.cdiv(L, self.C)
+        self.n_blocks = cdiv(L, self.C)
         # PAIR: two real segments of a channel per complex one, half the intermediate and half the programs of
         # every pass (the filter is real, so the real and imaginary parts of the result are the two
         # convolutions). H200, 2026-11-29, forward ms, bf16 gated, L = 2.3M x 32 channels, paired vs not,
@@ -343,7 +343,7 @@ class _Frame:
         # K = 8192) 0.359 vs 0.434. Nothing to pair for one segment per channel. DNACONV_HBM_PAIR=0 turns it
         # off (sweeps).
         self.pair = os.environ.get("DNACONV_HBM_PAIR") != "0" and B * self.n_blocks > 1
-        self.n_pairs = triton.cdiv(B * self.n_blocks, 2)
+        self.n_pairs = cdiv(B * self.n_blocks, 2)
         self.n_seg = D * self.n_pairs if self.pair else B * D * self.n_blocks
         # segments per group of one filter (the row pass's channel of segment i: (i // per) % D)
         self.per = self.n_pairs if self.pair else self.n_blocks

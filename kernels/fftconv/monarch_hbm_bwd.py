@@ -50,7 +50,7 @@ from dnaconv.kernels.fftconv.monarch_hbm import (
     hbm_fftconv_fwd,
 )
 from dnaconv.kernels.fftconv.naive import next_fast_len
-from dnaconv.kernels.fftconv.plan import freq_order, hbm_plan
+from dnaconv.kernels.fftconv.plan import cdiv, freq_order, hbm_plan
 
 __all__ = ["hbm_fftconv_bwd"]
 
@@ -168,7 +168,7 @@ def _dk_shape(n1: int, n2: int, rows: int, per: int) -> tuple[int, int, int]:
     DNACONV_HBM_DK_WARPS override them (sweeps)."""
     g = max(1, min(rows, int(os.environ.get("DNACONV_HBM_DK_POINTS", 2048)) // (n1 * n2)))
     segs = min(int(os.environ.get("DNACONV_HBM_DK_SEGS", 8)), per)
-    segs = triton.cdiv(per, triton.cdiv(per, segs))  # 19 segments: 7, 7, 5 rather than 8, 8, 3
+    segs = cdiv(per, cdiv(per, segs))  # 19 segments: 7, 7, 5 rather than 8, 8, 3
     return g, segs, int(os.environ.get("DNACONV_HBM_DK_WARPS", 4))
 
 
@@ -216,7 +216,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     dy = dy.contiguous()
     if post_gate is not None and z is None:
         z = hbm_fftconv_fwd(u, k, bias, pre_gate, None, history)  # conv + bias v, in u's dtype
-    n_tblk = triton.cdiv(L, BLOCK)
+    n_tblk = cdiv(L, BLOCK)
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
     g_rev = torch.empty_like(u)
     v_rev = torch.empty(B, D, L, device=u.device, dtype=torch.float32) if _v_reversed() else None
@@ -241,7 +241,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     else:
         _columns(f, w, u, pre_gate, None, prec, owned=True, rev=True)
     G, segs, warps = _dk_shape(plan.n1, plan.n2, f.rows, f.per)
-    n_groups, n_chunks, n_q = f.rows // G, triton.cdiv(f.per, segs), f.n_seg // f.per
+    n_groups, n_chunks, n_q = f.rows // G, cdiv(f.per, segs), f.n_seg // f.per
     dkr = torch.empty(n_q, n_chunks, plan.n, device=u.device, dtype=torch.float32)
     dki = torch.empty_like(dkr)
     fold = _folds(bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)

@@ -39,6 +39,7 @@ __all__ = [
     "fft_plan",
     "backward_kind",
     "block_overlap",
+    "cdiv",
     "split_backward",
     "freq_order",
     "kept_columns",
@@ -52,6 +53,11 @@ MIN_COL, MAX_COL = 16, 64
 MAX_ROW = 4096  # the HBM kernel's on-chip row
 FWD_ROW = 1024  # the HBM forward's row where one column pass covers the block (``_row_caps``)
 MAX_BWD_ROW = 2048  # the HBM backward's (its dk pass spills at rows of 4096: ``_row_caps``)
+
+
+def cdiv(a: int, b: int) -> int:
+    """ceil(a / b) of positive integers, for host code: ``triton.cdiv`` costs about 2 us a call there."""
+    return -(-a // b)
 
 
 def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
@@ -117,10 +123,10 @@ def block_overlap(n: int, k_eff: int, L: int, dense: bool = True) -> int:
     mode = os.environ.get("DNACONV_FFT_ALIGN", "")
     if not dense or mode == "0":
         return km1
-    aligned = -(-km1 // 16) * 16
+    aligned = cdiv(km1, 16) * 16
     if aligned >= n:
         return km1
-    blocks, more = -(-L // (n - km1)), -(-L // (n - aligned))
+    blocks, more = cdiv(L, n - km1), cdiv(L, n - aligned)
     slack = 0 if mode == "strict" else blocks // 64
     return aligned if more - blocks <= slack else km1
 
@@ -191,7 +197,7 @@ def _cost(n: int, C: int, L: int, kind: str) -> float:
     """Time per channel (ps) of L outputs in blocks of N = n points, C new outputs each: ceil(L / C) N t(N),
     t from ``POINT_PS[kind]`` (sizes below the table's smallest priced at it)."""
     ps = POINT_PS[kind]
-    return -(-L // C) * n * ps.get(n, ps[min(ps)])
+    return cdiv(L, C) * n * ps.get(n, ps[min(ps)])
 
 
 def _cheapest(n: int, largest: int, L: int, k_eff: int, kind: str, env: str) -> int | None:
