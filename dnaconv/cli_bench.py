@@ -101,7 +101,8 @@ def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, 
 
     Full filters at L from 1K to 4M, partial filters K in {4K, 16K, 64K} at L in {1M, 2.3M}; forward and
     forward+backward; prints ms, speedup, time over the HBM floor, and the relative error against the
-    reference in float64 (forward: the output's; fwd+bwd: the worst gradient's, each one's in the JSON).
+    reference in float64 (forward: the output's; fwd+bwd: the worst gradient's, each one's in the JSON), the
+    reference's own in the same dtype beside it ("base err").
     Partial rows also give the speedup over torch.fft with a full-length filter ("vs full"), --fraction rows
     the frequency-sparse forward.
 
@@ -137,7 +138,7 @@ def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, 
             json.dump(rows, f, indent=1)
     click.echo(
         f"{'kind':<10}{'mode':<8}{'dtype':<9}{'L':>9}{'K':>9}{'impl':>7}{'ms':>9}{'base ms':>9}"
-        f"{'speedup':>8}{'x floor':>8}{'rel err':>9}{'vs full':>8}"
+        f"{'speedup':>8}{'x floor':>8}{'rel err':>9}{'base err':>9}{'vs full':>8}"
     )
 
     def cell(value, width: int, spec: str) -> str:
@@ -148,5 +149,6 @@ def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, 
         click.echo(
             f"{r['kind']:<10}{r['mode']:<8}{r['dtype']:<9}{r['L']:>9}{r['K']:>9}{r['impl']:>7}"
             f"{cell(r['ms'], 9, '.3f')}{cell(r['baseline_ms'], 9, '.3f')}{cell(r['speedup'], 8, '.2f')}"
-            f"{cell(r['x_floor'], 8, '.1f')}{cell(r.get('rel_err'), 9, '.1e')}{cell(r.get('vs_full'), 8, '.2f')}"
+            f"{cell(r['x_floor'], 8, '.1f')}{cell(r.get('rel_err'), 9, '.1e')}"
+            f"{cell(r.get('baseline_rel_err'), 9, '.1e')}{cell(r.get('vs_full'), 8, '.2f')}"
         )
