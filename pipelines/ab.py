@@ -201,8 +201,8 @@ def point_costs(backward: bool = False, L: int = 2_300_000, D: int = 32, hbm_bac
             t = bench(lambda p=p: hbm_fftconv_fwd(u, k, bias, pre, post, plan=p))
             out[f"hbm {p.n}"] = t * 1e9 / pts
             line = f"HBM N={p.n} cols {p.cols} row {p.n1}x{p.n2}: {t:.3f} ms {t * 1e9 / pts:.2f} ps/pt"
-            b = hbm_plan(L, 2048, kind="hbm_bwd")
-            if hbm_backward and b.n == n:
+            b = hbm_plan(L, 2048, kind="hbm_bwd") if hbm_backward else None
+            if b is not None and b.n == n:
                 z = hbm_fftconv_fwd(u, k, bias, pre, None)  # conv + bias v: the z the forward keeps
                 t = bench(lambda z=z: hbm_fftconv_bwd(dy, u, k, bias, pre, post, None, z))
                 pts = points(b.n, 2048)

@@ -114,17 +114,20 @@ def test_streamed_equals_full_cuda(model):
 def test_streamed_equals_full_through_triton_kernel(model, monkeypatch):
     """The same invariant with the Monarch kernel doing the long convolutions (interpreted on CPU)."""
     import dnaconv.kernels.fftconv as fc
+    from dnaconv.kernels.fftconv import monarch
+    from tests.kernels.helpers import spy_launches
 
     if not fc.HAS_TRITON:
         pytest.skip("triton not installed")
     calls = []
 
-    def use_triton(u, K, H=0, needs_grad=False, fraction=1.0):
-        ok = fc.fft_plan(u.shape[-1], K, H) is not None
-        calls.append(ok)
-        return ok
+    def use_triton(u, K, H, needs_grad, fraction):  # the dispatch's decision (``_route``), as on CUDA
+        plan = fc.fft_plan(u.shape[-1], K, H, fraction, u.dtype)
+        calls.append(plan is not None)
+        return None if plan is None else (plan, None)
 
-    monkeypatch.setattr(fc, "uses_triton", use_triton)
+    monkeypatch.setattr(fc, "_triton_route", use_triton)
+    kernel = spy_launches(monkeypatch, monarch, "_fftconv_fwd_kernel")
     m = model.to("cuda" if torch.cuda.is_available() else "cpu")
     tokens = torch.randint(0, 5, (1, 300))
     with torch.no_grad():
@@ -132,6 +135,7 @@ def test_streamed_equals_full_through_triton_kernel(model, monkeypatch):
     streamed = torch.cat(list(stream_hidden(m, tokens, 70)), 1)
     model.cpu()
     assert all(calls) and len(calls) > 6
+    assert len(kernel) >= len(calls) // 2  # the convolutions ran the kernel (the others: the spectra)
     monkeypatch.undo()
     with torch.no_grad():
         ref = model.hidden(tokens)

@@ -135,10 +135,10 @@ def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0, fraction: flo
     """A fixed filter's spectrum for inputs shaped like u [B, D, L] after H history positions: a tensor
     (reference), a tuple (Triton) or None (the sparse reference computes its own); pass it to ``fftconv`` as
     ``k_f`` with the same ``freq_fraction``."""
-    L, K = u.shape[-1], k.shape[-1]
-    if uses_triton(u, K, H, fraction=fraction):
-        return monarch_spectrum(k, fft_plan(L, K, H, fraction, u.dtype), fraction)
-    return filter_spectrum(k, L, H) if fraction == 1 else None
+    route = _triton_route(u, k.shape[-1], H, False, fraction)
+    if route is not None:
+        return monarch_spectrum(k, route[0], fraction)
+    return filter_spectrum(k, u.shape[-1], H) if fraction == 1 else None
 
 
 def fftconv(
