@@ -47,7 +47,9 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
-#   bash pipelines/h200_kernels.sh bwd4096  (prepared) the fused backward forced at N = 4096 (half tiles or not) at full
+#   bash pipelines/h200_kernels.sh b11      the fused backward at N = 4096 on half tiles (default) vs before, knobs;
+#                                            the windows' fused backward; GPU tests; the README table
+#   bash pipelines/h200_kernels.sh bwd4096  the fused backward forced at N = 4096 (half tiles or not) at full
 #                                            L = 2K, 1536; the windows at K = 1024 fused vs HBM backward
 #   bash pipelines/h200_kernels.sh table10  the README table on bwd10's defaults; fused vs HBM backward about K = 768; tests
 #   bash pipelines/h200_kernels.sh bwd10    the fused backward at two segments of N = 2048 and the forward's half tiles
@@ -1091,6 +1093,30 @@ from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
 PY
+  exit 0
+fi
+if [ "${1:-}" = b11 ]; then
+  # Session 11, on bwd4096 (the fused backward at N = 4096 on half tiles, 4 warps: full L = 2K fwd+bwd 3.410 ms
+  # vs 5.496, with WARPS=4 on the forward too) as the default (``plan.half_backward``, the backward alone on 4
+  # warps), and the fused/HBM backward by POINT_PS's costs (windows at K = 1024 fused): fwd+bwd against before
+  # (BWD_HALF=2048; the windows' HBM_BWD=1), the forward on 4 warps too (WARPS=4), two segments per program;
+  # 2^24 elements, where the reference's autograd ran before; the forward alone on 4 warps. Then GPU tests and
+  # the README table.
+  timeout 170 python3 - <<'PY' 2>&1 | tee "$OUT/b11.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+W = {"DNACONV_MONARCH_WARPS": "4"}
+C = {"now": {}, "before": {"DNACONV_MONARCH_BWD_HALF": "2048"}, "w4": W,
+     "g2w4": {**W, "DNACONV_MONARCH_BWD_POINTS": "8192"}}
+fwd_bwd_sweeps(((32, 1024, 2048, 2048, C), (48, 1024, 1536, 1536, C),
+                (8, 1024, 2048, 2048, {"now": {}, "before": {"DNACONV_MONARCH_BWD_HALF": "2048"}}),
+                (32, 256, 8192, 1024, {"now": {}, "before": {"DNACONV_HBM_BWD": "1"}})), reps=2)
+forward_sweeps(((32, 1024, 2048, 2048, {"now": {}, "w4": W}), (48, 1024, 1536, 1536, {"now": {}, "w4": W})), reps=2)
+PY
+  timeout "${TEST_S:-120}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider \
+    tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py \
+    -k "half or route or two_segments or saved_z or backward_kind or hbm_forward_on_chip" > "$OUT/tests.txt" 2>&1
+  grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
+  timeout 230 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
   exit 0
 fi
 if [ "${1:-}" = bwd4096 ]; then

@@ -27,7 +27,7 @@ from dnaconv.kernels.fftconv.plan import (
     MAX_FFT_SIZE,
     MAX_HBM_FFT_SIZE,
     FFTPlan,
-    backward_kind,
+    backward_route,
     fft_plan,
     sparse_ok,
 )
@@ -84,7 +84,7 @@ def triton_pays(
     onepair``): 16 x 128 x 8192 0.477 vs 0.884, 8 x 512 x 16K 2.171 vs 3.695, 4 x 256 x 64K 3.164 vs 5.016,
     2 x 128 x 256K 4.339 vs 5.398, 2 x 32 x 1M 4.953 vs 5.494; unpaired (B = 1) it lost, 0.95x at L = 16K down to
     0.62x at 4M (2026-11-28). When gradients are needed, only where a Triton backward runs
-    (``plan.backward_kind``: on chip, or through HBM for long, large convolutions; elsewhere the reference
+    (``plan.backward_route``: on chip, or through HBM for long, large convolutions; elsewhere the reference
     backward recomputes the forward and loses to cuFFT: fwd+bwd at 16 x 128 x 8192 3.03 vs 2.56). Frequency-sparse
     convolutions run Triton wherever it can skip their columns (the reference of that op is slower).
 
@@ -99,10 +99,10 @@ def triton_pays(
     return _route(L, K, H, dtype, needs_grad, fraction, size, batch) is not None
 
 
-def _route(L, K, H, dtype, needs_grad, fraction=1.0, size=0, batch=1) -> tuple[FFTPlan, str | None] | None:
-    """``triton_pays``'s decision with what it found on the way: (the forward's plan, the backward's kind where
-    gradients are needed, else None) where the Triton kernels pay, else None. ``fftconv`` hands it to the
-    kernels, which would otherwise plan again."""
+def _route(L, K, H, dtype, needs_grad, fraction=1.0, size=0, batch=1) -> tuple[FFTPlan, tuple | None] | None:
+    """``triton_pays``'s decision with what it found on the way: (the forward's plan, the backward's (kind, plan)
+    from ``backward_route`` where gradients are needed, else None) where the Triton kernels pay, else None.
+    ``fftconv`` hands it to the kernels, which would otherwise plan again."""
     if dtype not in (torch.bfloat16, torch.float16, torch.float32):
         return None
     plan = fft_plan(L, K, H, fraction, dtype)
@@ -115,8 +115,8 @@ def _route(L, K, H, dtype, needs_grad, fraction=1.0, size=0, batch=1) -> tuple[F
         return (plan, None) if pays else None
     if plan.cols and plan.C >= L and plan.n > 8192 and fraction == 1 and (batch < 2 or plan.n > 1 << 21):
         return None  # one block of one sequence through HBM: nothing to pair, and cuFFT's own passes won
-    kind = backward_kind(L, K, H, fraction, size, batch) if needs_grad else None
-    return None if kind == "reference" else (plan, kind)
+    bwd = backward_route(L, K, H, fraction, size, batch) if needs_grad else None
+    return None if bwd is not None and bwd[0] == "reference" else (plan, bwd)
 
 
 def _triton_route(u: torch.Tensor, K: int, H: int, needs_grad: bool, fraction: float):

@@ -61,11 +61,12 @@ from dnaconv.kernels.fftconv.plan import (
     MAX_FFT_SIZE,
     MIN_FFT_SIZE,
     FFTPlan,
-    backward_kind,
+    backward_route,
     block_overlap,
     cdiv,
     fft_plan,
     freq_order,
+    half_tiles_max,
     kept_columns,
     monarch_plan,
     split_backward,
@@ -479,7 +480,7 @@ def _launch_shape(
 ) -> tuple[int, int, dict]:
     """(G, num_warps, launch options) for G segments of n1 x n2 points per program. ``kind``: "forward",
     "backward", "paired" (G complex pairs of segments) or "rows" (the HBM kernel's complex row pass); ``half``:
-    the forward framed on half tiles (HALF, see ``_fftconv_fwd``).
+    a one-block sequence framed on half tiles (HALF, see ``_fftconv_fwd`` and ``_fftconv_bwd``).
 
     From the H200 sweeps of 2026-11-28 (``pipelines/h200_kernels.sh regs``, bf16, L = 2.3M, 32 channels):
     - forward: 128 rows per product, at most max(4096, 2N) points per program, 4 warps up to 4096 points
@@ -497,7 +498,9 @@ def _launch_shape(
       N = 1024 29.5 (32 rows 42.4, 8 warps 52.6). N = 2048 takes two segments on 4 warps: 2026-11-29, tenth
       session, the backward alone from z, interleaved (``h200_kernels.sh bknobs10``): full L = 1K (64 x 1024,
       half tiles) 1.773 ms vs 2.666 with one segment, K = 128 at L = 2.3M x 32 1.212 vs 1.679; on 8 warps 3.454
-      and 2.274 (uncapped; 168 registers: 2.189, 1.900 on 4 warps, 4.772, 3.171 on 8).
+      and 2.274 (uncapped; 168 registers: 2.189, 1.900 on 4 warps, 4.772, 3.171 on 8). On half tiles at N =
+      4096 (``plan.half_backward``) also 4 warps, one segment per program: 2026-11-29, eleventh session, fwd+bwd,
+      interleaved (``h200_kernels.sh bwd4096``), full L = 2K (32 x 1024) 3.410 ms vs 5.584 on 8 warps.
     - paired: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps of the
       first kernels; a complex pair holds the registers of two real segments).
     - rows (``_ROW_LAUNCH``): 4 warps; rows of 4096 points (64 x 64): one per program, 168 registers, the DFT
@@ -521,7 +524,7 @@ def _launch_shape(
     elif kind == "backward":
         g = max(1, min(g, int(os.environ.get("DNACONV_MONARCH_BWD_POINTS", 4096)) // n))
     points = g * n * (2 if kind == "paired" else 1)
-    warps = 4 if points <= 4096 and n <= 2048 else 8
+    warps = 4 if points <= 4096 and (n <= 2048 or kind == "backward" and half) else 8
     cap = 168 if kind == "forward" and (n <= 1024 or half and n == 2048) and warps == 4 else 0
     if kind == "rows" and n in _ROW_LAUNCH and "DNACONV_MONARCH_ROWS" not in os.environ:  # see the docstring
         g, warps, cap = max(1, min(_ROW_LAUNCH[n], 1 << (n_blocks - 1).bit_length())), 4, 168
@@ -570,15 +573,14 @@ def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward", ha
 
 def _half_tiles(n1: int, n2: int, kind: str = "forward") -> bool:
     """Whether a one-block sequence may be framed in the block's last half (HALF, see the launchers): half of N1
-    rows must be >= 16 for tl.dot, and N at most the kind's largest: the forward's up to 4096, the backward's
-    up to 2048. DNACONV_MONARCH_HALF and DNACONV_MONARCH_BWD_HALF set that largest N (0: never), for sweeps.
+    rows must be >= 16 for tl.dot, and N at most ``plan.half_tiles_max(kind)``: 4096 (the backward's 2048 until
+    ``plan.half_backward`` took one-block sequences to N = 4096).
     The forward at N = 4096 compiled wrong on the H200 once (triton 3.6, 2026-11-28: NaN, then a fault; fp32 and
     the interpreter were right); in 2026-11-29's builds it ran right there, and the GPU tests passed with it
     (tenth session, ``h200_kernels.sh half10``: 41 of the on-chip tests), and faster, forward / fwd+bwd ms, half
     vs the usual frame, interleaved: full L = 2K (32 x 1024) 1.002 vs 1.067 / 5.473 vs 5.562, full L = 1536
     (48 x 1024) 1.449 vs 1.544 / 7.674 vs 7.800, 32 x 1024 x 2048 at K = 1100 0.999 vs 1.074 / 5.458 vs 5.553."""
-    var, largest = ("DNACONV_MONARCH_HALF", 4096) if kind == "forward" else ("DNACONV_MONARCH_BWD_HALF", 2048)
-    return n1 >= 32 and n1 * n2 <= int(os.environ.get(var, largest))
+    return n1 >= 32 and n1 * n2 <= half_tiles_max(kind)
 
 
 def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fraction=1.0, z=None, plan=None):
@@ -676,14 +678,14 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
     n_blocks = cdiv(L, C)
     dummy = u
     dy = dy.contiguous()
-    G, warps, opts, n_groups, across = _programs(n1, n2, B, n_blocks, "backward")
-    rows = D if across else B * D  # programs per group index: [D] or [B, D]
     # HALF: one block without history framed as the forward's HALF, every transform on half tiles (254 -> 176
     # registers at N = 1024). H200, 2026-11-29, bf16 gated, B*D*L = 2^26, half vs full tiles, interleaved
     # (``h200_kernels.sh bwdhalf``): fwd+bwd ms, full L = 512 3.53 vs 4.41, 1K 4.30 vs 5.04 (torch.fft 8.90,
     # 8.95); the backward alone 2.62 vs 3.48 and 3.10 vs 3.86 (128 rows, four sequences per program, lost:
-    # 2.94, 3.95). Up to N = 2048 (``_half_tiles``).
+    # 2.94, 3.95). Up to N = 4096 (``_half_tiles``, ``plan.half_backward``).
     half = n_blocks == 1 and H == 0 and max(L, k_eff - 1) <= n1 * n2 // 2 and _half_tiles(n1, n2, "backward")
+    G, warps, opts, n_groups, across = _programs(n1, n2, B, n_blocks, "backward", half)
+    rows = D if across else B * D  # programs per group index: [D] or [B, D]
     # Per-program partials in fp32 (at most the size of u in fp32, as K <= C), summed below.
     dbias = torch.empty(rows, n_groups, device=u.device, dtype=torch.float32)
     dk = torch.empty(rows, n_groups, k_eff, device=u.device, dtype=torch.float32)
@@ -744,26 +746,22 @@ def _save_z(post_needs_grad: bool, post_gate) -> bool:
     return post_needs_grad and post_gate is not None and os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"
 
 
-def _backward_plan(u, k, history):
-    """The on-chip backward's plan (its own FFT size, see ``monarch_plan``)."""
-    return monarch_plan(
-        u.shape[-1], k.shape[-1], 0 if history is None else history.shape[-1], kind="backward"
-    )
-
-
 class MonarchFFTConvFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction, grad_enabled, route):
         u, pre_gate, post_gate = (None if x is None else x.contiguous() for x in (u, pre_gate, post_gate))
         history = None if history is None else history.contiguous()
         L, K, H = u.shape[-1], k.shape[-1], 0 if history is None else history.shape[-1]
-        plan, kind = route or (fft_plan(L, K, H, fraction, u.dtype), None)
+        plan, bwd = route or (fft_plan(L, K, H, fraction, u.dtype), None)
         if plan is None:
             raise ValueError(f"no Triton FFT plan for L = {L}, K = {K} (N > 2^24)")
-        # the backward (``plan.backward_kind``; none without gradients) is independent of the forward's plan;
-        # the fused on-chip one and the HBM one take d(post) from the forward's z where it is kept (``_save_z``)
+        # the backward (``plan.backward_route``: its kind and plan; none without gradients) is independent of the
+        # forward's plan; the fused on-chip one and the HBM one take d(post) from the forward's z where it is
+        # kept (``_save_z``)
         wanted = grad_enabled and any(ctx.needs_input_grad[:5])
-        ctx.kind = (kind or backward_kind(L, K, H, fraction, u.numel(), u.shape[0])) if wanted else None
+        ctx.kind, ctx.bplan = (None, None)
+        if wanted:
+            ctx.kind, ctx.bplan = bwd or backward_route(L, K, H, fraction, u.numel(), u.shape[0])
         ctx.fraction, ctx.n = fraction, plan.n
         z = None
         if ctx.kind in ("fused", "hbm") and _save_z(grad_enabled and ctx.needs_input_grad[4], post_gate):
@@ -783,13 +781,11 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         if ctx.kind == "hbm":
             from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
 
-            grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z)
+            grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z, ctx.bplan)
         elif ctx.kind == "reference":
             grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, ctx.n, ctx.fraction)
         else:
-            grads = _fftconv_bwd(
-                dy, u, k, bias, pre_gate, post_gate, history, _backward_plan(u, k, history), z
-            )
+            grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, ctx.bplan, z)
         # history is streaming state (inference only): no gradient flows into it
         return (*grads, None, None, None, None, None)
 
@@ -817,8 +813,8 @@ def monarch_fftconv(
         spectrum: optional cached ``monarch_spectrum(k, fft_plan(L, K, H, fraction, u.dtype), fraction)``
         fraction: frequency-sparse convolution keeping this fraction of each block's spectrum (``plan.py``);
             the op of ``naive_fftconv_blocked(..., n_fft=fft_plan(L, K, H, fraction).n, freq_fraction=fraction)``
-        route: (``fft_plan``'s plan, ``backward_kind``'s kind or None) where the caller has them (``fftconv``),
-            else planned here
+        route: (``fft_plan``'s plan, ``backward_route``'s (kind, plan) or None) where the caller has them
+            (``fftconv``), else planned here
     Returns:
         [B, D, L] in u's dtype
 

@@ -207,9 +207,10 @@ def _history_dk(dy, post_gate, history, k_eff):
     return torch.fft.irfft(spec, n=n)[:, :k_eff]
 
 
-def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
+def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=None):
     """Gradients (du, dk, dbias, dpre, dpost) of ``hbm_fftconv_fwd``'s op (see the module doc); ``z``: the
-    forward's conv + bias v, else recomputed. Where it runs: ``plan.backward_kind``."""
+    forward's conv + bias v, else recomputed; ``plan``: ``hbm_plan(L, K, kind="hbm_bwd")``, else planned here.
+    Where it runs: ``plan.backward_route``."""
     B, D, L = u.shape
     K = k.shape[-1]
     H = 0 if history is None else history.shape[-1]
@@ -230,7 +231,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None):
     dbias = None if bias is None else dbias.view(B, D, n_tblk).sum((0, 2)).to(bias.dtype)
 
     # dv (reversed) and dk in one HBM convolution of the reversed g (no history: g is zero past the end)
-    plan = hbm_plan(L, K, kind="hbm_bwd")
+    plan = plan or hbm_plan(L, K, kind="hbm_bwd")
     f = _Frame(plan, B, D, L)
     prec = _precision(u.dtype)
     x, w = f.buffers(u.device), f.buffers(u.device)

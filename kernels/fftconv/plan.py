@@ -38,6 +38,8 @@ __all__ = [
     "hbm_plan",
     "fft_plan",
     "backward_kind",
+    "backward_route",
+    "half_tiles_max",
     "block_overlap",
     "cdiv",
     "split_backward",
@@ -155,22 +157,20 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 # 512 2.464 vs 2.495, 1024 2.507 vs 2.534, the windows of 16K 2.058 vs 2.140. A dense plan takes the size with
 # the least time per output (``_cheapest``), and the on-chip or the HBM kernel by the same measure
 # (``fft_plan``). The backward lists only the sizes where its fused kernel beat the torch.fft reference's
-# autograd (2026-11-28: N = 4096 took 77 ps per point, 11.3 ms against 8.6 ms). The HBM backward ("hbm_bwd":
-# the backward alone, z from the forward, its elementwise kernels included; not re-measured) prefers smaller
-# blocks than the forward. Since its rows are at most 2048 points (``_row_caps``; 2026-11-29, sixth session,
-# ``h200_kernels.sh bwdpts``, L = 2.3M x 32, sizes interleaved), ps per block point: K = 4096 20.0 at N =
-# 16,384, 23.4 at 32,768, 26.8 at 65,536; K = 8192 21.9, 26.2, 31.1 at 32,768-131,072; K = 16K 24.4, 29.5, 33.9
-# at 65,536-262,144 (the backward alone 2.40, 2.60, 2.85 ms). The table takes K = 8192's measures where it was
-# measured (32,768-131,072), else the one K measured there (16,384: K = 4096; 262,144: K = 16K); that picks
-# the measured best at K = 8192 and 16K and, at K = 4096, N = 32,768 (1.985 ms against 1.971 at 16,384); 8192
-# is from the earlier run (``bwdplan``, rows of 4096 points). The fused backward's, 2026-11-29, tenth session,
-# after its launch at N = 2048 went to two segments per program on 4 warps (``h200_kernels.sh bwd10``,
-# ``ab.point_costs``; 21.63 before): 18.15, 20.63, 15.44.
+# autograd (2026-11-28: N = 4096 took 77 ps per point, 11.3 ms against 8.6 ms); one block per sequence on half
+# tiles it runs there too (``half_backward``). The fused backward's, 2026-11-29, tenth session, after its
+# launch at N = 2048 went to two segments per program on 4 warps (``h200_kernels.sh bwd10``,
+# ``ab.point_costs``; 21.63 before): 18.15, 20.63, 15.44. The HBM backward's ("hbm_bwd": the backward alone, z
+# from the forward, its elementwise kernels included), 2026-11-29, eleventh session, K = 2048 at each size
+# (``h200_kernels.sh bwd4096``, ``ab.point_costs(hbm_backward=True)``). The table before (sixth session, at K =
+# 4096-16K, before the aligned overlaps: 25.2, 20.0, 21.9, 26.2, 31.1, 33.9) picked the same HBM block sizes
+# for every shape the README's table and ``backward_kind``'s tests time; the new one prices the fused/HBM
+# backward choice (``backward_kind``).
 POINT_PS = {
     "forward": {512: 4.75, 1024: 5.22, 2048: 6.93, 4096: 8.29},
     "backward": {512: 18.15, 1024: 20.63, 2048: 15.44},
     "hbm": {8192: 9.05, 16384: 9.34, 32768: 8.95, 65536: 9.42, 131072: 10.73, 262144: 13.48},
-    "hbm_bwd": {8192: 25.2, 16384: 20.0, 32768: 21.9, 65536: 26.2, 131072: 31.1, 262144: 33.9},
+    "hbm_bwd": {8192: 20.34, 16384: 22.07, 32768: 24.89, 65536: 27.53, 131072: 30.26, 262144: 38.62},
 }
 MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])
 
@@ -191,6 +191,25 @@ def split_backward(n: int, L: int, k_eff: int) -> bool:
     if env is not None:
         return env == "1"
     return n > MAX_BWD_FFT_SIZE and L >= (1 << 15 if 8 * (k_eff - 1) <= 3 * n else 1 << 20)
+
+
+def half_tiles_max(kind: str = "forward") -> int:
+    """The largest N at which the on-chip ``kind`` ("forward" or "backward") frames a one-block sequence on half
+    tiles (HALF: the inputs and outputs in the block's last half; ``monarch._half_tiles``). 4096 for both.
+    DNACONV_MONARCH_HALF and DNACONV_MONARCH_BWD_HALF set it (0: never), for sweeps."""
+    var = "DNACONV_MONARCH_HALF" if kind == "forward" else "DNACONV_MONARCH_BWD_HALF"
+    return int(os.environ.get(var, 4096))
+
+
+def half_backward(n: int, L: int, k_eff: int, H: int = 0) -> bool:
+    """Whether the fused on-chip backward runs at FFT size n = 4096 (above POINT_PS["backward"]'s sizes): one
+    block per sequence without history, framed on half tiles (``half_tiles_max``), on 4 warps
+    (``monarch._launch_shape``). There the fused backward that spilled on full tiles (77 ps per point, see
+    POINT_PS) beat the HBM backward it replaces. H200, 2026-11-29, eleventh session, fwd+bwd ms, bf16 gated,
+    interleaved (``h200_kernels.sh bwd4096``): full L = 2K (32 x 1024) 3.410 vs 5.496 (torch.fft 8.837; on full
+    tiles, 8 warps: 6.343; on half tiles, 8 warps: 5.584), full L = 1536 (48 x 1024) 4.867 vs 7.720 (torch.fft
+    12.139; 9.291, 8.192)."""
+    return n == MAX_FFT_SIZE and H == 0 and max(L, k_eff - 1) <= n // 2 and n <= half_tiles_max("backward")
 
 
 def _cost(n: int, C: int, L: int, kind: str) -> float:
@@ -232,8 +251,12 @@ def monarch_plan(
     if fraction == 1:
         n0 = n
         n = _cheapest(n, min(one, MAX_FFT_SIZE), L, k_eff, kind, "DNACONV_MONARCH_FFT")
-        if n is None and kind == "backward" and split_backward(n0, L, k_eff):
-            n = n0  # the split backward runs above the fused one's sizes (N = 4096)
+        if (
+            n is None
+            and kind == "backward"
+            and (split_backward(n0, L, k_eff) or half_backward(n0, L, k_eff, H))
+        ):
+            n = n0  # the split backward, or one block on half tiles, runs above the fused one's sizes (N = 4096)
         if n is None:
             return None
     n1, n2 = _split(n, fraction)
@@ -344,7 +367,9 @@ def fft_plan(
 #   2.19-2.29 vs 1.38). So from HBM_BWD_ONE_BLOCK_SIZE.
 # - HBM_BWD_MIN_K: the fused backward at N = 2048 on two segments per program (2026-11-29, tenth session,
 #   ``h200_kernels.sh bwd10``, L = 2.3M x 32, fwd+bwd ms, interleaved): K = 512 fused 2.195 vs HBM 2.464, K =
-#   1024 fused 2.900 vs HBM 2.511 (before, 512 was the HBM backward's: fused 4.18 vs 3.81-3.98).
+#   640 2.336 vs 2.488, 768 2.489 vs 2.489, K = 1024 fused 2.900 vs HBM 2.511 (before, 512 was the HBM
+#   backward's: fused 4.18 vs 3.81-3.98). POINT_PS's costs put that crossover at about 630 taps, below the
+#   measured one, and the costs alone would miss it by 6% at K = 640; so both rule (``backward_route``).
 HBM_BWD_MIN_SIZE = 1 << 24
 HBM_BWD_ON_CHIP_SIZE = 1 << 25
 HBM_BWD_ONE_BLOCK_SIZE = 1 << 25
@@ -352,41 +377,62 @@ HBM_BWD_MAX_N = 1 << 18
 HBM_BWD_MIN_K = 768
 
 
-def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int = 0, batch: int = 1) -> str:
+def backward_route(
+    L: int, K: int, H: int = 0, fraction: float = 1.0, size: int = 0, batch: int = 1
+) -> tuple[str, tuple | FFTPlan | None]:
     """Which backward the Triton convolution's gradients run, for ``batch`` sequences of ``size`` = B x D x L
-    elements in all:
+    elements in all, and its plan (so that the backward does not plan again):
 
     - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution that also gives dk) over HBM blocks (its
-      own size, ``hbm_plan(kind="hbm_bwd")``) of at most HBM_BWD_MAX_N points, from HBM_BWD_MIN_SIZE elements:
-      over several blocks per sequence, or (from HBM_BWD_ONE_BLOCK_SIZE) one block per sequence (a
-      full-length filter) that a batch of two or more pairs and no on-chip backward covers; where an on-chip
-      backward also runs, only from HBM_BWD_ON_CHIP_SIZE elements and (the fused one) filters of
-      HBM_BWD_MIN_K taps;
-    - "fused": on chip, one launch (``monarch_plan(kind="backward")``);
-    - "split": on chip in two launches (``split_backward``), for long sequences at N = 4096;
-    - "reference": autograd of the torch.fft reference (frequency-sparse convolutions too).
+      own size, ``hbm_plan(kind="hbm_bwd")``, the plan returned) of at most HBM_BWD_MAX_N points, from
+      HBM_BWD_MIN_SIZE elements: over several blocks per sequence, or (from HBM_BWD_ONE_BLOCK_SIZE) one block
+      per sequence (a full-length filter) that a batch of two or more pairs and no on-chip backward covers;
+      where an on-chip backward also runs, only from HBM_BWD_ON_CHIP_SIZE elements and in place of the split
+      one, or of the fused one for filters of at least HBM_BWD_MIN_K taps where ``POINT_PS`` prices the HBM
+      backward lower (``_cost``; windows of 8192 at K = 1024: 31.0 ps per output fused at N = 2048 against
+      40.7 through HBM blocks of 8192, the fused measured 2.825 ms fwd+bwd against 3.300, 32 x 256, H200,
+      2026-11-29, eleventh session, ``h200_kernels.sh bwd4096``; L = 2.3M at K = 1024: 31.0 against 23.3, and
+      the HBM one won, 2.511 against 2.900, ``bwd10``);
+    - "fused": on chip, one launch (``monarch_plan(kind="backward")``'s (N1, N2, C, k_eff) returned);
+    - "split": on chip in two launches (``split_backward``), for long sequences at N = 4096 (the same plan);
+    - "reference": autograd of the torch.fft reference (frequency-sparse convolutions too; no plan).
 
     DNACONV_HBM_BWD=1 takes the HBM backward wherever it has a plan, =0 never (sweeps)."""
     if fraction < 1:
-        return "reference"
+        return "reference", None
     env = os.environ.get("DNACONV_HBM_BWD")
     hbm = hbm_plan(L, K, kind="hbm_bwd")  # no history in the backward's convolution
     if env == "1" and hbm is not None:
-        return "hbm"
+        return "hbm", hbm
     p = monarch_plan(L, K, H, kind="backward")
     split = p is not None and split_backward(p[0] * p[1], L, p[3])
     if env != "0" and hbm is not None and hbm.n <= HBM_BWD_MAX_N and size >= HBM_BWD_MIN_SIZE:
         if hbm.C < L:  # several blocks per sequence
-            over_chip = size >= HBM_BWD_ON_CHIP_SIZE and (split or min(K, H + L) >= HBM_BWD_MIN_K)
-            if p is None or over_chip:
-                return "hbm"
+            if (
+                p is None
+                or size >= HBM_BWD_ON_CHIP_SIZE
+                and (split or min(K, H + L) >= HBM_BWD_MIN_K and _hbm_cheaper(hbm, p, L))
+            ):
+                return "hbm", hbm
         elif (
             batch >= 2 and p is None and size >= HBM_BWD_ONE_BLOCK_SIZE
         ):  # one block, paired across the batch
-            return "hbm"
+            return "hbm", hbm
     if p is not None:
-        return "split" if split else "fused"
-    return "reference"
+        return ("split" if split else "fused"), p
+    return "reference", None
+
+
+def _hbm_cheaper(hbm: FFTPlan, p: tuple, L: int) -> bool:
+    """Whether ``POINT_PS`` prices the HBM backward over ``hbm``'s blocks below the fused one at ``p``."""
+    n = p[0] * p[1]
+    fused = _cost(n, n - block_overlap(n, p[3], L), L, "backward")
+    return _cost(hbm.n, hbm.n - block_overlap(hbm.n, hbm.k_eff, L), L, "hbm_bwd") < fused
+
+
+def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int = 0, batch: int = 1) -> str:
+    """``backward_route``'s kind: "hbm", "fused", "split" or "reference"."""
+    return backward_route(L, K, H, fraction, size, batch)[0]
 
 
 def sparse_ok(plan: FFTPlan, fraction: float) -> bool:

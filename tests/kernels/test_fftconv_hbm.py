@@ -268,10 +268,16 @@ def test_hbm_backward_bf16_within_2x_torch(B, D, L, K, H, monkeypatch):
 
 
 def test_backward_kind_and_dispatch(monkeypatch):
-    """Which backward runs (``plan.backward_kind``) by filter, length and size (B x D x L elements); what
-    ``fftconv`` takes with gradients follows it."""
+    """Which backward runs (``plan.backward_kind``, ``backward_route``'s kind) by filter, length and size (B x D x
+    L elements), and the plan the route hands it; what ``fftconv`` takes with gradients follows it."""
     from dnaconv.kernels.fftconv import triton_pays
-    from dnaconv.kernels.fftconv.plan import HBM_BWD_MIN_SIZE, HBM_BWD_ON_CHIP_SIZE, backward_kind
+    from dnaconv.kernels.fftconv.plan import (
+        HBM_BWD_MIN_SIZE,
+        HBM_BWD_ON_CHIP_SIZE,
+        backward_kind,
+        backward_route,
+        monarch_plan,
+    )
 
     big, bigger = HBM_BWD_MIN_SIZE, HBM_BWD_ON_CHIP_SIZE
     assert backward_kind(2_300_000, 128, size=bigger) == "fused"
@@ -281,9 +287,14 @@ def test_backward_kind_and_dispatch(monkeypatch):
         backward_kind(2_300_000, 1024, size=bigger) == "hbm"
         and backward_kind(2_300_000, 1024, size=big) == "fused"
     )
+    # windows: where POINT_PS prices the HBM backward lower (two blocks of 8192 per window of 16,384), not
+    # where it prices the fused one lower (windows of 8192: eight blocks of 2048 against two of 8192)
     assert (
-        backward_kind(8192, 1024, size=bigger) == "hbm" and backward_kind(8192, 128, size=bigger) == "fused"
+        backward_kind(16384, 1024, size=bigger) == "hbm" and backward_kind(8192, 1024, size=bigger) == "fused"
     )
+    assert backward_kind(8192, 128, size=bigger) == "fused"
+    assert backward_route(8192, 1024, size=bigger) == ("fused", monarch_plan(8192, 1024, kind="backward"))
+    assert backward_route(16384, 1024, size=bigger) == ("hbm", hbm_plan(16384, 1024, kind="hbm_bwd"))
     # windows of 8192 keep two blocks per sequence (N = 8192), not one block of 16,384 that POINT_PS would
     # price lower: one block per sequence is not the several-block backward those times are of
     assert (
@@ -303,7 +314,11 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert backward_kind(1 << 17, 1 << 17, size=bigger - 1, batch=2) == "reference"
     assert backward_kind(8192, 8192, size=big, batch=16) == "reference"  # the training shape: host-bound
     assert backward_kind(1 << 18, 1 << 18, size=bigger, batch=2) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
-    assert backward_kind(2048, 2048, size=bigger, batch=2) == "hbm"  # no on-chip backward at N = 4096
+    # one block at N = 4096: the fused backward on half tiles where the sequence fits half the block
+    # (``half_backward``), else the HBM one paired across the batch
+    assert backward_kind(2048, 2048, size=bigger, batch=2) == "fused"
+    assert backward_kind(3000, 1500, size=bigger, batch=2) == "hbm"
+    assert backward_kind(2048, 2048, H=1, size=bigger, batch=2) == "hbm"  # history: no half tiles
     assert backward_kind(1024, 1024, size=bigger, batch=64) == "fused"  # the on-chip one runs
     assert backward_kind(1 << 19, 2048, size=big) == "hbm"  # no on-chip backward (L < 2^20 for the split)
     assert backward_kind(1 << 19, 2048) == "reference"
@@ -324,6 +339,10 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert backward_kind(2_300_000, 8192, size=big) == "reference"
     assert backward_kind(1 << 20, 2048, size=bigger) == "split"
     assert backward_kind(2_300_000, 1024, size=bigger) == "fused"
+    monkeypatch.delenv("DNACONV_HBM_BWD")
+    monkeypatch.setenv("DNACONV_MONARCH_BWD_HALF", "2048")  # the backward's half tiles as before at N = 4096
+    assert backward_kind(2048, 2048, size=bigger, batch=2) == "hbm"
+    monkeypatch.delenv("DNACONV_MONARCH_BWD_HALF")
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
     assert backward_kind(2_300_000, 128) == "hbm" and backward_kind(8192, 8192) == "hbm"
     assert triton_pays(2_300_000, 8192, 0, torch.bfloat16, needs_grad=True)

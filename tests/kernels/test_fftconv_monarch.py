@@ -342,7 +342,7 @@ def test_backward_half_frame(n, save, monkeypatch):
 
 
 def test_route_from_dispatch(monkeypatch):
-    """``fftconv``'s dispatch decision (``_route``: the forward's plan, the backward's kind) handed to the
+    """``fftconv``'s dispatch decision (``_route``: the forward's plan, the backward's kind and plan) handed to the
     kernels gives what their own planning gives, which then does not run: on chip with gradients (the fused
     backward), and a forward through HBM (one block per sequence, paired across the batch)."""
     from dnaconv.kernels import fftconv as dispatch
@@ -350,7 +350,7 @@ def test_route_from_dispatch(monkeypatch):
 
     for (B, D, L, K), grad in (((2, 3, 1025, 129), True), ((2, 2, 5000, 3000), False)):
         route = dispatch._route(L, K, 0, torch.bfloat16, grad, 1.0, B * D * L, B)
-        assert route is not None and route[1] == ("fused" if grad else None)
+        assert route is not None and (route[1][0] if grad else route[1]) == ("fused" if grad else None)
         assert bool(route[0].cols) != grad  # the second case runs through HBM
         xs = _inputs(B, D, L, K, 0, torch.bfloat16, seed=2)[:5]
         dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16)
@@ -359,7 +359,7 @@ def test_route_from_dispatch(monkeypatch):
             leaves = [x.detach().clone().requires_grad_(grad) for x in xs]
             with monkeypatch.context() as m:
                 if given is not None:  # planned once, by the dispatch
-                    for name in ("fft_plan", "backward_kind", "_prepare"):
+                    for name in ("fft_plan", "backward_route", "monarch_plan", "_prepare"):
                         m.setattr(monarch, name, lambda *a, **kw: pytest.fail("planned again"))
                 y = monarch_fftconv(*leaves, route=given)
                 if grad:
@@ -396,15 +396,22 @@ def test_backward_two_segments_at_2048(monkeypatch):
     ]
 
 
-def test_backward_half_frame_at_4096_on_request(monkeypatch):
-    """DNACONV_MONARCH_BWD_HALF=4096 takes the backward's half tiles to N = 4096 (64 x 64; a sweep knob: the
-    default stops at 2048), with the fused backward forced there: gated fp32 gradients and bf16's."""
-    monkeypatch.setenv("DNACONV_MONARCH_FFT", "4096")
-    monkeypatch.setenv("DNACONV_MONARCH_BWD_HALF", "4096")
+def test_backward_half_frame_at_4096(monkeypatch):
+    """One-block sequences of 1025-2048 positions without history take the fused backward at N = 4096 on half
+    tiles (64 x 64, ``plan.half_backward``), one segment per program of 4 warps: gated fp32 gradients against
+    the direct sum, and bf16's. DNACONV_MONARCH_BWD_HALF=2048 (the default before) leaves them no on-chip
+    backward, and history no half tiles."""
+    from dnaconv.kernels.fftconv.plan import backward_route, monarch_plan
+
     bwd = _spy(monkeypatch, "_fftconv_bwd_kernel")
     test_backward_fp32(2, 2, 2000, 2000, 0)
     _check_bf16_grads(2, 3, 1900, 1500, 5)
-    assert len(bwd) == 2 and all(x["HALF"] and x["N1"] * x["N2"] == 4096 and x["PART"] == 0 for x in bwd)
+    assert len(bwd) == 2
+    assert all(x["HALF"] and x["N1"] * x["N2"] == 4096 and x["PART"] == 0 for x in bwd)
+    assert all(x["num_warps"] == 4 and x["G"] == 1 for x in bwd)
+    assert backward_route(2000, 2000)[0] == "fused" and backward_route(2000, 2000, H=8)[0] != "fused"
+    monkeypatch.setenv("DNACONV_MONARCH_BWD_HALF", "2048")
+    assert monarch_plan(2000, 2000, kind="backward") is None
 
 
 @pytest.mark.parametrize("save", ["1", "0"], ids=["saved", "recomputed"])
