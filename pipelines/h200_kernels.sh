@@ -47,6 +47,7 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
+#   bash pipelines/h200_kernels.sh c11      the HBM backward over one block below 2^25 elements vs the reference; tests
 #   bash pipelines/h200_kernels.sh b11      the fused backward at N = 4096 on half tiles (default) vs before, knobs;
 #                                            the windows' fused backward; GPU tests; the README table
 #   bash pipelines/h200_kernels.sh bwd4096  the fused backward forced at N = 4096 (half tiles or not) at full
@@ -1093,6 +1094,25 @@ from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
 PY
+  exit 0
+fi
+if [ "${1:-}" = c11 ]; then
+  # Session 11, after b11: the HBM backward over one block per sequence below HBM_BWD_ONE_BLOCK_SIZE (2^25),
+  # where the reference's autograd runs. The threshold dates from the second session, when that backward was
+  # host-bound (2.3-2.6 ms of host time per step at the training shape), before the third session removed a
+  # stream synchronisation from it. fwd+bwd, as dispatched vs the HBM backward forced, three rounds
+  # interleaved; then the GPU tests of b11's changes that its time cut off.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/c11.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"now": {}, "hbm": {"DNACONV_HBM_BWD": "1"}}
+fwd_bwd_sweeps(((16, 128, 8192, 8192, C), (8, 128, 8192, 8192, C), (4, 1024, 4096, 4096, C),
+                (8, 256, 8192, 8192, C), (4, 128, 16384, 16384, C), (128, 1, 73727, 8192, C)), reps=3)
+PY
+  timeout "${TEST_S:-250}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider \
+    tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py \
+    -k "half_frame_at_4096 or route_from_dispatch or two_segments or backward_kind or hbm_forward_on_chip or backward_half_frame or saved_z" \
+    > "$OUT/tests.txt" 2>&1
+  grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
   exit 0
 fi
 if [ "${1:-}" = b11 ]; then

@@ -500,7 +500,8 @@ def _launch_shape(
       half tiles) 1.773 ms vs 2.666 with one segment, K = 128 at L = 2.3M x 32 1.212 vs 1.679; on 8 warps 3.454
       and 2.274 (uncapped; 168 registers: 2.189, 1.900 on 4 warps, 4.772, 3.171 on 8). On half tiles at N =
       4096 (``plan.half_backward``) also 4 warps, one segment per program: 2026-11-29, eleventh session, fwd+bwd,
-      interleaved (``h200_kernels.sh bwd4096``), full L = 2K (32 x 1024) 3.410 ms vs 5.584 on 8 warps.
+      interleaved (``h200_kernels.sh bwd4096``, ``b11``), full L = 2K (32 x 1024) 3.410 ms vs 5.584 on 8 warps;
+      two segments on 4 warps 3.417 vs 3.414 (the forward on 4 warps in both).
     - paired: 128 rows, 4 warps up to 4096 points of segments of at most 2048, else 8 (the sweeps of the
       first kernels; a complex pair holds the registers of two real segments).
     - rows (``_ROW_LAUNCH``): 4 warps; rows of 4096 points (64 x 64): one per program, 168 registers, the DFT

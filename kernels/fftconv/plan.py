@@ -205,10 +205,14 @@ def half_backward(n: int, L: int, k_eff: int, H: int = 0) -> bool:
     """Whether the fused on-chip backward runs at FFT size n = 4096 (above POINT_PS["backward"]'s sizes): one
     block per sequence without history, framed on half tiles (``half_tiles_max``), on 4 warps
     (``monarch._launch_shape``). There the fused backward that spilled on full tiles (77 ps per point, see
-    POINT_PS) beat the HBM backward it replaces. H200, 2026-11-29, eleventh session, fwd+bwd ms, bf16 gated,
-    interleaved (``h200_kernels.sh bwd4096``): full L = 2K (32 x 1024) 3.410 vs 5.496 (torch.fft 8.837; on full
-    tiles, 8 warps: 6.343; on half tiles, 8 warps: 5.584), full L = 1536 (48 x 1024) 4.867 vs 7.720 (torch.fft
-    12.139; 9.291, 8.192)."""
+    POINT_PS) beat the HBM backward it replaces, and the reference's autograd below HBM_BWD_ONE_BLOCK_SIZE.
+    H200, 2026-11-29, eleventh session, fwd+bwd ms, bf16 gated, interleaved: forced there (``h200_kernels.sh
+    bwd4096``, both kernels on 4 warps), full L = 2K (32 x 1024) 3.410 vs 5.496 as dispatched (torch.fft 8.837;
+    on full tiles, 8 warps: 6.343; on half tiles, 8 warps: 5.584), full L = 1536 (48 x 1024) 4.867 vs 7.720
+    (torch.fft 12.139; 9.291, 8.192); as the default (``b11``), against DNACONV_MONARCH_BWD_HALF=2048 (before):
+    32 x 1024 x 2048 3.386 vs 5.492 (the forward on 4 warps too: 3.414; two segments per program on 4 warps:
+    3.417), 48 x 1024 x 1536 4.870 vs 7.725, 8 x 1024 x 2048 (2^24 elements: the reference's autograd before)
+    0.959 vs 2.422 (torch.fft 2.423)."""
     return n == MAX_FFT_SIZE and H == 0 and max(L, k_eff - 1) <= n // 2 and n <= half_tiles_max("backward")
 
 
@@ -391,8 +395,9 @@ def backward_route(
       one, or of the fused one for filters of at least HBM_BWD_MIN_K taps where ``POINT_PS`` prices the HBM
       backward lower (``_cost``; windows of 8192 at K = 1024: 31.0 ps per output fused at N = 2048 against
       40.7 through HBM blocks of 8192, the fused measured 2.825 ms fwd+bwd against 3.300, 32 x 256, H200,
-      2026-11-29, eleventh session, ``h200_kernels.sh bwd4096``; L = 2.3M at K = 1024: 31.0 against 23.3, and
-      the HBM one won, 2.511 against 2.900, ``bwd10``);
+      2026-11-29, eleventh session, ``h200_kernels.sh bwd4096``, and as the default 2.827 against 3.303
+      (torch.fft 7.193, ``b11``); L = 2.3M at K = 1024: 31.0 against 23.3, and the HBM one won, 2.511 against
+      2.900, ``bwd10``);
     - "fused": on chip, one launch (``monarch_plan(kind="backward")``'s (N1, N2, C, k_eff) returned);
     - "split": on chip in two launches (``split_backward``), for long sequences at N = 4096 (the same plan);
     - "reference": autograd of the torch.fft reference (frequency-sparse convolutions too; no plan).
