@@ -47,6 +47,7 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
+#   bash pipelines/h200_kernels.sh d11      GPU tests of the eleventh session's changes; the README table
 #   bash pipelines/h200_kernels.sh c11      the HBM backward over one block below 2^25 elements vs the reference; tests
 #   bash pipelines/h200_kernels.sh b11      the fused backward at N = 4096 on half tiles (default) vs before, knobs;
 #                                            the windows' fused backward; GPU tests; the README table
@@ -1094,6 +1095,16 @@ from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
 PY
+  exit 0
+fi
+if [ "${1:-}" = d11 ]; then
+  # Session 11's final code (the fused backward at N = 4096 on half tiles, the fused/HBM backward by cost, the
+  # one-block HBM backward from 2^24 elements): the GPU tests of those changes, then the README table.
+  timeout "${TEST_S:-150}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider \
+    tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py \
+    -k "half_frame_at_4096 or routes_plan or hbm_forward_on_chip or backward_kind or L4001" > "$OUT/tests.txt" 2>&1
+  grep -E "PASSED|FAILED|ERROR" "$OUT/tests.txt" | head -20; tail -2 "$OUT/tests.txt"
+  timeout 230 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
   exit 0
 fi
 if [ "${1:-}" = c11 ]; then

@@ -161,16 +161,22 @@ def _split(n: int, fraction: float = 1.0) -> tuple[int, int]:
 # tiles it runs there too (``half_backward``). The fused backward's, 2026-11-29, tenth session, after its
 # launch at N = 2048 went to two segments per program on 4 warps (``h200_kernels.sh bwd10``,
 # ``ab.point_costs``; 21.63 before): 18.15, 20.63, 15.44. The HBM backward's ("hbm_bwd": the backward alone, z
-# from the forward, its elementwise kernels included), 2026-11-29, eleventh session, K = 2048 at each size
-# (``h200_kernels.sh bwd4096``, ``ab.point_costs(hbm_backward=True)``). The table before (sixth session, at K =
-# 4096-16K, before the aligned overlaps: 25.2, 20.0, 21.9, 26.2, 31.1, 33.9) picked the same HBM block sizes
-# for every shape the README's table and ``backward_kind``'s tests time; the new one prices the fused/HBM
-# backward choice (``backward_kind``).
+# from the forward, its elementwise kernels included) prefers smaller blocks than the forward. Since its rows
+# are at most 2048 points (``_row_caps``; 2026-11-29, sixth session, ``h200_kernels.sh bwdpts``, L = 2.3M x 32,
+# sizes interleaved), ps per block point: K = 4096 20.0 at N = 16,384, 23.4 at 32,768, 26.8 at 65,536; K = 8192
+# 21.9, 26.2, 31.1 at 32,768-131,072; K = 16K 24.4, 29.5, 33.9 at 65,536-262,144 (the backward alone 2.40,
+# 2.60, 2.85 ms). The table takes K = 8192's measures where it was measured (32,768-131,072), else the one K
+# measured there (16,384: K = 4096; 262,144: K = 16K); that picks the measured best at K = 8192 and 16K and,
+# at K = 4096, N = 32,768 (1.985 ms against 1.971 at 16,384). 8192: 2026-11-29, eleventh session, K = 2048
+# (``h200_kernels.sh bwd4096``, ``ab.point_costs(hbm_backward=True)``; 25.2 before, from rows of 4096 points);
+# it prices the fused/HBM backward choice at K <= 2048 (``backward_route``). That run's figures at the other
+# sizes, all at K = 2048 (22.07, 24.89, 27.53, 30.26, 38.62), would have moved K = 8192's backward to 65,536
+# points and 16K's to 131,072, against the measures above at those K; the dk pass's work grows with K.
 POINT_PS = {
     "forward": {512: 4.75, 1024: 5.22, 2048: 6.93, 4096: 8.29},
     "backward": {512: 18.15, 1024: 20.63, 2048: 15.44},
     "hbm": {8192: 9.05, 16384: 9.34, 32768: 8.95, 65536: 9.42, 131072: 10.73, 262144: 13.48},
-    "hbm_bwd": {8192: 20.34, 16384: 22.07, 32768: 24.89, 65536: 27.53, 131072: 30.26, 262144: 38.62},
+    "hbm_bwd": {8192: 20.34, 16384: 20.0, 32768: 21.9, 65536: 26.2, 131072: 31.1, 262144: 33.9},
 }
 MAX_BWD_FFT_SIZE = max(POINT_PS["backward"])
 
@@ -367,8 +373,13 @@ def fft_plan(
 #   4096 5.01 vs 8.96, 8 x 512 x 16K 6.23 vs 10.23, 4 x 256 x 64K 11.19 vs 12.70, 2 x 128 x 256K (N = 2^19) 13.49
 #   vs 13.82, 2 x 32 x 1M 16.14 vs 14.07; 2^25: 16 x 1024 x 2048 3.72 vs 4.56, 8 x 1024 x 4096 2.91 vs 4.67;
 #   2^24: 8 x 1024 x 2048 2.24-2.30 vs 2.42 and the default model's training shape 16 x 128 x 8192 1.55-2.64
-#   vs 2.47-2.50 (host-bound there: 2.3-2.6 ms of host time per step); 2^23 and below it lost (8 x 128 x 8192
-#   2.19-2.29 vs 1.38). So from HBM_BWD_ONE_BLOCK_SIZE.
+#   vs 2.47-2.50 (host-bound there: 2.3-2.6 ms of host time per step, before the third session removed a
+#   stream synchronisation from it); 2^23 and below it lost (8 x 128 x 8192 2.19-2.29 vs 1.38). So it ran from
+#   2^25 elements until, 2026-11-29, eleventh session, three rounds interleaved, as dispatched (the reference)
+#   vs the HBM backward forced (``h200_kernels.sh c11``), at 2^24: 16 x 128 x 8192 2.493 vs 1.554 (torch.fft
+#   2.493), 4 x 1024 x 4096 2.542 vs 1.749, 8 x 256 x 8192 2.563 vs 2.256; at 2^23 it still lost: 8 x 128 x 8192
+#   1.386 vs 1.662 (torch.fft, the same code, 1.679), 4 x 128 x 16,384 1.540 vs 2.231. So from
+#   HBM_BWD_ONE_BLOCK_SIZE = 2^24.
 # - HBM_BWD_MIN_K: the fused backward at N = 2048 on two segments per program (2026-11-29, tenth session,
 #   ``h200_kernels.sh bwd10``, L = 2.3M x 32, fwd+bwd ms, interleaved): K = 512 fused 2.195 vs HBM 2.464, K =
 #   640 2.336 vs 2.488, 768 2.489 vs 2.489, K = 1024 fused 2.900 vs HBM 2.511 (before, 512 was the HBM
@@ -376,7 +387,7 @@ def fft_plan(
 #   measured one, and the costs alone would miss it by 6% at K = 640; so both rule (``backward_route``).
 HBM_BWD_MIN_SIZE = 1 << 24
 HBM_BWD_ON_CHIP_SIZE = 1 << 25
-HBM_BWD_ONE_BLOCK_SIZE = 1 << 25
+HBM_BWD_ONE_BLOCK_SIZE = 1 << 24
 HBM_BWD_MAX_N = 1 << 18
 HBM_BWD_MIN_K = 768
 

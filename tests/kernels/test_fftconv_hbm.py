@@ -311,8 +311,9 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert (
         backward_kind(1 << 17, 1 << 17, size=bigger, batch=2) == "hbm"
     )  # one block, paired across the batch
-    assert backward_kind(1 << 17, 1 << 17, size=bigger - 1, batch=2) == "reference"
-    assert backward_kind(8192, 8192, size=big, batch=16) == "reference"  # the training shape: host-bound
+    assert backward_kind(1 << 17, 1 << 17, size=big - 1, batch=2) == "reference"
+    assert backward_kind(8192, 8192, size=big, batch=16) == "hbm"  # the default model's training shape
+    assert backward_kind(8192, 8192, size=big // 2, batch=8) == "reference"
     assert backward_kind(1 << 18, 1 << 18, size=bigger, batch=2) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
     # one block at N = 4096: the fused backward on half tiles where the sequence fits half the block
     # (``half_backward``), else the HBM one paired across the batch
@@ -533,3 +534,28 @@ def test_half_dft_matrices_change_nothing(shape, monkeypatch):
     assert bool(kinds) != hbm  # the on-chip backward ran for the on-chip plan only
     for a, b, name in zip(out["1"], out["0"], ["y", "du", "dk", "dbias", "dpre", "dpost"]):
         assert torch.equal(a, b), name
+
+
+def test_hbm_backward_takes_the_routes_plan(monkeypatch):
+    """The HBM backward runs on the plan ``fftconv``'s dispatch decision (``_route``) carries, without planning
+    again, and gives the gradients it gives when it plans itself (one block per sequence paired across the
+    batch, bf16 gated)."""
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+    from dnaconv.kernels import fftconv as dispatch
+
+    B, D, L, K = 2, 2, 5000, 5000
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    route = dispatch._route(L, K, 0, torch.bfloat16, True, 1.0, B * D * L, B)
+    assert route[1] == ("hbm", hbm_plan(L, K, kind="hbm_bwd"))
+    xs = _inputs(B, D, L, K, 0, torch.bfloat16, seed=12)[:5]
+    dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16)
+    grads = []
+    for given in (None, route):
+        leaves = [x.detach().clone().requires_grad_() for x in xs]
+        with monkeypatch.context() as m:
+            if given is not None:
+                m.setattr(bwd, "hbm_plan", lambda *a, **kw: pytest.fail("planned again"))
+            (monarch_fftconv(*leaves, route=given) * dy).sum().backward()
+        grads.append([x.grad for x in leaves])
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)

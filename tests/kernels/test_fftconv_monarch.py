@@ -533,7 +533,8 @@ def test_dispatch_rule():
     assert triton_pays(2_300_000, 128, 0, torch.bfloat16, needs_grad=True)
     assert triton_pays(2_300_000, 2048, 0, torch.bfloat16, needs_grad=False)
     assert triton_pays(2_300_000, 2048, 0, torch.bfloat16, needs_grad=True)  # N = 4096: the split backward
-    assert not triton_pays(2048, 2048, 0, torch.bfloat16, needs_grad=True)  # one block of N = 4096: reference
+    assert triton_pays(2048, 2048, 0, torch.bfloat16, needs_grad=True)  # one block of N = 4096: half tiles
+    assert not triton_pays(3000, 1500, 0, torch.bfloat16, needs_grad=True)  # two blocks of 4096: reference
     assert not triton_pays(1 << 19, 2048, 0, torch.bfloat16, needs_grad=True)  # reference backward
     # fp32, forward only: several blocks, at least 3/4 new outputs each, long sequences
     assert triton_pays(1 << 16, 512, 0, torch.float32, needs_grad=False)
