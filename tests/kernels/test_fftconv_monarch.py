@@ -554,7 +554,8 @@ def test_dispatch_rule():
     assert not triton_pays(
         1 << 21, 1 << 21, 0, torch.bfloat16, needs_grad=False, batch=2
     )  # N = 2^22: untimed
-    assert not triton_pays(8192, 8192, 0, torch.bfloat16, needs_grad=True, size=1 << 24, batch=16)  # training
+    assert triton_pays(8192, 8192, 0, torch.bfloat16, needs_grad=True, size=1 << 24, batch=16)  # training
+    assert not triton_pays(8192, 8192, 0, torch.bfloat16, needs_grad=True, size=1 << 23, batch=8)
     assert triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False, fraction=0.5)  # sparse op
     assert triton_pays(4096, 4096, 0, torch.bfloat16, needs_grad=False)  # N = 8192 through HBM: 1.14x
 
