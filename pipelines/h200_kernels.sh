@@ -47,6 +47,7 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
+#   bash pipelines/h200_kernels.sh e11      the training shape's fwd+bwd: bench vs wall, profiler by CPU time
 #   bash pipelines/h200_kernels.sh d11      GPU tests of the eleventh session's changes; the README table
 #   bash pipelines/h200_kernels.sh c11      the HBM backward over one block below 2^25 elements vs the reference; tests
 #   bash pipelines/h200_kernels.sh b11      the fused backward at N = 4096 on half tiles (default) vs before, knobs;
@@ -1095,6 +1096,35 @@ from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
 PY
+  exit 0
+fi
+if [ "${1:-}" = e11 ]; then
+  # Session 11: the default model's training shape (16 x 128 x 8192, K = 8192) with the one-block HBM backward
+  # measured 1.554 ms fwd+bwd in c11's sweep and 2.411 in d11's bench (torch.fft 2.47): do_bench and wall
+  # time per call (host included) three times each, then torch.profiler's ops by CPU time.
+  timeout 150 python3 - <<'PY' > "$OUT/e11.txt" 2>&1
+import torch
+from torch.profiler import ProfilerActivity, profile
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs, wall
+u, k, bias, pre, post, dy = gated_inputs(16, 128, 8192, 8192)
+leaves = [u, k, bias, pre, post]
+step = lambda: fftconv(*leaves).backward(dy)
+ref = lambda: naive_fftconv(*leaves).backward(dy)
+for _ in range(3):
+    print(f"fwd+bwd bench {bench(step, leaves):.3f} ms (torch.fft {bench(ref, leaves):.3f}), wall "
+          f"{wall(step, 20):.3f} ms (torch.fft {wall(ref, 20):.3f})", flush=True)
+with torch.no_grad():
+    print(f"forward bench {bench(lambda: fftconv(*leaves)):.3f} wall {wall(lambda: fftconv(*leaves), 20):.3f}")
+with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    for _ in range(5):
+        step()
+    torch.cuda.synchronize()
+ka = prof.key_averages()
+print(ka.table(sort_by="cpu_time_total", row_limit=45, max_name_column_width=60), flush=True)
+print(ka.table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=60), flush=True)
+PY
+  grep -E "bench" "$OUT/e11.txt"
   exit 0
 fi
 if [ "${1:-}" = d11 ]; then
