@@ -47,6 +47,7 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
+#   bash pipelines/h200_kernels.sh f11      the fused backward's DFT matrices loaded where used (LAZY) vs held
 #   bash pipelines/h200_kernels.sh e11      the training shape's fwd+bwd: bench vs wall, profiler by CPU time
 #   bash pipelines/h200_kernels.sh d11      GPU tests of the eleventh session's changes; the README table
 #   bash pipelines/h200_kernels.sh c11      the HBM backward over one block below 2^25 elements vs the reference; tests
@@ -1096,6 +1097,24 @@ from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
 PY
+  exit 0
+fi
+if [ "${1:-}" = f11 ]; then
+  # Session 11: the fused backward with its DFT matrices loaded where used (DNACONV_MONARCH_LAZY=1; sm_90
+  # builds spill 496 -> 256 B at N = 4096 on half tiles, 232 -> 120 at 2048, 416 -> 112 at 2048 on half
+  # tiles) against holding them: fwd+bwd, interleaved, where the fused backward runs; then its GPU test.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/f11.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"now": {}, "lazy": {"DNACONV_MONARCH_LAZY": "1"}}
+fwd_bwd_sweeps(((32, 1024, 2048, 2048, C), (64, 1024, 1024, 1024, C), (128, 1024, 512, 512, C),
+                (1, 32, 2_300_000, 128, C), (1, 32, 2_300_000, 512, C), (32, 256, 8192, 128, C),
+                (32, 256, 8192, 1024, C), (8, 1024, 2048, 2048, C)), reps=2)
+PY
+  DNACONV_MONARCH_LAZY=1 timeout 60 python3 -c "
+from dnaconv.pipelines.ab import grad_errors; grad_errors(((32, 1024, 2048, 2048), (1, 32, 2_300_000, 128)))" 2>&1 | tee "$OUT/grads.txt"
+  timeout "${TEST_S:-100}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider \
+    tests/kernels/test_fftconv_monarch.py -k "lazy_matrices" > "$OUT/tests.txt" 2>&1
+  grep -E "PASSED|FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
   exit 0
 fi
 if [ "${1:-}" = e11 ]; then

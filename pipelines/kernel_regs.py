@@ -25,7 +25,7 @@ import tempfile
 
 import triton
 
-from dnaconv.kernels.fftconv.plan import MAX_BWD_FFT_SIZE, split_backward
+from dnaconv.kernels.fftconv.plan import MAX_BWD_FFT_SIZE, half_backward, split_backward
 
 # (N1, N2) of the on-chip plans: N = 512 ... 4096
 SIZES = ((16, 32), (32, 32), (32, 64), (64, 64))
@@ -122,6 +122,7 @@ def report(maxnreg: int = 0, sizes=SIZES, divisible: tuple = ()) -> list[dict]:
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("Error: TRITON_INTERPRET=1 is set: kernels must be compiled, not interpreted")
     from dnaconv.kernels.fftconv.monarch import (
+        _bwd_lazy,
         _fftconv_bwd_kernel,
         _fftconv_fwd_kernel,
         _half_tiles,
@@ -145,8 +146,12 @@ def report(maxnreg: int = 0, sizes=SIZES, divisible: tuple = ()) -> list[dict]:
     rows = []
     for n1, n2 in sizes:
         for name, fn, kind, launch in kernels:
-            if kind.startswith("backward") and n1 * n2 > MAX_BWD_FFT_SIZE:
-                continue  # no fused backward above MAX_BWD_FFT_SIZE
+            if kind == "backward" and n1 * n2 > MAX_BWD_FFT_SIZE:
+                continue  # no fused backward above MAX_BWD_FFT_SIZE over several blocks
+            if kind == "backward short" and not (
+                n1 * n2 <= MAX_BWD_FFT_SIZE or half_backward(n1 * n2, n1 * n2 // 2, n1 * n2 // 2)
+            ):
+                continue  # one block above it: only on half tiles (``plan.half_backward``)
             if kind.startswith("part") and not split_backward(n1 * n2, 1 << 20, n1 * n2 // 2):
                 continue
             stages = 0
@@ -154,7 +159,8 @@ def report(maxnreg: int = 0, sizes=SIZES, divisible: tuple = ()) -> list[dict]:
                 G, segs, warps = _dk_shape(n1, n2, 1 << 20, 1 << 20)
                 opts, stages = {}, 1
             else:
-                G, warps, opts = _launch_shape(n1, n2, 1 << 20, launch)
+                bwd_half = kind == "backward short" and _half_tiles(n1, n2, "backward")
+                G, warps, opts = _launch_shape(n1, n2, 1 << 20, launch, bwd_half)
             cx = dict(G=G, N1=n1, N2=n2)
             if kind in ("forward", "short"):
                 half = kind == "short" and _half_tiles(n1, n2)
@@ -166,6 +172,7 @@ def report(maxnreg: int = 0, sizes=SIZES, divisible: tuple = ()) -> list[dict]:
                 half = short and _half_tiles(n1, n2, "backward")
                 hold = _hold(G, n1, n2, warps, "backward", short)
                 cx.update(flags, HOLD=hold, ACROSS=short, PART=0, HAS_Z=saved, HALF=half)
+                cx["LAZY"] = _bwd_lazy(n1, n2, saved)
             elif kind.startswith("part"):
                 cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward"), ACROSS=False, PART=int(kind[-1]))
             elif kind == "dk":
