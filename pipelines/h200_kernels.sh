@@ -47,7 +47,8 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
-#   bash pipelines/h200_kernels.sh f11      the fused backward's DFT matrices loaded where used (LAZY) vs held
+#   bash pipelines/h200_kernels.sh f11      the fused backward's DFT matrices loaded where used (DNACONV_MONARCH_LAZY=1,
+#                                            as of 05ff111, reverted: it lost everywhere) vs held
 #   bash pipelines/h200_kernels.sh e11      the training shape's fwd+bwd: bench vs wall, profiler by CPU time
 #   bash pipelines/h200_kernels.sh d11      GPU tests of the eleventh session's changes; the README table
 #   bash pipelines/h200_kernels.sh c11      the HBM backward over one block below 2^25 elements vs the reference; tests
@@ -1100,7 +1101,8 @@ PY
   exit 0
 fi
 if [ "${1:-}" = f11 ]; then
-  # Session 11: the fused backward with its DFT matrices loaded where used (DNACONV_MONARCH_LAZY=1; sm_90
+  # Session 11 (as of 05ff111; reverted after it lost 3-10% at every shape below): the fused backward with its DFT
+  # matrices loaded where used (DNACONV_MONARCH_LAZY=1; sm_90
   # builds spill 496 -> 256 B at N = 4096 on half tiles, 232 -> 120 at 2048, 416 -> 112 at 2048 on half
   # tiles) against holding them: fwd+bwd, interleaved, where the fused backward runs; then its GPU test.
   timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/f11.txt"

@@ -122,7 +122,6 @@ def report(maxnreg: int = 0, sizes=SIZES, divisible: tuple = ()) -> list[dict]:
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("Error: TRITON_INTERPRET=1 is set: kernels must be compiled, not interpreted")
     from dnaconv.kernels.fftconv.monarch import (
-        _bwd_lazy,
         _fftconv_bwd_kernel,
         _fftconv_fwd_kernel,
         _half_tiles,
@@ -172,7 +171,6 @@ def report(maxnreg: int = 0, sizes=SIZES, divisible: tuple = ()) -> list[dict]:
                 half = short and _half_tiles(n1, n2, "backward")
                 hold = _hold(G, n1, n2, warps, "backward", short)
                 cx.update(flags, HOLD=hold, ACROSS=short, PART=0, HAS_Z=saved, HALF=half)
-                cx["LAZY"] = _bwd_lazy(n1, n2, saved)
             elif kind.startswith("part"):
                 cx.update(flags, HOLD=_hold(G, n1, n2, warps, "backward"), ACROSS=False, PART=int(kind[-1]))
             elif kind == "dk":

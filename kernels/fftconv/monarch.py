@@ -52,9 +52,7 @@ from dnaconv.kernels.fftconv.dft import (
     _inverse_dft_complex,
     _inverse_dft_real,
     _load_dft,
-    _load_f2,
     _load_gated,
-    _load_twiddles,
     _op,
     _scale,
 )
@@ -241,32 +239,6 @@ def _fftconv_fwd_pair_kernel(
 
 
 @triton.jit
-def _fwd_mats(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, rows,
-              N1: tl.constexpr, N2: tl.constexpr):  # fmt: skip
-    """A dense forward DFT's matrices, loaded where they are used (LAZY): F1's rows ``rows`` (of the time rows
-    a tile holds), F2 and the transposed twiddles."""
-    a1 = tl.arange(0, N1)
-    fr = tl.load(f1r_ptr + rows[:, None] * N1 + a1[None, :])
-    fi = tl.load(f1i_ptr + rows[:, None] * N1 + a1[None, :])
-    f2r, f2i = _load_f2(f2r_ptr, f2i_ptr, N2, N2)
-    ttr, tti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, True)
-    return fr, fi, f2r, f2i, ttr, tti
-
-
-@triton.jit
-def _inv_mats(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, cols,
-              N1: tl.constexpr, N2: tl.constexpr):  # fmt: skip
-    """A dense inverse DFT's matrices, loaded where they are used (LAZY): F1's columns ``cols`` (onto the time
-    rows of the result), F2 (symmetric: its rows) and the twiddles."""
-    a1 = tl.arange(0, N1)
-    er = tl.load(f1r_ptr + a1[:, None] * N1 + cols[None, :])
-    ei = tl.load(f1i_ptr + a1[:, None] * N1 + cols[None, :])
-    g2r, g2i = _load_f2(f2r_ptr, f2i_ptr, N2, N2)
-    tr, ti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, False)
-    return er, ei, g2r, g2i, tr, ti
-
-
-@triton.jit
 def _fftconv_bwd_kernel(
     dy_ptr, u_ptr, pre_ptr, post_ptr, hist_ptr, bias_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
@@ -275,10 +247,8 @@ def _fftconv_bwd_kernel(
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr, HOLD: tl.constexpr, ACROSS: tl.constexpr, PART: tl.constexpr = 0,
-    HAS_Z: tl.constexpr = False, HALF: tl.constexpr = False, LAZY: tl.constexpr = False,
+    HAS_Z: tl.constexpr = False, HALF: tl.constexpr = False,
 ):  # fmt: skip
-    # LAZY: the DFT matrices loaded where each transform uses them (``_fwd_mats``, ``_inv_mats``; L1 and L2
-    # hits) rather than held across the kernel (see ``_lazy``).
     # PART 0: the whole backward; 1: its causal frame (d(post), d(bias), dk); 2: its anti-causal frame (du,
     # d(pre)). Programs as the forward's: G blocks of one sequence, or (ACROSS) G segments of channel d's sequences.
     # HAS_Z: z (the convolution before the post-gate) comes from the forward; else it is recomputed here.
@@ -307,25 +277,20 @@ def _fftconv_bwd_kernel(
         ra = a1
     mf = a1[None, :, None] * N2 + a2[None, None, :]  # spectrum index (frequency order: all rows)
     m = rc[None, :, None] * N2 + a2[None, None, :]
-    if LAZY:
-        tl.static_assert(not (HAS_POST and not HAS_Z))  # the recomputed z holds its own matrices
-    else:
-        f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
-            f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
+    f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+        f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
+    )
+    if HALF:  # F1 is symmetric: its rows r (forward over those time rows) and columns r (inverse onto them)
+        fcr, fci = (
+            tl.load(f1r_ptr + rc[:, None] * N1 + a1[None, :]),
+            tl.load(f1i_ptr + rc[:, None] * N1 + a1[None, :]),
         )
-        if (
-            HALF
-        ):  # F1 is symmetric: its rows r (forward over those time rows) and columns r (inverse onto them)
-            fcr, fci = (
-                tl.load(f1r_ptr + rc[:, None] * N1 + a1[None, :]),
-                tl.load(f1i_ptr + rc[:, None] * N1 + a1[None, :]),
-            )
-            ear, eai = (
-                tl.load(f1r_ptr + a1[:, None] * N1 + ra[None, :]),
-                tl.load(f1i_ptr + a1[:, None] * N1 + ra[None, :]),
-            )
-        else:
-            fcr, fci, ear, eai = f1r, f1i, f1r, f1i
+        ear, eai = (
+            tl.load(f1r_ptr + a1[:, None] * N1 + ra[None, :]),
+            tl.load(f1i_ptr + a1[:, None] * N1 + ra[None, :]),
+        )
+    else:
+        fcr, fci, ear, eai = f1r, f1i, f1r, f1i
 
     if PART != 2:
         # Causal frame (as the forward): the block owns outputs t = start + m - KM1 for m >= KM1.
@@ -334,9 +299,6 @@ def _fftconv_bwd_kernel(
         # V, the spectrum of the frame's v, serves both the recomputed convolution (for d(post)) and dk's
         # correlation: one transform fewer than computing it for each.
         sv = _scale(v, PRECISION)
-        if LAZY:
-            fcr, fci, f2r, f2i, ttr, tti = _fwd_mats(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, rc,
-                                                     N1, N2)  # fmt: skip
         vr, vi = _forward_dft(v / sv, fcr, fci, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
         if HAS_POST and not HAS_Z:
             kf = d.to(tl.int64) * (N1 * N2) + mf
@@ -372,18 +334,12 @@ def _fftconv_bwd_kernel(
         # dk[s] = sum_t g[t] v[t - s]: circular correlation conj(V) G of the owned g with the frame's v, lags m < K.
         # Unscaled inverse (1/N on the host); fp16 operands are scaled like in _conv_tile.
         sg = _scale(g, PRECISION)
-        if LAZY:
-            fcr, fci, f2r, f2i, ttr, tti = _fwd_mats(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, rc,
-                                                     N1, N2)  # fmt: skip
         gr, gi = _forward_dft(g / sg, fcr, fci, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2)
         vr = vr.to(tl.float32)
         vi = vi.to(tl.float32)
         pr = vr * gr + vi * gi
         pi = vr * gi - vi * gr
         sp = _scale(tl.maximum(tl.abs(pr), tl.abs(pi)), PRECISION)
-        if LAZY:
-            ear, eai, g2r, g2i, tr, ti = _inv_mats(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, ra,
-                                                   N1, N2)  # fmt: skip
         corr = _inverse_dft_real(pr / sp, pi / sp, ear, eai, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
         corr = tl.sum(corr, axis=0) * (sv * sg * sp)  # [rows, N2]: the G blocks' contributions
         mm = ra[:, None] * N2 + a2[None, :]
@@ -398,13 +354,6 @@ def _fftconv_bwd_kernel(
             g2 = g2 * tl.load(post_ptr + row + t2, mask=t2 < L, other=0.0).to(tl.float32)
         kf = mf + d.to(tl.int64) * (N1 * N2)  # (not merged with the kf above: see the end of the forward)
         kr, ki = tl.load(kfr_ptr + kf), tl.load(kfi_ptr + kf)
-        if LAZY:
-            ear, eai, g2r, g2i, tr, ti = _inv_mats(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, ra,
-                                                   N1, N2)  # fmt: skip
-            _, _, f2r, f2i, ttr, tti = _fwd_mats(f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, ra,
-                                                 N1, N2)  # fmt: skip
-            if not HALF:
-                f1r, f1i = ear, eai  # all rows and columns: F1
         if HALF:  # g2 in the first rows: F1's first rows forward, its first columns back
             dv = _conv_tile(g2, kr, -ki, tl.trans(ear), tl.trans(eai), f2r, f2i, g2r, g2i, tr, ti, ttr, tti,
                             G, N1, N2, PRECISION, N2, ear, eai)  # fmt: skip
@@ -623,13 +572,6 @@ def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward", ha
     return G, warps, opts, cdiv(n_blocks, G), False
 
 
-def _bwd_lazy(n1: int, n2: int, z_given: bool) -> bool:
-    """Whether the fused backward loads its DFT matrices where each transform uses them (LAZY) rather than
-    holding them across the kernel; only with z from the forward (or no post-gate), whose recomputation would
-    hold them anyway. Off by default (not yet timed on the GPU); DNACONV_MONARCH_LAZY=1 turns it on."""
-    return z_given and os.environ.get("DNACONV_MONARCH_LAZY") == "1"
-
-
 def _half_tiles(n1: int, n2: int, kind: str = "forward") -> bool:
     """Whether a one-block sequence may be framed in the block's last half (HALF, see the launchers): half of N1
     rows must be >= 16 for tl.dot, and N at most ``plan.half_tiles_max(kind)``: 4096 (the backward's 2048 until
@@ -763,7 +705,6 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
             HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
             HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), ACROSS=across, PART=part,
             HAS_Z=z is not None and post_gate is not None, HALF=half, num_warps=warps, **opts,
-            LAZY=_bwd_lazy(n1, n2, z is not None or post_gate is None),
         )  # fmt: skip
     # summed over the batch and the groups; the correlation's inverse DFT was left unscaled
     dk = dk.view(-1, D, n_groups, k_eff).sum((0, 2)) / (n1 * n2)

@@ -414,26 +414,6 @@ def test_backward_half_frame_at_4096(monkeypatch):
     assert monarch_plan(2000, 2000, kind="backward") is None
 
 
-def test_backward_lazy_matrices(monkeypatch):
-    """DNACONV_MONARCH_LAZY=1: the fused backward loads its DFT matrices where each transform uses them, on
-    the usual frame (several blocks, N = 512 and 2048) and on half tiles (N = 1024 and 4096): gated fp32
-    gradients against the direct sum, and bf16's; with z recomputed (no saved z) it holds them as before."""
-    monkeypatch.setenv("DNACONV_MONARCH_LAZY", "1")
-    bwd = _spy(monkeypatch, "_fftconv_bwd_kernel")
-    test_backward_fp32(2, 3, 700, 100, 0)
-    test_backward_fp32(1, 2, 5000, 300, 0)
-    test_backward_fp32(3, 2, 500, 500, 0)
-    test_backward_fp32(2, 2, 2000, 2000, 0)
-    _check_bf16_grads(2, 3, 1900, 1500, 5)
-    assert [(x["N1"] * x["N2"], x["HALF"]) for x in bwd] == [
-        (512, False), (2048, False), (1024, True), (4096, True), (4096, True)
-    ]  # fmt: skip
-    assert all(x["LAZY"] for x in bwd)
-    monkeypatch.setenv("DNACONV_MONARCH_SAVEZ", "0")
-    test_backward_fp32(2, 3, 700, 100, 0)
-    assert not bwd[-1]["LAZY"]
-
-
 @pytest.mark.parametrize("save", ["1", "0"], ids=["saved", "recomputed"])
 def test_backward_saved_z(save, fwd_launches, monkeypatch):
     """SAVEZ (the default): where d(post) is wanted the forward stores z = conv + bias * v and the backward
