@@ -405,8 +405,9 @@ def test_backward_half_frame_at_4096(monkeypatch):
 
     bwd = _spy(monkeypatch, "_fftconv_bwd_kernel")
     test_backward_fp32(2, 2, 2000, 2000, 0)
+    test_backward_fp32(1, 2, 1100, 3000, 0)  # a filter longer than the sequence: 1100 taps reach it
     _check_bf16_grads(2, 3, 1900, 1500, 5)
-    assert len(bwd) == 2
+    assert len(bwd) == 3
     assert all(x["HALF"] and x["N1"] * x["N2"] == 4096 and x["PART"] == 0 for x in bwd)
     assert all(x["num_warps"] == 4 and x["G"] == 1 for x in bwd)
     assert backward_route(2000, 2000)[0] == "fused" and backward_route(2000, 2000, H=8)[0] != "fused"
