@@ -153,22 +153,21 @@ def report(maxnreg: int = 0, sizes=SIZES, divisible: tuple = ()) -> list[dict]:
                 continue  # one block above it: only on half tiles (``plan.half_backward``)
             if kind.startswith("part") and not split_backward(n1 * n2, 1 << 20, n1 * n2 // 2):
                 continue
-            stages = 0
+            stages, half = 0, False
             if launch == "dk":  # the HBM backward's row pass: its own shape, SEGS segments, one stage
                 G, segs, warps = _dk_shape(n1, n2, 1 << 20, 1 << 20)
                 opts, stages = {}, 1
             else:
-                bwd_half = kind == "backward short" and _half_tiles(n1, n2, "backward")
-                G, warps, opts = _launch_shape(n1, n2, 1 << 20, launch, bwd_half)
+                # one-block sequences framed on half tiles where the launchers would (their launch shape too)
+                half = kind in ("short", "backward short") and _half_tiles(n1, n2, launch)
+                G, warps, opts = _launch_shape(n1, n2, 1 << 20, launch, half)
             cx = dict(G=G, N1=n1, N2=n2)
             if kind in ("forward", "short"):
-                half = kind == "short" and _half_tiles(n1, n2)
                 hold = _hold(G, n1, n2, warps) or half
                 cx.update(flags, M=n2, HOLD=hold, HALF=half, ACROSS=kind == "short")
             elif kind.startswith("backward"):
                 short = kind == "backward short"
                 saved = os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"  # z from the forward (training)
-                half = short and _half_tiles(n1, n2, "backward")
                 hold = _hold(G, n1, n2, warps, "backward", short)
                 cx.update(flags, HOLD=hold, ACROSS=short, PART=0, HAS_Z=saved, HALF=half)
             elif kind.startswith("part"):
