@@ -47,6 +47,7 @@
 #   bash pipelines/h200_kernels.sh chipsweep the on-chip forward's launch shapes with fp16 matrices, lazy matrices at
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
+#   bash pipelines/h200_kernels.sh s11      the half-tile fused backward split into its two frames' launches vs one
 #   bash pipelines/h200_kernels.sh f11      the fused backward's DFT matrices loaded where used (DNACONV_MONARCH_LAZY=1,
 #                                            as of 05ff111, reverted: it lost everywhere) vs held
 #   bash pipelines/h200_kernels.sh e11      the training shape's fwd+bwd: bench vs wall, profiler by CPU time
@@ -1098,6 +1099,17 @@ if [ "${1:-}" = chip8 ]; then
 from dnaconv.pipelines.ab import forward_sweeps
 N = {"now": {}, "n2048": {"DNACONV_MONARCH_FFT": "2048"}}
 forward_sweeps(((1, 32, 2_300_000, 128, N), (32, 256, 8192, 128, N)))
+PY
+  exit 0
+fi
+if [ "${1:-}" = s11 ]; then
+  # Session 11, a lead for the next: the fused backward on half tiles split into its causal and anti-causal
+  # launches (DNACONV_MONARCH_SPLIT=1: z recomputed, as the split backward does; sm_90 builds at N = 4096 on
+  # half tiles, 4 warps: one launch spills 496 B, the two 248 and 176) against one launch, fwd+bwd.
+  timeout 110 python3 - <<'PY' 2>&1 | tee "$OUT/s11.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"now": {}, "split": {"DNACONV_MONARCH_SPLIT": "1"}}
+fwd_bwd_sweeps(((32, 1024, 2048, 2048, C), (64, 1024, 1024, 1024, C)), reps=2)
 PY
   exit 0
 fi
