@@ -116,6 +116,12 @@ TABLE_CASES="--case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --c
   --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024
   --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192
   --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024"
+# GPU tests: pytest -v over the files $1 selected by -k "$2", within ${TEST_S:-$3} seconds -> $OUT/tests.txt;
+# prints the PASSED / FAILED / ERROR lines and the summary
+gpu_tests() {
+  timeout "${TEST_S:-$3}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider $1 -k "$2" > "$OUT/tests.txt" 2>&1
+  grep -E "PASSED|FAILED|ERROR" "$OUT/tests.txt" | head -20; tail -2 "$OUT/tests.txt"
+}
 # Forward ms over rows per product x warps (partial K = N/2, L = 2^20, 64 channels, bf16) -> $OUT/$1
 launch_sweep() {
   timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/$1"
@@ -1127,9 +1133,7 @@ fwd_bwd_sweeps(((32, 1024, 2048, 2048, C), (64, 1024, 1024, 1024, C), (128, 1024
 PY
   DNACONV_MONARCH_LAZY=1 timeout 60 python3 -c "
 from dnaconv.pipelines.ab import grad_errors; grad_errors(((32, 1024, 2048, 2048), (1, 32, 2_300_000, 128)))" 2>&1 | tee "$OUT/grads.txt"
-  timeout "${TEST_S:-100}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider \
-    tests/kernels/test_fftconv_monarch.py -k "lazy_matrices" > "$OUT/tests.txt" 2>&1
-  grep -E "PASSED|FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
+  gpu_tests tests/kernels/test_fftconv_monarch.py lazy_matrices 100
   exit 0
 fi
 if [ "${1:-}" = e11 ]; then
@@ -1164,10 +1168,8 @@ fi
 if [ "${1:-}" = d11 ]; then
   # Session 11's final code (the fused backward at N = 4096 on half tiles, the fused/HBM backward by cost, the
   # one-block HBM backward from 2^24 elements): the GPU tests of those changes, then the README table.
-  timeout "${TEST_S:-150}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider \
-    tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py \
-    -k "half_frame_at_4096 or routes_plan or hbm_forward_on_chip or backward_kind or L4001" > "$OUT/tests.txt" 2>&1
-  grep -E "PASSED|FAILED|ERROR" "$OUT/tests.txt" | head -20; tail -2 "$OUT/tests.txt"
+  gpu_tests "tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py" \
+    "half_frame_at_4096 or routes_plan or hbm_forward_on_chip or backward_kind or L4001" 150
   timeout 230 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
   exit 0
 fi
@@ -1183,11 +1185,8 @@ C = {"now": {}, "hbm": {"DNACONV_HBM_BWD": "1"}}
 fwd_bwd_sweeps(((16, 128, 8192, 8192, C), (8, 128, 8192, 8192, C), (4, 1024, 4096, 4096, C),
                 (8, 256, 8192, 8192, C), (4, 128, 16384, 16384, C), (128, 1, 73727, 8192, C)), reps=3)
 PY
-  timeout "${TEST_S:-250}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider \
-    tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py \
-    -k "half_frame_at_4096 or route_from_dispatch or two_segments or backward_kind or hbm_forward_on_chip or backward_half_frame or saved_z" \
-    > "$OUT/tests.txt" 2>&1
-  grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
+  gpu_tests "tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py" "half_frame_at_4096 or \
+route_from_dispatch or two_segments or backward_kind or hbm_forward_on_chip or backward_half_frame or saved_z" 250
   exit 0
 fi
 if [ "${1:-}" = b11 ]; then
@@ -1207,10 +1206,8 @@ fwd_bwd_sweeps(((32, 1024, 2048, 2048, C), (48, 1024, 1536, 1536, C),
                 (32, 256, 8192, 1024, {"now": {}, "before": {"DNACONV_HBM_BWD": "1"}})), reps=2)
 forward_sweeps(((32, 1024, 2048, 2048, {"now": {}, "w4": W}), (48, 1024, 1536, 1536, {"now": {}, "w4": W})), reps=2)
 PY
-  timeout "${TEST_S:-120}" python3 -m pytest -v -rf --tb=short -p no:cacheprovider \
-    tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py \
-    -k "half or route or two_segments or saved_z or backward_kind or hbm_forward_on_chip" > "$OUT/tests.txt" 2>&1
-  grep -c PASSED "$OUT/tests.txt"; grep -E "FAILED|ERROR" "$OUT/tests.txt" | head; tail -2 "$OUT/tests.txt"
+  gpu_tests "tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py" \
+    "half or route or two_segments or saved_z or backward_kind or hbm_forward_on_chip" 120
   timeout 230 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
   exit 0
 fi

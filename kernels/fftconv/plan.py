@@ -440,10 +440,9 @@ def backward_route(
 
 
 def _hbm_cheaper(hbm: FFTPlan, p: tuple, L: int) -> bool:
-    """Whether ``POINT_PS`` prices the HBM backward over ``hbm``'s blocks below the fused one at ``p``."""
-    n = p[0] * p[1]
-    fused = _cost(n, n - block_overlap(n, p[3], L), L, "backward")
-    return _cost(hbm.n, hbm.n - block_overlap(hbm.n, hbm.k_eff, L), L, "hbm_bwd") < fused
+    """Whether ``POINT_PS`` prices the HBM backward over ``hbm``'s blocks below the fused one at ``p`` (as
+    ``fft_plan`` compares its kernels: ``_cost`` of each plan's C)."""
+    return _cost(hbm.n, hbm.C, L, "hbm_bwd") < _cost(p[0] * p[1], p[2], L, "backward")
 
 
 def backward_kind(L: int, K: int, H: int = 0, fraction: float = 1.0, size: int = 0, batch: int = 1) -> str:
