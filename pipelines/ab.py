@@ -52,6 +52,20 @@ def wall(fn, n: int = 50) -> float:
     return (time.perf_counter() - t) / n * 1e3
 
 
+def profile_tables(fn, sorts=(("cpu_time_total", 40), ("self_cpu_time_total", 30)), n: int = 5) -> None:
+    """torch.profiler (CPU and CUDA) over ``n`` calls of ``fn``, synchronised at the end; prints one table of its
+    ops per (sort key, rows) of ``sorts``: where a call's host and GPU time go."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(n):
+            fn()
+        torch.cuda.synchronize()
+    ka = prof.key_averages()
+    for key, rows in sorts:
+        print(ka.table(sort_by=key, row_limit=rows, max_name_column_width=60), flush=True)
+
+
 def gated_inputs(B: int, D: int, L: int, K: int, dtype=torch.bfloat16, grad: bool = True, seed: int = 0):
     """(u, k, bias, pre, post, dy) on CUDA: u, the gates and dy in ``dtype``, k (scaled so that outputs are
     O(1)) and bias in fp32; all but dy requiring gradients when ``grad``."""

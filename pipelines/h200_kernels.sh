@@ -1142,9 +1142,8 @@ if [ "${1:-}" = e11 ]; then
   # time per call (host included) three times each, then torch.profiler's ops by CPU time.
   timeout 150 python3 - <<'PY' > "$OUT/e11.txt" 2>&1
 import torch
-from torch.profiler import ProfilerActivity, profile
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-from dnaconv.pipelines.ab import bench, gated_inputs, wall
+from dnaconv.pipelines.ab import bench, gated_inputs, profile_tables, wall
 u, k, bias, pre, post, dy = gated_inputs(16, 128, 8192, 8192)
 leaves = [u, k, bias, pre, post]
 step = lambda: fftconv(*leaves).backward(dy)
@@ -1154,13 +1153,7 @@ for _ in range(3):
           f"{wall(step, 20):.3f} ms (torch.fft {wall(ref, 20):.3f})", flush=True)
 with torch.no_grad():
     print(f"forward bench {bench(lambda: fftconv(*leaves)):.3f} wall {wall(lambda: fftconv(*leaves), 20):.3f}")
-with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-    for _ in range(5):
-        step()
-    torch.cuda.synchronize()
-ka = prof.key_averages()
-print(ka.table(sort_by="cpu_time_total", row_limit=45, max_name_column_width=60), flush=True)
-print(ka.table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=60), flush=True)
+profile_tables(step, (("cpu_time_total", 45), ("cuda_time_total", 25)))
 PY
   grep -E "bench" "$OUT/e11.txt"
   exit 0
@@ -1869,24 +1862,17 @@ if [ "${1:-}" = hostprof ]; then
   # torch.profiler ops by CPU time, and the wall time of the filter's spectrum and of one Triton launch.
   DNACONV_HBM_BWD=1 timeout 120 python3 - <<'PY' > "$OUT/hostprof.txt" 2>&1
 import torch
-from torch.profiler import ProfilerActivity, profile
 from dnaconv.kernels.fftconv import fftconv
 from dnaconv.kernels.fftconv.monarch import monarch_spectrum
 from dnaconv.kernels.fftconv.plan import hbm_plan
-from dnaconv.pipelines.ab import bench, gated_inputs, wall
+from dnaconv.pipelines.ab import bench, gated_inputs, profile_tables, wall
 u, k, bias, pre, post, dy = gated_inputs(1, 32, 2_300_000, 4096)
 step = lambda: fftconv(u, k, bias, pre, post).backward(dy)
 print(f"fwd+bwd bench {bench(step):.3f} ms, wall {wall(step, 20):.3f} ms", flush=True)
 p = hbm_plan(2_300_000, 4096, kind="hbm_bwd")
 print(f"monarch_spectrum wall {wall(lambda: monarch_spectrum(k.detach(), p)):.3f} ms; rfft alone "
       f"{wall(lambda: torch.fft.rfft(k.detach(), n=p.n)):.3f} ms", flush=True)
-with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-    for _ in range(5):
-        step()
-    torch.cuda.synchronize()
-ka = prof.key_averages()
-print(ka.table(sort_by="cpu_time_total", row_limit=40, max_name_column_width=50), flush=True)
-print(ka.table(sort_by="self_cpu_time_total", row_limit=30, max_name_column_width=50), flush=True)
+profile_tables(step)
 PY
   grep -E "ms,|wall" "$OUT/hostprof.txt"
   exit 0
