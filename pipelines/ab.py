@@ -52,6 +52,41 @@ def wall(fn, n: int = 50) -> float:
     return (time.perf_counter() - t) / n * 1e3
 
 
+def host_ms(fn, n: int = 10, cycles: int = 200_000_000) -> float:
+    """The host's time per call of ``fn`` in ms, enqueued behind a GPU spin (``torch.cuda._sleep``) so that no
+    call waits for the GPU: what a call costs the host alone (launches, torch ops, Python)."""
+    import time
+
+    fn()
+    torch.cuda.synchronize()
+    torch.cuda._sleep(cycles)
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    host = (time.perf_counter() - t) / n * 1e3
+    torch.cuda.synchronize()
+    return host
+
+
+def host_profile(fn, n: int = 10, rows: int = 45, cycles: int = 200_000_000) -> None:
+    """cProfile over ``n`` calls of ``fn`` enqueued behind a GPU spin (as ``host_ms``): the host's time by
+    function, sorted by own time, then by cumulative time."""
+    import cProfile
+    import pstats
+
+    fn()
+    torch.cuda.synchronize()
+    torch.cuda._sleep(cycles)
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        fn()
+    prof.disable()
+    torch.cuda.synchronize()
+    for key in ("tottime", "cumulative"):
+        pstats.Stats(prof).sort_stats(key).print_stats(rows)
+
+
 def profile_tables(fn, sorts=(("cpu_time_total", 40), ("self_cpu_time_total", 30)), n: int = 5) -> None:
     """torch.profiler (CPU and CUDA) over ``n`` calls of ``fn``, synchronised at the end; prints one table of its
     ops per (sort key, rows) of ``sorts``: where a call's host and GPU time go."""

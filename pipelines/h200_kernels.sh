@@ -15,6 +15,8 @@
 #                                            HBM block sizes: the data of plan.POINT_PS
 #   bash pipelines/h200_kernels.sh hold     the backward with v held / reloaded per FFT size; the streaming shape's
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
+#   bash pipelines/h200_kernels.sh h12      host time per call at the host-bound shapes (GPU spun, cProfile)
+#   bash pipelines/h200_kernels.sh h12b     the forward's spectrum kept for the backward vs DNACONV_SPECTRUM_SHARE=0
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
@@ -1134,6 +1136,79 @@ PY
   DNACONV_MONARCH_LAZY=1 timeout 60 python3 -c "
 from dnaconv.pipelines.ab import grad_errors; grad_errors(((32, 1024, 2048, 2048), (1, 32, 2_300_000, 128)))" 2>&1 | tee "$OUT/grads.txt"
   gpu_tests tests/kernels/test_fftconv_monarch.py lazy_matrices 100
+  exit 0
+fi
+if [ "${1:-}" = h12b ]; then
+  # Session 12: the forward's filter spectrum kept for the backward (monarch._shared_spectrum) and the HBM
+  # backward's dk tail in fewer torch ops, against DNACONV_SPECTRUM_SHARE=0: fwd+bwd, three rounds interleaved;
+  # host ms per fwd+bwd enqueued behind a GPU spin (ab.host_ms) at the training shape, each way, twice.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/h12b.txt"
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import env_set, fwd_bwd_sweeps, gated_inputs, host_ms
+u, k, bias, pre, post, dy = gated_inputs(16, 128, 8192, 8192)
+leaves = [u, k, bias, pre, post]
+step = lambda: fftconv(*leaves).backward(dy)
+for _ in range(2):
+    for share in ("1", "0"):
+        with env_set({"DNACONV_SPECTRUM_SHARE": share}):
+            print(f"16x128x8192 host ms per fwd+bwd, share={share}: {host_ms(step, 20):.3f}", flush=True)
+del u, k, bias, pre, post, dy, leaves
+C = {"share": {}, "noshare": {"DNACONV_SPECTRUM_SHARE": "0"}}
+fwd_bwd_sweeps(((16, 128, 8192, 8192, C), (64, 1024, 1024, 1024, C), (32, 1024, 2048, 2048, C),
+                (128, 1024, 512, 512, C), (16, 1024, 4096, 4096, C), (8, 512, 16384, 16384, C),
+                (32, 256, 8192, 1024, C)), reps=3)
+PY
+  exit 0
+fi
+if [ "${1:-}" = h12 ]; then
+  # Session 12: where the host's time goes at the host-bound shapes (the default model's training shape 16 x 128
+  # x 8192 at K = 8192; the streaming shape 1 x 128 x 73,727): each call enqueued behind a GPU spin
+  # (ab.host_ms), so that none waits for the GPU; one Triton launch and the torch ops alone; cProfile of fwd+bwd.
+  cat > /tmp/h12.py <<'PY'  # @triton.jit needs its source in a file
+import torch, triton, triton.language as tl
+from dnaconv.kernels.fftconv import fftconv, fftconv_spectrum, naive_fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs, host_ms, host_profile, wall
+
+@triton.jit
+def small(x_ptr, n, BLOCK: tl.constexpr):
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(x_ptr + i, tl.load(x_ptr + i, mask=i < n), mask=i < n)
+
+@triton.jit
+def wide(a, b, c, d, e, f, g, h, i, j, k, l, m, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10,
+         A: tl.constexpr, B: tl.constexpr, C: tl.constexpr, D: tl.constexpr, E: tl.constexpr, F: tl.constexpr,
+         G: tl.constexpr, H: tl.constexpr, I: tl.constexpr, J: tl.constexpr, BLOCK: tl.constexpr):
+    o = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(a + o, tl.load(b + o, mask=o < n0), mask=o < n0)
+
+x = [torch.zeros(4096, device="cuda") for _ in range(13)]
+ints = [4096, 17, 1, 3, 5000, 64, 128, 7, 9, 11, 8192]
+print(f"launch, 2 arguments: {host_ms(lambda: small[(4,)](x[0], 4096, BLOCK=1024), 50) * 1e3:.1f} us", flush=True)
+print(f"launch, 24 arguments, 11 constexprs: "
+      f"{host_ms(lambda: wide[(4,)](*x, *ints, A=1, B=2, C=3, D=True, E=False, F=1, G=2, H=3, I=4, J=5, BLOCK=1024), 50) * 1e3:.1f} us", flush=True)
+e = torch.empty(1)
+print(f"torch.empty_like: {host_ms(lambda: torch.empty_like(x[0]), 50) * 1e3:.1f} us", flush=True)
+for B, D, L, K in ((16, 128, 8192, 8192), (1, 128, 73727, 8192)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    leaves = [u, k, bias, pre, post]
+    kd = k.detach()
+    print(f"{B} x {D} x {L}, K = {K}: rfft {host_ms(lambda: torch.fft.rfft(kd, n=16384)) * 1e3:.1f} us", flush=True)
+    with torch.no_grad():
+        kf = fftconv_spectrum(kd, u, 0)
+        fwd = lambda: fftconv(*leaves)
+        cached = lambda: fftconv(*leaves, k_f=kf)
+        ref = lambda: naive_fftconv(*leaves)
+        for name, fn in (("forward", fwd), ("forward, cached spectrum", cached), ("torch.fft forward", ref)):
+            print(f"  {name}: host {host_ms(fn):.3f} ms, wall {wall(fn, 20):.3f}, bench {bench(fn):.3f}", flush=True)
+    step = lambda: fftconv(*leaves).backward(dy)
+    refstep = lambda: naive_fftconv(*leaves).backward(dy)
+    for name, fn in (("fwd+bwd", step), ("torch.fft fwd+bwd", refstep)):
+        print(f"  {name}: host {host_ms(fn):.3f} ms, wall {wall(fn, 20):.3f}, bench {bench(fn, leaves):.3f}", flush=True)
+    if B == 16:
+        host_profile(step, 10, 45)
+PY
+  timeout 200 python3 /tmp/h12.py > "$OUT/h12.txt" 2>&1
+  grep -E "us$|ms,|^[0-9]+ x" "$OUT/h12.txt"
   exit 0
 fi
 if [ "${1:-}" = e11 ]; then

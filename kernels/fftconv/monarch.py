@@ -665,12 +665,13 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     return y
 
 
-def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None):
-    """du, dk, d(bias), d(pre), d(post); z: the forward's conv + bias * v (``_fftconv_fwd``), else recomputed."""
+def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None, spectrum=None):
+    """du, dk, d(bias), d(pre), d(post); z: the forward's conv + bias * v (``_fftconv_fwd``), else recomputed;
+    spectrum: the filter's at this plan (the forward's, ``_shared_spectrum``), else computed here."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     n1, n2, C, k_eff = plan or _prepare(u, k, bias, pre_gate, post_gate, history, kind="backward")[-1]
-    kfr, kfi = monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff))
+    kfr, kfi = spectrum or monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff))
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
@@ -747,6 +748,29 @@ def _save_z(post_needs_grad: bool, post_gate) -> bool:
     return post_needs_grad and post_gate is not None and os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"
 
 
+def _shared_spectrum(u, k, plan: FFTPlan, kind, bplan, fraction: float) -> bool:
+    """Whether the forward computes the filter spectrum here and keeps it for the backward, which would compute
+    the same one again: the same transform (storage order and taps: the forward's ``plan`` and the backward's
+    ``bplan`` agree but for C), dense, the HBM forward with the HBM backward (both fold the skip term alike,
+    ``monarch_hbm._folds``) or the on-chip one with the fused backward (neither folds), and a spectrum (D x N
+    complex fp32) no larger than u, so that keeping it costs at most what z does. At small shapes the spectrum's
+    host time (an rfft, a kernel, their tensors) is a large part of a call: H200, 2026-11-29, twelfth session
+    (``h200_kernels.sh h12``), host ms per call enqueued behind a GPU spin, 16 x 128 x 8192, K = 8192, forward
+    0.562 computing it vs 0.310 given; fwd+bwd 1.904 (GPU work 1.18). Shared vs not, fwd+bwd ms, bf16 gated,
+    three rounds interleaved (``h12b``): 16 x 128 x 8192 1.928 vs 2.045 (torch.fft 2.476); full L = 512 (128 x
+    1024) 2.843 vs 2.866, 1K 2.547 vs 2.583, 2K 3.300 vs 3.358, 4K 3.837 vs 3.936, 16K 4.949 vs 4.958.
+    DNACONV_SPECTRUM_SHARE=0 turns it off (sweeps)."""
+    if fraction != 1 or os.environ.get("DNACONV_SPECTRUM_SHARE") == "0":
+        return False
+    if kind == "hbm" and plan.cols:
+        same = (bplan.cols, bplan.n1, bplan.n2, bplan.k_eff) == (plan.cols, plan.n1, plan.n2, plan.k_eff)
+    elif kind == "fused" and not plan.cols:
+        same = tuple(bplan[i] for i in (0, 1, 3)) == (plan.n1, plan.n2, plan.k_eff)
+    else:
+        return False
+    return same and 8 * k.shape[0] * plan.n <= u.numel() * u.element_size()
+
+
 class MonarchFFTConvFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction, grad_enabled, route):
@@ -768,12 +792,21 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         if ctx.kind in ("fused", "hbm") and _save_z(grad_enabled and ctx.needs_input_grad[4], post_gate):
             z = torch.empty_like(u)
         ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
+        ctx.spectrum = None  # the spectrum the backward takes from here (``_shared_spectrum``)
         if plan.cols:
-            from dnaconv.kernels.fftconv.monarch_hbm import hbm_fftconv_fwd
+            from dnaconv.kernels.fftconv.monarch_hbm import _folds, hbm_fftconv_fwd
 
+            if spectrum is None and _shared_spectrum(u, k, plan, ctx.kind, ctx.bplan, fraction):
+                fold = _folds(bias, fraction)  # as hbm_fftconv_fwd and hbm_fftconv_bwd fold it
+                spectrum = ctx.spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None)
+                return hbm_fftconv_fwd(
+                    u, k, None if fold else bias, pre_gate, post_gate, history, spectrum, fraction, plan, z
+                )
             return hbm_fftconv_fwd(
                 u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=plan, z=z
             )
+        if spectrum is None and _shared_spectrum(u, k, plan, ctx.kind, ctx.bplan, fraction):
+            spectrum = ctx.spectrum = monarch_spectrum(k, plan, fraction)
         return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z, plan)
 
     @staticmethod
@@ -782,11 +815,12 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         if ctx.kind == "hbm":
             from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
 
-            grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z, ctx.bplan)
+            grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z, ctx.bplan, ctx.spectrum)
         elif ctx.kind == "reference":
             grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, ctx.n, ctx.fraction)
         else:
-            grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, ctx.bplan, z)
+            grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, ctx.bplan, z, ctx.spectrum)
+        ctx.spectrum = None
         # history is streaming state (inference only): no gradient flows into it
         return (*grads, None, None, None, None, None)
 

@@ -183,13 +183,14 @@ def _v_reversed() -> bool:
 _ORDER_CACHE: dict = {}
 
 
-def _freq_order(plan, device) -> torch.Tensor:
-    """``plan.freq_order`` on the device, cached: a copy from pageable host memory synchronises the stream,
-    which stalled the host for the ~1 ms of queued kernels at every backward (H200, 2026-11-29, torch.profiler:
-    fwd+bwd at L = 2.3M x 32, K = 4096 took 4.69 ms of wall time for 3.87 of GPU time)."""
-    key = (plan, str(device))
+def _storage_of(plan, device) -> torch.Tensor:
+    """[N]: the storage position of each frequency (the inverse of ``plan.freq_order``) on the device, cached: a
+    copy from pageable host memory synchronises the stream, which stalled the host for the ~1 ms of queued
+    kernels at every backward (H200, 2026-11-29, torch.profiler: fwd+bwd at L = 2.3M x 32, K = 4096 took 4.69
+    ms of wall time for 3.87 of GPU time)."""
+    key = (plan.cols, plan.n1, plan.n2, str(device))
     if key not in _ORDER_CACHE:
-        _ORDER_CACHE[key] = freq_order(plan).to(device)
+        _ORDER_CACHE[key] = torch.argsort(freq_order(plan)).to(device)
     return _ORDER_CACHE[key]
 
 
@@ -207,9 +208,11 @@ def _history_dk(dy, post_gate, history, k_eff):
     return torch.fft.irfft(spec, n=n)[:, :k_eff]
 
 
-def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=None):
+def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=None, spectrum=None):
     """Gradients (du, dk, dbias, dpre, dpost) of ``hbm_fftconv_fwd``'s op (see the module doc); ``z``: the
-    forward's conv + bias v, else recomputed; ``plan``: ``hbm_plan(L, K, kind="hbm_bwd")``, else planned here.
+    forward's conv + bias v, else recomputed; ``plan``: ``hbm_plan(L, K, kind="hbm_bwd")``, else planned here;
+    ``spectrum``: the filter's at ``plan``, the skip term folded as ``_folds`` does (the forward's,
+    ``monarch._shared_spectrum``), else computed here.
     Where it runs: ``plan.backward_route``."""
     B, D, L = u.shape
     K = k.shape[-1]
@@ -247,7 +250,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     dki = torch.empty_like(dkr)
     fold = _folds(bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](
-        *x, *w, *monarch_spectrum(k, plan, 1.0, bias if fold else None),
+        *x, *w, *(spectrum or monarch_spectrum(k, plan, 1.0, bias if fold else None)),
         *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki,
         D, f.per, f.rows, n_groups, n_chunks, SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
         LAZY=_lazy(plan.n1, plan.n2), num_warps=warps, num_stages=1,
@@ -263,12 +266,15 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
 
     # dk: the partial spectra summed (over programs, and the batch where segments are not paired), in
     # frequency order, one inverse per channel; the real part (see the module doc), lags < min(K, L)
-    spec = torch.complex(dkr.sum(1), dki.sum(1))
+    # (few torch ops: at small shapes each one's host time counts, see ``monarch._shared_spectrum``)
+    spec = torch.complex(dkr[:, 0], dki[:, 0]) if n_chunks == 1 else torch.complex(dkr.sum(1), dki.sum(1))
     spec = spec if f.pair else spec.view(B, D, plan.n).sum(0)
-    ordered = torch.empty_like(spec)
-    ordered[:, _freq_order(plan, u.device)] = spec
-    dk = torch.zeros(D, K, device=u.device, dtype=torch.float32)
-    dk[:, : plan.k_eff] = torch.fft.ifft(ordered)[:, : plan.k_eff].real
+    taps = torch.fft.ifft(spec.index_select(1, _storage_of(plan, u.device)))[:, : plan.k_eff].real
+    if K == plan.k_eff:
+        dk = taps.contiguous()
+    else:
+        dk = torch.zeros(D, K, device=u.device, dtype=torch.float32)
+        dk[:, : plan.k_eff] = taps
     if H > 0:
         k_eff = min(K, H + L)
         dk[:, :k_eff] += _history_dk(dy, post_gate, history, k_eff)

@@ -559,3 +559,44 @@ def test_hbm_backward_takes_the_routes_plan(monkeypatch):
         grads.append([x.grad for x in leaves])
     for a, b in zip(*grads):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "B, D, L, K, hbm",
+    [(16, 1, 2100, 2100, True), (9, 2, 1000, 1000, False)],
+    ids=["hbm-one-block", "fused-half-tiles"],
+)
+def test_backward_takes_the_forwards_spectrum(B, D, L, K, hbm, monkeypatch):
+    """Where the forward's and the backward's transforms agree and the spectrum is no larger than u
+    (``monarch._shared_spectrum``), fwd+bwd computes the filter spectrum once, not twice, and gives bit for bit
+    what it gives computing it in each (DNACONV_SPECTRUM_SHARE=0): through HBM (the skip term folded into it)
+    and on chip (the fused backward on half tiles), bf16 gated."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd_mod
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd_mod
+    from dnaconv.kernels import fftconv as dispatch
+
+    if hbm:
+        monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    route = dispatch._route(L, K, 0, torch.bfloat16, True, 1.0, B * D * L, B)
+    assert bool(route[0].cols) == hbm and route[1][0] == ("hbm" if hbm else "fused")
+    xs = _inputs(B, D, L, K, 0, torch.bfloat16, seed=13)[:5]
+    dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16)
+    out, calls, seen, real = {}, {}, [], monarch_mod.monarch_spectrum
+
+    def counted(*a, **kw):
+        seen.append(1)
+        return real(*a, **kw)
+
+    for share in ("1", "0"):
+        monkeypatch.setenv("DNACONV_SPECTRUM_SHARE", share)
+        seen.clear()
+        with monkeypatch.context() as m:
+            for mod in (monarch_mod, fwd_mod, bwd_mod):
+                m.setattr(mod, "monarch_spectrum", counted)
+            leaves = [x.detach().clone().requires_grad_() for x in xs]
+            y = monarch_fftconv(*leaves, route=route)
+            (y * dy).sum().backward()
+        out[share], calls[share] = [y.detach(), *(x.grad for x in leaves)], len(seen)
+    assert (calls["1"], calls["0"]) == (1, 2)
+    for a, b, name in zip(out["1"], out["0"], ["y", "du", "dk", "dbias", "dpre", "dpost"]):
+        assert torch.equal(a, b), name
