@@ -17,6 +17,7 @@
 #                                            time: repeats, CUDA kernel time, cached spectrum, host time
 #   bash pipelines/h200_kernels.sh h12      host time per call at the host-bound shapes (GPU spun, cProfile)
 #   bash pipelines/h200_kernels.sh h12b     the forward's spectrum kept for the backward vs DNACONV_SPECTRUM_SHARE=0
+#   bash pipelines/h200_kernels.sh g12      the issue's grid as GPU tests (test_fftconv_grid.py), then PART=1s pending
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
@@ -1136,6 +1137,15 @@ PY
   DNACONV_MONARCH_LAZY=1 timeout 60 python3 -c "
 from dnaconv.pipelines.ab import grad_errors; grad_errors(((32, 1024, 2048, 2048), (1, 32, 2_300_000, 128)))" 2>&1 | tee "$OUT/grads.txt"
   gpu_tests tests/kernels/test_fftconv_monarch.py lazy_matrices 100
+  exit 0
+fi
+if [ "${1:-}" = g12 ]; then
+  # Session 12: the issue's grid as GPU tests (tests/kernels/test_fftconv_grid.py: L = 1K ... 4M full-length,
+  # K = 4K-64K at 1M and 2.3M; forward bf16 and fp32, gradients bf16), then PART=1s of ``pending``.
+  timeout "${GRID_S:-260}" python3 -m pytest -v -rf --tb=short --durations=8 -p no:cacheprovider \
+    tests/kernels/test_fftconv_grid.py > "$OUT/grid_tests.txt" 2>&1
+  grep -E "FAILED|ERROR|passed|failed" "$OUT/grid_tests.txt" | tail -25
+  PART=1s TEST_S=${TEST_S:-290} bash "$0" pending
   exit 0
 fi
 if [ "${1:-}" = h12b ]; then

@@ -1,0 +1,69 @@
+"""The issue's grid on the GPU: ``dnaconv bench fftconv``'s lengths at a few channels, through the Triton kernels
+(``monarch_fftconv``, planned as dispatch plans them, also where dispatch would take torch.fft), against torch.fft
+in float64: full-length filters at L = 1K ... 4M and partial ones, K = 4K, 16K and 64K, at L = 1M and 2.3M.
+
+- Forward, bf16 and fp32 inputs, gated: bf16 at most twice torch.fft's own error in bf16 (``assert_close``'s
+  rule, with its floor) and at most 1e-2; fp32 (3xtf32) at most 1e-5.
+- fwd+bwd in bf16: every gradient at most twice torch.fft's own in bf16 (the same floor), through the backward
+  ``plan.backward_route`` takes there (fused on chip, HBM, or the reference's autograd). Short sequences come
+  16 to a batch, so that the forward's spectrum is kept for the backward (``monarch._shared_spectrum``).
+
+CUDA only (the CPU interpreter runs the same kernels at small shapes in the other files); about two minutes on
+the H200.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dnaconv.kernels.fftconv import naive_fftconv
+from dnaconv.kernels.fftconv.monarch import monarch_fftconv
+from dnaconv.kernels.testing import BF16_FLOOR, assert_close, rel_rms_error
+
+pytestmark = pytest.mark.cuda
+
+FULL = [1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 21, 1 << 22]
+CASES = [(L, L) for L in FULL] + [(L, K) for L in (1 << 20, 2_300_000) for K in (1 << 12, 1 << 14, 1 << 16)]
+IDS = [f"L{L}-K{K}" for L, K in CASES]
+GRAD_NAMES = ["du", "dk", "dbias", "dpre", "dpost"]
+
+
+def _gated(L: int, K: int, dtype: torch.dtype, seed: int = 0):
+    """(u, k, bias, pre, post) on the GPU: B sequences of 3 channels (16 up to L = 16K, else 2), u and the
+    gates in ``dtype``, k scaled so that outputs are O(1)."""
+    g = torch.Generator("cuda").manual_seed(seed)
+    B, D = (16 if L <= 1 << 14 else 2), 3
+    u, pre, post = (torch.randn(B, D, L, device="cuda", generator=g).to(dtype) for _ in range(3))
+    k = torch.randn(D, K, device="cuda", generator=g) / K**0.5
+    return u, k, torch.randn(D, device="cuda", generator=g), pre, post
+
+
+@pytest.mark.parametrize("L,K", CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
+def test_forward_on_the_grid(L, K, dtype):
+    args = _gated(L, K, dtype, seed=1)
+    with torch.no_grad():
+        ref = naive_fftconv(*(x.double() for x in args))
+        y = monarch_fftconv(*args)
+        if dtype == torch.float32:
+            assert_close(y, ref, rtol=1e-5, name=f"fp32 L={L} K={K}")
+        else:
+            assert_close(y, ref, rtol=BF16_FLOOR, baseline=naive_fftconv(*args), name=f"bf16 L={L} K={K}")
+            assert rel_rms_error(y, ref) <= 1e-2
+
+
+@pytest.mark.parametrize("L,K", CASES, ids=IDS)
+def test_gradients_on_the_grid(L, K):
+    args = _gated(L, K, torch.bfloat16, seed=2)
+    dy = torch.randn(args[0].shape, device="cuda", generator=torch.Generator("cuda").manual_seed(3))
+    dy = dy.to(torch.bfloat16)
+
+    def grads(fn, double=False):
+        xs = [(x.double() if double else x.clone()).requires_grad_() for x in args]
+        fn(*xs).backward(dy.double() if double else dy)
+        return [x.grad for x in xs]
+
+    ref = grads(naive_fftconv, double=True)
+    for g, base, r, name in zip(grads(monarch_fftconv), grads(naive_fftconv), ref, GRAD_NAMES):
+        assert_close(g, r, rtol=BF16_FLOOR, baseline=base, name=f"{name} L={L} K={K}")
