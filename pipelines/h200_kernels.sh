@@ -18,6 +18,8 @@
 #   bash pipelines/h200_kernels.sh h12      host time per call at the host-bound shapes (GPU spun, cProfile)
 #   bash pipelines/h200_kernels.sh h12b     the forward's spectrum kept for the backward vs DNACONV_SPECTRUM_SHARE=0
 #   bash pipelines/h200_kernels.sh g12      the issue's grid as GPU tests (test_fftconv_grid.py), then PART=1s pending
+#   bash pipelines/h200_kernels.sh s12      the on-chip forward computing the filter spectrum vs given, and the spectrum alone
+#   bash pipelines/h200_kernels.sh x12      the on-chip spectrum in one kernel vs DNACONV_SPECTRUM=rfft; its GPU tests
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
@@ -1137,6 +1139,50 @@ PY
   DNACONV_MONARCH_LAZY=1 timeout 60 python3 -c "
 from dnaconv.pipelines.ab import grad_errors; grad_errors(((32, 1024, 2048, 2048), (1, 32, 2_300_000, 128)))" 2>&1 | tee "$OUT/grads.txt"
   gpu_tests tests/kernels/test_fftconv_monarch.py lazy_matrices 100
+  exit 0
+fi
+if [ "${1:-}" = x12 ]; then
+  # Session 12: the on-chip filter spectrum in one kernel from the taps (monarch._direct_spectrum) against the
+  # rfft and its gather (DNACONV_SPECTRUM=rfft): forward and fwd+bwd, three rounds interleaved; then the GPU
+  # tests of the spectrum and the half-tile frames, and the issue's grid (test_fftconv_grid.py).
+  timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/x12.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"direct": {}, "rfft": {"DNACONV_SPECTRUM": "rfft"}}
+forward_sweeps(((64, 1024, 1024, 1024, C), (32, 1024, 2048, 2048, C), (128, 1024, 512, 512, C),
+                (1, 32, 2_300_000, 128, C), (1, 32, 2_300_000, 256, C), (32, 256, 8192, 128, C),
+                (32, 256, 8192, 1024, C)))
+fwd_bwd_sweeps(((64, 1024, 1024, 1024, C), (32, 256, 8192, 128, C), (32, 256, 8192, 1024, C),
+                (1, 32, 2_300_000, 128, C)))
+PY
+  gpu_tests "tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_grid.py" \
+    "spectrum or half or grid" "${TEST_S:-200}"
+  exit 0
+fi
+if [ "${1:-}" = s12 ]; then
+  # Session 12: what the filter spectrum costs the on-chip forward (bench computes it every call, as training
+  # does): forward ms computing it vs given (fftconv_spectrum), three rounds interleaved; the spectrum alone.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/s12.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv, fftconv_spectrum, naive_fftconv
+from dnaconv.kernels.fftconv.monarch import monarch_spectrum
+from dnaconv.kernels.fftconv import _route
+from dnaconv.pipelines.ab import bench, gated_inputs
+for B, D, L, K in ((64, 1024, 1024, 1024), (32, 1024, 2048, 2048), (128, 1024, 512, 512), (1, 32, 2_300_000, 128),
+                   (32, 256, 8192, 128), (32, 256, 8192, 1024), (1, 32, 2_300_000, 16384)):
+    u, k, bias, pre, post, _ = gated_inputs(B, D, L, K, grad=False)
+    plan = _route(L, K, 0, u.dtype, False, 1.0, u.numel(), B)[0]
+    with torch.no_grad():
+        kf = fftconv_spectrum(k, u, 0)
+        t = {"computed": [], "given": []}
+        for _ in range(3):
+            t["computed"].append(bench(lambda: fftconv(u, k, bias, pre, post)))
+            t["given"].append(bench(lambda: fftconv(u, k, bias, pre, post, k_f=kf)))
+        spec = bench(lambda: monarch_spectrum(k, plan))
+        rfft = bench(lambda: torch.fft.rfft(k, n=plan.n))
+    print(f"{B}x{D}x{L} K={K} N={plan.n} cols={plan.cols}: forward computing the spectrum {min(t['computed']):.3f}, "
+          f"given {min(t['given']):.3f}; the spectrum alone {spec:.4f} (rfft {rfft:.4f})", flush=True)
+    del u, k, bias, pre, post
+PY
   exit 0
 fi
 if [ "${1:-}" = g12 ]; then

@@ -52,7 +52,10 @@ from dnaconv.kernels.fftconv.dft import (
     _inverse_dft_complex,
     _inverse_dft_real,
     _load_dft,
+    _load_f1,
+    _load_f2,
     _load_gated,
+    _load_twiddles,
     _op,
     _scale,
 )
@@ -418,6 +421,44 @@ def _spectrum_kernel(kf_ptr, idx_ptr, wr_ptr, wi_ptr, delta_ptr, kfr_ptr, kfi_pt
     tl.store(kfi_ptr + out, im * tl.load(wi_ptr + e, mask=m, other=0.0), mask=m)
 
 
+@triton.jit
+def _direct_spectrum_kernel(k_ptr, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, w_ptr, kfr_ptr, kfi_ptr,
+                            D, KE, stride_k,
+                            G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr):  # fmt: skip
+    """The on-chip spectrum of G filters straight from their taps: the two-level DFT of the forward's input tiles
+    (``_forward_dft``, 3xtf32: fp32 accuracy) of k's first KE taps, zero-padded to N1 x N2, in the kernels'
+    storage order (frequency k1 + N1 k2 at [k1, k2], the M kept columns), times w (keep / N, see
+    ``_spectrum_index``). One launch in place of an rfft, its padding and the gather (``_spectrum_kernel``)."""
+    d = tl.program_id(0) * G + tl.arange(0, G)[:, None, None]
+    t = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
+    x = tl.load(k_ptr + d.to(tl.int64) * stride_k + t, mask=(d < D) & (t < KE), other=0.0)
+    f1r, f1i = _load_f1(f1r_ptr, f1i_ptr, N1)
+    f2r, f2i = _load_f2(f2r_ptr, f2i_ptr, N2, M)
+    ttr, tti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, True)
+    xr, xi = _forward_dft(x, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, 1, M)
+    e = tl.arange(0, N1)[None, :, None] * M + tl.arange(0, M)[None, None, :]
+    w = tl.load(w_ptr + e)
+    out = d.to(tl.int64) * (N1 * M) + e
+    tl.store(kfr_ptr + out, xr * w, mask=d < D)
+    tl.store(kfi_ptr + out, xi * w, mask=d < D)
+
+
+def _direct_spectrum(k: torch.Tensor, plan: FFTPlan, fraction: float, wr: torch.Tensor):
+    """``_direct_spectrum_kernel``'s (real, imaginary) [D, 1, N1, M] for an on-chip plan: G filters per program
+    (at least 2048 points), 4 warps (8 at N = 4096)."""
+    D, n1, n2 = k.shape[0], plan.n1, plan.n2
+    M = n2 if fraction == 1 else round(fraction * n2)
+    kfr = torch.empty(D, 1, n1, M, device=k.device, dtype=torch.float32)
+    kfi = torch.empty_like(kfr)
+    f1r, f1i, f2r, f2i, _, _, twr, twi = _dft_matrices(n1, n2, k.device, fraction, 1)
+    G = max(1, 2048 // (n1 * n2))
+    _direct_spectrum_kernel[(cdiv(D, G),)](
+        k, f1r, f1i, f2r, f2i, twr, twi, wr, kfr, kfi, D, plan.k_eff, k.stride(0),
+        G=G, N1=n1, N2=n2, M=M, num_warps=8 if n1 * n2 > 2048 else 4,
+    )  # fmt: skip
+    return kfr, kfi
+
+
 def _spectrum_torch(kf, idx, wr, wi, delta=None):
     """``_spectrum_kernel``'s result [D, entries] in torch ops (the path without a GPU or the interpreter, and
     with DNACONV_SPECTRUM=torch: sweeps)."""
@@ -435,13 +476,17 @@ def monarch_spectrum(
     the bins above N / 2 are conjugates (the filter is real). ``delta`` [D]: the spectrum of k + delta at tap 0
     instead (a unit impulse's spectrum is 1 at every bin), without a modified copy of k. The rfft's bins are
     gathered, scaled and split by one kernel (``_spectrum_kernel``) where Triton runs, instead of four torch
-    ops (``_spectrum_torch``)."""
+    ops (``_spectrum_torch``). On-chip plans without ``delta`` compute it in one kernel straight from the taps
+    instead (``_direct_spectrum``); DNACONV_SPECTRUM=rfft keeps the rfft there (sweeps)."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
+    on_triton = k.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+    mode = os.environ.get("DNACONV_SPECTRUM")
+    if on_triton and not plan.cols and delta is None and mode is None:
+        return _direct_spectrum(k.float().contiguous(), plan, fraction, wr)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()
     shape = (D, -1, plan.n1, E // (plan.n // plan.n2))
-    on_triton = k.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
-    if not on_triton or os.environ.get("DNACONV_SPECTRUM") == "torch":
+    if not on_triton or mode == "torch":
         kfr, kfi = _spectrum_torch(kf, idx, wr, wi, delta)
         return kfr.view(shape), kfi.view(shape)
     kfr = torch.empty(D, E, device=k.device, dtype=torch.float32)
