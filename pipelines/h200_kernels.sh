@@ -20,6 +20,7 @@
 #   bash pipelines/h200_kernels.sh g12      the issue's grid as GPU tests (test_fftconv_grid.py), then PART=1s pending
 #   bash pipelines/h200_kernels.sh s12      the on-chip forward computing the filter spectrum vs given, and the spectrum alone
 #   bash pipelines/h200_kernels.sh x12      the on-chip spectrum in one kernel vs DNACONV_SPECTRUM=rfft; its GPU tests
+#   bash pipelines/h200_kernels.sh t12      session 12's README table, then the on-chip backward GPU tests
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
@@ -1139,6 +1140,14 @@ PY
   DNACONV_MONARCH_LAZY=1 timeout 60 python3 -c "
 from dnaconv.pipelines.ab import grad_errors; grad_errors(((32, 1024, 2048, 2048), (1, 32, 2_300_000, 128)))" 2>&1 | tee "$OUT/grads.txt"
   gpu_tests tests/kernels/test_fftconv_monarch.py lazy_matrices 100
+  exit 0
+fi
+if [ "${1:-}" = t12 ]; then
+  # Session 12's final code (the forward's spectrum kept for the backward, the one-kernel spectrum up to N =
+  # 1024, the HBM backward's shorter dk tail): the README table, then the on-chip backward GPU tests that x12's
+  # time cut off, in what time is left.
+  timeout 240 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  gpu_tests "tests/kernels/test_fftconv_monarch.py" "backward or spectrum" "${TEST_S:-270}"
   exit 0
 fi
 if [ "${1:-}" = x12 ]; then

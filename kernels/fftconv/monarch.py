@@ -443,6 +443,16 @@ def _direct_spectrum_kernel(k_ptr, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, 
     tl.store(kfi_ptr + out, xi * w, mask=d < D)
 
 
+# The largest on-chip FFT size whose filter spectrum ``monarch_spectrum`` computes in one kernel from the taps
+# (``_direct_spectrum``) rather than by an rfft, its padding and the gather. H200, 2026-11-29, twelfth session,
+# forward ms, bf16 gated, the kernel vs the rfft, three rounds interleaved (``h200_kernels.sh x12``): N = 512
+# (full L = 512, 128 x 1024) 0.583 vs 0.588; N = 1024: K = 128 at L = 2.3M x 32 0.428 vs 0.435, K = 256 0.493
+# vs 0.501, windows 32 x 256 x 8192 at K = 128 0.420 vs 0.429 (fwd+bwd 1.713 vs 1.724); but N = 2048 (full L =
+# 1K, 64 x 1024) 0.802 vs 0.793 and N = 4096 (full L = 2K) 1.132 vs 1.008, windows at K = 1024 0.825 vs 0.801:
+# there the kernel's 3xtf32 products cost more than cuFFT (one program per filter).
+DIRECT_SPECTRUM_MAX = 1024
+
+
 def _direct_spectrum(k: torch.Tensor, plan: FFTPlan, fraction: float, wr: torch.Tensor):
     """``_direct_spectrum_kernel``'s (real, imaginary) [D, 1, N1, M] for an on-chip plan: G filters per program
     (at least 2048 points), 4 warps (8 at N = 4096)."""
@@ -476,12 +486,14 @@ def monarch_spectrum(
     the bins above N / 2 are conjugates (the filter is real). ``delta`` [D]: the spectrum of k + delta at tap 0
     instead (a unit impulse's spectrum is 1 at every bin), without a modified copy of k. The rfft's bins are
     gathered, scaled and split by one kernel (``_spectrum_kernel``) where Triton runs, instead of four torch
-    ops (``_spectrum_torch``). On-chip plans without ``delta`` compute it in one kernel straight from the taps
-    instead (``_direct_spectrum``); DNACONV_SPECTRUM=rfft keeps the rfft there (sweeps)."""
+    ops (``_spectrum_torch``). On-chip plans of at most DIRECT_SPECTRUM_MAX points without ``delta`` compute it
+    in one kernel straight from the taps instead (``_direct_spectrum``); DNACONV_SPECTRUM=rfft keeps the rfft
+    there, =direct takes the kernel at every on-chip size (sweeps)."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
     on_triton = k.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
     mode = os.environ.get("DNACONV_SPECTRUM")
-    if on_triton and not plan.cols and delta is None and mode is None:
+    direct = mode == "direct" or mode is None and plan.n <= DIRECT_SPECTRUM_MAX
+    if on_triton and not plan.cols and delta is None and direct:
         return _direct_spectrum(k.float().contiguous(), plan, fraction, wr)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()

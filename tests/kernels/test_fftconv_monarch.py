@@ -77,14 +77,16 @@ def test_spectrum_kernel_equals_torch(cols, n1, n2, fraction, D, monkeypatch):
 )
 def test_direct_spectrum_equals_rfft(n1, n2, fraction, D, K, monkeypatch):
     """The on-chip spectrum computed in one kernel from the taps (``_direct_spectrum``, 3xtf32) against the
-    rfft's in torch ops, in the kernels' storage order: fp32 accuracy (relative RMS 5e-6; 2e-7 under the interpreter), the zeroed frequency
-    of a sparse plan exactly zero, and a filter that is a column of a wider tensor (strided rows)."""
+    rfft's in torch ops, in the kernels' storage order: fp32 accuracy (relative RMS 5e-6; 2e-7 under the
+    interpreter), the zeroed frequency of a sparse plan exactly zero, and a filter that is a column of a wider
+    tensor (strided rows)."""
     from dnaconv.kernels.fftconv.monarch import FFTPlan, monarch_spectrum
 
     p = FFTPlan((), n1, n2, n1 * n2 - K + 1, K)
     g = torch.Generator().manual_seed(4)
     wide = (torch.randn(D, K + 7, generator=g) / K**0.5).to(DEVICE)
     k = wide[:, 3 : 3 + K]  # rows K + 7 apart
+    monkeypatch.setenv("DNACONV_SPECTRUM", "direct")  # by default only up to DIRECT_SPECTRUM_MAX points
     direct = monarch_spectrum(k, p, fraction)
     monkeypatch.setenv("DNACONV_SPECTRUM", "torch")
     ref = monarch_spectrum(k, p, fraction)
@@ -92,6 +94,26 @@ def test_direct_spectrum_equals_rfft(n1, n2, fraction, D, K, monkeypatch):
         assert a.shape == b.shape == (D, 1, n1, round(fraction * n2))
         assert_close(a.cpu().double(), b.cpu().double(), rtol=5e-6, name=name)
         assert torch.equal(a[b == 0], b[b == 0]) or fraction == 1
+
+
+def test_direct_spectrum_where_it_pays(monkeypatch):
+    """By default the one-kernel spectrum runs for on-chip plans of at most DIRECT_SPECTRUM_MAX points without a
+    folded skip term; larger ones, HBM plans and delta take the rfft."""
+    import dnaconv.kernels.fftconv.monarch as mod
+
+    monkeypatch.delenv("DNACONV_SPECTRUM", raising=False)
+    seen = []
+    real = mod._direct_spectrum
+    monkeypatch.setattr(mod, "_direct_spectrum", lambda *a: seen.append(a[1].n) or real(*a))
+    k = torch.randn(2, 300, device=DEVICE)
+    for p, delta in (
+        (mod.FFTPlan((), 32, 32, 725, 300), None),
+        (mod.FFTPlan((), 32, 32, 725, 300), torch.ones(2, device=DEVICE)),
+        (mod.FFTPlan((), 32, 64, 1749, 300), None),
+        (mod.FFTPlan((16,), 16, 32, 7893, 300), None),
+    ):
+        mod.monarch_spectrum(k, p, 1.0, delta)
+    assert mod.DIRECT_SPECTRUM_MAX == 1024 and seen == [1024]
 
 
 def test_plan(monkeypatch):
