@@ -250,9 +250,8 @@ def _fftconv_bwd_kernel(
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_HIST: tl.constexpr, HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr, HOLD: tl.constexpr, ACROSS: tl.constexpr, PART: tl.constexpr = 0,
-    HAS_Z: tl.constexpr = False, HALF: tl.constexpr = False, DK_SUM: tl.constexpr = True,
+    HAS_Z: tl.constexpr = False, HALF: tl.constexpr = False,
 ):  # fmt: skip
-    # DK_SUM: dk's correlation of the G blocks summed in frequency before one inverse transform (``_dk_sum``).
     # PART 0: the whole backward; 1: its causal frame (d(post), d(bias), dk); 2: its anti-causal frame (du,
     # d(pre)). Programs as the forward's: G blocks of one sequence, or (ACROSS) G segments of channel d's sequences.
     # HAS_Z: z (the convolution before the post-gate) comes from the forward; else it is recomputed here.
@@ -343,15 +342,8 @@ def _fftconv_bwd_kernel(
         vi = vi.to(tl.float32)
         pr = vr * gr + vi * gi
         pi = vr * gi - vi * gr
-        if DK_SUM and G > 1:
-            # the G blocks' products summed before one inverse (it is linear, and all share one scale)
-            pr = tl.reshape(tl.sum(pr, axis=0), (1, N1, N2))
-            pi = tl.reshape(tl.sum(pi, axis=0), (1, N1, N2))
-            sp = _scale(tl.maximum(tl.abs(pr), tl.abs(pi)), PRECISION)
-            corr = _inverse_dft_real(pr / sp, pi / sp, ear, eai, g2r, g2i, tr, ti, 1, N1, N2, PRECISION, N2)
-        else:
-            sp = _scale(tl.maximum(tl.abs(pr), tl.abs(pi)), PRECISION)
-            corr = _inverse_dft_real(pr / sp, pi / sp, ear, eai, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
+        sp = _scale(tl.maximum(tl.abs(pr), tl.abs(pi)), PRECISION)
+        corr = _inverse_dft_real(pr / sp, pi / sp, ear, eai, g2r, g2i, tr, ti, G, N1, N2, PRECISION, N2)
         corr = tl.sum(corr, axis=0) * (sv * sg * sp)  # [rows, N2]: the G blocks' contributions
         mm = ra[:, None] * N2 + a2[None, :]
         tl.store(dk_ptr + tl.program_id(0).to(tl.int64) * K + mm, corr, mask=mm < K)  # partial, [programs, K]
@@ -615,13 +607,6 @@ def _hold(g: int, n1: int, n2: int, warps: int, kind: str = "forward", one_block
     return int(os.environ.get("DNACONV_MONARCH_HOLD", hold)) == 1
 
 
-def _dk_sum() -> bool:
-    """Whether the fused backward sums dk's correlation spectra over a program's G blocks before one inverse
-    transform, rather than inverting each block's and summing the results (G - 1 inverse transforms fewer per
-    program; G = 2 at N = 1024 and 2048, 4 at 512). DNACONV_MONARCH_DKSUM=0: the latter (sweeps)."""
-    return os.environ.get("DNACONV_MONARCH_DKSUM") != "0"
-
-
 def _programs(n1: int, n2: int, B: int, n_blocks: int, kind: str = "forward", half: bool = False) -> tuple:
     """(G, num_warps, launch options, n_groups, across): the launch table's shape for sequences of n_blocks
     blocks. ACROSS: sequences of fewer blocks than the table's G share programs with the other sequences of
@@ -776,7 +761,7 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
             n_blocks, B * n_blocks,
             G=G, N1=n1, N2=n2, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_HIST=history is not None and H > 0, HAS_BIAS=bias is not None, PRECISION=_precision(u.dtype),
-            HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), ACROSS=across, PART=part, DK_SUM=_dk_sum(),
+            HOLD=_hold(G, n1, n2, warps, "backward", n_blocks == 1), ACROSS=across, PART=part,
             HAS_Z=z is not None and post_gate is not None, HALF=half, num_warps=warps, **opts,
         )  # fmt: skip
     # summed over the batch and the groups; the correlation's inverse DFT was left unscaled

@@ -360,22 +360,6 @@ def test_backward_hold_and_reload(hold, monkeypatch):
     assert not _hold(1, 32, 64, 4, "backward")
 
 
-@pytest.mark.parametrize("dk_sum", ["1", "0"], ids=["summed", "each"])
-def test_backward_dk_summed_before_its_inverse(dk_sum, monkeypatch):
-    """dk's correlation spectra summed over a program's G blocks before one inverse (the default) or each
-    block's inverted (DNACONV_MONARCH_DKSUM=0): G = 4 (N = 512), 2 (N = 1024, with history, and across
-    sequences on half tiles); fp32 and bf16."""
-    launches = _spy(monkeypatch, "_fftconv_bwd_kernel")
-    monkeypatch.setenv("DNACONV_MONARCH_DKSUM", dk_sum)
-    with monkeypatch.context() as m:
-        m.setenv("DNACONV_MONARCH_FFT", "512")
-        test_backward_fp32(1, 3, 1500, 100, 0)
-    test_backward_fp32(2, 3, 1500, 300, 37)
-    test_backward_fp32(5, 2, 300, 300, 0)
-    _check_bf16_grads(2, 3, 1200, 200, 9)
-    assert {x["G"] for x in launches} >= {2, 4} and all(x["DK_SUM"] == (dk_sum == "1") for x in launches)
-
-
 @pytest.mark.parametrize("save", ["1", "0"], ids=["saved", "recomputed"])
 @pytest.mark.parametrize("n", [1024, 2048], ids=["N1024", "N2048"])
 def test_backward_half_frame(n, save, monkeypatch):
