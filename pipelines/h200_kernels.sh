@@ -21,6 +21,7 @@
 #   bash pipelines/h200_kernels.sh s12      the on-chip forward computing the filter spectrum vs given, and the spectrum alone
 #   bash pipelines/h200_kernels.sh x12      the on-chip spectrum in one kernel vs DNACONV_SPECTRUM=rfft; its GPU tests
 #   bash pipelines/h200_kernels.sh t12      session 12's README table, then the on-chip backward GPU tests
+#   bash pipelines/h200_kernels.sh k12      the fused backward's dk summed before one inverse vs DNACONV_MONARCH_DKSUM=0
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
@@ -1140,6 +1141,20 @@ PY
   DNACONV_MONARCH_LAZY=1 timeout 60 python3 -c "
 from dnaconv.pipelines.ab import grad_errors; grad_errors(((32, 1024, 2048, 2048), (1, 32, 2_300_000, 128)))" 2>&1 | tee "$OUT/grads.txt"
   gpu_tests tests/kernels/test_fftconv_monarch.py lazy_matrices 100
+  exit 0
+fi
+if [ "${1:-}" = k12 ]; then
+  # Session 12: the fused backward summing dk's correlation spectra over a program's blocks before one inverse
+  # (the default) against each block's inverted (DNACONV_MONARCH_DKSUM=0): fwd+bwd, three rounds interleaved,
+  # where G > 1 (N = 512-2048); then its GPU test and the fused backward's. It lost by 19-49% (commit 84cb3d4,
+  # reverted: the knob is gone, so this mode now times the same code twice).
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/k12.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"summed": {}, "each": {"DNACONV_MONARCH_DKSUM": "0"}}
+fwd_bwd_sweeps(((32, 256, 8192, 1024, C), (32, 256, 8192, 128, C), (1, 32, 2_300_000, 128, C),
+                (64, 1024, 1024, 1024, C), (128, 1024, 512, 512, C), (1, 32, 2_300_000, 512, C)))
+PY
+  gpu_tests "tests/kernels/test_fftconv_monarch.py" "dk_summed or backward_fp32 or across" "${TEST_S:-90}"
   exit 0
 fi
 if [ "${1:-}" = t12 ]; then
