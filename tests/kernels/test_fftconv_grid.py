@@ -7,6 +7,7 @@ in float64: full-length filters at L = 1K ... 4M and partial ones, K = 4K, 16K a
 - fwd+bwd in bf16: every gradient at most twice torch.fft's own in bf16 (the same floor), through the backward
   ``plan.backward_route`` takes there (fused on chip, HBM, or the reference's autograd). Short sequences come
   16 to a batch, so that the forward's spectrum is kept for the backward (``monarch._shared_spectrum``).
+- Past int32 offsets: B x D x L > 2^31, the first and last sequences of the forward and backward.
 
 CUDA only (the CPU interpreter runs the same kernels at small shapes in the other files); about two minutes on
 the H200.
@@ -67,3 +68,34 @@ def test_gradients_on_the_grid(L, K):
     ref = grads(naive_fftconv, double=True)
     for g, base, r, name in zip(grads(monarch_fftconv), grads(naive_fftconv), ref, GRAD_NAMES):
         assert_close(g, r, rtol=BF16_FLOOR, baseline=base, name=f"{name} L={L} K={K}")
+
+
+@pytest.mark.parametrize("K", [128, 8192], ids=["on-chip", "hbm"])
+def test_offsets_past_int32(K):
+    """B x D x L = 2^31 + L elements (the last sequence starts at element 2^31), bf16 without gates, through the
+    Triton kernels (on chip at K = 128, through HBM at 8192), forward and backward: the first and the last
+    sequences' outputs, du and dk against float64 torch.fft of those sequences alone, as the grid's rule.
+    About 60 GB of GPU memory at K = 8192 (the HBM backward's two frames and fp32 v)."""
+    L, D = 1 << 20, (1 << 11) + 1
+    g = torch.Generator("cuda").manual_seed(7)
+    u = torch.randn(1, D, L, device="cuda", generator=g).to(torch.bfloat16).requires_grad_()
+    k = (torch.randn(D, K, device="cuda", generator=g) / K**0.5).requires_grad_()
+    assert u.numel() == (1 << 31) + L
+    y = monarch_fftconv(u, k)
+    dy = torch.randn(1, D, L, device="cuda", generator=g).to(torch.bfloat16)
+    y.backward(dy)
+    for d in (0, D - 1):
+        uu, kk, gg = u.detach()[:, d : d + 1], k.detach()[d : d + 1], dy[:, d : d + 1]
+        xs = [uu.double().requires_grad_(), kk.double().requires_grad_()]
+        ref = naive_fftconv(*xs)
+        ref.backward(gg.double())
+        base = [uu.clone().requires_grad_(), kk.clone().requires_grad_()]
+        out = naive_fftconv(*base)
+        out.backward(gg)
+        assert_close(
+            y.detach()[:, d : d + 1], ref.detach(), rtol=BF16_FLOOR, baseline=out.detach(), name=f"y{d}"
+        )
+        assert_close(u.grad[:, d : d + 1], xs[0].grad, rtol=BF16_FLOOR, baseline=base[0].grad, name=f"du{d}")
+        assert_close(k.grad[d : d + 1], xs[1].grad, rtol=BF16_FLOOR, baseline=base[1].grad, name=f"dk{d}")
+    del u, k, y, dy
+    torch.cuda.empty_cache()
