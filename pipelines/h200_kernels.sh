@@ -538,7 +538,8 @@ if [ "${1:-}" = pending ]; then
   # MODES="table"; none by default). All of them took more than one call's time on 2026-11-29 (121 of 185 in
   # 420 s), so PART=1 runs the FFT-convolution and HBM tests (82), PART=2 the rest (the on-chip kernel, short
   # convolution, streaming and pipeline tests), in calls of their own (PART=2a: the on-chip kernel's, 2b: the
-  # rest of 2; 1s: PART=1 and the streaming tests); no PART: all.
+  # rest of 2; 1s: PART=1 and the streaming tests; g: the grid and the int32-offset tests, about 60 GB
+  # of GPU memory at their largest); no PART: all.
   # (the register report's test compiles for sm_90 on the CPU: CI runs it; here it cost 27 s)
   case "${PART:-}" in
     1) tests="tests/kernels/test_fftconv.py tests/kernels/test_fftconv_hbm.py" ;;
@@ -546,6 +547,7 @@ if [ "${1:-}" = pending ]; then
     2) tests="tests/kernels/test_fftconv_monarch.py tests/kernels/test_shortconv.py tests/test_streaming.py tests/test_pipelines.py" ;;
     2a) tests="tests/kernels/test_fftconv_monarch.py" ;;
     2b) tests="tests/kernels/test_shortconv.py tests/test_streaming.py tests/test_pipelines.py" ;;
+    g) tests="tests/kernels/test_fftconv_grid.py" ;;
     *) tests="tests/kernels tests/test_streaming.py tests/test_pipelines.py" ;;
   esac
   timeout "${TEST_S:-480}" python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider $tests \
