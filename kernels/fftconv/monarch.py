@@ -850,19 +850,20 @@ class MonarchFFTConvFunction(torch.autograd.Function):
             z = torch.empty_like(u)
         ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
         ctx.spectrum = None  # the spectrum the backward takes from here (``_shared_spectrum``)
+        share = spectrum is None and _shared_spectrum(u, k, plan, ctx.kind, ctx.bplan, fraction)
         if plan.cols:
             from dnaconv.kernels.fftconv.monarch_hbm import _folds, hbm_fftconv_fwd
 
-            if spectrum is None and _shared_spectrum(u, k, plan, ctx.kind, ctx.bplan, fraction):
-                fold = _folds(bias, fraction)  # as hbm_fftconv_fwd and hbm_fftconv_bwd fold it
+            if (
+                share
+            ):  # folded as hbm_fftconv_fwd and hbm_fftconv_bwd fold it (the saved bias stays for dbias)
+                fold = _folds(bias, fraction)
                 spectrum = ctx.spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None)
-                return hbm_fftconv_fwd(
-                    u, k, None if fold else bias, pre_gate, post_gate, history, spectrum, fraction, plan, z
-                )
+                bias = None if fold else bias
             return hbm_fftconv_fwd(
                 u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=plan, z=z
             )
-        if spectrum is None and _shared_spectrum(u, k, plan, ctx.kind, ctx.bplan, fraction):
+        if share:
             spectrum = ctx.spectrum = monarch_spectrum(k, plan, fraction)
         return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z, plan)
 
