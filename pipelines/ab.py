@@ -52,14 +52,20 @@ def wall(fn, n: int = 50) -> float:
     return (time.perf_counter() - t) / n * 1e3
 
 
+def _spin_after(fn, cycles: int) -> None:
+    """``fn`` once (compiled, its caches filled), then the GPU set spinning for ``cycles`` clocks, so that the
+    calls after it queue behind the spin instead of waiting for the GPU."""
+    fn()
+    torch.cuda.synchronize()
+    torch.cuda._sleep(cycles)
+
+
 def host_ms(fn, n: int = 10, cycles: int = 200_000_000) -> float:
     """The host's time per call of ``fn`` in ms, enqueued behind a GPU spin (``torch.cuda._sleep``) so that no
     call waits for the GPU: what a call costs the host alone (launches, torch ops, Python)."""
     import time
 
-    fn()
-    torch.cuda.synchronize()
-    torch.cuda._sleep(cycles)
+    _spin_after(fn, cycles)
     t = time.perf_counter()
     for _ in range(n):
         fn()
@@ -74,9 +80,7 @@ def host_profile(fn, n: int = 10, rows: int = 45, cycles: int = 200_000_000) -> 
     import cProfile
     import pstats
 
-    fn()
-    torch.cuda.synchronize()
-    torch.cuda._sleep(cycles)
+    _spin_after(fn, cycles)
     prof = cProfile.Profile()
     prof.enable()
     for _ in range(n):
