@@ -21,7 +21,6 @@
 #   bash pipelines/h200_kernels.sh s12      the on-chip forward computing the filter spectrum vs given, and the spectrum alone
 #   bash pipelines/h200_kernels.sh x12      the on-chip spectrum in one kernel vs DNACONV_SPECTRUM=rfft; its GPU tests
 #   bash pipelines/h200_kernels.sh t12      session 12's README table, then the on-chip backward GPU tests
-#   bash pipelines/h200_kernels.sh k12      the fused backward's dk summed before one inverse vs DNACONV_MONARCH_DKSUM=0
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
@@ -55,8 +54,6 @@
 #                                            N = 4096 (as of 2010dd5); the HBM forward's block size at K = 2048, 4096
 #   bash pipelines/h200_kernels.sh align    aligned block overlaps (DNACONV_FFT_ALIGN=1) vs K' - 1, fwd and fwd+bwd
 #   bash pipelines/h200_kernels.sh s11      the half-tile fused backward split into its two frames' launches vs one
-#   bash pipelines/h200_kernels.sh f11      the fused backward's DFT matrices loaded where used (DNACONV_MONARCH_LAZY=1,
-#                                            as of 05ff111, reverted: it lost everywhere) vs held
 #   bash pipelines/h200_kernels.sh e11      the training shape's fwd+bwd: bench vs wall, profiler by CPU time
 #   bash pipelines/h200_kernels.sh d11      GPU tests of the eleventh session's changes; the README table
 #   bash pipelines/h200_kernels.sh c11      the HBM backward over one block below 2^25 elements vs the reference; tests
@@ -1126,37 +1123,6 @@ from dnaconv.pipelines.ab import fwd_bwd_sweeps
 C = {"now": {}, "split": {"DNACONV_MONARCH_SPLIT": "1"}}
 fwd_bwd_sweeps(((32, 1024, 2048, 2048, C), (64, 1024, 1024, 1024, C)), reps=2)
 PY
-  exit 0
-fi
-if [ "${1:-}" = f11 ]; then
-  # Session 11 (as of 05ff111; reverted after it lost 3-10% at every shape below): the fused backward with its DFT
-  # matrices loaded where used (DNACONV_MONARCH_LAZY=1; sm_90
-  # builds spill 496 -> 256 B at N = 4096 on half tiles, 232 -> 120 at 2048, 416 -> 112 at 2048 on half
-  # tiles) against holding them: fwd+bwd, interleaved, where the fused backward runs; then its GPU test.
-  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/f11.txt"
-from dnaconv.pipelines.ab import fwd_bwd_sweeps
-C = {"now": {}, "lazy": {"DNACONV_MONARCH_LAZY": "1"}}
-fwd_bwd_sweeps(((32, 1024, 2048, 2048, C), (64, 1024, 1024, 1024, C), (128, 1024, 512, 512, C),
-                (1, 32, 2_300_000, 128, C), (1, 32, 2_300_000, 512, C), (32, 256, 8192, 128, C),
-                (32, 256, 8192, 1024, C), (8, 1024, 2048, 2048, C)), reps=2)
-PY
-  DNACONV_MONARCH_LAZY=1 timeout 60 python3 -c "
-from dnaconv.pipelines.ab import grad_errors; grad_errors(((32, 1024, 2048, 2048), (1, 32, 2_300_000, 128)))" 2>&1 | tee "$OUT/grads.txt"
-  gpu_tests tests/kernels/test_fftconv_monarch.py lazy_matrices 100
-  exit 0
-fi
-if [ "${1:-}" = k12 ]; then
-  # Session 12: the fused backward summing dk's correlation spectra over a program's blocks before one inverse
-  # (the default) against each block's inverted (DNACONV_MONARCH_DKSUM=0): fwd+bwd, three rounds interleaved,
-  # where G > 1 (N = 512-2048); then its GPU test and the fused backward's. It lost by 19-49% (commit 84cb3d4,
-  # reverted: the knob is gone, so this mode now times the same code twice).
-  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/k12.txt"
-from dnaconv.pipelines.ab import fwd_bwd_sweeps
-C = {"summed": {}, "each": {"DNACONV_MONARCH_DKSUM": "0"}}
-fwd_bwd_sweeps(((32, 256, 8192, 1024, C), (32, 256, 8192, 128, C), (1, 32, 2_300_000, 128, C),
-                (64, 1024, 1024, 1024, C), (128, 1024, 512, 512, C), (1, 32, 2_300_000, 512, C)))
-PY
-  gpu_tests "tests/kernels/test_fftconv_monarch.py" "dk_summed or backward_fp32 or across" "${TEST_S:-90}"
   exit 0
 fi
 if [ "${1:-}" = t12 ]; then
