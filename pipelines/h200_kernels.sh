@@ -21,6 +21,9 @@
 #   bash pipelines/h200_kernels.sh s12      the on-chip forward computing the filter spectrum vs given, and the spectrum alone
 #   bash pipelines/h200_kernels.sh x12      the on-chip spectrum in one kernel vs DNACONV_SPECTRUM=rfft; its GPU tests
 #   bash pipelines/h200_kernels.sh t12      session 12's README table, then the on-chip backward GPU tests
+#   bash pipelines/h200_kernels.sh r13      one sequence's HBM forward on half its spectrum (HERM) vs the full frame
+#   bash pipelines/h200_kernels.sh t13      N = 16,384 on half the spectrum; the README's full-length rows
+#   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
@@ -1123,6 +1126,58 @@ from dnaconv.pipelines.ab import fwd_bwd_sweeps
 C = {"now": {}, "split": {"DNACONV_MONARCH_SPLIT": "1"}}
 fwd_bwd_sweeps(((32, 1024, 2048, 2048, C), (64, 1024, 1024, 1024, C)), reps=2)
 PY
+  exit 0
+fi
+if [ "${1:-}" = t13 ]; then
+  # Session 13's final code: one sequence's one block on half its spectrum where N = 16,384 (not timed in r13),
+  # against the full frame, three rounds interleaved; then the README table's full-length rows (the issue's grid
+  # at B = 1 from L = 64K, the paired rows last timed before the fifth session) and a partial row as a control.
+  timeout 120 python3 - <<'PY' 2>&1 | tee "$OUT/t13.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+C = {"herm": {}, "full": {"DNACONV_HBM_ONE": "1", "DNACONV_HBM_HERM": "0"}}
+forward_sweeps(((1, 8192, 8192, 8192, C), (1, 2048, 8192, 8192, C)))
+PY
+  timeout 400 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" --case full:1:1024:65536:65536 \
+    --case full:1:256:262144:262144 --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 \
+    --case full:1:16:4194304:4194304 --case full:4:256:65536:65536 --case full:2:128:262144:262144 \
+    --case full:2:32:1048576:1048576 --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 \
+    --case partial:1:32:2300000:16384 2>&1 | tee "$OUT/table.txt"
+  exit 0
+fi
+if [ "${1:-}" = dbg13 ]; then
+  # Session 13: Triton 3.6's miscompile of the last inverse column pass of 64 points on 32 columns in fp16
+  # (one sequence at L = 64K, DNACONV_HBM_COLS=32 forces the launch ``monarch_hbm._col_columns`` avoids):
+  # compute-sanitizer's first reports, then the result with the precise twiddles (a wrong one, no fault).
+  cat > /tmp/one.py <<'PY'
+import torch
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+from dnaconv.pipelines.ab import gated_inputs
+u, k, bias, pre, post, _ = gated_inputs(1, 1, 1 << 16, 1 << 16, grad=False)
+with torch.no_grad():
+    y = fftconv(u, k, bias, pre, post).float()
+    ref = naive_fftconv(u.float(), k, bias, pre.float(), post.float())
+print("err", ((y - ref).norm() / ref.norm()).item())
+PY
+  DNACONV_HBM_ONE=1 DNACONV_HBM_COLS=32 timeout 200 compute-sanitizer --print-limit 2 python3 /tmp/one.py 2>&1 \
+    | grep -v "Host Frame" | head -30 | tee "$OUT/dbg13.txt"
+  DNACONV_HBM_ONE=1 DNACONV_HBM_COLS=32 DNACONV_HBM_TRIG=precise python3 /tmp/one.py 2>&1 | tail -1 | tee -a "$OUT/dbg13.txt"
+  exit 0
+fi
+if [ "${1:-}" = r13 ]; then
+  # Session 13: the HBM forward keeping half the spectrum of one sequence's one block (HERM) against the full
+  # frame (DNACONV_HBM_HERM=0) and torch.fft, the HBM kernel taken where one block of one sequence ran torch.fft
+  # (DNACONV_HBM_ONE=1): the issue's full-length rows at B = 1 (L = 16K ... 4M), three rounds interleaved; then
+  # pairs at L = 2M and 4M (B = 2, N > 2^21: torch.fft until now); then the HBM GPU tests.
+  timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/r13.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+C = {"herm": {"DNACONV_HBM_ONE": "1"}, "full": {"DNACONV_HBM_ONE": "1", "DNACONV_HBM_HERM": "0"},
+     "dispatched": {}}
+forward_sweeps(((1, 1024, 16384, 16384, C), (1, 1024, 65536, 65536, C), (1, 256, 262144, 262144, C),
+                (1, 64, 1 << 20, 1 << 20, C), (1, 32, 1 << 21, 1 << 21, C), (1, 16, 1 << 22, 1 << 22, C),
+                (2, 16, 1 << 21, 1 << 21, C), (2, 8, 1 << 22, 1 << 22, C), (2, 128, 262144, 262144, C)))
+PY
+  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
+    "one_sequence or forward_on_the_grid or herm or paired or unpaired" "${TEST_S:-200}"
   exit 0
 fi
 if [ "${1:-}" = t12 ]; then

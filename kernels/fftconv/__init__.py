@@ -79,11 +79,19 @@ def triton_pays(
     ``size`` = B x D x L elements in all.
 
     Half-precision inputs: on chip; through HBM for partial filters (several blocks, 1.4x-3.6x, paired) and
-    blocks of 8192 points; one larger block of a full-length filter only where a batch of at least two pairs its
-    sequences and N <= 2^21. H200, 2026-11-29, forward ms, paired across the batch vs torch.fft (``h200_kernels.sh
-    onepair``): 16 x 128 x 8192 0.477 vs 0.884, 8 x 512 x 16K 2.171 vs 3.695, 4 x 256 x 64K 3.164 vs 5.016,
-    2 x 128 x 256K 4.339 vs 5.398, 2 x 32 x 1M 4.953 vs 5.494; unpaired (B = 1) it lost, 0.95x at L = 16K down to
-    0.62x at 4M (2026-11-28). When gradients are needed, only where a Triton backward runs
+    blocks of 8192 points; one larger block of a full-length filter paired across a batch of two or more, or,
+    for one sequence, on half its spectrum (``monarch_hbm._Frame``'s HERM). H200, 2026-11-29, forward ms,
+    paired across the batch vs torch.fft (``h200_kernels.sh onepair``): 16 x 128 x 8192 0.477 vs 0.884, 8 x 512
+    x 16K 2.171 vs 3.695, 4 x 256 x 64K 3.164 vs 5.016, 2 x 128 x 256K 4.339 vs 5.398, 2 x 32 x 1M 4.953 vs
+    5.494; thirteenth session (``r13``, three rounds interleaved), paired past N = 2^21 (torch.fft ran there
+    before): 2 x 16 x 2M 4.312 vs 5.674, 2 x 8 x 4M 4.481 vs 6.336; one sequence (B = 1) on half its spectrum
+    vs the full frame vs torch.fft (which ran there before; the full frame lost, 0.83x-0.89x): 1 x 1024 x 16K
+    1.026 vs 1.432 vs 1.194, 1 x 1024 x 64K 4.640 vs 6.858 vs 6.119, 1 x 256 x 256K 5.732 vs 8.175 vs 6.144,
+    1 x 64 x 1M 5.424 vs 8.325 vs 6.242, 1 x 32 x 2M 5.502 vs 8.393 vs 6.419, 1 x 16 x 4M 5.768 vs 8.705 vs
+    7.245; but at N = 16,384 (a pass of 16 keeps 12 rows of 16) it did not pay (``t13``): 1 x 8192 x 8192
+    4.144 vs 4.974 vs 3.960, 1 x 2048 x 8192 1.073 vs 1.280 vs 1.066. DNACONV_HBM_HERM=0 (the full frame) takes torch.fft for one sequence's one block again; with
+    DNACONV_HBM_ONE=1 the HBM kernel runs there anyway (sweeps). When gradients are needed, only where a Triton
+    backward runs
     (``plan.backward_route``: on chip, or through HBM for long, large convolutions; elsewhere the reference
     backward recomputes the forward and loses to cuFFT: fwd+bwd at 16 x 128 x 8192 3.03 vs 2.56). Frequency-sparse
     convolutions run Triton wherever it can skip their columns (the reference of that op is slower).
@@ -113,8 +121,16 @@ def _route(L, K, H, dtype, needs_grad, fraction=1.0, size=0, batch=1) -> tuple[F
             needs_grad or plan.cols or fraction < 1 or plan.C >= L or 4 * (plan.k_eff - 1) > plan.n
         ) and L >= (1 << 16 if plan.n <= 2048 else 1 << 20)
         return (plan, None) if pays else None
-    if plan.cols and plan.C >= L and plan.n > 8192 and fraction == 1 and (batch < 2 or plan.n > 1 << 21):
-        return None  # one block of one sequence through HBM: nothing to pair, and cuFFT's own passes won
+    if (
+        plan.cols
+        and plan.C >= L
+        and plan.n > 8192
+        and fraction == 1
+        and batch < 2
+        and (plan.n <= 1 << 14 or os.environ.get("DNACONV_HBM_HERM") == "0")
+        and os.environ.get("DNACONV_HBM_ONE") != "1"  # sweeps: the HBM kernel there too
+    ):
+        return None  # one block of one sequence: cuFFT's own passes won (N = 16,384, or the full frame)
     bwd = backward_route(L, K, H, fraction, size, batch) if needs_grad else None
     return None if bwd is not None and bwd[0] == "reference" else (plan, bwd)
 

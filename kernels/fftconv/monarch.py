@@ -479,7 +479,11 @@ def _spectrum_torch(kf, idx, wr, wi, delta=None):
 
 
 def monarch_spectrum(
-    k: torch.Tensor, plan: FFTPlan, fraction: float = 1.0, delta: torch.Tensor | None = None
+    k: torch.Tensor,
+    plan: FFTPlan,
+    fraction: float = 1.0,
+    delta: torch.Tensor | None = None,
+    rows: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
     imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse. One rfft of the filter;
@@ -488,8 +492,12 @@ def monarch_spectrum(
     gathered, scaled and split by one kernel (``_spectrum_kernel``) where Triton runs, instead of four torch
     ops (``_spectrum_torch``). On-chip plans of at most DIRECT_SPECTRUM_MAX points without ``delta`` compute it
     in one kernel straight from the taps instead (``_direct_spectrum``); DNACONV_SPECTRUM=rfft keeps the rfft
-    there, =direct takes the kernel at every on-chip size (sweeps)."""
+    there, =direct takes the kernel at every on-chip size (sweeps). ``rows``: only the first rows of each
+    channel's (the HBM forward's HERM frame reads no more)."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
+    M = idx.numel() // (plan.n // plan.n2)  # stored columns of a row
+    if rows is not None:
+        idx, wr, wi = (x[: rows * plan.n1 * M] for x in (idx, wr, wi))
     on_triton = k.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
     mode = os.environ.get("DNACONV_SPECTRUM")
     direct = mode == "direct" or mode is None and plan.n <= DIRECT_SPECTRUM_MAX
@@ -497,7 +505,7 @@ def monarch_spectrum(
         return _direct_spectrum(k.float().contiguous(), plan, fraction, wr)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()
-    shape = (D, -1, plan.n1, E // (plan.n // plan.n2))
+    shape = (D, -1, plan.n1, M)
     if not on_triton or mode == "torch":
         kfr, kfi = _spectrum_torch(kf, idx, wr, wi, delta)
         return kfr.view(shape), kfi.view(shape)

@@ -24,6 +24,15 @@ of the reversed g whose row pass also gives dk, d(post) from the z the forward s
 PAIR: the input is real, so two segments of a channel (they share the filter) ride as the real and imaginary
 parts of one complex block; the filter spectrum is that of a real filter, so the real and imaginary parts of
 the result are the two convolutions. Every pass moves and transforms half as many blocks.
+
+HERM: one real segment alone (a full-length filter over one sequence: nothing to pair) keeps half its
+spectrum. With N = P x S, the first column pass leaves in row k_p, after the twiddles, the sub-problem whose
+S-point DFT is X[k_p + P k_s]. The input is real, so X (and the filter's, and the product's spectrum Y) are
+Hermitian, Y[f] = conj Y[N - f], and N - (k_p + P k_s) = (P - k_p) + P (S - 1 - k_s): row P - k_p mirrors row
+k_p. Its inverse S-point transform is V[P - k_p, s] = W_S^s conj V[k_p, s] (W_S = e^(-2 pi i / S)), so in the
+last inverse column pass its term of the output, W_P^(-p (P - k_p)) W_N^(-s (P - k_p)) V[P - k_p, s], is the
+conjugate of row k_p's (W_N^(-s P) = W_S^(-s) cancels the W_S^s): the real part of the sum takes rows 0 and
+P / 2 once and rows 0 < k_p < P / 2 twice, and rows above P / 2 are never computed.
 """
 
 from __future__ import annotations
@@ -106,22 +115,22 @@ def _owned_times(t, m, L, KM1, OWNED: tl.constexpr, REV: tl.constexpr):
 @triton.jit
 def _col_fwd_kernel(
     u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr,
-    D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP,
+    D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, R0,
     P: tl.constexpr, G: tl.constexpr, FIRST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr, PAIR: tl.constexpr = False,
     OWNED: tl.constexpr = False, REV: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
 ):  # fmt: skip
-    """One column pass, in place on (xr, xi) [segments, R, P, S]; FIRST reads the gated input instead. PAIR:
-    a segment of the intermediate is pair j of channel d (index d NP + j), whose real part is the channel's
-    segment 2j and its imaginary part segment 2j + 1, of its NQ = B x n_blocks (``monarch._segments``). OWNED
-    (FIRST, no history): the input at the block's own outputs only; REV: reversed in time (``_owned_times``)."""
+    """One column pass, in place on (xr, xi) [segments, R, P, S] (NS points a segment); FIRST reads the gated
+    input instead, and stores its rows k_p < R0 (``_Frame``'s HERM: R0 = about P / 2). PAIR: a segment of the
+    intermediate is pair j of channel d (index d NP + j), whose real part is the channel's segment 2j and its
+    imaginary part segment 2j + 1, of its NQ = B x n_blocks (``monarch._segments``). OWNED (FIRST, no
+    history): the input at the block's own outputs only; REV: reversed in time (``_owned_times``)."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
-    N = R * P * S
     p = tl.arange(0, P)[:, None]
     s = sblk * G + tl.arange(0, G)[None, :]  # [1, G], adjacent columns: coalesced
-    off = seg.to(tl.int64) * N + r * (P * S) + p * S + s  # [P, G]
+    off = seg.to(tl.int64) * NS + r * (P * S) + p * S + s  # [P, G]
     a = tl.arange(0, P)
     fidx = a[:, None] * P + a[None, :]
     fr = tl.load(fr_ptr + fidx)
@@ -161,20 +170,25 @@ def _col_fwd_kernel(
         zr = (_mm(fr, xr, PRECISION) - _mm(fi, xi, PRECISION)) * sx
         zi = (_mm(fr, xi, PRECISION) + _mm(fi, xr, PRECISION)) * sx
     c, sn = _twiddle(p, s, P * S, FAST_TRIG)  # row k_p = p of the output
-    tl.store(xr_ptr + off, zr * c - zi * sn)
-    tl.store(xi_ptr + off, zr * sn + zi * c)
+    if FIRST:
+        tl.store(xr_ptr + off, zr * c - zi * sn, mask=p < R0)
+        tl.store(xi_ptr + off, zr * sn + zi * c, mask=p < R0)
+    else:
+        tl.store(xr_ptr + off, zr * c - zi * sn)
+        tl.store(xi_ptr + off, zr * sn + zi * c)
 
 
 @triton.jit
 def _row_kernel(
     xr_ptr, xi_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
-    D, n_blocks, ROWS, n_groups,
+    D, n_blocks, ROWS, n_groups, KROWS,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False,
 ):  # fmt: skip
-    """G rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D, ROWS, N1, M], inverse.
-    LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``), not held throughout."""
+    """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
+    KROWS >= ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used
+    (``dft._forward_dft_complex_at``), not held throughout."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -184,7 +198,7 @@ def _row_kernel(
     ar = tl.load(xr_ptr + off)
     ai = tl.load(xi_ptr + off)
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
-    kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
+    kidx = (d.to(tl.int64) * KROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
     kidx += tl.arange(0, M)[None, None, :]
     if LAZY:
         xr, xi = _forward_dft_complex_at(
@@ -248,23 +262,31 @@ def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D,
 @triton.jit
 def _col_inv_kernel(
     xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr,
-    D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP,
+    D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS,
     P: tl.constexpr, G: tl.constexpr, LAST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     PAIR: tl.constexpr = False, STORE_Z: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
+    HERM: tl.constexpr = False,
 ):  # fmt: skip
     """The inverse of a column pass (conjugate twiddles, then conj(F_P) down the columns), in place; LAST
     takes the real part (PAIR: and the imaginary part, the pair's second segment, see ``_col_fwd_kernel``) and
-    writes out = post * (y + bias * v) at the block's valid positions."""
+    writes out = post * (y + bias * v) at the block's valid positions. HERM (LAST, ``_Frame``): only rows
+    k_p <= P / 2 are read; row P - k_p's term of the real part equals row k_p's (module doc), so rows 0 < k_p
+    < P / 2 count twice."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)
-    N = R * P * S
     p = tl.arange(0, P)[:, None]
     s = sblk * G + tl.arange(0, G)[None, :]
-    off = seg.to(tl.int64) * N + r * (P * S) + p * S + s
-    xr = tl.load(xr_ptr + off)
-    xi = tl.load(xi_ptr + off)
+    off = seg.to(tl.int64) * NS + r * (P * S) + p * S + s
+    if HERM:
+        half = (p <= P // 2) & (s >= 0)
+        w = tl.where((p == 0) | (p == P // 2), 1.0, 2.0)
+        xr = tl.load(xr_ptr + off, mask=half, other=0.0) * w
+        xi = tl.load(xi_ptr + off, mask=half, other=0.0) * w
+    else:
+        xr = tl.load(xr_ptr + off)
+        xi = tl.load(xi_ptr + off)
     c, sn = _twiddle(p, s, P * S, FAST_TRIG)
     zr = xr * c + xi * sn  # times conj(W)
     zi = xi * c - xr * sn
@@ -318,20 +340,25 @@ def _lazy(n1: int, n2: int) -> bool:
     return n1 * n2 >= 4096 if env is None else env == "1"
 
 
-def _col_columns(p: int, s: int) -> int:
+def _col_columns(p: int, s: int, pair: bool = True) -> int:
     """Columns per column-pass program, at most S: 64 for passes of up to 32 points (H200 sweep of 2026-11-28,
     rows <= 4096 points: 2.87 ms at K = 16K, L = 2.3M vs 3.29 with 32 and 3.32 with 128; again on 2026-11-29
     with passes of 32, forward ms, 64 vs 32 vs 128, ``h200_kernels.sh cols7``: K = 16K 1.087, 1.404, 1.173, K =
     4096 0.900, 1.138, 0.980), 32 for passes of 64 (K = 64K at 1M x 64, a pass of 64: 1.479 vs 1.542 with 64,
-    1.890 with 128). DNACONV_HBM_COLS overrides."""
-    return min(int(os.environ.get("DNACONV_HBM_COLS", 0)) or (32 if p >= 64 else 64), s)
+    1.890 with 128) where segments are paired. Unpaired (one segment per channel), 64 there too: Triton 3.6
+    miscompiles the last inverse pass of 64 points on 32 columns in fp16 (H200, 2026-11-29, thirteenth
+    session, one sequence at L = 64K: compute-sanitizer, "Invalid __shared__ read of size 1024 bytes" at
+    ``_store_out``'s store; with DNACONV_HBM_TRIG=precise no fault but a relative error of 0.82; right on 64
+    columns, and with 3xtf32; ``dbg13``). DNACONV_HBM_COLS overrides."""
+    return min(int(os.environ.get("DNACONV_HBM_COLS", 0)) or (32 if p >= 64 and pair else 64), s)
 
 
 class _Frame:
     """The layout of one HBM convolution's intermediate: N-point blocks of C new outputs, segments (PAIR: two
-    real segments of a channel per complex one, see ``_col_fwd_kernel``) and the column levels (R, P, S, G)."""
+    real segments of a channel per complex one, see ``_col_fwd_kernel``; HERM: half of one real segment's
+    spectrum) and the column levels (R, P, S, G)."""
 
-    def __init__(self, plan, B, D, L, dense=True):
+    def __init__(self, plan, B, D, L, dense=True, herm=False):
         self.n, self.km1 = plan.n, block_overlap(plan.n, plan.k_eff, L, dense)
         self.C = self.n - self.km1
         self.n_blocks = cdiv(L, self.C)
@@ -348,15 +375,29 @@ class _Frame:
         # segments per group of one filter (the row pass's channel of segment i: (i // per) % D)
         self.per = self.n_pairs if self.pair else self.n_blocks
         self.seg_args = (B * self.n_blocks, self.n_pairs)
-        self.levels, R = [], 1
-        for p in plan.cols:
-            S = self.n // (R * p)
-            self.levels.append((R, p, S, _col_columns(p, S)))
-            R *= p
-        self.rows = self.n // (plan.n1 * plan.n2)
+        # the row pass's launch: (rows per program, warps, options)
+        self.row_launch = _launch_shape(plan.n1, plan.n2, self.n // (plan.n1 * plan.n2), "rows")
+        # HERM (where asked, dense, one unpaired segment: a full-length filter over one sequence): the input
+        # and the result are real, so row P - k_p of the first column level holds the conjugate mirror of row
+        # k_p (module doc). Only rows k_p <= P / 2 are stored, transformed and read back (and, with one column
+        # level, up to a whole program of the row pass), about half the intermediate and the work, as PAIR
+        # gives a batch. DNACONV_HBM_HERM=0 turns it off (sweeps).
+        self.herm = herm and dense and not self.pair and os.environ.get("DNACONV_HBM_HERM") != "0"
+        # rows of the first level kept (HERM: k_p <= P / 2, with one level up to a whole row-pass program)
+        p0, g = plan.cols[0], self.row_launch[0] if len(plan.cols) == 1 else 1
+        self.r0 = cdiv(p0 // 2 + 1, g) * g if self.herm else p0
+        if self.r0 >= p0:  # nothing saved (a pass of 16 and rows of 512, eight a program)
+            self.herm, self.r0 = False, p0
+        self.levels, R, S = [], 1, self.n
+        for p in plan.cols:  # R sub-problems of S points each, P x S // P
+            S //= p
+            self.levels.append((R, p, S, _col_columns(p, S, self.pair)))
+            R *= self.r0 if R == 1 else p
+        self.seg_n = self.r0 * (self.n // plan.cols[0])  # points of a segment's intermediate
+        self.rows = self.seg_n // (plan.n1 * plan.n2)
 
     def buffers(self, device):
-        x = torch.empty(self.n_seg * self.n, device=device, dtype=torch.float32)
+        x = torch.empty(self.n_seg * self.seg_n, device=device, dtype=torch.float32)
         return x, torch.empty_like(x)
 
 
@@ -369,6 +410,7 @@ def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False):
         _col_fwd_kernel[(f.n_seg * R * (S // G),)](
             u, pre_gate if pre_gate is not None else u, history if history is not None else u, *x,
             *_col_dft(p, u.device, prec), D, L, H, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
+            f.seg_n, f.r0,
             P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
             PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(), num_warps=4,
         )  # fmt: skip
@@ -381,10 +423,10 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec):
         _col_inv_kernel[(f.n_seg * R * (S // G),)](
             *x, *_col_dft(p, u.device, prec), u, pre_gate if pre_gate is not None else u,
             post_gate if post_gate is not None else u, bias if bias is not None else u, y,
-            z if z is not None else u, D, L, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
+            z if z is not None else u, D, L, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n,
             P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0, PRECISION=prec,
-            FAST_TRIG=_fast_trig(), num_warps=4,
+            FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, num_warps=4,
         )  # fmt: skip
 
 
@@ -415,19 +457,19 @@ def hbm_fftconv_fwd(
     plan = plan or hbm_plan(L, k.shape[-1], H, fraction)
     if plan is None:
         raise ValueError(f"no HBM FFT plan for L = {L}, K = {k.shape[-1]} (N > 2^24)")
+    f = _Frame(plan, B, D, L, dense=fraction == 1, herm=True)
     if spectrum is None:
         fold = _folds(bias, fraction)
-        spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None)
+        spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None, rows=f.rows)
         bias = None if fold else bias
     kfr, kfi = spectrum
-    f = _Frame(plan, B, D, L, dense=fraction == 1)
     x = f.buffers(u.device)
     prec = _precision(u.dtype)
     _columns(f, x, u, pre_gate, history, prec)
-    G, warps, opts = _launch_shape(plan.n1, plan.n2, f.rows, "rows")
+    G, warps, opts = f.row_launch
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec), D, f.per, f.rows,
-        f.rows // G,
+        f.rows // G, kfr.shape[1],
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
         num_warps=warps, **opts,
     )  # fmt: skip

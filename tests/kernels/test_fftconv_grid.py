@@ -70,6 +70,31 @@ def test_gradients_on_the_grid(L, K):
         assert_close(g, r, rtol=BF16_FLOOR, baseline=base, name=f"{name} L={L} K={K}")
 
 
+@pytest.mark.parametrize("L", [1 << 16, 1 << 18, 1 << 20, 1 << 22], ids=lambda L: f"L{L}")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
+def test_forward_one_sequence(L, dtype):
+    """A full-length filter over one sequence (B = 1, as ``dnaconv bench fftconv`` times it from L = 64K): one
+    unpaired HBM block per channel, on half its spectrum (``monarch_hbm._Frame``'s HERM), passes of 64 points
+    first or last (L = 64K, 4M) and two column levels (L = 256K up), as the grid's rule."""
+    from dnaconv.kernels.fftconv.monarch_hbm import _Frame
+    from dnaconv.kernels.fftconv.plan import fft_plan
+
+    plan = fft_plan(L, L)
+    assert _Frame(plan, 1, 3, L, herm=True).herm
+    g = torch.Generator("cuda").manual_seed(4)
+    u, pre, post = (torch.randn(1, 3, L, device="cuda", generator=g).to(dtype) for _ in range(3))
+    k = torch.randn(3, L, device="cuda", generator=g) / L**0.5
+    args = (u, k, torch.randn(3, device="cuda", generator=g), pre, post)
+    with torch.no_grad():
+        ref = naive_fftconv(*(x.double() for x in args))
+        y = monarch_fftconv(*args)
+    if dtype == torch.float32:
+        assert_close(y, ref, rtol=1e-5, name=f"fp32 L={L}")
+    else:
+        assert_close(y, ref, rtol=BF16_FLOOR, baseline=naive_fftconv(*args), name=f"bf16 L={L}")
+        assert rel_rms_error(y, ref) <= 1e-2
+
+
 @pytest.mark.parametrize("K", [128, 8192], ids=["on-chip", "hbm"])
 def test_offsets_past_int32(K):
     """B x D x L = 2^31 + L elements (the last sequence starts at element 2^31), bf16 without gates, through the

@@ -600,3 +600,51 @@ def test_backward_takes_the_forwards_spectrum(B, D, L, K, hbm, monkeypatch):
     assert (calls["1"], calls["0"]) == (1, 2)
     for a, b, name in zip(out["1"], out["0"], ["y", "du", "dk", "dbias", "dpre", "dpost"]):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize(
+    "L,K,H,max_row",
+    [(5001, 5001, 0, 0), (3000, 12_000, 10_000, 0), (20_000, 20_000, 0, 256)],
+    ids=["one-level", "history", "two-levels"],
+)
+def test_forward_hermitian_half(L, K, H, max_row, monkeypatch):
+    """HERM: one sequence's one block (nothing to pair) stores, transforms and reads back only the rows k_p <=
+    P / 2 of the first column level (with one level, up to a whole row-pass program). Against the reference
+    and against the full frame (DNACONV_HBM_HERM=0), gated and plain, with history, through the middle
+    column pass (N = 16 x 16 x 256); bf16; z kept for the backward; a full spectrum given (a cached one)."""
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+    from dnaconv.kernels.fftconv.monarch import monarch_spectrum
+
+    if max_row:
+        monkeypatch.setattr(plan_mod, "MAX_ROW", max_row)
+    plan = fft_plan(L, K, H)
+    assert plan.C >= L and (len(plan.cols) == 2) == bool(max_row)
+    herm = spy_launches(monkeypatch, hbm, "_col_inv_kernel", record=lambda kw: kw["HERM"])
+    rows = spy_launches(monkeypatch, hbm, "_row_kernel", record=lambda kw: kw["G"])
+    frame = hbm._Frame(plan, 1, 3, L, herm=True)
+    assert frame.herm and frame.r0 < plan.cols[0] and frame.rows < plan.n // (plan.n1 * plan.n2)
+    for gated in (True, False):
+        xs = _inputs(1, 3, L, K, H, torch.float32, gated, seed=9)
+        ref = naive_conv_direct(*_cpu(xs))
+        herm.clear()
+        y = monarch_fftconv(*xs)
+        assert herm[-1] is True
+        assert_close(y.cpu(), ref, rtol=1e-5, name="herm")
+        monkeypatch.setenv("DNACONV_HBM_HERM", "0")
+        full = monarch_fftconv(*xs)
+        monkeypatch.delenv("DNACONV_HBM_HERM")
+        assert herm[-1] is False
+        assert_close(full.cpu(), ref, rtol=1e-5, name="full frame")
+    u, k, bias, pre, post, hist = xs = _inputs(1, 3, L, K, H, torch.float32, seed=9)
+    z = torch.empty_like(u)
+    spectrum = monarch_spectrum(k, plan)  # every row: the row pass reads the first ones
+    y = hbm.hbm_fftconv_fwd(u, k, bias, pre, post, hist, spectrum, plan=plan, z=z)
+    assert spectrum[0].shape[1] > frame.rows and herm[-1] is True
+    assert_close(y.cpu(), naive_conv_direct(*_cpu(xs)), rtol=1e-5, name="given spectrum")
+    assert_close(z.cpu(), naive_conv_direct(u, k, bias, pre, None, hist).cpu(), rtol=1e-5, name="z")
+    xs = _inputs(1, 3, L, K, H, torch.bfloat16, seed=9)
+    ref = naive_conv_direct(*_cpu(xs))
+    assert_close(
+        monarch_fftconv(*xs).cpu(), ref, rtol=BF16_FLOOR, baseline=ref.to(torch.bfloat16), name="bf16"
+    )
+    assert rows and herm[-1] is True

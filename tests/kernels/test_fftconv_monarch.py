@@ -582,7 +582,7 @@ def test_backward_plain_and_half():
     assert_close(kk.grad.cpu(), kr.grad, rtol=1e-2, name="dk bf16")
 
 
-def test_dispatch_rule():
+def test_dispatch_rule(monkeypatch):
     from dnaconv.kernels.fftconv import triton_pays
 
     assert triton_pays(2_300_000, 128, 0, torch.bfloat16, needs_grad=True)
@@ -604,11 +604,18 @@ def test_dispatch_rule():
     assert not triton_pays(2_300_000, 8192, 0, torch.float16, needs_grad=True)  # its backward: the reference
     assert not triton_pays(2_300_000, 128, 0, torch.bfloat16, needs_grad=True, fraction=0.5)
     assert not triton_pays(10_000_000, 10_000_000, 0, torch.bfloat16, needs_grad=False)  # N > 2^24
-    assert not triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False)  # one HBM block: cuFFT won
-    assert triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False, batch=2)  # ... unless paired
-    assert not triton_pays(
-        1 << 21, 1 << 21, 0, torch.bfloat16, needs_grad=False, batch=2
-    )  # N = 2^22: untimed
+    # one HBM block of a full-length filter: paired across a batch, or one sequence on half its spectrum (N =
+    # 32,768 to 2^23), forward only (the one-sequence backward: the reference's)
+    assert triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False)
+    assert triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False, batch=2)
+    assert triton_pays(1 << 22, 1 << 22, 0, torch.bfloat16, needs_grad=False)
+    assert triton_pays(1 << 22, 1 << 22, 0, torch.bfloat16, needs_grad=False, batch=2)
+    assert not triton_pays(1 << 16, 1 << 16, 0, torch.bfloat16, needs_grad=True, size=1 << 26)
+    assert not triton_pays(8192, 8192, 0, torch.bfloat16, needs_grad=False)  # N = 16,384: it did not pay
+    assert triton_pays(16384, 16384, 0, torch.bfloat16, needs_grad=False)
+    monkeypatch.setenv("DNACONV_HBM_HERM", "0")  # the full frame lost to cuFFT there
+    assert not triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False)
+    assert triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False, batch=2)
     assert triton_pays(8192, 8192, 0, torch.bfloat16, needs_grad=True, size=1 << 24, batch=16)  # training
     assert not triton_pays(8192, 8192, 0, torch.bfloat16, needs_grad=True, size=1 << 23, batch=8)
     assert triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False, fraction=0.5)  # sparse op
