@@ -22,6 +22,8 @@
 #   bash pipelines/h200_kernels.sh x12      the on-chip spectrum in one kernel vs DNACONV_SPECTRUM=rfft; its GPU tests
 #   bash pipelines/h200_kernels.sh t12      session 12's README table, then the on-chip backward GPU tests
 #   bash pipelines/h200_kernels.sh r13      one sequence's HBM forward on half its spectrum (HERM) vs the full frame
+#   bash pipelines/h200_kernels.sh f13      paired full-length rows with the HBM backward; the HBM GPU tests
+#   bash pipelines/h200_kernels.sh b13      the HBM backward forced where the reference's runs (full-length filters)
 #   bash pipelines/h200_kernels.sh t13      N = 16,384 on half the spectrum; the README's full-length rows
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
@@ -538,7 +540,7 @@ if [ "${1:-}" = pending ]; then
   # MODES="table"; none by default). All of them took more than one call's time on 2026-11-29 (121 of 185 in
   # 420 s), so PART=1 runs the FFT-convolution and HBM tests (82), PART=2 the rest (the on-chip kernel, short
   # convolution, streaming and pipeline tests), in calls of their own (PART=2a: the on-chip kernel's, 2b: the
-  # rest of 2; 1s: PART=1 and the streaming tests; g: the issue's grid and the int32-offset tests, about 60 GB
+  # rest of 2; 1s: PART=1 and the streaming tests; hbm: the HBM kernels' file; g: the grid and int32 tests, about 60 GB
   # of GPU memory at their largest); no PART: all.
   # (the register report's test compiles for sm_90 on the CPU: CI runs it; here it cost 27 s)
   case "${PART:-}" in
@@ -548,6 +550,7 @@ if [ "${1:-}" = pending ]; then
     2a) tests="tests/kernels/test_fftconv_monarch.py" ;;
     2b) tests="tests/kernels/test_shortconv.py tests/test_streaming.py tests/test_pipelines.py" ;;
     g) tests="tests/kernels/test_fftconv_grid.py" ;;
+    hbm) tests="tests/kernels/test_fftconv_hbm.py" ;;
     *) tests="tests/kernels tests/test_streaming.py tests/test_pipelines.py" ;;
   esac
   timeout "${TEST_S:-480}" python3 -m pytest -q -rf --tb=short --durations=15 -p no:cacheprovider $tests \
@@ -1126,6 +1129,31 @@ from dnaconv.pipelines.ab import fwd_bwd_sweeps
 C = {"now": {}, "split": {"DNACONV_MONARCH_SPLIT": "1"}}
 fwd_bwd_sweeps(((32, 1024, 2048, 2048, C), (64, 1024, 1024, 1024, C)), reps=2)
 PY
+  exit 0
+fi
+if [ "${1:-}" = f13 ]; then
+  # Session 13's last call: the README rows of full-length filters paired past N = 2^18 with gradients (the
+  # HBM backward, dispatched since b13), then the HBM kernels' GPU tests (their launches changed: NS, R0, KROWS).
+  timeout 150 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" --case full:2:128:262144:262144 \
+    --case full:2:32:1048576:1048576 --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 \
+    2>&1 | tee "$OUT/table.txt"
+  TEST_S=${TEST_S:-200} PART=hbm bash "$0" pending
+  exit 0
+fi
+if [ "${1:-}" = b13 ]; then
+  # Session 13: the HBM backward (DNACONV_HBM_BWD=1) where the reference's autograd runs: full-length filters
+  # past N = 2^18 paired (B = 2), and one sequence's one block (the forward on half its spectrum); fwd+bwd
+  # ms, two rounds interleaved, torch.fft's autograd first. Then its gradients there (GPU tests).
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/b13.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"dispatched": {}, "hbm": {"DNACONV_HBM_BWD": "1"}}
+fwd_bwd_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 16, 1 << 21, 1 << 21, C),
+                (2, 8, 1 << 22, 1 << 22, C), (1, 1024, 1 << 16, 1 << 16, C), (1, 256, 1 << 18, 1 << 18, C),
+                (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C)), reps=2)
+PY
+  DNACONV_HBM_BWD=1 gpu_tests tests/kernels/test_fftconv_grid.py \
+    "one_sequence or gradients_on_the_grid and (L262144-K262144 or L1048576-K1048576 or L2097152 or L4194304)" \
+    "${TEST_S:-200}"
   exit 0
 fi
 if [ "${1:-}" = t13 ]; then

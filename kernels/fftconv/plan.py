@@ -371,7 +371,12 @@ def fft_plan(
 # - one block per sequence (full-length filters, paired across the batch), against the reference
 #   (``h200_kernels.sh onebwd``, ``table2``, ``host``): 2^26 elements: 32 x 1024 x 2048 6.82 vs 8.84, 16 x 1024 x
 #   4096 5.01 vs 8.96, 8 x 512 x 16K 6.23 vs 10.23, 4 x 256 x 64K 11.19 vs 12.70, 2 x 128 x 256K (N = 2^19) 13.49
-#   vs 13.82, 2 x 32 x 1M 16.14 vs 14.07; 2^25: 16 x 1024 x 2048 3.72 vs 4.56, 8 x 1024 x 4096 2.91 vs 4.67;
+#   vs 13.82, 2 x 32 x 1M 16.14 vs 14.07 (so it stopped at HBM_BWD_MAX_N, until, 2026-11-29, thirteenth
+#   session, forced vs the reference, two rounds interleaved, ``h200_kernels.sh b13``: 2 x 128 x 256K 12.074
+#   vs 13.903, 2 x 32 x 1M 12.325 vs 14.147, 2 x 16 x 2M 12.664 vs 14.805, 2 x 8 x 4M 13.172 vs 15.863; so one
+#   block paired takes it at every N; unpaired, one sequence, it lost: 1 x 1024 x 64K 18.639 vs 15.657,
+#   1 x 256 x 256K 21.486 vs 15.837, 1 x 64 x 1M 21.259 vs 16.128, 1 x 16 x 4M 22.541 vs 18.154);
+#   2^25: 16 x 1024 x 2048 3.72 vs 4.56, 8 x 1024 x 4096 2.91 vs 4.67;
 #   2^24: 8 x 1024 x 2048 2.24-2.30 vs 2.42 and the default model's training shape 16 x 128 x 8192 1.55-2.64
 #   vs 2.47-2.50 (host-bound there: 2.3-2.6 ms of host time per step, before the third session removed a
 #   stream synchronisation from it); 2^23 and below it lost (8 x 128 x 8192 2.19-2.29 vs 1.38). So it ran from
@@ -399,9 +404,9 @@ def backward_route(
     elements in all, and its plan (so that the backward does not plan again):
 
     - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution that also gives dk) over HBM blocks (its
-      own size, ``hbm_plan(kind="hbm_bwd")``, the plan returned) of at most HBM_BWD_MAX_N points, from
-      HBM_BWD_MIN_SIZE elements: over several blocks per sequence, or (from HBM_BWD_ONE_BLOCK_SIZE) one block
-      per sequence (a full-length filter) that a batch of two or more pairs and no on-chip backward covers;
+      own size, ``hbm_plan(kind="hbm_bwd")``, the plan returned), from HBM_BWD_MIN_SIZE elements: over several
+      blocks per sequence of at most HBM_BWD_MAX_N points, or (from HBM_BWD_ONE_BLOCK_SIZE) one block per
+      sequence (a full-length filter, any N) that a batch of two or more pairs and no on-chip backward covers;
       where an on-chip backward also runs, only from HBM_BWD_ON_CHIP_SIZE elements and in place of the split
       one, or of the fused one for filters of at least HBM_BWD_MIN_K taps where ``POINT_PS`` prices the HBM
       backward lower (``_cost``; windows of 8192 at K = 1024: 31.0 ps per output fused at N = 2048 against
@@ -422,9 +427,9 @@ def backward_route(
         return "hbm", hbm
     p = monarch_plan(L, K, H, kind="backward")
     split = p is not None and split_backward(p[0] * p[1], L, p[3])
-    if env != "0" and hbm is not None and hbm.n <= HBM_BWD_MAX_N and size >= HBM_BWD_MIN_SIZE:
+    if env != "0" and hbm is not None and size >= HBM_BWD_MIN_SIZE:
         if hbm.C < L:  # several blocks per sequence
-            if (
+            if hbm.n <= HBM_BWD_MAX_N and (
                 p is None
                 or size >= HBM_BWD_ON_CHIP_SIZE
                 and (split or min(K, H + L) >= HBM_BWD_MIN_K and _hbm_cheaper(hbm, p, L))

@@ -95,6 +95,28 @@ def test_forward_one_sequence(L, dtype):
         assert rel_rms_error(y, ref) <= 1e-2
 
 
+@pytest.mark.parametrize("L", [1 << 16, 1 << 20], ids=lambda L: f"L{L}")
+def test_hbm_backward_one_sequence(L, monkeypatch):
+    """The HBM backward forced (DNACONV_HBM_BWD=1) for one sequence's one block (unpaired frames, passes of
+    64 at L = 64K, two column levels at 1M; the forward on half its spectrum with z kept): every gradient, as
+    the grid's rule."""
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    g = torch.Generator("cuda").manual_seed(5)
+    args = [torch.randn(1, 3, L, device="cuda", generator=g).to(torch.bfloat16) for _ in range(3)]
+    k = torch.randn(3, L, device="cuda", generator=g) / L**0.5
+    args = (args[0], k, torch.randn(3, device="cuda", generator=g), args[1], args[2])
+    dy = torch.randn(1, 3, L, device="cuda", generator=g).to(torch.bfloat16)
+
+    def grads(fn, double=False):
+        xs = [(x.double() if double else x.clone()).requires_grad_() for x in args]
+        fn(*xs).backward(dy.double() if double else dy)
+        return [x.grad for x in xs]
+
+    ref = grads(naive_fftconv, double=True)
+    for g_, base, r, name in zip(grads(monarch_fftconv), grads(naive_fftconv), ref, GRAD_NAMES):
+        assert_close(g_, r, rtol=BF16_FLOOR, baseline=base, name=f"{name} L={L}")
+
+
 @pytest.mark.parametrize("K", [128, 8192], ids=["on-chip", "hbm"])
 def test_offsets_past_int32(K):
     """B x D x L = 2^31 + L elements (the last sequence starts at element 2^31), bf16 without gates, through the

@@ -314,7 +314,10 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert backward_kind(1 << 17, 1 << 17, size=big - 1, batch=2) == "reference"
     assert backward_kind(8192, 8192, size=big, batch=16) == "hbm"  # the default model's training shape
     assert backward_kind(8192, 8192, size=big // 2, batch=8) == "reference"
-    assert backward_kind(1 << 18, 1 << 18, size=bigger, batch=2) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
+    # one block paired: at any N (HBM_BWD_MAX_N bounds the several-block backward only)
+    assert backward_kind(1 << 18, 1 << 18, size=bigger, batch=2) == "hbm"
+    assert backward_kind(1 << 22, 1 << 22, size=bigger, batch=2) == "hbm"
+    assert backward_kind(1 << 18, 1 << 18, size=bigger) == "reference"  # one sequence: it lost there
     # one block at N = 4096: the fused backward on half tiles where the sequence fits half the block
     # (``half_backward``), else the HBM one paired across the batch
     assert backward_kind(2048, 2048, size=bigger, batch=2) == "fused"
