@@ -58,7 +58,12 @@ def test_forward_on_the_grid(L, K, dtype):
 def test_gradients_on_the_grid(L, K):
     args = _gated(L, K, torch.bfloat16, seed=2)
     dy = torch.randn(args[0].shape, device="cuda", generator=torch.Generator("cuda").manual_seed(3))
-    dy = dy.to(torch.bfloat16)
+    _check_gradients(args, dy.to(torch.bfloat16), f"L={L} K={K}")
+
+
+def _check_gradients(args, dy, label: str) -> None:
+    """Every gradient of ``monarch_fftconv`` at ``args`` against float64 torch.fft's, at most twice bf16
+    torch.fft's own error (``assert_close``'s rule, with its floor)."""
 
     def grads(fn, double=False):
         xs = [(x.double() if double else x.clone()).requires_grad_() for x in args]
@@ -67,7 +72,7 @@ def test_gradients_on_the_grid(L, K):
 
     ref = grads(naive_fftconv, double=True)
     for g, base, r, name in zip(grads(monarch_fftconv), grads(naive_fftconv), ref, GRAD_NAMES):
-        assert_close(g, r, rtol=BF16_FLOOR, baseline=base, name=f"{name} L={L} K={K}")
+        assert_close(g, r, rtol=BF16_FLOOR, baseline=base, name=f"{name} {label}")
 
 
 @pytest.mark.parametrize("L", [1 << 16, 1 << 18, 1 << 20, 1 << 22], ids=lambda L: f"L{L}")
@@ -105,16 +110,7 @@ def test_hbm_backward_one_sequence(L, monkeypatch):
     args = [torch.randn(1, 3, L, device="cuda", generator=g).to(torch.bfloat16) for _ in range(3)]
     k = torch.randn(3, L, device="cuda", generator=g) / L**0.5
     args = (args[0], k, torch.randn(3, device="cuda", generator=g), args[1], args[2])
-    dy = torch.randn(1, 3, L, device="cuda", generator=g).to(torch.bfloat16)
-
-    def grads(fn, double=False):
-        xs = [(x.double() if double else x.clone()).requires_grad_() for x in args]
-        fn(*xs).backward(dy.double() if double else dy)
-        return [x.grad for x in xs]
-
-    ref = grads(naive_fftconv, double=True)
-    for g_, base, r, name in zip(grads(monarch_fftconv), grads(naive_fftconv), ref, GRAD_NAMES):
-        assert_close(g_, r, rtol=BF16_FLOOR, baseline=base, name=f"{name} L={L}")
+    _check_gradients(args, torch.randn(1, 3, L, device="cuda", generator=g).to(torch.bfloat16), f"L={L}")
 
 
 @pytest.mark.parametrize("K", [128, 8192], ids=["on-chip", "hbm"])
