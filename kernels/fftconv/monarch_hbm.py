@@ -182,13 +182,13 @@ def _col_fwd_kernel(
 def _row_kernel(
     xr_ptr, xi_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
-    D, n_blocks, ROWS, n_groups, KROWS,
+    D, n_blocks, ROWS, n_groups,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False,
 ):  # fmt: skip
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
-    KROWS >= ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used
-    (``dft._forward_dft_complex_at``), not held throughout."""
+    ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
+    not held throughout."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -198,7 +198,7 @@ def _row_kernel(
     ar = tl.load(xr_ptr + off)
     ai = tl.load(xi_ptr + off)
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
-    kidx = (d.to(tl.int64) * KROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
+    kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
     kidx += tl.arange(0, M)[None, None, :]
     if LAZY:
         xr, xi = _forward_dft_complex_at(
@@ -463,13 +463,15 @@ def hbm_fftconv_fwd(
         spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None, rows=f.rows)
         bias = None if fold else bias
     kfr, kfi = spectrum
+    if kfr.shape[1] != f.rows:  # HERM, given every row (a cached spectrum, the one kept for a backward)
+        kfr, kfi = (t[:, : f.rows].contiguous() for t in (kfr, kfi))
     x = f.buffers(u.device)
     prec = _precision(u.dtype)
     _columns(f, x, u, pre_gate, history, prec)
     G, warps, opts = f.row_launch
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec), D, f.per, f.rows,
-        f.rows // G, kfr.shape[1],
+        f.rows // G,
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
         num_warps=warps, **opts,
     )  # fmt: skip
