@@ -89,12 +89,12 @@ def triton_pays(
     1.026 vs 1.432 vs 1.194, 1 x 1024 x 64K 4.640 vs 6.858 vs 6.119, 1 x 256 x 256K 5.732 vs 8.175 vs 6.144,
     1 x 64 x 1M 5.424 vs 8.325 vs 6.242, 1 x 32 x 2M 5.502 vs 8.393 vs 6.419, 1 x 16 x 4M 5.768 vs 8.705 vs
     7.245; but at N = 16,384 (a pass of 16 keeps 12 rows of 16) it did not pay (``t13``): 1 x 8192 x 8192
-    4.144 vs 4.974 vs 3.960, 1 x 2048 x 8192 1.073 vs 1.280 vs 1.066. DNACONV_HBM_HERM=0 (the full frame) takes torch.fft for one sequence's one block again; with
-    DNACONV_HBM_ONE=1 the HBM kernel runs there anyway (sweeps). When gradients are needed, only where a Triton
-    backward runs
-    (``plan.backward_route``: on chip, or through HBM for long, large convolutions; elsewhere the reference
-    backward recomputes the forward and loses to cuFFT: fwd+bwd at 16 x 128 x 8192 3.03 vs 2.56). Frequency-sparse
-    convolutions run Triton wherever it can skip their columns (the reference of that op is slower).
+    4.144 vs 4.974 vs 3.960, 1 x 2048 x 8192 1.073 vs 1.280 vs 1.066. DNACONV_HBM_HERM=0 (the full frame)
+    takes torch.fft for one sequence's one block again; with DNACONV_HBM_ONE=1 the HBM kernel runs there anyway
+    (sweeps). When gradients are needed, only where a Triton backward runs (``plan.backward_route``: on chip,
+    or through HBM for long, large convolutions; elsewhere the reference backward recomputes the forward and
+    loses to cuFFT: fwd+bwd at 16 x 128 x 8192 3.03 vs 2.56). Frequency-sparse convolutions run Triton
+    wherever it can skip their columns (the reference of that op is slower).
 
     fp32 inputs (3xtf32: three tensor-core products per stage), forward only: on chip, for sequences of several
     blocks with at least 3/4 of each block new outputs, from L = 2^16 (N <= 2048) or 2^20 (N = 4096), where

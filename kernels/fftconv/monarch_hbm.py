@@ -375,16 +375,19 @@ class _Frame:
         # segments per group of one filter (the row pass's channel of segment i: (i // per) % D)
         self.per = self.n_pairs if self.pair else self.n_blocks
         self.seg_args = (B * self.n_blocks, self.n_pairs)
-        # the row pass's launch: (rows per program, warps, options)
-        self.row_launch = _launch_shape(plan.n1, plan.n2, self.n // (plan.n1 * plan.n2), "rows")
+        # the forward row pass's launch: (rows per program, warps, options); the backward runs its own
+        self.row_launch = (
+            _launch_shape(plan.n1, plan.n2, self.n // (plan.n1 * plan.n2), "rows") if herm else None
+        )
         # HERM (where asked, dense, one unpaired segment: a full-length filter over one sequence): the input
         # and the result are real, so row P - k_p of the first column level holds the conjugate mirror of row
         # k_p (module doc). Only rows k_p <= P / 2 are stored, transformed and read back (and, with one column
         # level, up to a whole program of the row pass), about half the intermediate and the work, as PAIR
         # gives a batch. DNACONV_HBM_HERM=0 turns it off (sweeps).
         self.herm = herm and dense and not self.pair and os.environ.get("DNACONV_HBM_HERM") != "0"
+        # ``herm`` asks for it (the forward); the backward's frames keep every row
         # rows of the first level kept (HERM: k_p <= P / 2, with one level up to a whole row-pass program)
-        p0, g = plan.cols[0], self.row_launch[0] if len(plan.cols) == 1 else 1
+        p0, g = plan.cols[0], self.row_launch[0] if self.herm and len(plan.cols) == 1 else 1
         self.r0 = cdiv(p0 // 2 + 1, g) * g if self.herm else p0
         if self.r0 >= p0:  # nothing saved (a pass of 16 and rows of 512, eight a program)
             self.herm, self.r0 = False, p0
