@@ -358,7 +358,7 @@ class _Frame:
     real segments of a channel per complex one, see ``_col_fwd_kernel``; HERM: half of one real segment's
     spectrum) and the column levels (R, P, S, G)."""
 
-    def __init__(self, plan, B, D, L, dense=True, herm=False):
+    def __init__(self, plan, B, D, L, dense=True, herm=False, group=1):
         self.n, self.km1 = plan.n, block_overlap(plan.n, plan.k_eff, L, dense)
         self.C = self.n - self.km1
         self.n_blocks = cdiv(L, self.C)
@@ -375,19 +375,15 @@ class _Frame:
         # segments per group of one filter (the row pass's channel of segment i: (i // per) % D)
         self.per = self.n_pairs if self.pair else self.n_blocks
         self.seg_args = (B * self.n_blocks, self.n_pairs)
-        # the forward row pass's launch: (rows per program, warps, options); the backward runs its own
-        self.row_launch = (
-            _launch_shape(plan.n1, plan.n2, self.n // (plan.n1 * plan.n2), "rows") if herm else None
-        )
         # HERM (where asked, dense, one unpaired segment: a full-length filter over one sequence): the input
         # and the result are real, so row P - k_p of the first column level holds the conjugate mirror of row
         # k_p (module doc). Only rows k_p <= P / 2 are stored, transformed and read back (and, with one column
         # level, up to a whole program of the row pass), about half the intermediate and the work, as PAIR
         # gives a batch. DNACONV_HBM_HERM=0 turns it off (sweeps).
         self.herm = herm and dense and not self.pair and os.environ.get("DNACONV_HBM_HERM") != "0"
-        # ``herm`` asks for it (the forward); the backward's frames keep every row
-        # rows of the first level kept (HERM: k_p <= P / 2, with one level up to a whole row-pass program)
-        p0, g = plan.cols[0], self.row_launch[0] if self.herm and len(plan.cols) == 1 else 1
+        # rows of the first level kept (HERM: k_p <= P / 2, with one level up to a whole row-pass program of
+        # ``group`` rows)
+        p0, g = plan.cols[0], group if len(plan.cols) == 1 else 1
         self.r0 = cdiv(p0 // 2 + 1, g) * g if self.herm else p0
         if self.r0 >= p0:  # nothing saved (a pass of 16 and rows of 512, eight a program)
             self.herm, self.r0 = False, p0
@@ -460,7 +456,8 @@ def hbm_fftconv_fwd(
     plan = plan or hbm_plan(L, k.shape[-1], H, fraction)
     if plan is None:
         raise ValueError(f"no HBM FFT plan for L = {L}, K = {k.shape[-1]} (N > 2^24)")
-    f = _Frame(plan, B, D, L, dense=fraction == 1, herm=True)
+    G, warps, opts = _launch_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), "rows")
+    f = _Frame(plan, B, D, L, dense=fraction == 1, herm=True, group=G)
     if spectrum is None:
         fold = _folds(bias, fraction)
         spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None, rows=f.rows)
@@ -471,7 +468,6 @@ def hbm_fftconv_fwd(
     x = f.buffers(u.device)
     prec = _precision(u.dtype)
     _columns(f, x, u, pre_gate, history, prec)
-    G, warps, opts = f.row_launch
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec), D, f.per, f.rows,
         f.rows // G,

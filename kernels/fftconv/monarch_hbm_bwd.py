@@ -22,6 +22,12 @@ program, convolves each (as ``_row_kernel``) and accumulates V conj(G) of its ro
 sums the programs' partial spectra, orders them by frequency and takes one inverse FFT per channel. The lags
 that reach into the history (t - s < 0) are a small torch.fft correlation of g's first K' - 1 positions.
 ``_inputs_kernel`` turns the reversed dv into du and d(pre). The history gets no gradient.
+
+One sequence's one block (nothing to pair; it runs only forced, DNACONV_HBM_BWD=1, as it was not timed) takes
+the forward's HERM frame (``monarch_hbm``): the rows k_p <= P / 2 of the first column level. dv follows as in
+the forward. V conj(G) is the spectrum of a real correlation, Hermitian too, so the frequencies 0..N / 2 come
+from the stored rows or, conjugated, from their mirrors N - f (``_half_storage_of``), and one irfft per
+channel gives dk.
 """
 
 from __future__ import annotations
@@ -194,6 +200,21 @@ def _storage_of(plan, device) -> torch.Tensor:
     return _ORDER_CACHE[key]
 
 
+def _half_storage_of(plan, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """For the frequencies f = 0..N / 2 of a HERM frame (rows k_p <= P / 2 of the first column level, k_p = f mod
+    P): the storage position of f where it is stored, else of N - f (whose k_p is P - k_p, stored), and the sign
+    of the imaginary part (-1: the conjugate of the mirror), on the device, cached (see ``_storage_of``)."""
+    key = ("half", plan.cols, plan.n1, plan.n2, str(device))
+    if key not in _ORDER_CACHE:
+        n, p0 = plan.n, plan.cols[0]
+        f = torch.arange(n // 2 + 1)
+        stored = f % p0 <= p0 // 2
+        storage = torch.argsort(freq_order(plan))
+        pos = torch.where(stored, storage[f], storage[(n - f) % n])
+        _ORDER_CACHE[key] = (pos.to(device), (2.0 * stored - 1.0).to(device))
+    return _ORDER_CACHE[key]
+
+
 def _history_dk(dy, post_gate, history, k_eff):
     """The lags that reach before the sequence start: sum over t < s of g[t] history[H + t - s], [D, k_eff]
     (a torch.fft correlation of g's first k_eff - 1 positions with the history's last)."""
@@ -235,7 +256,10 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
 
     # dv (reversed) and dk in one HBM convolution of the reversed g (no history: g is zero past the end)
     plan = plan or hbm_plan(L, K, kind="hbm_bwd")
-    f = _Frame(plan, B, D, L)
+    G = _dk_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), 1)[0]
+    f = _Frame(
+        plan, B, D, L, herm=True, group=G
+    )  # HERM: one sequence's one block (forced, DNACONV_HBM_BWD=1)
     prec = _precision(u.dtype)
     x, w = f.buffers(u.device), f.buffers(u.device)
     _columns(f, x, g_rev, None, None, prec)
@@ -246,11 +270,14 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
         _columns(f, w, u, pre_gate, None, prec, owned=True, rev=True)
     G, segs, warps = _dk_shape(plan.n1, plan.n2, f.rows, f.per)
     n_groups, n_chunks, n_q = f.rows // G, cdiv(f.per, segs), f.n_seg // f.per
-    dkr = torch.empty(n_q, n_chunks, plan.n, device=u.device, dtype=torch.float32)
+    dkr = torch.empty(n_q, n_chunks, f.seg_n, device=u.device, dtype=torch.float32)
     dki = torch.empty_like(dkr)
     fold = _folds(bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
+    spectrum = spectrum or monarch_spectrum(k, plan, 1.0, bias if fold else None, rows=f.rows)
+    if spectrum[0].shape[1] != f.rows:  # HERM, given every row (the forward's)
+        spectrum = tuple(t[:, : f.rows].contiguous() for t in spectrum)
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](
-        *x, *w, *(spectrum or monarch_spectrum(k, plan, 1.0, bias if fold else None)),
+        *x, *w, *spectrum,
         *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki,
         D, f.per, f.rows, n_groups, n_chunks, SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
         LAZY=_lazy(plan.n1, plan.n2), num_warps=warps, num_stages=1,
@@ -268,8 +295,13 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     # frequency order, one inverse per channel; the real part (see the module doc), lags < min(K, L)
     # (few torch ops: at small shapes each one's host time counts, see ``monarch._shared_spectrum``)
     spec = torch.complex(dkr[:, 0], dki[:, 0]) if n_chunks == 1 else torch.complex(dkr.sum(1), dki.sum(1))
-    spec = spec if f.pair else spec.view(B, D, plan.n).sum(0)
-    taps = torch.fft.ifft(spec.index_select(1, _storage_of(plan, u.device)))[:, : plan.k_eff].real
+    spec = spec if f.pair else spec.view(B, D, f.seg_n).sum(0)
+    if f.herm:  # rows k_p <= P / 2 only: the frequencies 0..N / 2 from them or their mirrors (Hermitian)
+        pos, conj = _half_storage_of(plan, u.device)
+        half = spec.index_select(1, pos)
+        taps = torch.fft.irfft(torch.complex(half.real, half.imag * conj), n=plan.n)[:, : plan.k_eff]
+    else:
+        taps = torch.fft.ifft(spec.index_select(1, _storage_of(plan, u.device)))[:, : plan.k_eff].real
     if K == plan.k_eff:
         dk = taps.contiguous()
     else:

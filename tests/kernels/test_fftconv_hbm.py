@@ -651,3 +651,30 @@ def test_forward_hermitian_half(L, K, H, max_row, monkeypatch):
         monarch_fftconv(*xs).cpu(), ref, rtol=BF16_FLOOR, baseline=ref.to(torch.bfloat16), name="bf16"
     )
     assert rows and herm[-1] is True
+
+
+@pytest.mark.parametrize("L,max_row", [(5001, 0), (20_000, 256)], ids=["one-level", "two-levels"])
+def test_hbm_backward_hermitian_half(L, max_row, monkeypatch):
+    """The HBM backward (forced) for one sequence's one block on half the spectrum (HERM: dv's convolution as
+    the forward's; dk's partial spectra kept for rows k_p <= P / 2, the frequencies 0..N / 2 taken from them or
+    their mirrors) against the full frame (DNACONV_HBM_HERM=0) and the direct sum's autograd, one and two column
+    levels, fp32."""
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+
+    if max_row:
+        monkeypatch.setattr(plan_mod, "MAX_ROW", max_row)
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    herm = spy_launches(monkeypatch, hbm, "_col_inv_kernel", record=lambda kw: kw["HERM"])
+    assert (len(hbm_plan(L, L, kind="hbm_bwd").cols) == 2) == bool(max_row)
+    u, k, bias, pre, post, _ = _inputs(1, 3, L, L, 0, torch.float32, seed=12)
+    dy = torch.randn(1, 3, L, device=DEVICE)
+    ref = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    (naive_fftconv(*ref) * dy.cpu().double()).sum().backward()
+    for env in ("1", "0"):
+        monkeypatch.setenv("DNACONV_HBM_HERM", env)
+        herm.clear()
+        xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+        (monarch_fftconv(*xs) * dy).sum().backward()
+        assert herm[-1] is (env == "1") and len(herm) >= 2  # the forward's last pass and the backward's
+        for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
+            assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=f"{name} herm={env}")
