@@ -388,10 +388,10 @@ class _Frame:
         if self.r0 >= p0:  # nothing saved (a pass of 16 and rows of 512, eight a program)
             self.herm, self.r0 = False, p0
         self.levels, R, S = [], 1, self.n
-        for p in plan.cols:  # R sub-problems of S points each, P x S // P
+        for i, p in enumerate(plan.cols):  # R sub-problems of P x S points; the first level keeps r0 rows
             S //= p
             self.levels.append((R, p, S, _col_columns(p, S, self.pair)))
-            R *= self.r0 if R == 1 else p
+            R *= self.r0 if i == 0 else p
         self.seg_n = self.r0 * (self.n // plan.cols[0])  # points of a segment's intermediate
         self.rows = self.seg_n // (plan.n1 * plan.n2)
 

@@ -207,11 +207,10 @@ def _half_storage_of(plan, device) -> tuple[torch.Tensor, torch.Tensor]:
     key = ("half", plan.cols, plan.n1, plan.n2, str(device))
     if key not in _ORDER_CACHE:
         n, p0 = plan.n, plan.cols[0]
-        f = torch.arange(n // 2 + 1)
+        f = torch.arange(n // 2 + 1, device=device)
         stored = f % p0 <= p0 // 2
-        storage = torch.argsort(freq_order(plan))
-        pos = torch.where(stored, storage[f], storage[(n - f) % n])
-        _ORDER_CACHE[key] = (pos.to(device), (2.0 * stored - 1.0).to(device))
+        storage = _storage_of(plan, device)
+        _ORDER_CACHE[key] = (torch.where(stored, storage[f], storage[(n - f) % n]), 2.0 * stored - 1.0)
     return _ORDER_CACHE[key]
 
 
