@@ -125,6 +125,14 @@ TABLE_CASES="--case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --c
   --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024
   --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192
   --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024"
+# dnaconv bench fftconv in bf16 over the cases given (--case ...), else $TABLE_CASES (the README table's),
+# within $1 seconds -> $OUT/table.json and $OUT/table.txt
+bench_table() {
+  local seconds=$1
+  shift
+  timeout "$seconds" dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" ${@:-$TABLE_CASES} 2>&1 \
+    | tee "$OUT/table.txt"
+}
 # GPU tests: pytest -v over the files $1 selected by -k "$2", within ${TEST_S:-$3} seconds -> $OUT/tests.txt;
 # prints the PASSED / FAILED / ERROR lines and the summary
 gpu_tests() {
@@ -1105,7 +1113,7 @@ R = {"now": {}, "row1024": {"DNACONV_HBM_ROW": "1024"}}
 forward_sweeps(((1, 32, 2_300_000, 16384, R), (1, 32, 2_300_000, 8192, R), (1, 32, 2_300_000, 4096, R),
                 (8, 512, 16384, 16384, R), (1, 128, 73727, 8192, R), (16, 128, 8192, 8192, R)))
 PY
-  timeout 330 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  bench_table 330
   timeout 60 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors(((1, 32, 2_300_000, 16384),
     (1, 32, 2_300_000, 1024), (32, 256, 8192, 128)))" 2>&1 | tee "$OUT/grads.txt"
   exit 0
@@ -1134,9 +1142,8 @@ fi
 if [ "${1:-}" = f13 ]; then
   # Session 13's last call: the README rows of full-length filters paired past N = 2^18 with gradients (the
   # HBM backward, dispatched since b13), then the HBM kernels' GPU tests (their launches changed: NS, R0, KROWS).
-  timeout 150 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" --case full:2:128:262144:262144 \
-    --case full:2:32:1048576:1048576 --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 \
-    2>&1 | tee "$OUT/table.txt"
+  bench_table 150 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
+    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304
   TEST_S=${TEST_S:-200} PART=hbm bash "$0" pending
   exit 0
 fi
@@ -1165,11 +1172,10 @@ from dnaconv.pipelines.ab import forward_sweeps
 C = {"herm": {}, "full": {"DNACONV_HBM_ONE": "1", "DNACONV_HBM_HERM": "0"}}
 forward_sweeps(((1, 8192, 8192, 8192, C), (1, 2048, 8192, 8192, C)))
 PY
-  timeout 400 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" --case full:1:1024:65536:65536 \
-    --case full:1:256:262144:262144 --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 \
-    --case full:1:16:4194304:4194304 --case full:4:256:65536:65536 --case full:2:128:262144:262144 \
-    --case full:2:32:1048576:1048576 --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 \
-    --case partial:1:32:2300000:16384 2>&1 | tee "$OUT/table.txt"
+  bench_table 400 --case full:1:1024:65536:65536 --case full:1:256:262144:262144 \
+    --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304 \
+    --case full:4:256:65536:65536 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
+    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case partial:1:32:2300000:16384
   exit 0
 fi
 if [ "${1:-}" = dbg13 ]; then
@@ -1212,7 +1218,7 @@ if [ "${1:-}" = t12 ]; then
   # Session 12's final code (the forward's spectrum kept for the backward, the one-kernel spectrum up to N =
   # 1024, the HBM backward's shorter dk tail): the README table, then the on-chip backward GPU tests that x12's
   # time cut off, in what time is left.
-  timeout 240 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  bench_table 240
   gpu_tests "tests/kernels/test_fftconv_monarch.py" "backward or spectrum" "${TEST_S:-270}"
   exit 0
 fi
@@ -1369,7 +1375,7 @@ if [ "${1:-}" = d11 ]; then
   # one-block HBM backward from 2^24 elements): the GPU tests of those changes, then the README table.
   gpu_tests "tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py" \
     "half_frame_at_4096 or routes_plan or hbm_forward_on_chip or backward_kind or L4001" 150
-  timeout 230 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  bench_table 230
   exit 0
 fi
 if [ "${1:-}" = c11 ]; then
@@ -1407,7 +1413,7 @@ forward_sweeps(((32, 1024, 2048, 2048, {"now": {}, "w4": W}), (48, 1024, 1536, 1
 PY
   gpu_tests "tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py" \
     "half or route or two_segments or saved_z or backward_kind or hbm_forward_on_chip" 120
-  timeout 230 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  bench_table 230
   exit 0
 fi
 if [ "${1:-}" = bwd4096 ]; then
@@ -1441,7 +1447,7 @@ if [ "${1:-}" = table10 ]; then
   # Session 10, on bwd10's defaults (the fused backward's launch and POINT_PS at N = 2048, HBM_BWD_MIN_K = 768):
   # the README's kernel table, the fused against the HBM backward about the new HBM_BWD_MIN_K (fwd+bwd,
   # interleaved), then the on-chip backward GPU tests that bwd10's time cut off, and the dispatch's.
-  timeout 220 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  bench_table 220
   timeout 60 python3 - <<'PY' 2>&1 | tee "$OUT/mink10.txt"
 from dnaconv.pipelines.ab import fwd_bwd_sweeps
 F = {"now": {}, "fused": {"DNACONV_HBM_BWD": "0"}, "hbm": {"DNACONV_HBM_BWD": "1"}}
@@ -1575,7 +1581,7 @@ if [ "${1:-}" = again9 ]; then
   # Session 9: table9's bench run again in a second call (run-to-run variation: table9 measured K = 4096-16K,
   # whose plans did not change, up to 13% slower than rows8), K = 256 aligned vs =strict vs K' - 1 (align9:
   # 0.501 forward, table9: 0.626), then the on-chip tests whose plans the new POINT_PS moved.
-  timeout 200 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  bench_table 200
   timeout 60 python3 - <<'PY' 2>&1 | tee "$OUT/k256.txt"
 from dnaconv.pipelines.ab import forward_sweeps
 A = {"now": {}, "strict": {"DNACONV_FFT_ALIGN": "strict"}, "k-1": {"DNACONV_FFT_ALIGN": "0"}}
@@ -1590,7 +1596,7 @@ if [ "${1:-}" = table9 ]; then
   # Session 9, on pick9's POINT_PS: the README's kernel table (``dnaconv bench fftconv``), the gradients where
   # the picks moved (the fused backward at N = 2048 for K = 128 and 200; K = 512 through HBM blocks of 32,768)
   # against fp32 torch.fft, then the GPU tests of PART=2b (``pending``).
-  timeout 330 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  bench_table 330
   timeout 60 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors(((1, 32, 2_300_000, 128),
     (1, 32, 2_300_000, 200), (1, 32, 2_300_000, 512)))" 2>&1 | tee "$OUT/grads.txt"
   PART=2b TEST_S=${TEST_S:-150} bash "$0" pending
@@ -1701,7 +1707,7 @@ forward_sweeps(((1, 32, 2_300_000, 16384, ROWS), (1, 32, 2_300_000, 8192, ROWS),
                 (1, 32, 2_300_000, 2048, R1024), (16, 128, 8192, 8192, R1024),
                 (1, 32, 2_300_000, 1024, R1024), (1, 32, 2_300_000, 512, R512)))
 PY
-  timeout 300 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  bench_table 300
   exit 0
 fi
 if [ "${1:-}" = rowsweep ]; then
@@ -1769,7 +1775,7 @@ if [ "${1:-}" = table4 ]; then
   # Session 6: the README's kernel table (``dnaconv bench fftconv``: each case against torch.fft in one run;
   # fwd+bwd with the inputs' gradients reset before each call) with fp16 DFT matrices, the backward's rows of at
   # most 2048 points and K = 4096's forward at N = 65,536; every gradient against fp32 torch.fft.
-  timeout 400 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  bench_table 400
   timeout 90 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors(((1, 32, 2_300_000, 16384),
     (1, 64, 1 << 20, 65536), (1, 32, 2_300_000, 4096), (32, 1024, 2048, 2048)))" 2>&1 | tee "$OUT/grads.txt"
   exit 0
@@ -1826,10 +1832,10 @@ if [ "${1:-}" = table3 ]; then
   # one run; the on-chip rows are table2's), after the launch of rows of 4096 points; every gradient against
   # fp32 torch.fft; then the GPU tests named in gpu_remaining_tests.txt (untracked, one node id a line: those a
   # cut-short run did not reach) or else the HBM tests (-v).
-  timeout 230 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" \
-    --case partial:1:32:2300000:512 --case partial:1:32:2300000:4096 --case partial:1:32:2300000:8192 \
-    --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 --case partial:1:64:1048576:65536 \
-    --case full:16:1024:4096:4096 --case full:16:128:8192:8192 --case full:8:512:16384:16384 2>&1 | tee "$OUT/table.txt"
+  bench_table 230 --case partial:1:32:2300000:512 --case partial:1:32:2300000:4096 \
+    --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:32:2300000:16384 \
+    --case partial:1:64:1048576:65536 --case full:16:1024:4096:4096 --case full:16:128:8192:8192 \
+    --case full:8:512:16384:16384
   timeout 70 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors()" 2>&1 | tee "$OUT/grads.txt"
   tests=tests/kernels/test_fftconv_hbm.py
   [ -f gpu_remaining_tests.txt ] && tests=$(cat gpu_remaining_tests.txt)
@@ -1842,7 +1848,7 @@ if [ "${1:-}" = table2 ]; then
   # the inputs' gradients reset before each call) with the one-block full-length rows; a check of every gradient
   # of the Triton fwd+bwd against fp32 torch.fft (bf16 torch.fft's error alongside); the skip term folded into the
   # filter or not (DNACONV_HBM_FOLD), interleaved; then GPU tests of the HBM backward, as time allows.
-  timeout 390 dnaconv bench fftconv --dtype bfloat16 --json "$OUT/table.json" $TABLE_CASES 2>&1 | tee "$OUT/table.txt"
+  bench_table 390
   timeout 70 python3 -c "from dnaconv.pipelines.ab import grad_errors; grad_errors()" 2>&1 | tee "$OUT/grads.txt"
   timeout 60 python3 - <<'PY' 2>&1 | tee "$OUT/fold.txt"
 # the skip term folded into the filter's spectrum (monarch_hbm._folds) or not, forward and fwd+bwd
