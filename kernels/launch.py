@@ -79,7 +79,8 @@ def launch(kernel, grid: tuple, *args, **kwargs):
     )
     entry = _CACHE.get(key)
     if entry is not None and entry[0] is not None:
-        entry[0][grid](*args, *entry[1])
+        # the runner reads three grid dimensions (triton 3.6: grid[1], grid[2] unchecked)
+        entry[0][(*grid, 1, 1)[:3]](*args, *entry[1])
         return
     compiled = kernel[grid](*args, **kwargs)
     if entry is None:

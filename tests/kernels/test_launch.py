@@ -64,7 +64,7 @@ def test_second_launch_takes_the_compiled_kernel_with_arguments_in_signature_ord
     assert _routes(k) == ["jit", "fast"]
     assert k.log[0][2:] == ((x, 5), {"BLOCK": 32, "num_warps": 4})
     # the constexprs follow the positional arguments, FLAG at its default; launch options are not arguments
-    assert k.log[1][1] == (7, 2) and k.log[1][2] == (x, 6, 32, False)
+    assert k.log[1][1] == (7, 2, 1) and k.log[1][2] == (x, 6, 32, False)
 
 
 @pytest.mark.parametrize(
