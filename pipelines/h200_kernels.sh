@@ -26,7 +26,6 @@
 #   bash pipelines/h200_kernels.sh b13      the HBM backward forced where the reference's runs (full-length filters)
 #   bash pipelines/h200_kernels.sh t13      N = 16,384 on half the spectrum; the README's full-length rows
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
-#   bash pipelines/h200_kernels.sh l14      dnaconv.kernels.launch vs kernel[grid] every call: host time, host-bound shapes
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
 #                                            only it runs on chip (N = 4096)
@@ -1146,60 +1145,6 @@ if [ "${1:-}" = f13 ]; then
   bench_table 150 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
     --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304
   TEST_S=${TEST_S:-200} PART=hbm bash "$0" pending
-  exit 0
-fi
-if [ "${1:-}" = l14 ]; then
-  # Session 14: dnaconv.kernels.launch (a compiled kernel launched again directly) against kernel[grid] on every
-  # call (DNACONV_FAST_LAUNCH=0). Its GPU test; the host's time per launch and per call (ab.host_ms: enqueued
-  # behind a GPU spin); then forward and fwd+bwd ms, three rounds interleaved, at the host-bound shapes (the
-  # default model's training shape and streaming shape) and GPU-bound controls.
-  gpu_tests tests/kernels/test_launch.py "" 120
-  cp "$OUT/tests.txt" "$OUT/tests_launch.txt"
-  cat > /tmp/l14.py <<'PY'  # @triton.jit needs its source in a file
-import os, torch, triton, triton.language as tl
-from dnaconv.kernels.fftconv import fftconv, fftconv_spectrum
-from dnaconv.kernels.launch import launch
-from dnaconv.pipelines.ab import bench, env_set, gated_inputs, host_ms, interleaved_envs, wall
-
-@triton.jit
-def wide(a, b, c, d, e, f, g, h, i, j, k, l, m, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10,
-         A: tl.constexpr, B: tl.constexpr, C: tl.constexpr, D: tl.constexpr, E: tl.constexpr, F: tl.constexpr,
-         G: tl.constexpr, H: tl.constexpr, I: tl.constexpr, J: tl.constexpr, BLOCK: tl.constexpr):
-    o = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    tl.store(a + o, tl.load(b + o, mask=o < n0), mask=o < n0)
-
-x = [torch.zeros(4096, device="cuda") for _ in range(13)]
-ints = [4096, 17, 1, 3, 5000, 64, 128, 7, 9, 11, 8192]
-kw = dict(A=1, B=2, C=3, D=True, E=False, F=1, G=2, H=3, I=4, J=5, BLOCK=1024)
-print(f"24 arguments, 11 constexprs: kernel[grid] {host_ms(lambda: wide[(4,)](*x, *ints, **kw), 50) * 1e3:.1f} us, "
-      f"launch {host_ms(lambda: launch(wide, (4,), *x, *ints, **kw), 50) * 1e3:.1f} us", flush=True)
-C = {"launch": {}, "jit": {"DNACONV_FAST_LAUNCH": "0"}}
-for B, D, L, K in ((16, 128, 8192, 8192), (1, 128, 73727, 8192)):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
-    leaves = [u, k, bias, pre, post]
-    with torch.no_grad():
-        kf = fftconv_spectrum(k.detach(), u, 0)
-        fwd = lambda: fftconv(*leaves)
-        cached = lambda: fftconv(*leaves, k_f=kf)
-        for name, fn in (("forward", fwd), ("forward, cached spectrum", cached)):
-            for cfg, env in C.items():
-                with env_set(env):
-                    print(f"{B}x{D}x{L} K={K} {name} {cfg}: host {host_ms(fn):.3f} ms, wall {wall(fn, 20):.3f}", flush=True)
-            print(f"{B}x{D}x{L} K={K} {name} bench: {interleaved_envs(fn, C, 3)}", flush=True)
-    step = lambda: fftconv(*leaves).backward(dy)
-    for cfg, env in C.items():
-        with env_set(env):
-            print(f"{B}x{D}x{L} K={K} fwd+bwd {cfg}: host {host_ms(step):.3f} ms, wall {wall(step, 20):.3f}", flush=True)
-    print(f"{B}x{D}x{L} K={K} fwd+bwd bench: {interleaved_envs(step, C, 3, leaves)}", flush=True)
-for B, D, L, K in ((64, 1024, 1024, 1024), (1, 32, 2_300_000, 16384), (32, 256, 8192, 128)):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
-    leaves = [u, k, bias, pre, post]
-    with torch.no_grad():
-        print(f"{B}x{D}x{L} K={K} forward bench: {interleaved_envs(lambda: fftconv(*leaves), C, 3)}", flush=True)
-    step = lambda: fftconv(*leaves).backward(dy)
-    print(f"{B}x{D}x{L} K={K} fwd+bwd bench: {interleaved_envs(step, C, 3, leaves)}", flush=True)
-PY
-  timeout 300 python3 /tmp/l14.py 2>&1 | tee "$OUT/l14.txt"
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then

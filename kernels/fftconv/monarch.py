@@ -74,7 +74,6 @@ from dnaconv.kernels.fftconv.plan import (
     monarch_plan,
     split_backward,
 )
-from dnaconv.kernels.launch import launch
 
 __all__ = ["monarch_fftconv", "monarch_plan", "MAX_FFT_SIZE", "MAX_BWD_FFT_SIZE", "MIN_FFT_SIZE"]
 
@@ -463,7 +462,7 @@ def _direct_spectrum(k: torch.Tensor, plan: FFTPlan, fraction: float, wr: torch.
     kfi = torch.empty_like(kfr)
     f1r, f1i, f2r, f2i, _, _, twr, twi = _dft_matrices(n1, n2, k.device, fraction, 1)
     G = max(1, 2048 // (n1 * n2))
-    launch(_direct_spectrum_kernel, (cdiv(D, G),),
+    _direct_spectrum_kernel[(cdiv(D, G),)](
         k, f1r, f1i, f2r, f2i, twr, twi, wr, kfr, kfi, D, plan.k_eff, k.stride(0),
         G=G, N1=n1, N2=n2, M=M, num_warps=8 if n1 * n2 > 2048 else 4,
     )  # fmt: skip
@@ -513,7 +512,7 @@ def monarch_spectrum(
     kfr = torch.empty(D, E, device=k.device, dtype=torch.float32)
     kfi = torch.empty_like(kfr)
     block = 1024
-    launch(_spectrum_kernel, (D, cdiv(E, block)),
+    _spectrum_kernel[(D, cdiv(E, block))](
         torch.view_as_real(kf), idx, wr, wi, kfr if delta is None else delta.float().contiguous(), kfr, kfi,
         E, kf.shape[-1], HAS_DELTA=delta is not None, BLOCK=block,
     )  # fmt: skip
@@ -681,9 +680,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         # two real segments per complex transform, over all B x n_blocks segments of a channel
         G, warps, opts = _launch_shape(n1, n2, cdiv(B * n_blocks, 2), "paired")
         n_groups = cdiv(B * n_blocks, 2 * G)
-        launch(
-            _fftconv_fwd_pair_kernel,
-            (D * n_groups,),
+        _fftconv_fwd_pair_kernel[(D * n_groups,)](
             *args,
             D,
             L,
@@ -713,9 +710,7 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
     G, warps, opts, n_groups, flags["ACROSS"] = _programs(n1, n2, B, n_blocks, half=flags["HALF"])
     grid = (D if flags["ACROSS"] else B * D) * n_groups
     flags["HOLD"] = _hold(G, n1, n2, warps) or flags["HALF"]
-    launch(
-        _fftconv_fwd_kernel,
-        (grid,),
+    _fftconv_fwd_kernel[(grid,)](
         *args,
         z if z is not None else dummy,
         D,
@@ -765,7 +760,7 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
     # that neither holds the other's tiles (``plan.split_backward``)
     mats = _dft_matrices(n1, n2, u.device, 1.0, _precision(u.dtype))
     for part in (1, 2) if split_backward(n1 * n2, L, k_eff) else (0,):
-        launch(_fftconv_bwd_kernel, (rows * n_groups,),
+        _fftconv_bwd_kernel[(rows * n_groups,)](
             dy, u, pre_gate if pre_gate is not None else dummy,
             post_gate if post_gate is not None else dummy, history if history is not None else dummy,
             bias if bias is not None else dummy, kfr, kfi, *mats,

@@ -59,7 +59,6 @@ from dnaconv.kernels.fftconv.dft import (
 )
 from dnaconv.kernels.fftconv.monarch import _launch_shape, _precision, _segments, monarch_spectrum
 from dnaconv.kernels.fftconv.plan import block_overlap, cdiv, hbm_plan
-from dnaconv.kernels.launch import launch
 
 __all__ = ["hbm_fftconv_fwd"]
 
@@ -407,7 +406,7 @@ def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False):
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     for i, (R, p, S, G) in enumerate(f.levels):
-        launch(_col_fwd_kernel, (f.n_seg * R * (S // G),),
+        _col_fwd_kernel[(f.n_seg * R * (S // G),)](
             u, pre_gate if pre_gate is not None else u, history if history is not None else u, *x,
             *_col_dft(p, u.device, prec), D, L, H, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
             f.seg_n, f.r0,
@@ -420,7 +419,7 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec):
     """The inverse column passes from x; the last writes y = post * (conv + bias v) (``_col_inv_kernel``)."""
     B, D, L = u.shape
     for i, (R, p, S, G) in reversed(list(enumerate(f.levels))):
-        launch(_col_inv_kernel, (f.n_seg * R * (S // G),),
+        _col_inv_kernel[(f.n_seg * R * (S // G),)](
             *x, *_col_dft(p, u.device, prec), u, pre_gate if pre_gate is not None else u,
             post_gate if post_gate is not None else u, bias if bias is not None else u, y,
             z if z is not None else u, D, L, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n,
@@ -469,7 +468,7 @@ def hbm_fftconv_fwd(
     x = f.buffers(u.device)
     prec = _precision(u.dtype)
     _columns(f, x, u, pre_gate, history, prec)
-    launch(_row_kernel, (f.n_seg * (f.rows // G),),
+    _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec), D, f.per, f.rows,
         f.rows // G,
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),

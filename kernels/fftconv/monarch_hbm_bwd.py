@@ -57,7 +57,6 @@ from dnaconv.kernels.fftconv.monarch_hbm import (
 )
 from dnaconv.kernels.fftconv.naive import next_fast_len
 from dnaconv.kernels.fftconv.plan import cdiv, freq_order, hbm_plan
-from dnaconv.kernels.launch import launch
 
 __all__ = ["hbm_fftconv_bwd"]
 
@@ -246,7 +245,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     g_rev = torch.empty_like(u)
     v_rev = torch.empty(B, D, L, device=u.device, dtype=torch.float32) if _v_reversed() else None
     dbias = torch.empty(B * D, n_tblk, device=u.device, dtype=torch.float32)
-    launch(_gates_kernel, (B * D, n_tblk),
+    _gates_kernel[(B * D, n_tblk)](
         dy, post_gate if post_gate is not None else dy, z if z is not None else dy, u,
         pre_gate if pre_gate is not None else u, dpost if dpost is not None else dy, g_rev,
         v_rev if v_rev is not None else dbias, dbias, L, n_tblk, HAS_POST=post_gate is not None,
@@ -276,7 +275,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     spectrum = spectrum or monarch_spectrum(k, plan, 1.0, bias if fold else None, rows=f.rows)
     if spectrum[0].shape[1] != f.rows:  # HERM, given every row (the forward's)
         spectrum = tuple(t[:, : f.rows].contiguous() for t in spectrum)
-    launch(_row_dk_kernel, (n_q * n_chunks * n_groups,),
+    _row_dk_kernel[(n_q * n_chunks * n_groups,)](
         *x, *w, *spectrum,
         *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki,
         D, f.per, f.rows, n_groups, n_chunks, SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
@@ -286,7 +285,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     _inverse_columns(f, x, g_rev, None if fold else bias, None, None, dv_rev, None, prec)
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
-    launch(_inputs_kernel, (B * D, n_tblk),
+    _inputs_kernel[(B * D, n_tblk)](
         dv_rev, u, pre_gate if pre_gate is not None else u, du, dpre if dpre is not None else du, L,
         HAS_PRE=pre_gate is not None, BLOCK=BLOCK,
     )  # fmt: skip
