@@ -25,6 +25,8 @@
 #   bash pipelines/h200_kernels.sh f13      paired full-length rows with the HBM backward; the HBM GPU tests
 #   bash pipelines/h200_kernels.sh b13      the HBM backward forced where the reference's runs (full-length filters)
 #   bash pipelines/h200_kernels.sh t13      N = 16,384 on half the spectrum; the README's full-length rows
+#   bash pipelines/h200_kernels.sh s14      the on-chip spectrum on fp16 operands; one sequence's HBM backward at 2^15-2^17
+#   bash pipelines/h200_kernels.sh t14      session 14's README table and the GPU tests of what it changed
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -1145,6 +1147,39 @@ if [ "${1:-}" = f13 ]; then
   bench_table 150 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
     --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304
   TEST_S=${TEST_S:-200} PART=hbm bash "$0" pending
+  exit 0
+fi
+if [ "${1:-}" = s14 ]; then
+  # Session 14: the on-chip filter spectrum in one kernel on fp16 operands (DNACONV_SPECTRUM=direct16) against
+  # the default (the rfft and its gather from N = 2048; 3xtf32 in one kernel up to 1024): forward, then fwd+bwd
+  # (the backward takes the forward's spectrum), three rounds interleaved, with torch.fft and the errors. Then
+  # one sequence's HBM backward on half its spectrum (DNACONV_HBM_BWD=1) where b13 did not time it (N = 2^15,
+  # 2^16, and 2^17 again). Then the on-chip tests listed in $IDS (a file of node ids), if given.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/s14.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"default": {}, "direct16": {"DNACONV_SPECTRUM": "direct16"}}
+forward_sweeps(((64, 1024, 1024, 1024, C), (32, 1024, 2048, 2048, C), (128, 1024, 512, 512, C),
+                (1, 32, 2_300_000, 128, C), (32, 256, 8192, 128, C), (32, 256, 8192, 1024, C)))
+fwd_bwd_sweeps(((64, 1024, 1024, 1024, C), (128, 1024, 512, 512, C), (32, 1024, 2048, 2048, C)))
+H = {"dispatched": {}, "hbm": {"DNACONV_HBM_BWD": "1"}}
+fwd_bwd_sweeps(((1, 4096, 1 << 14, 1 << 14, H), (1, 2048, 1 << 15, 1 << 15, H), (1, 1024, 1 << 16, 1 << 16, H)),
+               reps=2)
+PY
+  if [ -n "${IDS:-}" ]; then
+    timeout "${TEST_S:-200}" python3 -m pytest -q -rf --tb=short -p no:cacheprovider $(cat "$IDS") \
+      > "$OUT/tests.txt" 2>&1
+    tail -8 "$OUT/tests.txt"
+  fi
+  exit 0
+fi
+if [ "${1:-}" = t14 ]; then
+  # Session 14's final code (the on-chip spectrum on fp16 operands for half inputs; one sequence's HBM backward
+  # on half its spectrum at N = 2^16, 2^17): the README table, plus the grid's one-sequence row at L = 64K and
+  # L = 32K; then the GPU tests of what changed.
+  bench_table 330 $TABLE_CASES --case full:1:1024:65536:65536 --case full:1:2048:32768:32768
+  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_monarch.py" \
+    "one_sequence or (gradients_on_the_grid and L65536) or direct_spectrum or forward_half or backward_fp32 or backward_half" \
+    "${TEST_S:-220}"
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then

@@ -424,20 +424,28 @@ def _spectrum_kernel(kf_ptr, idx_ptr, wr_ptr, wi_ptr, delta_ptr, kfr_ptr, kfi_pt
 @triton.jit
 def _direct_spectrum_kernel(k_ptr, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, w_ptr, kfr_ptr, kfi_ptr,
                             D, KE, stride_k,
-                            G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr):  # fmt: skip
+                            G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
+                            PRECISION: tl.constexpr = 1):  # fmt: skip
     """The on-chip spectrum of G filters straight from their taps: the two-level DFT of the forward's input tiles
-    (``_forward_dft``, 3xtf32: fp32 accuracy) of k's first KE taps, zero-padded to N1 x N2, in the kernels'
+    (``_forward_dft``; PRECISION 1, 3xtf32: fp32 accuracy; 2: fp16 operands, each filter's taps over their
+    largest magnitude so that none overflows) of k's first KE taps, zero-padded to N1 x N2, in the kernels'
     storage order (frequency k1 + N1 k2 at [k1, k2], the M kept columns), times w (keep / N, see
     ``_spectrum_index``). One launch in place of an rfft, its padding and the gather (``_spectrum_kernel``)."""
     d = tl.program_id(0) * G + tl.arange(0, G)[:, None, None]
     t = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
     x = tl.load(k_ptr + d.to(tl.int64) * stride_k + t, mask=(d < D) & (t < KE), other=0.0)
+    if PRECISION == 2:
+        scale = tl.max(tl.max(tl.abs(x), axis=2), axis=1)[:, None, None]
+        scale = tl.where(scale > 0, scale, 1.0)
+        x = x / scale
     f1r, f1i = _load_f1(f1r_ptr, f1i_ptr, N1)
     f2r, f2i = _load_f2(f2r_ptr, f2i_ptr, N2, M)
     ttr, tti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, True)
-    xr, xi = _forward_dft(x, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, 1, M)
+    xr, xi = _forward_dft(x, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
     e = tl.arange(0, N1)[None, :, None] * M + tl.arange(0, M)[None, None, :]
     w = tl.load(w_ptr + e)
+    if PRECISION == 2:
+        w = w * scale
     out = d.to(tl.int64) * (N1 * M) + e
     tl.store(kfr_ptr + out, xr * w, mask=d < D)
     tl.store(kfi_ptr + out, xi * w, mask=d < D)
@@ -449,22 +457,29 @@ def _direct_spectrum_kernel(k_ptr, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, 
 # (full L = 512, 128 x 1024) 0.583 vs 0.588; N = 1024: K = 128 at L = 2.3M x 32 0.428 vs 0.435, K = 256 0.493
 # vs 0.501, windows 32 x 256 x 8192 at K = 128 0.420 vs 0.429 (fwd+bwd 1.713 vs 1.724); but N = 2048 (full L =
 # 1K, 64 x 1024) 0.802 vs 0.793 and N = 4096 (full L = 2K) 1.132 vs 1.008, windows at K = 1024 0.825 vs 0.801:
-# there the kernel's 3xtf32 products cost more than cuFFT (one program per filter).
+# there the kernel's 3xtf32 products cost more than cuFFT (one program per filter). On fp16 operands (for half
+# inputs, whose own transforms take them; spectrum error 3e-4 relative, a tenth of a bf16 rounding) it wins at
+# every on-chip size, so half inputs take it there: fourteenth session, forward ms, fp16 kernel vs the default
+# before it, three rounds interleaved (``h200_kernels.sh s14``): full L = 1K 0.776 vs 0.793 (torch.fft 3.164),
+# 2K 1.002 vs 1.007, 512 0.576 vs 0.584 (3xtf32 kernel); K = 128 at L = 2.3M x 32 0.426 vs 0.429; windows 32 x
+# 256 x 8192 at K = 128 0.419 vs 0.420, at K = 1024 0.792 vs 0.800; fwd+bwd (the backward takes the forward's
+# spectrum) full L = 1K 2.546 vs 2.565, 512 2.830 vs 2.837, 2K 3.331 vs 3.338. The output's error moved from
+# 1.67-1.69e-3 to 1.68-1.71e-3 (torch.fft's own bf16 error is 1.66e-3).
 DIRECT_SPECTRUM_MAX = 1024
 
 
-def _direct_spectrum(k: torch.Tensor, plan: FFTPlan, fraction: float, wr: torch.Tensor):
+def _direct_spectrum(k: torch.Tensor, plan: FFTPlan, fraction: float, wr: torch.Tensor, precision: int = 1):
     """``_direct_spectrum_kernel``'s (real, imaginary) [D, 1, N1, M] for an on-chip plan: G filters per program
-    (at least 2048 points), 4 warps (8 at N = 4096)."""
+    (at least 2048 points), 4 warps (8 at N = 4096); ``precision`` of its products (``_mm``)."""
     D, n1, n2 = k.shape[0], plan.n1, plan.n2
     M = n2 if fraction == 1 else round(fraction * n2)
     kfr = torch.empty(D, 1, n1, M, device=k.device, dtype=torch.float32)
     kfi = torch.empty_like(kfr)
-    f1r, f1i, f2r, f2i, _, _, twr, twi = _dft_matrices(n1, n2, k.device, fraction, 1)
+    f1r, f1i, f2r, f2i, _, _, twr, twi = _dft_matrices(n1, n2, k.device, fraction, precision)
     G = max(1, 2048 // (n1 * n2))
     _direct_spectrum_kernel[(cdiv(D, G),)](
         k, f1r, f1i, f2r, f2i, twr, twi, wr, kfr, kfi, D, plan.k_eff, k.stride(0),
-        G=G, N1=n1, N2=n2, M=M, num_warps=8 if n1 * n2 > 2048 else 4,
+        G=G, N1=n1, N2=n2, M=M, PRECISION=precision, num_warps=8 if n1 * n2 > 2048 else 4,
     )  # fmt: skip
     return kfr, kfi
 
@@ -484,25 +499,28 @@ def monarch_spectrum(
     fraction: float = 1.0,
     delta: torch.Tensor | None = None,
     rows: int | None = None,
+    precision: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
     imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse. One rfft of the filter;
     the bins above N / 2 are conjugates (the filter is real). ``delta`` [D]: the spectrum of k + delta at tap 0
     instead (a unit impulse's spectrum is 1 at every bin), without a modified copy of k. The rfft's bins are
     gathered, scaled and split by one kernel (``_spectrum_kernel``) where Triton runs, instead of four torch
-    ops (``_spectrum_torch``). On-chip plans of at most DIRECT_SPECTRUM_MAX points without ``delta`` compute it
-    in one kernel straight from the taps instead (``_direct_spectrum``); DNACONV_SPECTRUM=rfft keeps the rfft
-    there, =direct takes the kernel at every on-chip size (sweeps). ``rows``: only the first rows of each
-    channel's (the HBM forward's HERM frame reads no more)."""
+    ops (``_spectrum_torch``). On-chip plans without ``delta`` compute it in one kernel straight from the taps
+    instead (``_direct_spectrum``): for ``precision`` 2 (that of the kernels it feeds, ``_precision``: half
+    inputs) at every size on fp16 operands, else in 3xtf32 up to DIRECT_SPECTRUM_MAX points. DNACONV_SPECTRUM=
+    rfft keeps the rfft there, =direct takes the 3xtf32 kernel at every on-chip size (sweeps). ``rows``: only
+    the first rows of each channel's (the HBM forward's HERM frame reads no more)."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
     M = idx.numel() // (plan.n // plan.n2)  # stored columns of a row
     if rows is not None:
         idx, wr, wi = (x[: rows * plan.n1 * M] for x in (idx, wr, wi))
     on_triton = k.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
     mode = os.environ.get("DNACONV_SPECTRUM")
-    direct = mode == "direct" or mode is None and plan.n <= DIRECT_SPECTRUM_MAX
+    half = precision == 2 and mode is None
+    direct = mode == "direct" or half or mode is None and plan.n <= DIRECT_SPECTRUM_MAX
     if on_triton and not plan.cols and delta is None and direct:
-        return _direct_spectrum(k.float().contiguous(), plan, fraction, wr)
+        return _direct_spectrum(k.float().contiguous(), plan, fraction, wr, 2 if half else 1)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()
     shape = (D, -1, plan.n1, M)
@@ -658,7 +676,9 @@ def _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum=None, fracti
         (B, D, L), H = u.shape, 0 if history is None else history.shape[-1]
         n1, n2, C, k_eff = plan.n1, plan.n2, plan.C, plan.k_eff
     kfr, kfi = (
-        spectrum if spectrum is not None else monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff), fraction)
+        spectrum
+        if spectrum is not None
+        else monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff), fraction, precision=_precision(u.dtype))
     )
     if tuple(kfr.shape[-2:]) != (n1, n2 if fraction == 1 else round(fraction * n2)):
         raise ValueError(f"cached spectrum {tuple(kfr.shape)} does not match the plan {n1} x {n2}")
@@ -736,7 +756,7 @@ def _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, plan=None, z=None
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     n1, n2, C, k_eff = plan or _prepare(u, k, bias, pre_gate, post_gate, history, kind="backward")[-1]
-    kfr, kfi = spectrum or monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff))
+    kfr, kfi = spectrum or monarch_spectrum(k, FFTPlan((), n1, n2, C, k_eff), precision=_precision(u.dtype))
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     dpost = torch.empty_like(post_gate) if post_gate is not None else None
@@ -872,7 +892,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
                 u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=plan, z=z
             )
         if share:
-            spectrum = ctx.spectrum = monarch_spectrum(k, plan, fraction)
+            spectrum = ctx.spectrum = monarch_spectrum(k, plan, fraction, precision=_precision(u.dtype))
         return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z, plan)
 
     @staticmethod

@@ -394,6 +394,14 @@ HBM_BWD_MIN_SIZE = 1 << 24
 HBM_BWD_ON_CHIP_SIZE = 1 << 25
 HBM_BWD_ONE_BLOCK_SIZE = 1 << 24
 HBM_BWD_MAX_N = 1 << 18
+# - HBM_BWD_HERM_N: one sequence's one block (a full-length filter, B = 1) through the HBM backward on half its
+#   spectrum (``monarch_hbm_bwd._half_storage_of``), fwd+bwd ms as dispatched before (torch.fft's autograd) vs
+#   forced (DNACONV_HBM_BWD=1), B x D x L = 2^26, H200, 2026-11-29, fourteenth session (``h200_kernels.sh s14``,
+#   two rounds interleaved): N = 2^15 (L = 16K) 12.888 vs 12.888, 2^16 13.777 vs 13.137, 2^17 15.637 vs 14.626
+#   (``b13``: 15.636 vs 14.645). With two column levels it lost or drew (``b13``): N = 2^19 15.840 vs 17.088,
+#   2^21 16.117 vs 16.381, 2^23 18.144 vs 17.483. So N = 2^16 and 2^17, from HBM_BWD_ONE_BLOCK_SIZE elements
+#   (timed only at 2^26).
+HBM_BWD_HERM_N = (1 << 16, 1 << 17)
 HBM_BWD_MIN_K = 768
 
 
@@ -406,7 +414,8 @@ def backward_route(
     - "hbm": ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution that also gives dk) over HBM blocks (its
       own size, ``hbm_plan(kind="hbm_bwd")``, the plan returned), from HBM_BWD_MIN_SIZE elements: over several
       blocks per sequence of at most HBM_BWD_MAX_N points, or (from HBM_BWD_ONE_BLOCK_SIZE) one block per
-      sequence (a full-length filter, any N) that a batch of two or more pairs and no on-chip backward covers;
+      sequence (a full-length filter) that no on-chip backward covers, at any N where a batch of two or more
+      pairs it, at N in HBM_BWD_HERM_N for one sequence (half its spectrum);
       where an on-chip backward also runs, only from HBM_BWD_ON_CHIP_SIZE elements and in place of the split
       one, or of the fused one for filters of at least HBM_BWD_MIN_K taps where ``POINT_PS`` prices the HBM
       backward lower (``_cost``; windows of 8192 at K = 1024: 31.0 ps per output fused at N = 2048 against
@@ -436,8 +445,10 @@ def backward_route(
             ):
                 return "hbm", hbm
         elif (
-            batch >= 2 and p is None and size >= HBM_BWD_ONE_BLOCK_SIZE
-        ):  # one block, paired across the batch
+            p is None
+            and size >= HBM_BWD_ONE_BLOCK_SIZE
+            and (batch >= 2 or HBM_BWD_HERM_N[0] <= hbm.n <= HBM_BWD_HERM_N[1])
+        ):  # one block, paired across the batch, or one sequence's on half its spectrum
             return "hbm", hbm
     if p is not None:
         return ("split" if split else "fused"), p

@@ -318,6 +318,15 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert backward_kind(1 << 18, 1 << 18, size=bigger, batch=2) == "hbm"
     assert backward_kind(1 << 22, 1 << 22, size=bigger, batch=2) == "hbm"
     assert backward_kind(1 << 18, 1 << 18, size=bigger) == "reference"  # one sequence: it lost there
+    # one sequence's one block on half its spectrum: where it won, N = 2^16 and 2^17 (HBM_BWD_HERM_N)
+    assert (
+        backward_kind(1 << 15, 1 << 15, size=big) == "hbm"
+        and backward_kind(1 << 16, 1 << 16, size=big) == "hbm"
+    )
+    assert backward_route(1 << 16, 1 << 16, size=big) == ("hbm", hbm_plan(1 << 16, 1 << 16, kind="hbm_bwd"))
+    assert backward_kind(1 << 14, 1 << 14, size=bigger) == "reference"  # N = 2^15: a draw
+    assert backward_kind(1 << 16, 1 << 16, size=big - 1) == "reference"
+    assert triton_pays(1 << 16, 1 << 16, 0, torch.bfloat16, needs_grad=True, size=big, batch=1)
     # one block at N = 4096: the fused backward on half tiles where the sequence fits half the block
     # (``half_backward``), else the HBM one paired across the batch
     assert backward_kind(2048, 2048, size=bigger, batch=2) == "fused"

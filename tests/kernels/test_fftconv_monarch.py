@@ -75,45 +75,58 @@ def test_spectrum_kernel_equals_torch(cols, n1, n2, fraction, D, monkeypatch):
         (64, 64, 1.0, 2, 2049),  # N = 4096, one filter per program
     ],
 )
-def test_direct_spectrum_equals_rfft(n1, n2, fraction, D, K, monkeypatch):
-    """The on-chip spectrum computed in one kernel from the taps (``_direct_spectrum``, 3xtf32) against the
-    rfft's in torch ops, in the kernels' storage order: fp32 accuracy (relative RMS 5e-6; 2e-7 under the
-    interpreter), the zeroed frequency of a sparse plan exactly zero, and a filter that is a column of a wider
-    tensor (strided rows)."""
+@pytest.mark.parametrize("precision", [1, 2], ids=["3xtf32", "fp16"])
+def test_direct_spectrum_equals_rfft(n1, n2, fraction, D, K, precision, monkeypatch):
+    """The on-chip spectrum computed in one kernel from the taps (``_direct_spectrum``) against the rfft's in
+    torch ops, in the kernels' storage order, with a filter that is a column of a wider tensor (strided rows)
+    and the zeroed frequency of a sparse plan exactly zero. 3xtf32: fp32 accuracy (relative RMS 5e-6; 2e-7 under
+    the interpreter). fp16 operands (half inputs, by default): 1e-3 (3e-4 under the
+    interpreter, a tenth of a bf16 rounding), for filters of taps up to 1e4 (unscaled, fp16 products would
+    overflow) and down to 1e-6 (fp16 subnormals) too."""
     from dnaconv.kernels.fftconv.monarch import FFTPlan, monarch_spectrum
 
     p = FFTPlan((), n1, n2, n1 * n2 - K + 1, K)
     g = torch.Generator().manual_seed(4)
-    wide = (torch.randn(D, K + 7, generator=g) / K**0.5).to(DEVICE)
-    k = wide[:, 3 : 3 + K]  # rows K + 7 apart
-    monkeypatch.setenv("DNACONV_SPECTRUM", "direct")  # by default only up to DIRECT_SPECTRUM_MAX points
-    direct = monarch_spectrum(k, p, fraction)
+    wide = torch.randn(D, K + 7, generator=g) / K**0.5
+    if precision == 2:
+        wide *= torch.tensor([1e4, 1e-6, 1.0, 1.0, 1.0][:D])[:, None]
+    k = wide.to(DEVICE)[:, 3 : 3 + K]  # rows K + 7 apart
+    # 3xtf32 by default only up to DIRECT_SPECTRUM_MAX points; fp16 (half inputs) at every on-chip size
+    if precision == 1:
+        monkeypatch.setenv("DNACONV_SPECTRUM", "direct")
+    else:
+        monkeypatch.delenv("DNACONV_SPECTRUM", raising=False)
+    direct = monarch_spectrum(k, p, fraction, precision=precision)
     monkeypatch.setenv("DNACONV_SPECTRUM", "torch")
     ref = monarch_spectrum(k, p, fraction)
     for a, b, name in zip(direct, ref, ("real", "imaginary")):
         assert a.shape == b.shape == (D, 1, n1, round(fraction * n2))
-        assert_close(a.cpu().double(), b.cpu().double(), rtol=5e-6, name=name)
+        for d in range(D):  # each filter on its own scale
+            rtol = 5e-6 if precision == 1 else 1e-3
+            assert_close(a[d].cpu().double(), b[d].cpu().double(), rtol=rtol, name=f"{name}, filter {d}")
         assert torch.equal(a[b == 0], b[b == 0]) or fraction == 1
 
 
 def test_direct_spectrum_where_it_pays(monkeypatch):
     """By default the one-kernel spectrum runs for on-chip plans of at most DIRECT_SPECTRUM_MAX points without a
-    folded skip term; larger ones, HBM plans and delta take the rfft."""
+    folded skip term in 3xtf32 (fp32 inputs), for every on-chip plan without one on fp16 operands (half
+    inputs); larger ones, HBM plans and delta take the rfft."""
     import dnaconv.kernels.fftconv.monarch as mod
 
     monkeypatch.delenv("DNACONV_SPECTRUM", raising=False)
     seen = []
     real = mod._direct_spectrum
-    monkeypatch.setattr(mod, "_direct_spectrum", lambda *a: seen.append(a[1].n) or real(*a))
+    monkeypatch.setattr(mod, "_direct_spectrum", lambda *a: seen.append((a[1].n, a[4])) or real(*a))
     k = torch.randn(2, 300, device=DEVICE)
-    for p, delta in (
-        (mod.FFTPlan((), 32, 32, 725, 300), None),
-        (mod.FFTPlan((), 32, 32, 725, 300), torch.ones(2, device=DEVICE)),
-        (mod.FFTPlan((), 32, 64, 1749, 300), None),
-        (mod.FFTPlan((16,), 16, 32, 7893, 300), None),
-    ):
-        mod.monarch_spectrum(k, p, 1.0, delta)
-    assert mod.DIRECT_SPECTRUM_MAX == 1024 and seen == [1024]
+    for precision in (1, 2):
+        for p, delta in (
+            (mod.FFTPlan((), 32, 32, 725, 300), None),
+            (mod.FFTPlan((), 32, 32, 725, 300), torch.ones(2, device=DEVICE)),
+            (mod.FFTPlan((), 32, 64, 1749, 300), None),
+            (mod.FFTPlan((16,), 16, 32, 7893, 300), None),
+        ):
+            mod.monarch_spectrum(k, p, 1.0, delta, precision=precision)
+    assert mod.DIRECT_SPECTRUM_MAX == 1024 and seen == [(1024, 1), (1024, 2), (2048, 2)]
 
 
 def test_plan(monkeypatch):
@@ -605,12 +618,14 @@ def test_dispatch_rule(monkeypatch):
     assert not triton_pays(2_300_000, 128, 0, torch.bfloat16, needs_grad=True, fraction=0.5)
     assert not triton_pays(10_000_000, 10_000_000, 0, torch.bfloat16, needs_grad=False)  # N > 2^24
     # one HBM block of a full-length filter: paired across a batch, or one sequence on half its spectrum (N =
-    # 32,768 to 2^23), forward only (the one-sequence backward: the reference's)
+    # 32,768 to 2^23); with gradients for one sequence only where its HBM backward on half the spectrum runs (N =
+    # 2^16, 2^17: HBM_BWD_HERM_N), elsewhere the reference's
     assert triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False)
     assert triton_pays(1 << 20, 1 << 20, 0, torch.bfloat16, needs_grad=False, batch=2)
     assert triton_pays(1 << 22, 1 << 22, 0, torch.bfloat16, needs_grad=False)
     assert triton_pays(1 << 22, 1 << 22, 0, torch.bfloat16, needs_grad=False, batch=2)
-    assert not triton_pays(1 << 16, 1 << 16, 0, torch.bfloat16, needs_grad=True, size=1 << 26)
+    assert triton_pays(1 << 16, 1 << 16, 0, torch.bfloat16, needs_grad=True, size=1 << 26)
+    assert not triton_pays(1 << 18, 1 << 18, 0, torch.bfloat16, needs_grad=True, size=1 << 26)
     assert not triton_pays(8192, 8192, 0, torch.bfloat16, needs_grad=False)  # N = 16,384: it did not pay
     assert triton_pays(16384, 16384, 0, torch.bfloat16, needs_grad=False)
     monkeypatch.setenv("DNACONV_HBM_HERM", "0")  # the full frame lost to cuFFT there
