@@ -1177,8 +1177,8 @@ if [ "${1:-}" = t14 ]; then
   # on half its spectrum at N = 2^16, 2^17): the README table, plus the grid's one-sequence row at L = 64K and
   # L = 32K; then the GPU tests of what changed.
   bench_table 330 $TABLE_CASES --case full:1:1024:65536:65536 --case full:1:2048:32768:32768
-  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_monarch.py" \
-    "one_sequence or (gradients_on_the_grid and L65536) or direct_spectrum or forward_half or backward_fp32 or backward_half" \
+  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py" \
+    "(forward_on_the_grid and bf16 and (L1024 or L4096)) or (gradients_on_the_grid and (L1024 or L4096 or L65536)) or hbm_backward_one_sequence or direct_spectrum or forward_half or takes_the_forwards_spectrum" \
     "${TEST_S:-220}"
   exit 0
 fi
