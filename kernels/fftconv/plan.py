@@ -398,9 +398,9 @@ HBM_BWD_MAX_N = 1 << 18
 #   spectrum (``monarch_hbm_bwd._half_storage_of``), fwd+bwd ms as dispatched before (torch.fft's autograd) vs
 #   forced (DNACONV_HBM_BWD=1), B x D x L = 2^26, H200, 2026-11-29, fourteenth session (``h200_kernels.sh s14``,
 #   two rounds interleaved): N = 2^15 (L = 16K) 12.888 vs 12.888, 2^16 13.777 vs 13.137, 2^17 15.637 vs 14.626
-#   (``b13``: 15.636 vs 14.645). With two column levels it lost or drew (``b13``): N = 2^19 15.840 vs 17.088,
-#   2^21 16.117 vs 16.381, 2^23 18.144 vs 17.483. So N = 2^16 and 2^17, from HBM_BWD_ONE_BLOCK_SIZE elements
-#   (timed only at 2^26).
+#   (``b13``: 15.636 vs 14.645). With two column levels it lost at N = 2^19 (15.840 vs 17.088) and 2^21
+#   (16.117 vs 16.381) and won at 2^23 (18.144 vs 17.483), one run each (``b13``); 2^18 was not timed. So N =
+#   2^16 and 2^17, from HBM_BWD_ONE_BLOCK_SIZE elements (timed only at 2^26).
 HBM_BWD_HERM_N = (1 << 16, 1 << 17)
 HBM_BWD_MIN_K = 768
 
