@@ -27,6 +27,7 @@
 #   bash pipelines/h200_kernels.sh t13      N = 16,384 on half the spectrum; the README's full-length rows
 #   bash pipelines/h200_kernels.sh s14      the on-chip spectrum on fp16 operands; one sequence's HBM backward at 2^15-2^17
 #   bash pipelines/h200_kernels.sh t14      session 14's README table and the GPU tests of what it changed
+#   bash pipelines/h200_kernels.sh v14      the spectrum's cost at K = 16K; the on-chip kernel's GPU tests on 8 workers
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -1180,6 +1181,28 @@ if [ "${1:-}" = t14 ]; then
   gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv_hbm.py" \
     "(forward_on_the_grid and bf16 and (L1024 or L4096)) or (gradients_on_the_grid and (L1024 or L4096 or L65536)) or hbm_backward_one_sequence or direct_spectrum or forward_half or takes_the_forwards_spectrum" \
     "${TEST_S:-220}"
+  exit 0
+fi
+if [ "${1:-}" = v14 ]; then
+  # Session 14: what the filter spectrum costs the forward at K = 16K, L = 2.3M x 32 (the 10x row), computed per
+  # call vs given (fftconv_spectrum, as a model caches it), three rounds interleaved; then the on-chip kernel's
+  # GPU tests and the dispatcher's, on $DNACONV_TEST_WORKERS processes.
+  timeout 120 python3 - <<'PY' 2>&1 | tee "$OUT/v14.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv, fftconv_spectrum, naive_fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs
+for B, D, L, K in ((1, 32, 2_300_000, 16384), (1, 32, 2_300_000, 8192), (64, 1024, 1024, 1024)):
+    u, k, bias, pre, post, _ = gated_inputs(B, D, L, K, grad=False)
+    kf = fftconv_spectrum(k, u, 0)
+    t = {"per call": [], "given": [], "torch.fft": []}
+    for _ in range(3):
+        t["per call"].append(bench(lambda: fftconv(u, k, bias, pre, post)))
+        t["given"].append(bench(lambda: fftconv(u, k, bias, pre, post, k_f=kf)))
+        t["torch.fft"].append(bench(lambda: naive_fftconv(u, k, bias, pre, post)))
+    print(f"{B}x{D}x{L} K={K} fwd: " + " ".join(f"{n} {min(v):.3f}" for n, v in t.items()), flush=True)
+PY
+  DNACONV_TEST_WORKERS=${DNACONV_TEST_WORKERS:-8} gpu_tests \
+    "tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv.py" "" "${TEST_S:-400}"
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then
