@@ -1186,7 +1186,7 @@ fi
 if [ "${1:-}" = v14 ]; then
   # Session 14: what the filter spectrum costs the forward at K = 16K, L = 2.3M x 32 (the 10x row), computed per
   # call vs given (fftconv_spectrum, as a model caches it), three rounds interleaved; then the on-chip kernel's
-  # GPU tests and the dispatcher's, on $DNACONV_TEST_WORKERS processes.
+  # GPU tests and the dispatcher's (run it with DNACONV_TEST_WORKERS=8: on 8 processes).
   timeout 120 python3 - <<'PY' 2>&1 | tee "$OUT/v14.txt"
 import torch
 from dnaconv.kernels.fftconv import fftconv, fftconv_spectrum, naive_fftconv
@@ -1201,7 +1201,7 @@ for B, D, L, K in ((1, 32, 2_300_000, 16384), (1, 32, 2_300_000, 8192), (64, 102
         t["torch.fft"].append(bench(lambda: naive_fftconv(u, k, bias, pre, post)))
     print(f"{B}x{D}x{L} K={K} fwd: " + " ".join(f"{n} {min(v):.3f}" for n, v in t.items()), flush=True)
 PY
-  DNACONV_TEST_WORKERS=${DNACONV_TEST_WORKERS:-8} gpu_tests \
+  gpu_tests \
     "tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv.py" "" "${TEST_S:-400}"
   exit 0
 fi
