@@ -28,6 +28,7 @@
 #   bash pipelines/h200_kernels.sh s14      the on-chip spectrum on fp16 operands; one sequence's HBM backward at 2^15-2^17
 #   bash pipelines/h200_kernels.sh t14      session 14's README table and the GPU tests of what it changed
 #   bash pipelines/h200_kernels.sh v14      the spectrum's cost at K = 16K; the on-chip kernel's GPU tests on 8 workers
+#   bash pipelines/h200_kernels.sh f14      a cached spectrum with the bias folded in vs without, vs per call; its GPU tests
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -1203,6 +1204,35 @@ for B, D, L, K in ((1, 32, 2_300_000, 16384), (1, 32, 2_300_000, 8192), (64, 102
 PY
   gpu_tests \
     "tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv.py" "" "${TEST_S:-400}"
+  exit 0
+fi
+if [ "${1:-}" = f14 ]; then
+  # Session 14: a cached filter spectrum with the skip term's bias folded in (fftconv_spectrum(..., bias), as the
+  # model caches it at inference) against one cached without it (the last HBM pass then adds the skip term) and
+  # against computing it per call, forward ms, three rounds interleaved, with torch.fft; then the GPU tests of
+  # the cached spectrum and of the streaming runner through the kernels.
+  timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/f14.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv, fftconv_spectrum, naive_fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs
+for B, D, L, K in ((1, 32, 2_300_000, 16384), (1, 32, 2_300_000, 8192), (1, 128, 73727, 8192), (16, 128, 8192, 8192)):
+    u, k, bias, pre, post, _ = gated_inputs(B, D, L, K, grad=False)
+    plain, folded = fftconv_spectrum(k, u, 0), fftconv_spectrum(k, u, 0, 1.0, bias)
+    rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()
+    err = rel(fftconv(u, k, bias, pre, post, k_f=folded), fftconv(u, k, bias, pre, post))
+    fns = {"per call": lambda: fftconv(u, k, bias, pre, post),
+           "cached": lambda: fftconv(u, k, bias, pre, post, k_f=plain),
+           "cached folded": lambda: fftconv(u, k, bias, pre, post, k_f=folded),
+           "torch.fft": lambda: naive_fftconv(u, k, bias, pre, post)}
+    t = {n: [] for n in fns}
+    for _ in range(3):
+        for n, fn in fns.items():
+            t[n].append(bench(fn))
+    print(f"{B}x{D}x{L} K={K} fwd: " + " ".join(f"{n} {min(v):.3f}" for n, v in t.items())
+          + f" | folded vs per call {err:.1e}", flush=True)
+PY
+  gpu_tests "tests/kernels/test_fftconv_hbm.py tests/test_streaming.py" \
+    "folds_the_bias or given_spectrum or triton or cached" "${TEST_S:-150}"
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then

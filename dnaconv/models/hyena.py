@@ -150,7 +150,7 @@ class HyenaOperator(nn.Module):
             if "k" not in self._cache or self._cache["k"].device != self.filter.decay.device:
                 self._cache.clear()
                 self._cache["k"] = self.filter()
-            self._cache[key] = fftconv_spectrum(self._cache["k"], v, H, self.freq_fraction)
+            self._cache[key] = fftconv_spectrum(self._cache["k"], v, H, self.freq_fraction, self.bias)
             if len(self._cache) > self._MAX_SPECTRA + 1:
                 old = next(k for k in self._cache if k != "k")
                 del self._cache[old]

@@ -33,7 +33,7 @@ from dnaconv.kernels.fftconv.plan import (
 )
 
 try:
-    from dnaconv.kernels.fftconv.monarch import monarch_fftconv, monarch_spectrum
+    from dnaconv.kernels.fftconv.monarch import FoldedSpectrum, monarch_fftconv, monarch_spectrum
 
     HAS_TRITON = True
 except ImportError:  # triton is optional on CPU-only installs
@@ -147,14 +147,35 @@ def uses_triton(u: torch.Tensor, K: int, H: int = 0, needs_grad: bool = False, f
     return _triton_route(u, K, H, needs_grad, fraction) is not None
 
 
-def fftconv_spectrum(k: torch.Tensor, u: torch.Tensor, H: int = 0, fraction: float = 1.0):
+def fftconv_spectrum(
+    k: torch.Tensor, u: torch.Tensor, H: int = 0, fraction: float = 1.0, bias: torch.Tensor | None = None
+):
     """A fixed filter's spectrum for inputs shaped like u [B, D, L] after H history positions: a tensor
     (reference), a tuple (Triton) or None (the sparse reference computes its own); pass it to ``fftconv`` as
-    ``k_f`` with the same ``freq_fraction``."""
+    ``k_f`` with the same ``freq_fraction``. With ``bias`` (the skip term's, passed to ``fftconv`` too), an HBM
+    plan folds it into the spectrum (``FoldedSpectrum``), as the forward does when it computes its own: its
+    last pass then reads a third fewer bytes. ``fftconv`` takes the folded spectrum only without gradients and
+    with that same bias tensor, unchanged since; otherwise it computes the spectrum again."""
     route = _triton_route(u, k.shape[-1], H, False, fraction)
     if route is not None:
+        from dnaconv.kernels.fftconv.monarch_hbm import _folds
+
+        if route[0].cols and bias is not None and not bias.is_inference() and _folds(bias, fraction):
+            return FoldedSpectrum(monarch_spectrum(k, route[0], fraction, bias), bias)
         return monarch_spectrum(k, route[0], fraction)
     return filter_spectrum(k, u.shape[-1], H) if fraction == 1 else None
+
+
+def _given_spectrum(k_f, bias, needs_grad: bool):
+    """(the spectrum the kernels take from ``k_f``, the bias they add themselves): a folded spectrum already
+    holds the skip term, so the kernels get no bias; but not under autograd (the bias's gradient takes the
+    skip term's own path) nor for another bias than the one folded (then no spectrum: they compute it)."""
+    spectrum = k_f if isinstance(k_f, tuple) else None
+    if isinstance(spectrum, FoldedSpectrum):
+        if needs_grad or not spectrum.folds(bias):
+            return None, bias
+        return spectrum, None
+    return spectrum, bias
 
 
 def fftconv(
@@ -171,7 +192,7 @@ def fftconv(
 
     Args:
         u: [B, D, L]; k: [D, K]; bias: [D]; pre_gate, post_gate: [B, D, L];
-        history: [B, D, H] gated inputs before u; k_f: ``fftconv_spectrum(k, u, H, freq_fraction)``
+        history: [B, D, H] gated inputs before u; k_f: ``fftconv_spectrum(k, u, H, freq_fraction, bias)``
         freq_fraction: < 1 runs the frequency-sparse approximation that keeps this fraction (1/2, 1/4, ...)
             of each block's spectrum at the block size of ``fft_plan(L, K, H, freq_fraction)`` (``plan.py``)
     Returns:
@@ -187,7 +208,7 @@ def fftconv(
     needs_grad = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors)
     route = _triton_route(u, k.shape[-1], H, needs_grad, freq_fraction)
     if route is not None:
-        spectrum = k_f if isinstance(k_f, tuple) else None
+        spectrum, bias = _given_spectrum(k_f, bias, needs_grad)
         return monarch_fftconv(u, k, bias, pre_gate, post_gate, history, spectrum, freq_fraction, route)
     if freq_fraction < 1:
         plan = fft_plan(u.shape[-1], k.shape[-1], H, freq_fraction)

@@ -537,6 +537,23 @@ def monarch_spectrum(
     return kfr.view(shape), kfi.view(shape)
 
 
+class FoldedSpectrum(tuple):
+    """A filter's spectrum (real, imaginary), as ``monarch_spectrum`` gives it, with a skip term's bias folded in
+    (its ``delta``): the convolution with it is conv(v, k) + bias v, so the HBM forward's last column pass does
+    not read u and pre again to form the skip term (``monarch_hbm._folds``). It holds the bias tensor and that
+    tensor's version counter at folding, so that an in-place change of the bias since (an optimizer step, a
+    weight load) shows: ``folds(bias)``."""
+
+    def __new__(cls, parts, bias: torch.Tensor):
+        self = super().__new__(cls, parts)
+        self.bias, self.version = bias, bias._version
+        return self
+
+    def folds(self, bias: torch.Tensor | None) -> bool:
+        """Whether this spectrum's skip term is ``bias`` as it is now."""
+        return bias is self.bias and bias._version == self.version
+
+
 def _prepare(u, k, bias, pre_gate, post_gate, history, fraction=1.0, kind="forward"):
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]

@@ -687,3 +687,68 @@ def test_hbm_backward_hermitian_half(L, max_row, monkeypatch):
         assert herm[-1] is (env == "1") and len(herm) >= 2  # the forward's last pass and the backward's
         for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
             assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=f"{name} herm={env}")
+
+
+def test_cached_spectrum_folds_the_bias(monkeypatch):
+    """``fftconv_spectrum(..., bias)`` on an HBM plan folds the skip term into the cached spectrum (as the
+    forward does with the spectrum it computes itself): fftconv given it computes no spectrum and runs the last
+    column pass without the bias (HAS_BIAS off: a third fewer bytes there), where a spectrum cached without the
+    bias needs it on; the same result as computing its own. With another bias, or the same bias changed in
+    place since, it computes the spectrum again (with the bias it is given)."""
+    import dnaconv.kernels.fftconv as fc
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm_mod
+    from dnaconv.kernels.fftconv.monarch import FoldedSpectrum
+
+    monkeypatch.setattr(  # the dispatch's decision, as on CUDA (here the interpreter runs the kernels)
+        fc,
+        "_triton_route",
+        lambda u, *a: fc._route(u.shape[-1], *a[:2], u.dtype, *a[2:], u.numel(), u.shape[0]),
+    )
+    u, k, bias, pre, post, _ = _inputs(1, 3, 30_000, 3000, 0, torch.bfloat16)
+    assert fc._route(30_000, 3000, 0, torch.bfloat16, False, 1.0, u.numel(), 1)[0].cols  # through HBM
+    has_bias = spy_launches(monkeypatch, hbm_mod, "_col_inv_kernel", record=lambda kw: kw["HAS_BIAS"])
+    spectra, real = [], hbm_mod.monarch_spectrum
+    monkeypatch.setattr(hbm_mod, "monarch_spectrum", lambda *a, **kw: spectra.append(1) or real(*a, **kw))
+
+    def run(b, k_f=None):
+        has_bias.clear(), spectra.clear()
+        with torch.no_grad():
+            y = fc.fftconv(u, k, b, pre, post, k_f=k_f)
+        return y, has_bias[:], len(spectra)
+
+    own, flags, n = run(bias)
+    assert flags == [False] and n == 1  # computed here, folded
+    kf = fc.fftconv_spectrum(k, u, 0, 1.0, bias)
+    assert isinstance(kf, FoldedSpectrum) and kf.folds(bias)
+    y, flags, n = run(bias, kf)
+    assert flags == [False] and n == 0 and torch.equal(y, own)
+    plain = fc.fftconv_spectrum(k, u)  # cached without the bias: the last pass adds the skip term
+    assert not isinstance(plain, FoldedSpectrum)
+    y, flags, n = run(bias, plain)
+    assert flags == [True] and n == 0
+    assert_close(y.float(), own.float(), rtol=2e-3, name="folded vs not")
+    ref = naive_conv_direct(*_cpu([u, k, bias, pre, post]))
+    assert_close(own.float().cpu(), ref, rtol=1e-2, name="folded vs direct")
+    other = bias + 1
+    y, flags, n = run(other, kf)  # not the folded bias: computed again, with this one
+    assert n == 1 and torch.equal(y, run(other)[0])
+    bias.add_(1)  # the folded bias changed in place since
+    assert not kf.folds(bias)
+    y, flags, n = run(bias, kf)
+    assert n == 1 and torch.equal(y, run(other)[0])
+
+
+def test_given_spectrum_under_autograd():
+    """A folded spectrum is not taken under autograd (the bias's gradient needs the skip term's own path) nor
+    for another bias; a plain one is taken as given, with the bias."""
+    from dnaconv.kernels.fftconv import _given_spectrum
+    from dnaconv.kernels.fftconv.monarch import FoldedSpectrum
+
+    bias, parts = torch.randn(3), (torch.zeros(3, 1), torch.zeros(3, 1))
+    kf = FoldedSpectrum(parts, bias)
+    assert _given_spectrum(kf, bias, False) == (kf, None)
+    assert _given_spectrum(kf, bias, True) == (None, bias)
+    assert _given_spectrum(kf, bias.clone(), False)[0] is None
+    assert _given_spectrum(kf, None, False) == (None, None)
+    assert _given_spectrum(parts, bias, True) == (parts, bias)
+    assert _given_spectrum(None, bias, False) == (None, bias)
