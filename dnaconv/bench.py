@@ -160,6 +160,30 @@ def fftconv_errors(mode: str, args: tuple, dy: torch.Tensor) -> dict:
     return out
 
 
+def _cached_row(
+    row: dict, args: tuple, full: tuple | None, fftconv_spectrum, filter_spectrum, device
+) -> dict:
+    """``bench_fftconv``'s "cached" row after the forward ``row``: both sides given their filter's spectrum,
+    computed once beforehand (a full-length filter's too for "vs full"), and the error of the output."""
+    from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+
+    u, k, bias = args[:3]
+    with torch.no_grad():
+        kf, kf_ref = fftconv_spectrum(k, u, 0, 1.0, bias), filter_spectrum(k, u.shape[-1])
+        fast = _bench_ms(lambda: fftconv(*args, k_f=kf), None, device)
+        base = _bench_ms(lambda: naive_fftconv(*args, k_f=kf_ref), None, device)
+        ref = naive_fftconv(*(x.double() for x in args))
+        out = dict(row, mode="cached", ms=fast, baseline_ms=base, speedup=base / fast, x_floor=fast / row["floor_ms"],
+                   baseline_x_floor=base / row["floor_ms"], rel_err=rel_rms_error(fftconv(*args, k_f=kf), ref),
+                   baseline_rel_err=rel_rms_error(naive_fftconv(*args, k_f=kf_ref), ref))  # fmt: skip
+        del ref
+        if full is not None:
+            kf_full = filter_spectrum(full[1], u.shape[-1])
+            out["full_baseline_ms"] = _bench_ms(lambda: naive_fftconv(*full, k_f=kf_full), None, device)
+            out["vs_full"] = out["full_baseline_ms"] / fast
+    return out
+
+
 def bench_fftconv(
     dtypes: tuple[torch.dtype, ...] = (torch.bfloat16, torch.float32),
     total: int = 1 << 26,
@@ -167,6 +191,7 @@ def bench_fftconv(
     cases: list | None = None,
     fractions: tuple[float, ...] = (),
     device: str = "cuda",
+    cached: bool = False,
 ) -> list[dict]:
     """Gated causal convolution (pre-gate, post-gate, skip) through ``fftconv`` (Triton where it fits)
     against the torch.fft reference, side by side; median of ``triton.testing.do_bench``.
@@ -175,9 +200,11 @@ def bench_fftconv(
     (``rel_err``), of the worst gradient in fwd+bwd rows (each gradient's in ``grad_errors``); the reference's
     own in the input dtype alongside (``baseline_...``). Partial filters also time torch.fft with a
     full-length filter at the same L (``full_baseline_ms``), and each of ``fractions`` adds a forward row of
-    the frequency-sparse convolution keeping that fraction. ``device``: CUDA for the kernels; elsewhere both
-    sides run the reference (a check of the bench itself)."""
-    from dnaconv.kernels.fftconv import fftconv, naive_fftconv, uses_triton
+    the frequency-sparse convolution keeping that fraction. ``cached`` adds after each forward row one of mode
+    "cached": the forward with the filter's spectrum computed once beforehand, as a model at inference does
+    (``fftconv_spectrum`` with the bias; torch.fft given ``filter_spectrum``, the full-length baseline too).
+    ``device``: CUDA for the kernels; elsewhere both sides run the reference (a check of the bench itself)."""
+    from dnaconv.kernels.fftconv import fftconv, fftconv_spectrum, filter_spectrum, naive_fftconv, uses_triton
 
     device = torch.device(device)
     rows = []
@@ -232,13 +259,16 @@ def bench_fftconv(
                     row.update(fftconv_errors(mode, args, dy))
                 except torch.OutOfMemoryError:  # the float64 reference did not fit
                     row.update(rel_err=float("nan"), baseline_rel_err=float("nan"))
+                full = None
                 if mode == "fwd" and kind == "partial":
                     k_full = torch.randn(D, L, device=device, generator=g) / L**0.5
                     full = (u, k_full, bias, pre, post)
                     row["full_baseline_ms"] = _bench_ms(lambda full=full: naive_fftconv(*full), None, device)
                     row["vs_full"] = row["full_baseline_ms"] / row["ms"]
-                    del k_full, full
                 rows.append(row)
+                if mode == "fwd" and cached:
+                    rows.append(_cached_row(row, args, full, fftconv_spectrum, filter_spectrum, device))
+                full = k_full = None
                 if mode == "fwd":
                     for f in fractions:
                         try:

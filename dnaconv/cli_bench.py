@@ -94,9 +94,14 @@ def bench_embed_cmd(model_path, length, chunk_sizes, no_baseline, repeats, json_
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     help="Also time the frequency-sparse forward keeping this fraction of the spectrum (repeatable).",
 )
+@click.option(
+    "--cached",
+    is_flag=True,
+    help="Also time each forward with the filter's spectrum computed once beforehand, as at inference.",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the rows to this file.")
 @handle_errors
-def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, json_out):
+def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, cached, json_out):
     """Time the gated causal convolution (Triton where it fits) against the torch.fft reference (CUDA).
 
     Full filters at L from 1K to 4M, partial filters K in {4K, 16K, 64K} at L in {1M, 2.3M}; forward and
@@ -104,7 +109,8 @@ def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, 
     reference in float64 (forward: the output's; fwd+bwd: the worst gradient's, each one's in the JSON), the
     reference's own in the same dtype beside it ("base err").
     Partial rows also give the speedup over torch.fft with a full-length filter ("vs full"), --fraction rows
-    the frequency-sparse forward.
+    the frequency-sparse forward, --cached rows (mode "cached") the forward with each side given its filter's
+    spectrum, computed once beforehand (a model at inference caches it).
 
     \b
     Example:
@@ -132,6 +138,7 @@ def bench_fftconv_cmd(dtypes, total, no_backward, quick, case_specs, fractions, 
         not no_backward,
         cases,
         fractions,
+        cached=cached,
     )
     if json_out:
         with open(json_out, "w") as f:

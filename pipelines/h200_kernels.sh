@@ -29,6 +29,7 @@
 #   bash pipelines/h200_kernels.sh t14      session 14's README table and the GPU tests of what it changed
 #   bash pipelines/h200_kernels.sh v14      the spectrum's cost at K = 16K; the on-chip kernel's GPU tests on 8 workers
 #   bash pipelines/h200_kernels.sh f14      a cached spectrum with the bias folded in vs without, vs per call; its GPU tests
+#   bash pipelines/h200_kernels.sh c14      the forward per call and with cached spectra (bench --cached), partial rows
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -1233,6 +1234,16 @@ for B, D, L, K in ((1, 32, 2_300_000, 16384), (1, 32, 2_300_000, 8192), (1, 128,
 PY
   gpu_tests "tests/kernels/test_fftconv_hbm.py tests/test_streaming.py" \
     "folds_the_bias or given_spectrum or triton or cached" "${TEST_S:-150}"
+  exit 0
+fi
+if [ "${1:-}" = c14 ]; then
+  # Session 14: the forward per call and with each side's filter spectrum computed once beforehand (bench
+  # --cached: the kernels' folded with the bias, torch.fft's filter_spectrum, the full-length baseline's too),
+  # at the partial rows of the README table and full L = 1K.
+  timeout 280 dnaconv bench fftconv --dtype bfloat16 --no-backward --cached --json "$OUT/cached.json" \
+    --case partial:1:32:2300000:128 --case partial:1:32:2300000:1024 --case partial:1:32:2300000:4096 \
+    --case partial:1:32:2300000:8192 --case partial:1:32:2300000:16384 --case partial:1:128:73727:8192 \
+    --case partial:1:64:1048576:65536 --case full:64:1024:1024:1024 2>&1 | tee "$OUT/cached.txt"
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then

@@ -337,6 +337,27 @@ def test_bench_fftconv_rows():
             assert r["dtype"] == "float32" or r["grad_errors"]["du"] > 1e-4  # bf16 rounding shows
 
 
+def test_bench_fftconv_cached_rows():
+    """``bench_fftconv(cached=True)`` adds after each forward row one of mode "cached" (both sides given the
+    filter's spectrum, computed once), with its own time, error and, for partial filters, "vs full"."""
+    import torch
+
+    from dnaconv.bench import bench_fftconv
+
+    cases = [("partial", 1, 3, 300, 40), ("full", 2, 2, 128, 128)]
+    rows = bench_fftconv((torch.float32,), backward=False, cases=cases, device="cpu", cached=True)
+    assert [(r["kind"], r["mode"]) for r in rows] == [
+        ("partial", "fwd"), ("partial", "cached"), ("full", "fwd"), ("full", "cached")
+    ]  # fmt: skip
+    for fwd, cached in (rows[:2], rows[2:]):
+        assert cached["ms"] > 0 and cached["baseline_ms"] > 0 and cached["ms"] != fwd["ms"]
+        assert cached["rel_err"] < 1e-6 and cached["speedup"] == cached["baseline_ms"] / cached["ms"]
+        assert ("vs_full" in cached) == (cached["kind"] == "partial")
+    assert (
+        rows[1]["full_baseline_ms"] > 0 and rows[1]["vs_full"] == rows[1]["full_baseline_ms"] / rows[1]["ms"]
+    )
+
+
 def test_bench_fftconv_table(monkeypatch):
     """`dnaconv bench fftconv` prints one line per row, "-" where a row has no figure (fwd+bwd's "vs full", a
     case out of memory)."""
