@@ -517,10 +517,10 @@ def monarch_spectrum(
         idx, wr, wi = (x[: rows * plan.n1 * M] for x in (idx, wr, wi))
     on_triton = k.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
     mode = os.environ.get("DNACONV_SPECTRUM")
-    half = precision == 2 and mode is None
-    direct = mode == "direct" or half or mode is None and plan.n <= DIRECT_SPECTRUM_MAX
+    fp16 = precision == 2 and mode is None
+    direct = mode == "direct" or fp16 or mode is None and plan.n <= DIRECT_SPECTRUM_MAX
     if on_triton and not plan.cols and delta is None and direct:
-        return _direct_spectrum(k.float().contiguous(), plan, fraction, wr, 2 if half else 1)
+        return _direct_spectrum(k.float().contiguous(), plan, fraction, wr, 2 if fp16 else 1)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()
     shape = (D, -1, plan.n1, M)

@@ -736,6 +736,15 @@ def test_cached_spectrum_folds_the_bias(monkeypatch):
     assert not kf.folds(bias)
     y, flags, n = run(bias, kf)
     assert n == 1 and torch.equal(y, run(other)[0])
+    # with streaming history (the model's cache is keyed by its length): as the forward folds its own
+    hist = _inputs(1, 3, 2600, 3000, 2600, torch.bfloat16, seed=5)[5]
+    kf = fc.fftconv_spectrum(k, u, hist.shape[-1], 1.0, bias)
+    assert isinstance(kf, FoldedSpectrum)
+    with torch.no_grad():
+        y = fc.fftconv(u, k, bias, pre, post, hist, k_f=kf)
+        assert torch.equal(y, fc.fftconv(u, k, bias, pre, post, hist))
+    ref = naive_conv_direct(*_cpu([u, k, bias, pre, post]), history=hist.cpu())
+    assert_close(y.float().cpu(), ref, rtol=1e-2, name="folded with history vs direct")
 
 
 def test_given_spectrum_under_autograd():
