@@ -133,18 +133,19 @@ def _bench_ms(fn, grad_to_none=None, device=torch.device("cuda")) -> float:
 GRAD_NAMES = ("du", "dk", "dbias", "dpre", "dpost")
 
 
-def fftconv_errors(mode: str, args: tuple, dy: torch.Tensor) -> dict:
+def fftconv_errors(mode: str, args: tuple, dy: torch.Tensor | None, spectra: tuple = (None, None)) -> dict:
     """``bench_fftconv``'s error fields for ``mode`` on the convolution inputs ``args`` (u, k, bias, pre, post):
     relative RMS errors of ``fftconv`` and of the reference in the input dtype against the reference in
-    float64; of the output ("fwd"), or of each gradient for the output gradient ``dy`` and the worst of them."""
+    float64; of the output ("fwd", each side given its cached filter spectrum from ``spectra`` where there is
+    one), or of each gradient for the output gradient ``dy`` and the worst of them."""
     from dnaconv.kernels.fftconv import fftconv, naive_fftconv
 
     if mode == "fwd":
         with torch.no_grad():
             ref = naive_fftconv(*(x.double() for x in args))
             return dict(
-                rel_err=rel_rms_error(fftconv(*args), ref),
-                baseline_rel_err=rel_rms_error(naive_fftconv(*args), ref),
+                rel_err=rel_rms_error(fftconv(*args, k_f=spectra[0]), ref),
+                baseline_rel_err=rel_rms_error(naive_fftconv(*args, k_f=spectra[1]), ref),
             )
 
     def grads(fn, double=False):
@@ -172,11 +173,8 @@ def _cached_row(
         kf, kf_ref = fftconv_spectrum(k, u, 0, 1.0, bias), filter_spectrum(k, u.shape[-1])
         fast = _bench_ms(lambda: fftconv(*args, k_f=kf), None, device)
         base = _bench_ms(lambda: naive_fftconv(*args, k_f=kf_ref), None, device)
-        ref = naive_fftconv(*(x.double() for x in args))
         out = dict(row, mode="cached", ms=fast, baseline_ms=base, speedup=base / fast, x_floor=fast / row["floor_ms"],
-                   baseline_x_floor=base / row["floor_ms"], rel_err=rel_rms_error(fftconv(*args, k_f=kf), ref),
-                   baseline_rel_err=rel_rms_error(naive_fftconv(*args, k_f=kf_ref), ref))  # fmt: skip
-        del ref
+                   baseline_x_floor=base / row["floor_ms"], **fftconv_errors("fwd", args, None, (kf, kf_ref)))  # fmt: skip
         if full is not None:
             kf_full = filter_spectrum(full[1], u.shape[-1])
             out["full_baseline_ms"] = _bench_ms(lambda: naive_fftconv(*full, k_f=kf_full), None, device)

@@ -47,3 +47,15 @@ def spy_launches(monkeypatch, module, name: str, seen: list | None = None, recor
 
     monkeypatch.setattr(module, name, Spy())
     return seen
+
+
+def route_as_on_cuda(monkeypatch) -> None:
+    """``fftconv``'s dispatch decides as it would for these inputs on CUDA (``_route``), so that the kernels run
+    under the interpreter on the CPU where it takes them."""
+    import dnaconv.kernels.fftconv as fc
+
+    monkeypatch.setattr(
+        fc,
+        "_triton_route",
+        lambda u, *a: fc._route(u.shape[-1], *a[:2], u.dtype, *a[2:], u.numel(), u.shape[0]),
+    )

@@ -12,7 +12,7 @@ from dnaconv.kernels.fftconv import naive_conv_direct
 from dnaconv.kernels.fftconv.monarch import MAX_FFT_SIZE, monarch_fftconv, monarch_plan
 from dnaconv.kernels.fftconv.plan import split_backward
 from dnaconv.kernels.testing import BF16_FLOOR, assert_close
-from tests.kernels.helpers import DEVICE, conv_inputs, spy_launches
+from tests.kernels.helpers import DEVICE, conv_inputs, route_as_on_cuda, spy_launches
 
 # (B, D, L, K, H): full filters (K >= L), partial (K < L, several blocks), odd lengths, D not a multiple of 16,
 # and streaming history.
@@ -436,11 +436,7 @@ def test_route_from_dispatch(monkeypatch):
             assert torch.equal(a, b)
     # and fftconv hands its decision on (here on the CPU, as if the input were on CUDA)
     seen = []
-    monkeypatch.setattr(
-        dispatch,
-        "_triton_route",
-        lambda u, *a: dispatch._route(u.shape[-1], *a[:2], u.dtype, *a[2:], u.numel(), u.shape[0]),
-    )
+    route_as_on_cuda(monkeypatch)
     monkeypatch.setattr(dispatch, "monarch_fftconv", lambda *a: seen.append(a[-1]) or monarch_fftconv(*a))
     with torch.no_grad():
         y = dispatch.fftconv(*xs)
