@@ -30,6 +30,7 @@
 #   bash pipelines/h200_kernels.sh v14      the spectrum's cost at K = 16K; the on-chip kernel's GPU tests on 8 workers
 #   bash pipelines/h200_kernels.sh f14      a cached spectrum with the bias folded in vs without, vs per call; its GPU tests
 #   bash pipelines/h200_kernels.sh c14      the forward per call and with cached spectra (bench --cached), partial rows
+#   bash pipelines/h200_kernels.sh hspec    (not yet run) HBM plans' spectrum in one kernel vs the rfft; its GPU tests
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -1244,6 +1245,20 @@ if [ "${1:-}" = c14 ]; then
     --case partial:1:32:2300000:128 --case partial:1:32:2300000:1024 --case partial:1:32:2300000:4096 \
     --case partial:1:32:2300000:8192 --case partial:1:32:2300000:16384 --case partial:1:128:73727:8192 \
     --case partial:1:64:1048576:65536 --case full:64:1024:1024:1024 2>&1 | tee "$OUT/cached.txt"
+  exit 0
+fi
+if [ "${1:-}" = hspec ]; then
+  # Written in session 14, not yet run: an HBM plan's filter spectrum in one kernel from the taps
+  # (DNACONV_HBM_SPECTRUM=direct: 3xtf32, =direct16: fp16 operands) against the rfft and its gather, forward ms,
+  # three rounds interleaved, with torch.fft and the errors (the 10x row first); then their GPU tests.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/hspec.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+C = {"rfft": {}, "direct": {"DNACONV_HBM_SPECTRUM": "direct"}, "direct16": {"DNACONV_HBM_SPECTRUM": "direct16"}}
+forward_sweeps(((1, 32, 2_300_000, 16384, C), (1, 32, 2_300_000, 8192, C), (1, 32, 2_300_000, 1024, C),
+                (1, 128, 73727, 8192, C), (16, 128, 8192, 8192, C), (8, 512, 16384, 16384, C),
+                (1, 64, 1 << 20, 65536, C), (1, 1024, 1 << 16, 1 << 16, C)))
+PY
+  gpu_tests tests/kernels/test_fftconv_hbm.py "hbm_spectrum" "${TEST_S:-120}"
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then

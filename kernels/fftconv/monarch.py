@@ -510,7 +510,9 @@ def monarch_spectrum(
     instead (``_direct_spectrum``): for ``precision`` 2 (that of the kernels it feeds, ``_precision``: half
     inputs) at every size on fp16 operands, else in 3xtf32 up to DIRECT_SPECTRUM_MAX points. DNACONV_SPECTRUM=
     rfft keeps the rfft there, =direct takes the 3xtf32 kernel at every on-chip size (sweeps). ``rows``: only
-    the first rows of each channel's (the HBM forward's HERM frame reads no more)."""
+    the first rows of each channel's (the HBM forward's HERM frame reads no more). HBM plans of one column
+    level take one kernel from the taps with DNACONV_HBM_SPECTRUM=direct (3xtf32) or =direct16 (fp16
+    operands; ``monarch_hbm.hbm_spectrum``, not yet timed, so not the default)."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
     M = idx.numel() // (plan.n // plan.n2)  # stored columns of a row
     if rows is not None:
@@ -521,6 +523,12 @@ def monarch_spectrum(
     direct = mode == "direct" or fp16 or mode is None and plan.n <= DIRECT_SPECTRUM_MAX
     if on_triton and not plan.cols and delta is None and direct:
         return _direct_spectrum(k.float().contiguous(), plan, fraction, wr, 2 if fp16 else 1)
+    hbm_mode = os.environ.get("DNACONV_HBM_SPECTRUM")
+    if on_triton and len(plan.cols) == 1 and fraction == 1 and hbm_mode in ("direct", "direct16"):
+        from dnaconv.kernels.fftconv.monarch_hbm import hbm_spectrum
+
+        prec = 2 if hbm_mode == "direct16" else 1
+        return hbm_spectrum(k.float().contiguous(), plan, delta, rows, prec)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()
     shape = (D, -1, plan.n1, M)

@@ -319,6 +319,71 @@ def _col_inv_kernel(
 _COL_CACHE: dict = {}
 
 
+@triton.jit
+def _spectrum_kernel(k_ptr, delta_ptr, fpr_ptr, fpi_ptr, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr,
+                     kfr_ptr, kfi_ptr, KE, stride_k, ROWS, P_EFF, inv_n,
+                     P: tl.constexpr, G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
+                     HAS_DELTA: tl.constexpr, PRECISION: tl.constexpr):  # fmt: skip
+    """Rows k_p (G of them) of one filter's spectrum for a plan of one column level of P points and rows of R =
+    N1 N2 (N = P R), straight from its KE taps, in the kernels' storage order ([D, ROWS, N1, N2]: frequency k_p
+    + P (k1 + N1 k2) at [k_p, k1, k2]), scaled by 1/N; with the taps t = r + R p:
+    X[k_p + P k_r] = sum_r W_N^(r k_p) W_R^(r k_r) sum_p k[r + R p] W_P^(p k_p).
+    The inner sum runs over the P_EFF = ceil(KE / R) values of p that hold taps, in fp32 from F_P's table; the
+    twiddle W_N^(r k_p) in fp32 from the integer r k_p mod N; the row's DFT is the HBM row pass's
+    (``_forward_dft_complex_at``: 3xtf32, or fp16 operands over a power of two). HAS_DELTA: k + delta at tap 0
+    (the skip term folded, ``monarch_spectrum``'s delta)."""
+    R: tl.constexpr = N1 * N2
+    d = tl.program_id(0)
+    kp = tl.program_id(1) * G + tl.arange(0, G)
+    r = tl.arange(0, R)
+    cr = tl.zeros([G, R], dtype=tl.float32)
+    ci = tl.zeros([G, R], dtype=tl.float32)
+    for p in range(0, P_EFF):
+        t = r + R * p
+        a = tl.load(k_ptr + d.to(tl.int64) * stride_k + t, mask=t < KE, other=0.0)
+        if HAS_DELTA:
+            a += tl.where(t == 0, tl.load(delta_ptr + d), 0.0)
+        w = kp * P + p  # F_P[k_p, p] (symmetric)
+        cr += tl.load(fpr_ptr + w, mask=kp < P, other=0.0)[:, None] * a[None, :]
+        ci += tl.load(fpi_ptr + w, mask=kp < P, other=0.0)[:, None] * a[None, :]
+    m = (r[None, :] * kp[:, None]) % (P * R)
+    ang = m.to(tl.float32) * (-6.283185307179586 / (P * R))
+    tr = tl.cos(ang)
+    ti = tl.sin(ang)
+    zr = tl.reshape(cr * tr - ci * ti, (G, N1, N2))
+    zi = tl.reshape(cr * ti + ci * tr, (G, N1, N2))
+    sa = _scale(tl.maximum(tl.abs(zr), tl.abs(zi)), PRECISION)
+    xr, xi = _forward_dft_complex_at(zr / sa, zi / sa, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr,
+                                     G, N1, N2, PRECISION, N2)  # fmt: skip
+    e = (tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :])[None]
+    out = (d.to(tl.int64) * ROWS + kp[:, None, None]) * R + e
+    keep = kp[:, None, None] < ROWS
+    tl.store(kfr_ptr + out, xr * (sa * inv_n), mask=keep)
+    tl.store(kfi_ptr + out, xi * (sa * inv_n), mask=keep)
+
+
+def hbm_spectrum(k: torch.Tensor, plan, delta=None, rows: int | None = None, precision: int = 1):
+    """``_spectrum_kernel``'s (real, imaginary) [D, rows, N1, N2] (all P rows by default) of a dense plan of one
+    column level: ``monarch_spectrum``'s result in one launch instead of an rfft, its padding and the gather.
+    Four rows per program, 4 warps. Not timed yet; DNACONV_HBM_SPECTRUM=direct (3xtf32) or =direct16 (fp16
+    operands) takes it (``monarch_spectrum``)."""
+    (P,) = plan.cols
+    n1, n2 = plan.n1, plan.n2
+    rows = rows or P
+    D, R = k.shape[0], n1 * n2
+    kfr = torch.empty(D, rows, n1, n2, device=k.device, dtype=torch.float32)
+    kfi = torch.empty_like(kfr)
+    fpr, fpi = _col_dft(P, k.device, 1)
+    f1r, f1i, f2r, f2i, _, _, twr, twi = _dft_matrices(n1, n2, k.device, 1.0, precision)
+    G = 4
+    _spectrum_kernel[(D, -(-rows // G))](
+        k, delta.float().contiguous() if delta is not None else k, fpr, fpi, f1r, f1i, f2r, f2i, twr, twi,
+        kfr, kfi, plan.k_eff, k.stride(0), rows, -(-plan.k_eff // R), 1.0 / plan.n,
+        P=P, G=G, N1=n1, N2=n2, HAS_DELTA=delta is not None, PRECISION=precision, num_warps=4,
+    )  # fmt: skip
+    return kfr, kfi
+
+
 def _col_dft(p: int, device, precision: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """F_P (real, imaginary), stored as ``dft._matrix_dtype(precision)``."""
     dtype = _matrix_dtype(precision)

@@ -22,7 +22,7 @@ from dnaconv.kernels.fftconv.plan import (
     kept_columns,
     sparse_ok,
 )
-from dnaconv.kernels.testing import BF16_FLOOR, assert_close
+from dnaconv.kernels.testing import BF16_FLOOR, assert_close, rel_rms_error
 from tests.kernels.helpers import DEVICE, conv_inputs, spy_launches
 
 # (B, D, L, K, H): a partial filter over several blocks, one with streaming history, a full-length filter of
@@ -761,3 +761,51 @@ def test_given_spectrum_under_autograd():
     assert _given_spectrum(kf, None, False) == (None, None)
     assert _given_spectrum(parts, bias, True) == (parts, bias)
     assert _given_spectrum(None, bias, False) == (None, bias)
+
+
+@pytest.mark.parametrize("precision", [1, 2], ids=["3xtf32", "fp16"])
+@pytest.mark.parametrize(
+    "L,K,rows,delta",
+    [
+        (30_000, 3000, None, False),  # several blocks: every row (paired)
+        (30_000, 3000, None, True),  # the skip term folded in
+        (5001, 5001, 9, True),  # one sequence's one block: the HERM frame's first rows only
+        (20_000, 700, None, False),  # taps in one column position (P_EFF = 1), rows of 16 x 32
+    ],
+    ids=["rows", "delta", "herm-rows", "short"],
+)
+def test_hbm_spectrum_equals_rfft(L, K, rows, delta, precision, monkeypatch):
+    """An HBM plan's filter spectrum in one kernel from the taps (``monarch_hbm.hbm_spectrum``,
+    DNACONV_HBM_SPECTRUM=direct / direct16) against the rfft's in torch ops, in the kernels' storage order:
+    3xtf32 at fp32 accuracy (2e-7 under the interpreter), fp16 operands within 1e-3 (3e-4)."""
+    from dnaconv.kernels.fftconv.monarch import monarch_spectrum
+
+    plan = hbm_plan(L, K)
+    assert len(plan.cols) == 1
+    g = torch.Generator().manual_seed(6)
+    k = (torch.randn(3, K, generator=g) / K**0.5).to(DEVICE)
+    dl = torch.randn(3, generator=g).to(DEVICE) if delta else None
+    monkeypatch.setenv("DNACONV_SPECTRUM", "torch")
+    ref = monarch_spectrum(k, plan, 1.0, dl, rows=rows)
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "direct" if precision == 1 else "direct16")
+    out = monarch_spectrum(k, plan, 1.0, dl, rows=rows)
+    for a, b in zip(out, ref):
+        assert a.shape == b.shape == (3, rows or plan.cols[0], plan.n1, plan.n2)
+    got, want = torch.complex(*out).cpu().cdouble(), torch.complex(*ref).cpu().cdouble()
+    err = ((got - want).abs().norm() / want.abs().norm()).item()
+    assert err < (1e-6 if precision == 1 else 1e-3), err
+
+
+def test_hbm_spectrum_in_the_forward(monkeypatch):
+    """The HBM forward (bf16, gated, the skip term folded) with its spectrum from ``hbm_spectrum`` on fp16
+    operands, against the direct sum: within 2x torch.fft's own bf16 error, and within 5% of the error with
+    the rfft's spectrum."""
+    xs = _inputs(1, 3, 30_000, 3000, 0, torch.bfloat16)[:5]
+    with torch.no_grad():
+        ref = monarch_fftconv(*xs)
+        monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "direct16")
+        out = monarch_fftconv(*xs)
+    exact = naive_conv_direct(*_cpu(xs))
+    assert_close(out.float().cpu(), exact, baseline=naive_fftconv(*_cpu(xs)), name="direct16 spectrum")
+    assert rel_rms_error(out.cpu(), exact) < 1.05 * rel_rms_error(ref.cpu(), exact)
+    assert not torch.equal(out, ref)  # it did take the other spectrum
