@@ -365,8 +365,11 @@ def _spectrum_kernel(k_ptr, delta_ptr, fpr_ptr, fpi_ptr, f1r_ptr, f1i_ptr, f2r_p
 def hbm_spectrum(k: torch.Tensor, plan, delta=None, rows: int | None = None, precision: int = 1):
     """``_spectrum_kernel``'s (real, imaginary) [D, rows, N1, N2] (all P rows by default) of a dense plan of one
     column level: ``monarch_spectrum``'s result in one launch instead of an rfft, its padding and the gather.
-    Four rows per program, 4 warps. Not timed yet; DNACONV_HBM_SPECTRUM=direct (3xtf32) or =direct16 (fp16
-    operands) takes it (``monarch_spectrum``)."""
+    Not timed yet; DNACONV_HBM_SPECTRUM=direct (3xtf32) or =direct16 (fp16 operands) takes it
+    (``monarch_spectrum``). Rows of 4096 points per program on 8 warps: the sm_90 builds
+    (``pipelines.kernel_regs.compile_sm90``) of rows of 1024, 2048, 4096 points (4, 2, 1 per program) spill
+    nothing on fp16 operands (136, 164, 174 registers) and 0, 512, 896 bytes in 3xtf32; four rows of 2048 or
+    4096 on 4 warps spilled 928-4,744 bytes."""
     (P,) = plan.cols
     n1, n2 = plan.n1, plan.n2
     rows = rows or P
@@ -375,11 +378,11 @@ def hbm_spectrum(k: torch.Tensor, plan, delta=None, rows: int | None = None, pre
     kfi = torch.empty_like(kfr)
     fpr, fpi = _col_dft(P, k.device, 1)
     f1r, f1i, f2r, f2i, _, _, twr, twi = _dft_matrices(n1, n2, k.device, 1.0, precision)
-    G = 4
+    G = max(1, 4096 // R)
     _spectrum_kernel[(D, -(-rows // G))](
         k, delta.float().contiguous() if delta is not None else k, fpr, fpi, f1r, f1i, f2r, f2i, twr, twi,
         kfr, kfi, plan.k_eff, k.stride(0), rows, -(-plan.k_eff // R), 1.0 / plan.n,
-        P=P, G=G, N1=n1, N2=n2, HAS_DELTA=delta is not None, PRECISION=precision, num_warps=4,
+        P=P, G=G, N1=n1, N2=n2, HAS_DELTA=delta is not None, PRECISION=precision, num_warps=8,
     )  # fmt: skip
     return kfr, kfi
 
