@@ -1158,7 +1158,9 @@ if [ "${1:-}" = s14 ]; then
   # the default (the rfft and its gather from N = 2048; 3xtf32 in one kernel up to 1024): forward, then fwd+bwd
   # (the backward takes the forward's spectrum), three rounds interleaved, with torch.fft and the errors. Then
   # one sequence's HBM backward on half its spectrum (DNACONV_HBM_BWD=1) where b13 did not time it (N = 2^15,
-  # 2^16, and 2^17 again). Then the on-chip tests listed in $IDS (a file of node ids), if given.
+  # 2^16, and 2^17 again). Then the on-chip tests listed in $IDS (a file of node ids), if given. As run (commit
+  # 3f14c91's parent): since 3f14c91 the fp16 kernel is the default for half inputs and DNACONV_SPECTRUM=direct16
+  # no longer exists (it now takes the rfft), so a re-run compares the default with the rfft.
   timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/s14.txt"
 from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
 C = {"default": {}, "direct16": {"DNACONV_SPECTRUM": "direct16"}}
