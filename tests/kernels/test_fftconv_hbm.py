@@ -771,8 +771,10 @@ def test_given_spectrum_under_autograd():
         (30_000, 3000, None, True),  # the skip term folded in
         (5001, 5001, 9, True),  # one sequence's one block: the HERM frame's first rows only
         (20_000, 700, None, False),  # taps in one column position (P_EFF = 1), rows of 16 x 32
+        (65_536, 65_536, 33, True),  # a column level of 64, rows of 32 x 64: two rows per program
+        (1 << 20, 65_536, None, False),  # rows of 64 x 64 (K = 64K at 1M): one row per program
     ],
-    ids=["rows", "delta", "herm-rows", "short"],
+    ids=["rows", "delta", "herm-rows", "short", "rows2048", "rows4096"],
 )
 def test_hbm_spectrum_equals_rfft(L, K, rows, delta, precision, monkeypatch):
     """An HBM plan's filter spectrum in one kernel from the taps (``monarch_hbm.hbm_spectrum``,
