@@ -105,6 +105,22 @@ def profile_tables(fn, sorts=(("cpu_time_total", 40), ("self_cpu_time_total", 30
         print(ka.table(sort_by=key, row_limit=rows, max_name_column_width=60), flush=True)
 
 
+def kernel_times(fn, n: int = 10, warmup: int = 3) -> dict:
+    """{kernel name (28 characters): GPU ms per call} of ``fn`` by torch.profiler over ``n`` calls after
+    ``warmup``, synchronised."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(n):
+            fn()
+        torch.cuda.synchronize()
+    ka = prof.key_averages()
+    return {e.key[:28]: round(e.device_time_total / n / 1e3, 4) for e in ka if e.device_time_total > 0}
+
+
 def gated_inputs(B: int, D: int, L: int, K: int, dtype=torch.bfloat16, grad: bool = True, seed: int = 0):
     """(u, k, bias, pre, post, dy) on CUDA: u, the gates and dy in ``dtype``, k (scaled so that outputs are
     O(1)) and bias in fp32; all but dy requiring gradients when ``grad``."""

@@ -30,7 +30,9 @@
 #   bash pipelines/h200_kernels.sh v14      the spectrum's cost at K = 16K; the on-chip kernel's GPU tests on 8 workers
 #   bash pipelines/h200_kernels.sh f14      a cached spectrum with the bias folded in vs without, vs per call; its GPU tests
 #   bash pipelines/h200_kernels.sh c14      the forward per call and with cached spectra (bench --cached), partial rows
-#   bash pipelines/h200_kernels.sh hspec    (not yet run) HBM plans' spectrum in one kernel vs the rfft; its GPU tests
+#   bash pipelines/h200_kernels.sh hspec    HBM plans' spectrum in one kernel vs the rfft; its GPU tests
+#   bash pipelines/h200_kernels.sh inter15  the HBM forward's intermediate in fp32 vs fp16 (unscaled) vs bf16; profile
+#   bash pipelines/h200_kernels.sh t15      the scaled fp16 intermediate vs fp32; the README rows it changes; tests
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -509,17 +511,11 @@ if [ "${1:-}" = rowcheck ]; then
 import os, torch
 from torch.profiler import ProfilerActivity, profile
 from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-from dnaconv.pipelines.ab import bench, gated_inputs, wall
+from dnaconv.pipelines.ab import bench, gated_inputs, kernel_times, wall
 CFGS = {"now": {}, "nocap": {"DNACONV_MONARCH_MAXNREG": "0"},
         "before": {"DNACONV_MONARCH_ROWS": "128", "DNACONV_HBM_LAZY": "0"}}
 def kernels(fn, n=10):
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(n):
-            fn()
-        torch.cuda.synchronize()
-    ka = prof.key_averages()
-    per = {e.key[:24]: e.device_time_total / n / 1e3 for e in ka if e.device_time_total > 0}
+    per = kernel_times(fn, n, warmup=0)
     return sum(per.values()), per
 for B, D, L, K in ((1, 128, 73727, 8192), (1, 32, 2_300_000, 8192), (1, 32, 2_300_000, 16384)):
     u, k, bias, pre, post, dy = gated_inputs(B, D, L, K, grad=False)
@@ -1250,7 +1246,7 @@ if [ "${1:-}" = c14 ]; then
   exit 0
 fi
 if [ "${1:-}" = hspec ]; then
-  # Written in session 14, not yet run: an HBM plan's filter spectrum in one kernel from the taps
+  # Written in session 14, run in session 15: an HBM plan's filter spectrum in one kernel from the taps
   # (DNACONV_HBM_SPECTRUM=direct: 3xtf32, =direct16: fp16 operands) against the rfft and its gather, forward ms,
   # three rounds interleaved, with torch.fft and the errors (the 10x row first); then their GPU tests.
   timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/hspec.txt"
@@ -1261,6 +1257,49 @@ forward_sweeps(((1, 32, 2_300_000, 16384, C), (1, 32, 2_300_000, 8192, C), (1, 3
                 (1, 64, 1 << 20, 65536, C), (1, 1024, 1 << 16, 1 << 16, C)))
 PY
   gpu_tests tests/kernels/test_fftconv_hbm.py "hbm_spectrum" "${TEST_S:-120}"
+  exit 0
+fi
+if [ "${1:-}" = inter15 ]; then
+  # Session 15: what an intermediate of half the bytes would gain the HBM forward (DNACONV_HBM_INTER=fp16:
+  # unscaled, safe only for inputs of moderate size; =bf16), forward ms, three rounds interleaved, with the
+  # errors; then the kernels' GPU time at K = 16K, L = 2.3M x 32 (torch.profiler, 10 calls) with each. Run at
+  # commit 41f61af plus the experiment (unscaled fp16 and bf16 were dropped for the scaled fp16 of ``t15``:
+  # DNACONV_HBM_INTER now takes only fp32).
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/inter15.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import forward_sweeps, gated_inputs
+C = {"fp32": {}, "fp16": {"DNACONV_HBM_INTER": "fp16"}, "bf16": {"DNACONV_HBM_INTER": "bf16"}}
+forward_sweeps(((1, 32, 2_300_000, 16384, C), (1, 32, 2_300_000, 8192, C), (1, 32, 2_300_000, 4096, C),
+                (1, 32, 2_300_000, 1024, C), (8, 512, 16384, 16384, C), (16, 1024, 4096, 4096, C),
+                (4, 256, 65536, 65536, C), (1, 64, 1 << 20, 65536, C), (1, 128, 73727, 8192, C),
+                (16, 128, 8192, 8192, C)))
+from dnaconv.pipelines.ab import kernel_times
+u, k, bias, pre, post, _ = gated_inputs(1, 32, 2_300_000, 16384, grad=False)
+for mode in ("fp32", "fp16"):
+    os.environ["DNACONV_HBM_INTER"] = mode
+    with torch.no_grad():
+        print(mode, kernel_times(lambda: fftconv(u, k, bias, pre, post)), flush=True)
+PY
+  exit 0
+fi
+if [ "${1:-}" = t15 ]; then
+  # Session 15: the HBM forward's fp16 intermediate with its tile and row scales (the default for half inputs
+  # through one column level) against the fp32 one (DNACONV_HBM_INTER=fp32), three rounds interleaved; the
+  # README table's rows it changes (every HBM plan: partial K >= 512, full L >= 4K); its GPU tests.
+  timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/t15.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+C = {"fp16": {}, "fp32": {"DNACONV_HBM_INTER": "fp32"}}
+forward_sweeps(((1, 32, 2_300_000, 16384, C), (1, 32, 2_300_000, 4096, C), (8, 512, 16384, 16384, C),
+                (16, 1024, 4096, 4096, C), (1, 64, 1 << 20, 65536, C), (1, 1024, 1 << 16, 1 << 16, C)))
+PY
+  bench_table 270 --case partial:1:32:2300000:16384 --case partial:1:32:2300000:512 \
+    --case partial:1:32:2300000:1024 --case partial:1:32:2300000:2048 --case partial:1:32:2300000:4096 \
+    --case partial:1:32:2300000:8192 --case partial:1:128:73727:8192 --case partial:1:64:1048576:65536 \
+    --case full:16:1024:4096:4096 --case full:16:128:8192:8192 --case full:8:512:16384:16384 \
+    --case full:1:1024:65536:65536
+  gpu_tests tests/kernels/test_fftconv_hbm.py \
+    "half_intermediate or hbm_spectrum or forward_half or hermitian or paired or rows_of" "${TEST_S:-130}"
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then

@@ -466,6 +466,16 @@ def _direct_spectrum_kernel(k_ptr, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, 
 # spectrum) full L = 1K 2.546 vs 2.565, 512 2.830 vs 2.837, 2K 3.331 vs 3.338. The output's error moved from
 # 1.67-1.69e-3 to 1.68-1.71e-3 (torch.fft's own bf16 error is 1.66e-3).
 DIRECT_SPECTRUM_MAX = 1024
+# HBM plans of one column level of at most this many points take their spectrum in one kernel from the taps on
+# fp16 operands for half inputs (``monarch_hbm.hbm_spectrum``). H200, 2026-11-29, fifteenth session, forward
+# ms, bf16 gated, rfft vs 3xtf32 vs fp16, three rounds interleaved (``h200_kernels.sh hspec``): K = 16K at
+# 2.3M x 32 (N = 65,536: a column pass of 64, rows of 1024) 0.898 vs 0.907 vs 0.888, K = 8192 (65,536) 0.796
+# vs 0.802 vs 0.782, full L = 16K (8 x 512, 32,768) 1.459 vs 1.658 vs 1.394, the streaming shape (128 x
+# 73,727, K = 8192, 32,768) 0.688 vs 0.493 vs 0.465, the training shape (16 x 128 x 8192, 16,384) 0.657 vs
+# 0.529 vs 0.525. Each program reads every tap for its rows, so the taps read grow as N / rows per program x
+# K: K = 64K at 1M x 64 (262,144, one row of 4096 a program) 1.369 vs 2.009 vs 1.534, full L = 64K (1 x 1024,
+# 131,072) 4.782 vs 7.076 vs 5.645. fp32 inputs keep the rfft (3xtf32 lost at K = 8192 and 16K above).
+HBM_DIRECT_SPECTRUM_MAX = 1 << 16
 
 
 def _direct_spectrum(k: torch.Tensor, plan: FFTPlan, fraction: float, wr: torch.Tensor, precision: int = 1):
@@ -511,8 +521,9 @@ def monarch_spectrum(
     inputs) at every size on fp16 operands, else in 3xtf32 up to DIRECT_SPECTRUM_MAX points. DNACONV_SPECTRUM=
     rfft keeps the rfft there, =direct takes the 3xtf32 kernel at every on-chip size (sweeps). ``rows``: only
     the first rows of each channel's (the HBM forward's HERM frame reads no more). HBM plans of one column
-    level take one kernel from the taps with DNACONV_HBM_SPECTRUM=direct (3xtf32) or =direct16 (fp16
-    operands; ``monarch_hbm.hbm_spectrum``, not yet timed, so not the default)."""
+    level take one kernel from the taps (``monarch_hbm.hbm_spectrum``) on fp16 operands for ``precision`` 2
+    up to HBM_DIRECT_SPECTRUM_MAX points, else the rfft; DNACONV_HBM_SPECTRUM=direct (3xtf32), =direct16 (fp16
+    operands) or =rfft forces one (sweeps)."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
     M = idx.numel() // (plan.n // plan.n2)  # stored columns of a row
     if rows is not None:
@@ -524,6 +535,8 @@ def monarch_spectrum(
     if on_triton and not plan.cols and delta is None and direct:
         return _direct_spectrum(k.float().contiguous(), plan, fraction, wr, 2 if fp16 else 1)
     hbm_mode = os.environ.get("DNACONV_HBM_SPECTRUM")
+    if hbm_mode is None and precision == 2 and plan.n <= HBM_DIRECT_SPECTRUM_MAX:
+        hbm_mode = "direct16"
     if on_triton and len(plan.cols) == 1 and fraction == 1 and hbm_mode in ("direct", "direct16"):
         from dnaconv.kernels.fftconv.monarch_hbm import hbm_spectrum
 
@@ -911,7 +924,9 @@ class MonarchFFTConvFunction(torch.autograd.Function):
                 share
             ):  # folded as hbm_fftconv_fwd and hbm_fftconv_bwd fold it (the saved bias stays for dbias)
                 fold = _folds(bias, fraction)
-                spectrum = ctx.spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None)
+                spectrum = ctx.spectrum = monarch_spectrum(
+                    k, plan, fraction, bias if fold else None, precision=_precision(u.dtype)
+                )
                 bias = None if fold else bias
             return hbm_fftconv_fwd(
                 u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=plan, z=z

@@ -114,17 +114,20 @@ def _owned_times(t, m, L, KM1, OWNED: tl.constexpr, REV: tl.constexpr):
 
 @triton.jit
 def _col_fwd_kernel(
-    u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr,
+    u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr, cs_ptr,
     D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, R0,
     P: tl.constexpr, G: tl.constexpr, FIRST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr, PAIR: tl.constexpr = False,
     OWNED: tl.constexpr = False, REV: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
+    SCALED: tl.constexpr = False,
 ):  # fmt: skip
     """One column pass, in place on (xr, xi) [segments, R, P, S] (NS points a segment); FIRST reads the gated
     input instead, and stores its rows k_p < R0 (``_Frame``'s HERM: R0 = about P / 2). PAIR: a segment of the
     intermediate is pair j of channel d (index d NP + j), whose real part is the channel's segment 2j and its
     imaginary part segment 2j + 1, of its NQ = B x n_blocks (``monarch._segments``). OWNED (FIRST, no
-    history): the input at the block's own outputs only; REV: reversed in time (``_owned_times``)."""
+    history): the input at the block's own outputs only; REV: reversed in time (``_owned_times``). SCALED (an
+    fp16 intermediate, ``_half_intermediate``): the tile [P, G] is stored over the power of two that brings
+    its max |x| to at most 1, kept at cs[(segment R + r) n_sblk + column block]."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
@@ -162,41 +165,60 @@ def _col_fwd_kernel(
         zr = _mm(fr, v, PRECISION) * sv
         zi = _mm(fi, v, PRECISION) * sv
     else:
-        xr = tl.load(xr_ptr + off)
-        xi = tl.load(xi_ptr + off)
+        xr = tl.load(xr_ptr + off).to(tl.float32)
+        xi = tl.load(xi_ptr + off).to(tl.float32)
         sx = _scale2(tl.maximum(tl.abs(xr), tl.abs(xi)), PRECISION)
         xr = xr / sx
         xi = xi / sx
         zr = (_mm(fr, xr, PRECISION) - _mm(fi, xi, PRECISION)) * sx
         zi = (_mm(fr, xi, PRECISION) + _mm(fi, xr, PRECISION)) * sx
     c, sn = _twiddle(p, s, P * S, FAST_TRIG)  # row k_p = p of the output
+    outr = zr * c - zi * sn
+    outi = zr * sn + zi * c
+    if SCALED:
+        mx = tl.max(tl.max(tl.maximum(tl.abs(outr), tl.abs(outi)), axis=1), axis=0)
+        ts = tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
+        tl.store(cs_ptr + (seg.to(tl.int64) * R + r) * n_sblk + sblk, ts)
+        outr = outr * (1.0 / ts)
+        outi = outi * (1.0 / ts)
+    dt = xr_ptr.dtype.element_ty  # fp32, or fp16 (SCALED)
     if FIRST:
-        tl.store(xr_ptr + off, zr * c - zi * sn, mask=p < R0)
-        tl.store(xi_ptr + off, zr * sn + zi * c, mask=p < R0)
+        tl.store(xr_ptr + off, outr.to(dt), mask=p < R0)
+        tl.store(xi_ptr + off, outi.to(dt), mask=p < R0)
     else:
-        tl.store(xr_ptr + off, zr * c - zi * sn)
-        tl.store(xi_ptr + off, zr * sn + zi * c)
+        tl.store(xr_ptr + off, outr.to(dt))
+        tl.store(xi_ptr + off, outi.to(dt))
 
 
 @triton.jit
 def _row_kernel(
     xr_ptr, xi_ptr, kfr_ptr, kfi_ptr,
-    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr,
-    D, n_blocks, ROWS, n_groups,
+    f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, cs_ptr, rs_ptr,
+    D, n_blocks, ROWS, n_groups, n_sblk,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
-    LAZY: tl.constexpr = False,
+    LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
 ):  # fmt: skip
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
     ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
-    not held throughout."""
+    not held throughout. SCALED (an fp16 intermediate of one column level, ``_half_intermediate``): a row's
+    point s is x times the scale cs[segment n_sblk + s // COLS] of the first column pass's tile of COLS columns;
+    the result is stored over a power of two (below N1 N2 in magnitude), kept at rs[segment ROWS + row]."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
     rows = grp * G + tl.arange(0, G)[:, None, None]  # [G, 1, 1]
     pos = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
     off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
-    ar = tl.load(xr_ptr + off)
-    ai = tl.load(xi_ptr + off)
+    ar = tl.load(xr_ptr + off).to(tl.float32)
+    ai = tl.load(xi_ptr + off).to(tl.float32)
+    if SCALED:
+        if COLS >= N2:  # a column tile spans whole N2 runs of the row
+            tile = tl.arange(0, N1)[None, :, None] // (COLS // N2)
+        else:
+            tile = pos // COLS
+        cs = tl.load(cs_ptr + seg.to(tl.int64) * n_sblk + tile)
+        ar = ar * cs
+        ai = ai * cs
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
     kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
     kidx += tl.arange(0, M)[None, None, :]
@@ -206,8 +228,8 @@ def _row_kernel(
         )
         kr = tl.load(kfr_ptr + kidx)
         ki = tl.load(kfi_ptr + kidx)
-        _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr, twr_ptr,
-                     twi_ptr, G, N1, N2, PRECISION, M, LAZY=True)  # fmt: skip
+        so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
+                          twr_ptr, twi_ptr, G, N1, N2, PRECISION, M, LAZY=True, SCALED=SCALED)  # fmt: skip
     else:
         f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
             f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
@@ -215,17 +237,20 @@ def _row_kernel(
         xr, xi = _forward_dft_complex(ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
         kr = tl.load(kfr_ptr + kidx)
         ki = tl.load(kfi_ptr + kidx)
-        _filter_back(
-            xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M
-        )
+        so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
+                          PRECISION, M, SCALED=SCALED)  # fmt: skip
+    if SCALED:
+        tl.store(rs_ptr + seg.to(tl.int64) * ROWS + rows, so + tl.zeros([G, 1, 1], dtype=tl.float32))
 
 
 @triton.jit
 def _filter_back(xr, xi, kr, ki, sx, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti,
                  G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr, M: tl.constexpr,
-                 LAZY: tl.constexpr = False):  # fmt: skip
+                 LAZY: tl.constexpr = False, SCALED: tl.constexpr = False):  # fmt: skip
     """Rows' spectra (x / sx) times the filter spectrum, transformed back and stored at off (in place). f1r ...
-    ti: the inverse's matrices, or (LAZY) pointers to them (``dft._inverse_dft_complex_at``)."""
+    ti: the inverse's matrices, or (LAZY) pointers to them (``dft._inverse_dft_complex_at``). Returns the
+    result's scale, sx sy: SCALED stores the result over it (at most N1 N2 in magnitude: the inverse of
+    values of at most 1), else times it."""
     yr = xr * kr - xi * ki
     yi = xr * ki + xi * kr
     sy = _scale(tl.maximum(tl.abs(yr), tl.abs(yi)), PRECISION)
@@ -235,8 +260,13 @@ def _filter_back(xr, xi, kr, ki, sx, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr
         )
     else:
         zr, zi = _inverse_dft_complex(yr / sy, yi / sy, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2, PRECISION, M)
-    tl.store(xr_ptr + off, zr * (sx * sy))
-    tl.store(xi_ptr + off, zi * (sx * sy))
+    if SCALED:
+        tl.store(xr_ptr + off, zr.to(xr_ptr.dtype.element_ty))
+        tl.store(xi_ptr + off, zi.to(xi_ptr.dtype.element_ty))
+    else:
+        tl.store(xr_ptr + off, zr * (sx * sy))
+        tl.store(xi_ptr + off, zi * (sx * sy))
+    return sx * sy
 
 
 @triton.jit
@@ -261,18 +291,19 @@ def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D,
 
 @triton.jit
 def _col_inv_kernel(
-    xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr,
-    D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS,
+    xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, rs_ptr,
+    D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, ROWS,
     P: tl.constexpr, G: tl.constexpr, LAST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     PAIR: tl.constexpr = False, STORE_Z: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
-    HERM: tl.constexpr = False,
+    HERM: tl.constexpr = False, SCALED: tl.constexpr = False,
 ):  # fmt: skip
     """The inverse of a column pass (conjugate twiddles, then conj(F_P) down the columns), in place; LAST
     takes the real part (PAIR: and the imaginary part, the pair's second segment, see ``_col_fwd_kernel``) and
     writes out = post * (y + bias * v) at the block's valid positions. HERM (LAST, ``_Frame``): only rows
     k_p <= P / 2 are read; row P - k_p's term of the real part equals row k_p's (module doc), so rows 0 < k_p
-    < P / 2 count twice."""
+    < P / 2 count twice. SCALED (LAST of one column level, an fp16 intermediate): row p is x times rs[segment
+    ROWS + p] (``_row_kernel``)."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)
@@ -282,11 +313,15 @@ def _col_inv_kernel(
     if HERM:
         half = (p <= P // 2) & (s >= 0)
         w = tl.where((p == 0) | (p == P // 2), 1.0, 2.0)
-        xr = tl.load(xr_ptr + off, mask=half, other=0.0) * w
-        xi = tl.load(xi_ptr + off, mask=half, other=0.0) * w
+        xr = tl.load(xr_ptr + off, mask=half, other=0.0).to(tl.float32) * w
+        xi = tl.load(xi_ptr + off, mask=half, other=0.0).to(tl.float32) * w
     else:
-        xr = tl.load(xr_ptr + off)
-        xi = tl.load(xi_ptr + off)
+        xr = tl.load(xr_ptr + off).to(tl.float32)
+        xi = tl.load(xi_ptr + off).to(tl.float32)
+    if SCALED:
+        rs = tl.load(rs_ptr + seg.to(tl.int64) * ROWS + p, mask=p < ROWS, other=0.0)
+        xr = xr * rs
+        xi = xi * rs
     c, sn = _twiddle(p, s, P * S, FAST_TRIG)
     zr = xr * c + xi * sn  # times conj(W)
     zi = xi * c - xr * sn
@@ -463,38 +498,58 @@ class _Frame:
         self.seg_n = self.r0 * (self.n // plan.cols[0])  # points of a segment's intermediate
         self.rows = self.seg_n // (plan.n1 * plan.n2)
 
-    def buffers(self, device):
-        x = torch.empty(self.n_seg * self.seg_n, device=device, dtype=torch.float32)
+    def buffers(self, device, dtype=torch.float32):
+        x = torch.empty(self.n_seg * self.seg_n, device=device, dtype=dtype)
         return x, torch.empty_like(x)
 
 
-def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False):
+def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, cs=None):
     """The forward column passes into x = (xr, xi); the first reads the gated input (``_col_fwd_kernel``: at
-    the blocks' own outputs only where ``owned``, reversed in time where ``rev``)."""
+    the blocks' own outputs only where ``owned``, reversed in time where ``rev``). ``cs``: an fp16 x of one
+    column level, the first pass's tile scales (``_half_intermediate``)."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     for i, (R, p, S, G) in enumerate(f.levels):
         _col_fwd_kernel[(f.n_seg * R * (S // G),)](
             u, pre_gate if pre_gate is not None else u, history if history is not None else u, *x,
-            *_col_dft(p, u.device, prec), D, L, H, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args,
-            f.seg_n, f.r0,
+            *_col_dft(p, u.device, prec), cs if cs is not None else x[0], D, L, H, f.C, f.km1, f.n_blocks, R,
+            S, S // G, *f.seg_args, f.seg_n, f.r0,
             P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
-            PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(), num_warps=4,
+            PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(),
+            SCALED=cs is not None and i == 0, num_warps=4,
         )  # fmt: skip
 
 
-def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec):
-    """The inverse column passes from x; the last writes y = post * (conv + bias v) (``_col_inv_kernel``)."""
+def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, rs=None):
+    """The inverse column passes from x; the last writes y = post * (conv + bias v) (``_col_inv_kernel``).
+    ``rs``: an fp16 x of one column level, the row pass's row scales (``_half_intermediate``)."""
     B, D, L = u.shape
     for i, (R, p, S, G) in reversed(list(enumerate(f.levels))):
         _col_inv_kernel[(f.n_seg * R * (S // G),)](
             *x, *_col_dft(p, u.device, prec), u, pre_gate if pre_gate is not None else u,
             post_gate if post_gate is not None else u, bias if bias is not None else u, y,
-            z if z is not None else u, D, L, f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n,
+            z if z is not None else u, rs if rs is not None else x[0], D, L, f.C, f.km1, f.n_blocks, R, S,
+            S // G, *f.seg_args, f.seg_n, f.rows,
             P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0, PRECISION=prec,
-            FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, num_warps=4,
+            FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, SCALED=rs is not None and i == 0, num_warps=4,
         )  # fmt: skip
+
+
+def _half_intermediate(dtype: torch.dtype, plan) -> bool:
+    """Whether the forward keeps its intermediate in fp16 (half the bytes of every pass over it): for half
+    inputs through one column level. Each value is stored over a power of two, so that none overflows or loses
+    its relative precision: the first column pass's over its tile's (a scale per P x COLS tile), the row
+    pass's over the row's (one per row); the next kernel multiplies them back on loading. H200, 2026-11-29,
+    fifteenth session, forward ms, bf16 gated, the fp32 intermediate vs an fp16 one without scales vs bf16
+    (``h200_kernels.sh inter15``, three rounds interleaved): K = 16K at 2.3M x 32 0.893 vs 0.803 vs 0.806,
+    K = 8192 0.792 vs 0.712 vs 0.711, K = 4096 0.722 vs 0.654, K = 1024 0.695 vs 0.631, full L = 16K (8 x
+    512) 1.384 vs 1.272, full L = 4K (16 x 1024) 1.263 vs 1.146, full L = 64K (4 x 256) 2.138 vs 2.029, K =
+    64K at 1M x 64 1.367 vs 1.293; errors 1.79e-3 vs 1.80e-3 vs 2.93e-3 (bf16's 8-bit mantissa: not taken).
+    Kernels' GPU time at K = 16K (torch.profiler): the first column pass 0.245 vs 0.216 ms, the row pass 0.342
+    vs 0.313, the last column pass 0.248 vs 0.230. Two column levels keep fp32 (their middle passes would
+    need scales both ways). DNACONV_HBM_INTER=fp32 keeps fp32 (sweeps)."""
+    return dtype != torch.float32 and len(plan.cols) == 1 and os.environ.get("DNACONV_HBM_INTER") != "fp32"
 
 
 def _folds(bias, fraction=1.0) -> bool:
@@ -526,22 +581,28 @@ def hbm_fftconv_fwd(
         raise ValueError(f"no HBM FFT plan for L = {L}, K = {k.shape[-1]} (N > 2^24)")
     G, warps, opts = _launch_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), "rows")
     f = _Frame(plan, B, D, L, dense=fraction == 1, herm=True, group=G)
+    prec = _precision(u.dtype)
     if spectrum is None:
         fold = _folds(bias, fraction)
-        spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None, rows=f.rows)
+        spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None, rows=f.rows, precision=prec)
         bias = None if fold else bias
     kfr, kfi = spectrum
     if kfr.shape[1] != f.rows:  # HERM, given every row (a cached spectrum, the one kept for a backward)
         kfr, kfi = (t[:, : f.rows].contiguous() for t in (kfr, kfi))
-    x = f.buffers(u.device)
-    prec = _precision(u.dtype)
-    _columns(f, x, u, pre_gate, history, prec)
+    half = _half_intermediate(u.dtype, plan)
+    x = f.buffers(u.device, torch.float16 if half else torch.float32)
+    _, _, S, cols = f.levels[0]
+    cs = rs = None
+    if half:  # the scales of the first column pass's tiles, of the row pass's rows
+        cs = torch.empty(f.n_seg * (S // cols), device=u.device, dtype=torch.float32)
+        rs = torch.empty(f.n_seg * f.rows, device=u.device, dtype=torch.float32)
+    _columns(f, x, u, pre_gate, history, prec, cs=cs)
     _row_kernel[(f.n_seg * (f.rows // G),)](
-        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec), D, f.per, f.rows,
-        f.rows // G,
+        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec),
+        *((cs, rs) if half else x), D, f.per, f.rows, f.rows // G, S // cols,
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
-        num_warps=warps, **opts,
+        SCALED=half, COLS=cols, num_warps=warps, **opts,
     )  # fmt: skip
     y = torch.empty_like(u)
-    _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec)
+    _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec, rs=rs)
     return y

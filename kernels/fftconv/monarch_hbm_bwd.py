@@ -272,7 +272,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     dkr = torch.empty(n_q, n_chunks, f.seg_n, device=u.device, dtype=torch.float32)
     dki = torch.empty_like(dkr)
     fold = _folds(bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
-    spectrum = spectrum or monarch_spectrum(k, plan, 1.0, bias if fold else None, rows=f.rows)
+    spectrum = spectrum or monarch_spectrum(k, plan, 1.0, bias if fold else None, rows=f.rows, precision=prec)
     if spectrum[0].shape[1] != f.rows:  # HERM, given every row (the forward's)
         spectrum = tuple(t[:, : f.rows].contiguous() for t in spectrum)
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](

@@ -800,14 +800,103 @@ def test_hbm_spectrum_equals_rfft(L, K, rows, delta, precision, monkeypatch):
 
 def test_hbm_spectrum_in_the_forward(monkeypatch):
     """The HBM forward (bf16, gated, the skip term folded) with its spectrum from ``hbm_spectrum`` on fp16
-    operands, against the direct sum: within 2x torch.fft's own bf16 error, and within 5% of the error with
+    operands (by default), against the direct sum: within 2x torch.fft's own bf16 error, and within 5% of the error with
     the rfft's spectrum."""
     xs = _inputs(1, 3, 30_000, 3000, 0, torch.bfloat16)[:5]
     with torch.no_grad():
+        monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "rfft")
         ref = monarch_fftconv(*xs)
-        monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "direct16")
+        monkeypatch.delenv("DNACONV_HBM_SPECTRUM")  # the default for half inputs at N = 16,384
         out = monarch_fftconv(*xs)
     exact = naive_conv_direct(*_cpu(xs))
     assert_close(out.float().cpu(), exact, baseline=naive_fftconv(*_cpu(xs)), name="direct16 spectrum")
     assert rel_rms_error(out.cpu(), exact) < 1.05 * rel_rms_error(ref.cpu(), exact)
     assert not torch.equal(out, ref)  # it did take the other spectrum
+
+
+def test_hbm_spectrum_where_it_pays(monkeypatch):
+    """By default ``hbm_spectrum`` on fp16 operands makes the spectrum of half inputs' HBM plans of one column
+    level up to HBM_DIRECT_SPECTRUM_MAX points, dense; fp32 inputs, larger plans, two column levels and sparse
+    plans take the rfft; DNACONV_HBM_SPECTRUM forces either."""
+    import dnaconv.kernels.fftconv.monarch_hbm as mh
+    from dnaconv.kernels.fftconv import monarch
+
+    monkeypatch.setenv("DNACONV_SPECTRUM", "torch")  # the rfft's gather in torch ops (fast here)
+    monkeypatch.delenv("DNACONV_HBM_SPECTRUM", raising=False)
+    seen = []
+    monkeypatch.setattr(mh, "hbm_spectrum", lambda k, plan, d, r, prec: seen.append((plan.n, prec)))
+    k = torch.randn(1, 40_000, device=DEVICE)
+    cases = [  # (plan, precision, fraction): the default, then forced
+        (hbm_plan(2_300_000, 16384), 2, 1.0),  # N = 65,536, one column level
+        (hbm_plan(2_300_000, 16384), 1, 1.0),
+        (hbm_plan(65_536, 40_000), 2, 1.0),  # N = 131,072
+        (hbm_plan(2_300_000, 16384, fraction=0.5), 2, 0.5),
+        (hbm_plan(1 << 20, 1 << 20), 2, 1.0),  # two column levels
+    ]
+    assert monarch.HBM_DIRECT_SPECTRUM_MAX == 1 << 16 and cases[2][0].n == 1 << 17
+    assert len(cases[0][0].cols) == 1 and len(cases[-1][0].cols) == 2
+    for plan, precision, fraction in cases:
+        monarch.monarch_spectrum(k[:, : plan.k_eff], plan, fraction, precision=precision)
+    assert seen == [(1 << 16, 2)]
+    for mode, prec in (("rfft", None), ("direct", 1), ("direct16", 2)):
+        seen.clear()
+        monkeypatch.setenv("DNACONV_HBM_SPECTRUM", mode)
+        for plan, precision, fraction in cases[:3]:
+            monarch.monarch_spectrum(k[:, : plan.k_eff], plan, fraction, precision=precision)
+        assert seen == ([] if prec is None else [(1 << 16, prec), (1 << 16, prec), (1 << 17, prec)])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("B,D,L,K,H", SHAPES[:3], ids=IDS[:3])
+def test_half_intermediate(B, D, L, K, H, dtype, monkeypatch):
+    """Half inputs through one column level keep the intermediate in fp16, each value over its tile's or
+    row's power of two (``_half_intermediate``): paired, with history, one sequence on half its spectrum.
+    Within 2x torch.fft's error and within 5% of the fp32 intermediate's (DNACONV_HBM_INTER=fp32)."""
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+
+    scaled = spy_launches(monkeypatch, hbm, "_row_kernel", record=lambda kw: kw["SCALED"])
+    xs = _inputs(B, D, L, K, H, dtype, seed=11)
+    exact = naive_conv_direct(*_cpu(xs))
+    with torch.no_grad():
+        out = monarch_fftconv(*xs)
+        monkeypatch.setenv("DNACONV_HBM_INTER", "fp32")
+        ref = monarch_fftconv(*xs)
+    assert scaled == [True, False]
+    assert_close(out.cpu(), exact, rtol=BF16_FLOOR, baseline=exact.to(dtype), name="fp16 intermediate")
+    assert rel_rms_error(out.cpu(), exact) < 1.05 * rel_rms_error(ref.cpu(), exact)
+    assert not torch.equal(out, ref)
+
+
+@pytest.mark.parametrize("scale", [2.0**14, 2.0**-14], ids=["large", "small"])
+def test_half_intermediate_scales(scale, monkeypatch):
+    """Inputs far from 1 in bf16: the gated input at 2^28 (without the scales the first column pass's fp16
+    values would overflow at 65,504) and at 2^-28 (they would fall into subnormals), paired blocks and one
+    sequence on half its spectrum: within 2x torch.fft's error."""
+    for B, D, L, K, H in (SHAPES[0], SHAPES[2]):
+        u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, torch.bfloat16, seed=12)
+        xs = (u * scale, k, bias, pre * scale, post, hist)
+        exact = naive_conv_direct(*_cpu(xs))
+        with torch.no_grad():
+            out = monarch_fftconv(*xs)
+        assert torch.isfinite(out).all()
+        assert_close(out.cpu(), exact, rtol=BF16_FLOOR, baseline=exact.to(torch.bfloat16), name=f"x{scale}")
+
+
+def test_half_intermediate_where(monkeypatch):
+    """fp32 inputs and plans of two column levels keep the fp32 intermediate."""
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+
+    plan = hbm_plan(30_000, 3000)
+    assert hbm._half_intermediate(torch.bfloat16, plan) and hbm._half_intermediate(torch.float16, plan)
+    assert not hbm._half_intermediate(torch.float32, plan)
+    monkeypatch.setattr(plan_mod, "MAX_ROW", 256)
+    two = hbm_plan(20_000, 20_000)
+    assert len(two.cols) == 2 and not hbm._half_intermediate(torch.bfloat16, two)
+    scaled = spy_launches(monkeypatch, hbm, "_row_kernel", record=lambda kw: kw["SCALED"])
+    xs = _inputs(1, 2, 20_000, 20_000, 0, torch.bfloat16, seed=13)
+    exact = naive_conv_direct(*_cpu(xs))
+    out = monarch_fftconv(*xs)
+    assert scaled == [False]
+    assert_close(out.cpu(), exact, rtol=BF16_FLOOR, baseline=exact.to(torch.bfloat16), name="two levels")
+    monkeypatch.setenv("DNACONV_HBM_INTER", "fp32")
+    assert not hbm._half_intermediate(torch.bfloat16, plan)
