@@ -33,6 +33,8 @@
 #   bash pipelines/h200_kernels.sh hspec    HBM plans' spectrum in one kernel vs the rfft; its GPU tests
 #   bash pipelines/h200_kernels.sh inter15  the HBM forward's intermediate in fp32 vs fp16 (unscaled) vs bf16; profile
 #   bash pipelines/h200_kernels.sh t15      the scaled fp16 intermediate vs fp32; the README rows it changes; tests
+#   bash pipelines/h200_kernels.sh t15b     the HBM backward's fp16 intermediates vs fp32; fwd+bwd rows; HBM tests
+#   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -1300,6 +1302,33 @@ PY
     --case full:1:1024:65536:65536
   gpu_tests tests/kernels/test_fftconv_hbm.py \
     "half_intermediate or hbm_spectrum or forward_half or hermitian or paired or rows_of" "${TEST_S:-130}"
+  exit 0
+fi
+if [ "${1:-}" = t15b ]; then
+  # Session 15: the HBM backward's g and v intermediates in fp16 over their scales (the default for half
+  # inputs through one column level) against fp32 (DNACONV_HBM_INTER=fp32, the forward's too), fwd+bwd ms,
+  # two rounds interleaved; the README rows whose backward runs through HBM; the HBM kernels' GPU tests (run
+  # it with DNACONV_TEST_WORKERS=8).
+  timeout 130 python3 - <<'PY' 2>&1 | tee "$OUT/t15b.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"fp16": {}, "fp32": {"DNACONV_HBM_INTER": "fp32"}}
+fwd_bwd_sweeps(((1, 32, 2_300_000, 16384, C), (1, 32, 2_300_000, 4096, C), (8, 512, 16384, 16384, C),
+                (16, 1024, 4096, 4096, C), (4, 256, 65536, 65536, C)), reps=2)
+PY
+  bench_table 170 --case partial:1:32:2300000:16384 --case partial:1:32:2300000:1024 \
+    --case partial:1:32:2300000:4096 --case partial:1:32:2300000:8192 --case full:16:1024:4096:4096 \
+    --case full:16:128:8192:8192 --case full:8:512:16384:16384 --case full:4:256:65536:65536
+  gpu_tests tests/kernels/test_fftconv_hbm.py "" "${TEST_S:-220}"
+  exit 0
+fi
+if [ "${1:-}" = t15c ]; then
+  # Session 15's final code (fp16 intermediates with scales in the HBM forward and backward, the HBM spectrum
+  # in one kernel): the README table in one run, with the full-length rows at L = 64K; then the GPU tests of
+  # what changed (run it with DNACONV_TEST_WORKERS=4).
+  bench_table 340 $TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536
+  gpu_tests tests/kernels/test_fftconv_hbm.py \
+    "half_intermediate or hbm_backward_bf16 or hbm_backward_hermitian or takes_the_forwards or folds_the_bias or hbm_spectrum_in" \
+    "${TEST_S:-200}"
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then

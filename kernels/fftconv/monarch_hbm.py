@@ -191,6 +191,18 @@ def _col_fwd_kernel(
 
 
 @triton.jit
+def _col_scales(cs_ptr, seg, n_sblk, N1: tl.constexpr, N2: tl.constexpr, COLS: tl.constexpr):
+    """The scales (SCALED: ``_col_fwd_kernel``'s cs) of a row's N1 x N2 points in segment seg: the first column
+    pass's tile of COLS columns holds point s = n1 N2 + n2 of the row; [1, N1, 1] where a tile spans whole runs
+    of N2 points, else [1, N1, N2]."""
+    if COLS >= N2:
+        tile = tl.arange(0, N1)[None, :, None] // (COLS // N2)
+    else:
+        tile = (tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]) // COLS
+    return tl.load(cs_ptr + seg.to(tl.int64) * n_sblk + tile)
+
+
+@triton.jit
 def _row_kernel(
     xr_ptr, xi_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, cs_ptr, rs_ptr,
@@ -212,11 +224,7 @@ def _row_kernel(
     ar = tl.load(xr_ptr + off).to(tl.float32)
     ai = tl.load(xi_ptr + off).to(tl.float32)
     if SCALED:
-        if COLS >= N2:  # a column tile spans whole N2 runs of the row
-            tile = tl.arange(0, N1)[None, :, None] // (COLS // N2)
-        else:
-            tile = pos // COLS
-        cs = tl.load(cs_ptr + seg.to(tl.int64) * n_sblk + tile)
+        cs = _col_scales(cs_ptr, seg, n_sblk, N1, N2, COLS)
         ar = ar * cs
         ai = ai * cs
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
@@ -502,6 +510,18 @@ class _Frame:
         x = torch.empty(self.n_seg * self.seg_n, device=device, dtype=dtype)
         return x, torch.empty_like(x)
 
+    @property
+    def n_sblk(self) -> int:
+        """Column tiles per segment of the first column pass."""
+        _, _, S, cols = self.levels[0]
+        return S // cols
+
+    def scales(self, device):
+        """(cs, rs) of an fp16 intermediate (``_half_intermediate``): the first column pass's scale per tile,
+        the row pass's per row."""
+        cs = torch.empty(self.n_seg * self.n_sblk, device=device, dtype=torch.float32)
+        return cs, torch.empty(self.n_seg * self.rows, device=device, dtype=torch.float32)
+
 
 def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, cs=None):
     """The forward column passes into x = (xr, xi); the first reads the gated input (``_col_fwd_kernel``: at
@@ -591,17 +611,13 @@ def hbm_fftconv_fwd(
         kfr, kfi = (t[:, : f.rows].contiguous() for t in (kfr, kfi))
     half = _half_intermediate(u.dtype, plan)
     x = f.buffers(u.device, torch.float16 if half else torch.float32)
-    _, _, S, cols = f.levels[0]
-    cs = rs = None
-    if half:  # the scales of the first column pass's tiles, of the row pass's rows
-        cs = torch.empty(f.n_seg * (S // cols), device=u.device, dtype=torch.float32)
-        rs = torch.empty(f.n_seg * f.rows, device=u.device, dtype=torch.float32)
+    cs, rs = f.scales(u.device) if half else (None, None)
     _columns(f, x, u, pre_gate, history, prec, cs=cs)
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec),
-        *((cs, rs) if half else x), D, f.per, f.rows, f.rows // G, S // cols,
+        *((cs, rs) if half else x), D, f.per, f.rows, f.rows // G, f.n_sblk,
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
-        SCALED=half, COLS=cols, num_warps=warps, **opts,
+        SCALED=half, COLS=f.levels[0][3], num_warps=warps, **opts,
     )  # fmt: skip
     y = torch.empty_like(u)
     _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec, rs=rs)

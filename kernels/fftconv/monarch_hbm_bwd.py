@@ -47,10 +47,12 @@ from dnaconv.kernels.fftconv.dft import (
 )
 from dnaconv.kernels.fftconv.monarch import _precision, monarch_spectrum
 from dnaconv.kernels.fftconv.monarch_hbm import (
+    _col_scales,
     _columns,
     _filter_back,
     _folds,
     _Frame,
+    _half_intermediate,
     _inverse_columns,
     _lazy,
     hbm_fftconv_fwd,
@@ -93,13 +95,16 @@ def _gates_kernel(
 def _row_dk_kernel(
     xr_ptr, xi_ptr, wr_ptr, wi_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, dkr_ptr, dki_ptr,
-    D, PER, ROWS, n_groups, n_chunks,
+    csx_ptr, csw_ptr, rs_ptr,
+    D, PER, ROWS, n_groups, n_chunks, n_sblk,
     SEGS: tl.constexpr, G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
-    LAZY: tl.constexpr = False,
+    LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
 ):  # fmt: skip
     """G rows of SEGS segments of one filter (group q: segments q PER + j): each row of x (g's intermediate)
     transformed, times the filter spectrum and back, in place (``_row_kernel``); the same rows of w (v's)
-    transformed, and sum_j W conj(X) stored as the program's partial spectrum [groups, chunks, ROWS, N1, N2]."""
+    transformed, and sum_j W conj(X) stored as the program's partial spectrum [groups, chunks, ROWS, N1, N2].
+    SCALED: x and w in fp16 over their first column passes' tile scales (csx, csw), x's rows stored back over
+    their own (rs), as ``_row_kernel``."""
     grp = tl.program_id(0) % n_groups
     chunk = (tl.program_id(0) // n_groups) % n_chunks
     q = tl.program_id(0) // (n_groups * n_chunks)
@@ -114,12 +119,20 @@ def _row_dk_kernel(
     accr = tl.zeros([G, N1, N2], dtype=tl.float32)
     acci = tl.zeros([G, N1, N2], dtype=tl.float32)
     for j in range(chunk * SEGS, tl.minimum(chunk * SEGS + SEGS, PER)):
-        off = (q * PER + j).to(tl.int64) * (ROWS * N1 * N2) + pos
-        br = tl.load(wr_ptr + off)
-        bi = tl.load(wi_ptr + off)
+        seg = q * PER + j
+        off = seg.to(tl.int64) * (ROWS * N1 * N2) + pos
+        br = tl.load(wr_ptr + off).to(tl.float32)
+        bi = tl.load(wi_ptr + off).to(tl.float32)
+        ar = tl.load(xr_ptr + off).to(tl.float32)
+        ai = tl.load(xi_ptr + off).to(tl.float32)
+        if SCALED:
+            cw = _col_scales(csw_ptr, seg, n_sblk, N1, N2, COLS)
+            br = br * cw
+            bi = bi * cw
+            cx = _col_scales(csx_ptr, seg, n_sblk, N1, N2, COLS)
+            ar = ar * cx
+            ai = ai * cx
         sb = _scale(tl.maximum(tl.abs(br), tl.abs(bi)), PRECISION)
-        ar = tl.load(xr_ptr + off)
-        ai = tl.load(xi_ptr + off)
         sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
         s = sa * sb
         kr = tl.load(kfr_ptr + kidx)
@@ -131,8 +144,8 @@ def _row_dk_kernel(
                                              twi_ptr, G, N1, N2, PRECISION, N2)  # fmt: skip
             accr += (wr * xr + wi * xi) * s
             acci += (wi * xr - wr * xi) * s
-            _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr, twr_ptr,
-                         twi_ptr, G, N1, N2, PRECISION, N2, LAZY=True)  # fmt: skip
+            so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
+                              twr_ptr, twi_ptr, G, N1, N2, PRECISION, N2, LAZY=True, SCALED=SCALED)  # fmt: skip
         else:
             wr, wi = _forward_dft_complex(
                 br / sb, bi / sb, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2
@@ -142,8 +155,10 @@ def _row_dk_kernel(
             )
             accr += (wr * xr + wi * xi) * s
             acci += (wi * xr - wr * xi) * s
-            _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
-                         PRECISION, N2)  # fmt: skip
+            so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
+                              PRECISION, N2, SCALED=SCALED)  # fmt: skip
+        if SCALED:
+            tl.store(rs_ptr + seg.to(tl.int64) * ROWS + rows, so + tl.zeros([G, 1, 1], dtype=tl.float32))
     out = (q * n_chunks + chunk).to(tl.int64) * (ROWS * N1 * N2) + pos
     tl.store(dkr_ptr + out, accr)
     tl.store(dki_ptr + out, acci)
@@ -260,13 +275,16 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
         plan, B, D, L, herm=True, group=G
     )  # HERM: one sequence's one block (forced, DNACONV_HBM_BWD=1)
     prec = _precision(u.dtype)
-    x, w = f.buffers(u.device), f.buffers(u.device)
-    _columns(f, x, g_rev, None, None, prec)
+    half = _half_intermediate(u.dtype, plan)
+    inter = torch.float16 if half else torch.float32
+    x, w = f.buffers(u.device, inter), f.buffers(u.device, inter)
+    (csx, rs), (csw, _) = (f.scales(u.device), f.scales(u.device)) if half else ((None, None), (None, None))
+    _columns(f, x, g_rev, None, None, prec, cs=csx)
     if v_rev is not None:
-        _columns(f, w, v_rev, None, None, prec, owned=True)
+        _columns(f, w, v_rev, None, None, prec, owned=True, cs=csw)
         del v_rev
     else:
-        _columns(f, w, u, pre_gate, None, prec, owned=True, rev=True)
+        _columns(f, w, u, pre_gate, None, prec, owned=True, rev=True, cs=csw)
     G, segs, warps = _dk_shape(plan.n1, plan.n2, f.rows, f.per)
     n_groups, n_chunks, n_q = f.rows // G, cdiv(f.per, segs), f.n_seg // f.per
     dkr = torch.empty(n_q, n_chunks, f.seg_n, device=u.device, dtype=torch.float32)
@@ -277,12 +295,12 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
         spectrum = tuple(t[:, : f.rows].contiguous() for t in spectrum)
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](
         *x, *w, *spectrum,
-        *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki,
-        D, f.per, f.rows, n_groups, n_chunks, SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
-        LAZY=_lazy(plan.n1, plan.n2), num_warps=warps, num_stages=1,
+        *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki, *((csx, csw, rs) if half else x + w[:1]),
+        D, f.per, f.rows, n_groups, n_chunks, f.n_sblk, SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
+        LAZY=_lazy(plan.n1, plan.n2), SCALED=half, COLS=f.levels[0][3], num_warps=warps, num_stages=1,
     )  # fmt: skip
     dv_rev = torch.empty_like(u)
-    _inverse_columns(f, x, g_rev, None if fold else bias, None, None, dv_rev, None, prec)
+    _inverse_columns(f, x, g_rev, None if fold else bias, None, None, dv_rev, None, prec, rs=rs)
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     _inputs_kernel[(B * D, n_tblk)](

@@ -900,3 +900,38 @@ def test_half_intermediate_where(monkeypatch):
     assert_close(out.cpu(), exact, rtol=BF16_FLOOR, baseline=exact.to(torch.bfloat16), name="two levels")
     monkeypatch.setenv("DNACONV_HBM_INTER", "fp32")
     assert not hbm._half_intermediate(torch.bfloat16, plan)
+
+
+@pytest.mark.parametrize("B,D,L,K,H", [SHAPES[0], SHAPES[1], SHAPES[2]], ids=IDS[:3])
+def test_hbm_backward_half_intermediate(B, D, L, K, H, monkeypatch):
+    """The HBM backward of half inputs keeps g's and v's intermediates in fp16 over their scales (the dk pass
+    reads both, stores g's convolution over its rows' scales): paired, with history, one sequence on half its
+    spectrum. Each gradient within 2x torch.fft's autograd error in bf16 and within 10% of the fp32
+    intermediates' (DNACONV_HBM_INTER=fp32) error; the inputs at 2^12 too (g v at 2^24)."""
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    scaled = spy_launches(monkeypatch, bwd, "_row_dk_kernel", record=lambda kw: kw["SCALED"])
+    names = ["du", "dk", "dbias", "dpre", "dpost"]
+    for scale in (1.0, 2.0**12):
+        u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, torch.bfloat16, seed=14)
+        u, pre = u * scale, pre * scale
+        dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16) * scale
+        grads = []
+        for fn, inter in ((monarch_fftconv, None), (monarch_fftconv, "fp32"), (naive_conv_direct, None)):
+            exact = fn is naive_conv_direct
+            if inter:
+                monkeypatch.setenv("DNACONV_HBM_INTER", inter)
+            xs = [
+                (x.cpu().double() if exact else x).detach().clone().requires_grad_()
+                for x in (u, k, bias, pre, post)
+            ]
+            h = None if hist is None else hist.cpu().double() if exact else hist
+            (fn(*xs, history=h) * (dy.cpu().double() if exact else dy)).float().sum().backward()
+            monkeypatch.delenv("DNACONV_HBM_INTER", raising=False)
+            grads.append([x.grad.cpu().double() for x in xs])
+        for out, wide, ref, name in zip(*grads, names):
+            assert torch.isfinite(out).all(), name
+            assert_close(out, ref, rtol=BF16_FLOOR, baseline=ref.to(torch.bfloat16).double(), name=name)
+            assert rel_rms_error(out, ref) < 1.1 * rel_rms_error(wide, ref) + 1e-4, name
+    assert scaled == [True, False, True, False]
