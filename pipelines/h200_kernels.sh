@@ -1327,7 +1327,7 @@ if [ "${1:-}" = t15c ]; then
   # what changed (run it with DNACONV_TEST_WORKERS=4).
   bench_table 340 $TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536
   gpu_tests tests/kernels/test_fftconv_hbm.py \
-    "half_intermediate or hbm_backward_bf16 or hbm_backward_hermitian or takes_the_forwards or folds_the_bias or hbm_spectrum_in" \
+    "half_intermediate or hbm_backward_bf16 or hbm_backward_hermitian or takes_the_forwards or folds_the_bias or hbm_spectrum_in or rows_of" \
     "${TEST_S:-200}"
   exit 0
 fi

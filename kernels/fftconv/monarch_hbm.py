@@ -191,15 +191,22 @@ def _col_fwd_kernel(
 
 
 @triton.jit
-def _col_scales(cs_ptr, seg, n_sblk, N1: tl.constexpr, N2: tl.constexpr, COLS: tl.constexpr):
-    """The scales (SCALED: ``_col_fwd_kernel``'s cs) of a row's N1 x N2 points in segment seg: the first column
-    pass's tile of COLS columns holds point s = n1 N2 + n2 of the row; [1, N1, 1] where a tile spans whole runs
-    of N2 points, else [1, N1, N2]."""
-    if COLS >= N2:
-        tile = tl.arange(0, N1)[None, :, None] // (COLS // N2)
-    else:
-        tile = (tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]) // COLS
-    return tl.load(cs_ptr + seg.to(tl.int64) * n_sblk + tile)
+def _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg, n_sblk, N1: tl.constexpr, N2: tl.constexpr,
+               COLS: tl.constexpr, SCALED: tl.constexpr):  # fmt: skip
+    """Rows of segment seg at off [G, N1, N2] in fp32, real and imaginary parts. SCALED (an fp16 intermediate):
+    times the scales (``_col_fwd_kernel``'s cs) of the first column pass's tiles of COLS columns, which hold
+    point s = n1 N2 + n2 of a row: [1, N1, 1] where a tile spans whole runs of N2 points, else [1, N1, N2]."""
+    ar = tl.load(xr_ptr + off).to(tl.float32)
+    ai = tl.load(xi_ptr + off).to(tl.float32)
+    if SCALED:
+        if COLS >= N2:
+            tile = tl.arange(0, N1)[None, :, None] // (COLS // N2)
+        else:
+            tile = (tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]) // COLS
+        cs = tl.load(cs_ptr + seg.to(tl.int64) * n_sblk + tile)
+        ar = ar * cs
+        ai = ai * cs
+    return ar, ai
 
 
 @triton.jit
@@ -221,12 +228,7 @@ def _row_kernel(
     rows = grp * G + tl.arange(0, G)[:, None, None]  # [G, 1, 1]
     pos = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
     off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
-    ar = tl.load(xr_ptr + off).to(tl.float32)
-    ai = tl.load(xi_ptr + off).to(tl.float32)
-    if SCALED:
-        cs = _col_scales(cs_ptr, seg, n_sblk, N1, N2, COLS)
-        ar = ar * cs
-        ai = ai * cs
+    ar, ai = _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg, n_sblk, N1, N2, COLS, SCALED)
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
     kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
     kidx += tl.arange(0, M)[None, None, :]

@@ -47,7 +47,6 @@ from dnaconv.kernels.fftconv.dft import (
 )
 from dnaconv.kernels.fftconv.monarch import _precision, monarch_spectrum
 from dnaconv.kernels.fftconv.monarch_hbm import (
-    _col_scales,
     _columns,
     _filter_back,
     _folds,
@@ -55,6 +54,7 @@ from dnaconv.kernels.fftconv.monarch_hbm import (
     _half_intermediate,
     _inverse_columns,
     _lazy,
+    _load_rows,
     hbm_fftconv_fwd,
 )
 from dnaconv.kernels.fftconv.naive import next_fast_len
@@ -121,17 +121,8 @@ def _row_dk_kernel(
     for j in range(chunk * SEGS, tl.minimum(chunk * SEGS + SEGS, PER)):
         seg = q * PER + j
         off = seg.to(tl.int64) * (ROWS * N1 * N2) + pos
-        br = tl.load(wr_ptr + off).to(tl.float32)
-        bi = tl.load(wi_ptr + off).to(tl.float32)
-        ar = tl.load(xr_ptr + off).to(tl.float32)
-        ai = tl.load(xi_ptr + off).to(tl.float32)
-        if SCALED:
-            cw = _col_scales(csw_ptr, seg, n_sblk, N1, N2, COLS)
-            br = br * cw
-            bi = bi * cw
-            cx = _col_scales(csx_ptr, seg, n_sblk, N1, N2, COLS)
-            ar = ar * cx
-            ai = ai * cx
+        br, bi = _load_rows(wr_ptr, wi_ptr, off, csw_ptr, seg, n_sblk, N1, N2, COLS, SCALED)
+        ar, ai = _load_rows(xr_ptr, xi_ptr, off, csx_ptr, seg, n_sblk, N1, N2, COLS, SCALED)
         sb = _scale(tl.maximum(tl.abs(br), tl.abs(bi)), PRECISION)
         sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
         s = sa * sb
