@@ -35,6 +35,7 @@
 #   bash pipelines/h200_kernels.sh t15      the scaled fp16 intermediate vs fp32; the README rows it changes; tests
 #   bash pipelines/h200_kernels.sh t15b     the HBM backward's fp16 intermediates vs fp32; fwd+bwd rows; HBM tests
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
+#   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -1329,6 +1330,28 @@ if [ "${1:-}" = t15c ]; then
   gpu_tests tests/kernels/test_fftconv_hbm.py \
     "half_intermediate or hbm_backward_bf16 or hbm_backward_hermitian or takes_the_forwards or folds_the_bias or hbm_spectrum_in or rows_of" \
     "${TEST_S:-200}"
+  exit 0
+fi
+if [ "${1:-}" = h15 ]; then
+  # Session 15: the host-bound shapes (the streaming shape, the training shape), whose bench rows swung 2x
+  # between this session's calls: the forward now vs the paths before it (fp32 intermediate, the rfft's
+  # spectrum), five rounds interleaved, and the host's time per call alone (host_ms) of each.
+  timeout 150 python3 - <<'PY' 2>&1 | tee "$OUT/h15.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import env_set, forward_sweeps, gated_inputs, host_ms
+C = {"now": {}, "before": {"DNACONV_HBM_INTER": "fp32", "DNACONV_HBM_SPECTRUM": "rfft"}}
+forward_sweeps(((1, 128, 73727, 8192, C), (16, 128, 8192, 8192, C)), reps=5)
+for B, D, L, K in ((1, 128, 73727, 8192), (16, 128, 8192, 8192)):
+    u, k, bias, pre, post, _ = gated_inputs(B, D, L, K, grad=False)
+    with torch.no_grad():
+        line = []
+        for _ in range(2):
+            for name, env in C.items():
+                with env_set(env):
+                    line.append(f"{name} {host_ms(lambda: fftconv(u, k, bias, pre, post)):.3f}")
+    print(f"{B}x{D}x{L} K={K} host ms per call:", " ".join(line), flush=True)
+PY
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then

@@ -11,9 +11,10 @@ in place) and leaves row k_p to hold the S-point sub-problem. S is split again t
 of N1 x N2 <= 4096 points remains; the *row pass* transforms each row on chip (monarch.py's two-level DFT,
 complex input), multiplies by the filter spectrum, transforms back, and the column passes run in reverse
 (conjugate twiddles, inverse column DFTs). The first column pass reads the gated input, the last writes
-out = post * (y + bias * v): three kernels, one fp32 complex intermediate (8 bytes per block point: B x D x
+out = post * (y + bias * v): three kernels, one complex intermediate (fp32, 8 bytes per block point: B x D x
 blocks x N; 1 GiB for a full-length filter at L = 4M over 16 channels), 2 + 2 m HBM passes for m column
-levels (N <= 256K: m = 1).
+levels (N <= 256K: m = 1). Half inputs through one column level keep it in fp16 over power-of-two scales, a
+scale per first-column-pass tile and one per row (``_half_intermediate``): half the bytes of every pass.
 
 Frequency-sparse convolutions keep only the lowest columns k2 of each row (``plan.kept_columns``): the row
 pass skips the other columns' products. Gradients run ``monarch_hbm_bwd.hbm_fftconv_bwd`` (one HBM convolution
