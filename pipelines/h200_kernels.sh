@@ -36,6 +36,7 @@
 #   bash pipelines/h200_kernels.sh t15b     the HBM backward's fp16 intermediates vs fp32; fwd+bwd rows; HBM tests
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
+#   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -1352,6 +1353,16 @@ for B, D, L, K in ((1, 128, 73727, 8192), (16, 128, 8192, 8192)):
                     line.append(f"{name} {host_ms(lambda: fftconv(u, k, bias, pre, post)):.3f}")
     print(f"{B}x{D}x{L} K={K} host ms per call:", " ".join(line), flush=True)
 PY
+  exit 0
+fi
+if [ "${1:-}" = g15 ]; then
+  # Session 15: the issue's grid (test_fftconv_grid.py, against float64 torch.fft) where the fp16
+  # intermediates run: bf16 forwards through one column level (full L = 4K, 16K, 64K; K = 4K, 16K, 64K at 1M
+  # and 2.3M), gradients at full L = 4K, 16K, K = 4K at 1M, K = 16K at 2.3M, one sequence at L = 64K (run it
+  # with DNACONV_TEST_WORKERS=4).
+  gpu_tests tests/kernels/test_fftconv_grid.py \
+    "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
+    "${TEST_S:-270}"
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then
