@@ -560,8 +560,9 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, rs=
 
 
 def _half_intermediate(dtype: torch.dtype, plan) -> bool:
-    """Whether the forward keeps its intermediate in fp16 (half the bytes of every pass over it): for half
-    inputs through one column level. Each value is stored over a power of two, so that none overflows or loses
+    """Whether an HBM convolution keeps its intermediate in fp16 (half the bytes of every pass over it): the
+    forward's, and the HBM backward's two (g's and v's, ``monarch_hbm_bwd``), for half inputs through one
+    column level. Each value is stored over a power of two, so that none overflows or loses
     its relative precision: the first column pass's over its tile's (a scale per P x COLS tile), the row
     pass's over the row's (one per row); the next kernel multiplies them back on loading. H200, 2026-11-29,
     fifteenth session, forward ms, bf16 gated, the fp32 intermediate vs an fp16 one without scales vs bf16
@@ -570,8 +571,10 @@ def _half_intermediate(dtype: torch.dtype, plan) -> bool:
     512) 1.384 vs 1.272, full L = 4K (16 x 1024) 1.263 vs 1.146, full L = 64K (4 x 256) 2.138 vs 2.029, K =
     64K at 1M x 64 1.367 vs 1.293; errors 1.79e-3 vs 1.80e-3 vs 2.93e-3 (bf16's 8-bit mantissa: not taken).
     Kernels' GPU time at K = 16K (torch.profiler): the first column pass 0.245 vs 0.216 ms, the row pass 0.342
-    vs 0.313, the last column pass 0.248 vs 0.230. Two column levels keep fp32 (their middle passes would
-    need scales both ways). DNACONV_HBM_INTER=fp32 keeps fp32 (sweeps)."""
+    vs 0.313, the last column pass 0.248 vs 0.230. With the scales (``t15``), fp32 vs fp16: K = 16K 0.868 vs
+    0.822, full L = 16K 1.417 vs 1.318; the backward's (``t15b``, fwd+bwd) K = 16K 3.286 vs 3.120. Two column
+    levels keep fp32 (their middle passes would need scales both ways). DNACONV_HBM_INTER=fp32 keeps fp32
+    (sweeps)."""
     return dtype != torch.float32 and len(plan.cols) == 1 and os.environ.get("DNACONV_HBM_INTER") != "fp32"
 
 
