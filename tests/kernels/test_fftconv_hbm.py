@@ -935,3 +935,36 @@ def test_hbm_backward_half_intermediate(B, D, L, K, H, monkeypatch):
             assert_close(out, ref, rtol=BF16_FLOOR, baseline=ref.to(torch.bfloat16).double(), name=name)
             assert rel_rms_error(out, ref) < 1.1 * rel_rms_error(wide, ref) + 1e-4, name
     assert scaled == [True, False, True, False]
+
+
+@pytest.mark.parametrize("cols", ["32", "64", "128"], ids=["cols32", "cols64", "cols128"])
+def test_half_intermediate_column_tiles(cols, monkeypatch):
+    """The fp16 intermediate's tile scales where the first column pass's tiles (DNACONV_HBM_COLS columns) are
+    narrower than a row's N2 = 64 runs (a scale per point of the row, as K = 64K's rows of 64 x 64 under
+    tiles of 32), as wide, and wider: the forward and the HBM backward (its dk pass reads two intermediates)
+    against the fp32 intermediates' (DNACONV_HBM_INTER=fp32), bf16, two blocks paired."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
+    monkeypatch.setenv("DNACONV_HBM_COLS", cols)
+    plan = FFTPlan((16,), 32, 64, 32768 - 999, 1000)
+    monkeypatch.setattr(bwd, "hbm_plan", lambda *a, **kw: plan)
+    seen = spy_launches(monkeypatch, fwd, "_row_kernel", record=lambda kw: (kw["SCALED"], kw["COLS"]))
+    u, k, bias, pre, post, _ = _inputs(1, 2, 40_000, 1000, 0, torch.bfloat16, seed=15)
+    dy = torch.randn(1, 2, 40_000, device=DEVICE, dtype=torch.bfloat16)
+    ref = [x.cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    exact = naive_conv_direct(*ref)
+    (exact * dy.cpu().double()).sum().backward()
+    out = {}
+    for inter in ("fp16", "fp32"):
+        if inter == "fp32":
+            monkeypatch.setenv("DNACONV_HBM_INTER", "fp32")
+        z = torch.empty_like(u)
+        y = fwd.hbm_fftconv_fwd(u, k, bias, pre, post, plan=plan, z=z)
+        out[inter] = (y, *bwd.hbm_fftconv_bwd(dy, u, k, bias, pre, post, None, z))
+    assert seen == [(True, int(cols)), (False, int(cols))]
+    wants = [exact.detach()] + [r.grad for r in ref]
+    for name, a, b, want in zip(["y", "du", "dk", "dbias", "dpre", "dpost"], out["fp16"], out["fp32"], wants):
+        a, b = a.cpu().double(), b.cpu().double()
+        assert torch.isfinite(a).all(), name
+        assert rel_rms_error(a, want) < 1.1 * rel_rms_error(b, want) + 1e-4, name
