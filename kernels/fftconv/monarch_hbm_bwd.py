@@ -269,7 +269,8 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     half = _half_intermediate(u.dtype, plan)
     inter = torch.float16 if half else torch.float32
     x, w = f.buffers(u.device, inter), f.buffers(u.device, inter)
-    (csx, rs), (csw, _) = (f.scales(u.device), f.scales(u.device)) if half else ((None, None), (None, None))
+    csx, rs = f.scales(u.device) if half else (None, None)  # g's tile scales, its convolution's row scales
+    csw = torch.empty_like(csx) if half else None  # v's tile scales
     _columns(f, x, g_rev, None, None, prec, cs=csx)
     if v_rev is not None:
         _columns(f, w, v_rev, None, None, prec, owned=True, cs=csw)
