@@ -37,6 +37,7 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh two15    (not yet run) fp16 intermediates through two column levels vs fp32; tests
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -1363,6 +1364,22 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = two15 ]; then
+  # Written in session 15, not yet run: the intermediates of plans with two column levels (full-length filters
+  # from L = 256K, the K = 64K backward) in fp16 over their tile and row scales (DNACONV_HBM_INTER=fp16)
+  # against fp32 (their default), forward then fwd+bwd, interleaved, with torch.fft and the errors; then the
+  # GPU tests of the two-level paths.
+  timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/two15.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"fp32": {}, "fp16": {"DNACONV_HBM_INTER": "fp16"}}
+forward_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 8, 1 << 22, 1 << 22, C),
+                (1, 256, 1 << 18, 1 << 18, C), (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C)))
+fwd_bwd_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 65536, C)),
+               reps=2)
+PY
+  gpu_tests "tests/kernels/test_fftconv_hbm.py" "two_column" "${TEST_S:-150}"
   exit 0
 fi
 if [ "${1:-}" = b13 ]; then

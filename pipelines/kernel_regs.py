@@ -43,7 +43,23 @@ _HALF_PTRS = (
 )
 # the DFT matrices' pointers: fp16 for the fp16-operand (PRECISION 2) kernels reported here (dft._matrix_dtype)
 _HALF_MATRICES = {n: "*fp16" for n in ("f1r_ptr", "f1i_ptr", "f2r_ptr", "f2i_ptr", "g2r_ptr", "g2i_ptr")}
-_INTS = {"D", "L", "H", "C", "KM1", "K", "n_groups", "n_blocks", "NQ", "ROWS", "PER", "n_chunks", "n_sblk"}
+_INTS = {
+    "D",
+    "L",
+    "H",
+    "C",
+    "KM1",
+    "K",
+    "n_groups",
+    "n_blocks",
+    "NQ",
+    "ROWS",
+    "PER",
+    "n_chunks",
+    "n_sblk",
+    "RL",
+    "PL",
+}
 
 
 def compile_sm90(

@@ -115,12 +115,12 @@ def _owned_times(t, m, L, KM1, OWNED: tl.constexpr, REV: tl.constexpr):
 
 @triton.jit
 def _col_fwd_kernel(
-    u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr, cs_ptr,
-    D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, R0,
+    u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr, cs_ptr, csin_ptr,
+    D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, R0, n_sblk_in,
     P: tl.constexpr, G: tl.constexpr, FIRST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr, PAIR: tl.constexpr = False,
     OWNED: tl.constexpr = False, REV: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
-    SCALED: tl.constexpr = False,
+    SCALED: tl.constexpr = False, SCALED_IN: tl.constexpr = False, CIN: tl.constexpr = 64,
 ):  # fmt: skip
     """One column pass, in place on (xr, xi) [segments, R, P, S] (NS points a segment); FIRST reads the gated
     input instead, and stores its rows k_p < R0 (``_Frame``'s HERM: R0 = about P / 2). PAIR: a segment of the
@@ -128,7 +128,9 @@ def _col_fwd_kernel(
     imaginary part segment 2j + 1, of its NQ = B x n_blocks (``monarch._segments``). OWNED (FIRST, no
     history): the input at the block's own outputs only; REV: reversed in time (``_owned_times``). SCALED (an
     fp16 intermediate, ``_half_intermediate``): the tile [P, G] is stored over the power of two that brings
-    its max |x| to at most 1, kept at cs[(segment R + r) n_sblk + column block]."""
+    its max |x| to at most 1, kept at cs[(segment R + r) n_sblk + column block]. SCALED_IN (the second of two
+    column levels): its input is the first level's fp16 tiles, point s' = p S + s of row r there times
+    csin[segment n_sblk_in + s' // CIN]."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
@@ -168,6 +170,10 @@ def _col_fwd_kernel(
     else:
         xr = tl.load(xr_ptr + off).to(tl.float32)
         xi = tl.load(xi_ptr + off).to(tl.float32)
+        if SCALED_IN:
+            ci = tl.load(csin_ptr + seg.to(tl.int64) * n_sblk_in + (p * S + s) // CIN)
+            xr = xr * ci
+            xi = xi * ci
         sx = _scale2(tl.maximum(tl.abs(xr), tl.abs(xi)), PRECISION)
         xr = xr / sx
         xi = xi / sx
@@ -192,11 +198,12 @@ def _col_fwd_kernel(
 
 
 @triton.jit
-def _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg, n_sblk, N1: tl.constexpr, N2: tl.constexpr,
+def _load_rows(xr_ptr, xi_ptr, off, cs_ptr, sub, n_sblk, N1: tl.constexpr, N2: tl.constexpr,
                COLS: tl.constexpr, SCALED: tl.constexpr):  # fmt: skip
-    """Rows of segment seg at off [G, N1, N2] in fp32, real and imaginary parts. SCALED (an fp16 intermediate):
-    times the scales (``_col_fwd_kernel``'s cs) of the first column pass's tiles of COLS columns, which hold
-    point s = n1 N2 + n2 of a row: [1, N1, 1] where a tile spans whole runs of N2 points, else [1, N1, N2]."""
+    """Rows at off [G, N1, N2] in fp32, real and imaginary parts. SCALED (an fp16 intermediate): times the
+    scales (``_col_fwd_kernel``'s cs) of the last column pass's tiles of COLS columns in sub-problem sub (a
+    scalar or [G, 1, 1]: segment R + r of that pass), which hold point s = n1 N2 + n2 of a row: [1, N1, 1]
+    where a tile spans whole runs of N2 points, else [1, N1, N2]."""
     ar = tl.load(xr_ptr + off).to(tl.float32)
     ai = tl.load(xi_ptr + off).to(tl.float32)
     if SCALED:
@@ -204,7 +211,7 @@ def _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg, n_sblk, N1: tl.constexpr, N2: t
             tile = tl.arange(0, N1)[None, :, None] // (COLS // N2)
         else:
             tile = (tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]) // COLS
-        cs = tl.load(cs_ptr + seg.to(tl.int64) * n_sblk + tile)
+        cs = tl.load(cs_ptr + sub.to(tl.int64) * n_sblk + tile)
         ar = ar * cs
         ai = ai * cs
     return ar, ai
@@ -214,22 +221,23 @@ def _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg, n_sblk, N1: tl.constexpr, N2: t
 def _row_kernel(
     xr_ptr, xi_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, cs_ptr, rs_ptr,
-    D, n_blocks, ROWS, n_groups, n_sblk,
+    D, n_blocks, ROWS, n_groups, n_sblk, RL, PL,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
 ):  # fmt: skip
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
     ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
-    not held throughout. SCALED (an fp16 intermediate of one column level, ``_half_intermediate``): a row's
-    point s is x times the scale cs[segment n_sblk + s // COLS] of the first column pass's tile of COLS columns;
-    the result is stored over a power of two (below N1 N2 in magnitude), kept at rs[segment ROWS + row]."""
+    not held throughout. SCALED (an fp16 intermediate, ``_half_intermediate``): row rho's point s is x times
+    the scale cs[(segment RL + rho // PL) n_sblk + s // COLS] of the last column pass's tile of COLS columns (RL
+    sub-problems of PL rows there); the result is stored over a power of two (below N1 N2 in magnitude), kept
+    at rs[segment ROWS + rho]."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
     rows = grp * G + tl.arange(0, G)[:, None, None]  # [G, 1, 1]
     pos = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
     off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
-    ar, ai = _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg, n_sblk, N1, N2, COLS, SCALED)
+    ar, ai = _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg * RL + rows // PL, n_sblk, N1, N2, COLS, SCALED)
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
     kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
     kidx += tl.arange(0, M)[None, None, :]
@@ -302,19 +310,22 @@ def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D,
 
 @triton.jit
 def _col_inv_kernel(
-    xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, rs_ptr,
-    D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, ROWS,
+    xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, rs_ptr, cs_ptr,
+    D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, ROWS, R_IN, S_IN, n_sblk_in,
     P: tl.constexpr, G: tl.constexpr, LAST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     PAIR: tl.constexpr = False, STORE_Z: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
-    HERM: tl.constexpr = False, SCALED: tl.constexpr = False,
+    HERM: tl.constexpr = False, SCALE_IN: tl.constexpr = 0, SCALE_OUT: tl.constexpr = False,
+    CIN: tl.constexpr = 64,
 ):  # fmt: skip
     """The inverse of a column pass (conjugate twiddles, then conj(F_P) down the columns), in place; LAST
     takes the real part (PAIR: and the imaginary part, the pair's second segment, see ``_col_fwd_kernel``) and
     writes out = post * (y + bias * v) at the block's valid positions. HERM (LAST, ``_Frame``): only rows
     k_p <= P / 2 are read; row P - k_p's term of the real part equals row k_p's (module doc), so rows 0 < k_p
-    < P / 2 count twice. SCALED (LAST of one column level, an fp16 intermediate): row p is x times rs[segment
-    ROWS + p] (``_row_kernel``)."""
+    < P / 2 count twice. An fp16 intermediate (``_half_intermediate``): SCALE_IN 1 (after the row pass) row p
+    of sub-problem r is x times rs[segment ROWS + r P + p] (``_row_kernel``); 2 (the last of two levels) point
+    (p, s) is x times the second level's tile scale cs[(segment R_IN + p) n_sblk_in + (s % S_IN) // CIN];
+    SCALE_OUT (the middle pass) stores its tile over a power of two, at cs (as ``_col_fwd_kernel``)."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)
@@ -329,10 +340,15 @@ def _col_inv_kernel(
     else:
         xr = tl.load(xr_ptr + off).to(tl.float32)
         xi = tl.load(xi_ptr + off).to(tl.float32)
-    if SCALED:
-        rs = tl.load(rs_ptr + seg.to(tl.int64) * ROWS + p, mask=p < ROWS, other=0.0)
+    if SCALE_IN == 1:
+        rs = tl.load(rs_ptr + seg.to(tl.int64) * ROWS + r * P + p, mask=r * P + p < ROWS, other=0.0)
         xr = xr * rs
         xi = xi * rs
+    elif SCALE_IN == 2:
+        ci = tl.load(cs_ptr + (seg.to(tl.int64) * R_IN + p) * n_sblk_in + (s % S_IN) // CIN, mask=p < R_IN,
+                     other=0.0)  # fmt: skip
+        xr = xr * ci
+        xi = xi * ci
     c, sn = _twiddle(p, s, P * S, FAST_TRIG)
     zr = xr * c + xi * sn  # times conj(W)
     zi = xi * c - xr * sn
@@ -358,8 +374,14 @@ def _col_inv_kernel(
                    post_ptr, bias_ptr, y_ptr, z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z)  # fmt: skip
     else:
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
-        tl.store(xr_ptr + off, yr)
-        tl.store(xi_ptr + off, yi)
+        if SCALE_OUT:
+            mx = tl.max(tl.max(tl.maximum(tl.abs(yr), tl.abs(yi)), axis=1), axis=0)
+            ts = tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
+            tl.store(cs_ptr + (seg.to(tl.int64) * R + r) * n_sblk + sblk, ts)
+            yr = yr * (1.0 / ts)
+            yi = yi * (1.0 / ts)
+        tl.store(xr_ptr + off, yr.to(xr_ptr.dtype.element_ty))
+        tl.store(xi_ptr + off, yi.to(xi_ptr.dtype.element_ty))
 
 
 _COL_CACHE: dict = {}
@@ -513,49 +535,59 @@ class _Frame:
         x = torch.empty(self.n_seg * self.seg_n, device=device, dtype=dtype)
         return x, torch.empty_like(x)
 
-    @property
-    def n_sblk(self) -> int:
-        """Column tiles per segment of the first column pass."""
-        _, _, S, cols = self.levels[0]
-        return S // cols
-
     def scales(self, device):
-        """(cs, rs) of an fp16 intermediate (``_half_intermediate``): the first column pass's scale per tile,
-        the row pass's per row."""
-        cs = torch.empty(self.n_seg * self.n_sblk, device=device, dtype=torch.float32)
+        """(cs, rs) of an fp16 intermediate (``_half_intermediate``): cs, each column level's scale per tile
+        (its forward pass's; a middle inverse pass writes over its level's), rs, the row pass's per row."""
+        cs = [
+            torch.empty(self.n_seg * R * (S // G), device=device, dtype=torch.float32)
+            for R, _, S, G in self.levels
+        ]
         return cs, torch.empty(self.n_seg * self.rows, device=device, dtype=torch.float32)
+
+    def row_scale_args(self) -> tuple[tuple, dict]:
+        """The row pass's arguments locating the last column level's tile scales (``_row_kernel``'s n_sblk, RL,
+        PL and COLS)."""
+        R, p, S, G = self.levels[-1]
+        return (S // G, R, p), dict(COLS=G)
 
 
 def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, cs=None):
     """The forward column passes into x = (xr, xi); the first reads the gated input (``_col_fwd_kernel``: at
-    the blocks' own outputs only where ``owned``, reversed in time where ``rev``). ``cs``: an fp16 x of one
-    column level, the first pass's tile scales (``_half_intermediate``)."""
+    the blocks' own outputs only where ``owned``, reversed in time where ``rev``). ``cs``: an fp16 x, each
+    level's tile scales (``_Frame.scales``, ``_half_intermediate``)."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     for i, (R, p, S, G) in enumerate(f.levels):
+        _, _, s_in, g_in = f.levels[max(i - 1, 0)]
         _col_fwd_kernel[(f.n_seg * R * (S // G),)](
             u, pre_gate if pre_gate is not None else u, history if history is not None else u, *x,
-            *_col_dft(p, u.device, prec), cs if cs is not None else x[0], D, L, H, f.C, f.km1, f.n_blocks, R,
-            S, S // G, *f.seg_args, f.seg_n, f.r0,
+            *_col_dft(p, u.device, prec), *((cs[i], cs[max(i - 1, 0)]) if cs is not None else x), D, L, H,
+            f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n, f.r0, s_in // g_in,
             P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
             PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(),
-            SCALED=cs is not None and i == 0, num_warps=4,
+            SCALED=cs is not None, SCALED_IN=cs is not None and i > 0, CIN=g_in, num_warps=4,
         )  # fmt: skip
 
 
-def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, rs=None):
+def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, scales=None):
     """The inverse column passes from x; the last writes y = post * (conv + bias v) (``_col_inv_kernel``).
-    ``rs``: an fp16 x of one column level, the row pass's row scales (``_half_intermediate``)."""
+    ``scales``: an fp16 x, (cs, rs) of ``_Frame.scales`` (``_half_intermediate``): the first pass reads the
+    row pass's row scales, a later one the level after it's tile scales, which a middle pass writes."""
     B, D, L = u.shape
+    n = len(f.levels)
     for i, (R, p, S, G) in reversed(list(enumerate(f.levels))):
+        r_in, _, s_in, g_in = f.levels[min(i + 1, n - 1)]
+        cs, rs = scales if scales is not None else ([x[0]] * n, x[0])
+        mode = 0 if scales is None else 1 if i == n - 1 else 2
         _col_inv_kernel[(f.n_seg * R * (S // G),)](
             *x, *_col_dft(p, u.device, prec), u, pre_gate if pre_gate is not None else u,
             post_gate if post_gate is not None else u, bias if bias is not None else u, y,
-            z if z is not None else u, rs if rs is not None else x[0], D, L, f.C, f.km1, f.n_blocks, R, S,
-            S // G, *f.seg_args, f.seg_n, f.rows,
+            z if z is not None else u, rs, cs[min(i + 1, n - 1)] if mode == 2 else cs[i], D, L, f.C, f.km1,
+            f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n, f.rows, r_in, s_in, s_in // g_in,
             P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0, PRECISION=prec,
-            FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, SCALED=rs is not None and i == 0, num_warps=4,
+            FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, SCALE_IN=mode, SCALE_OUT=scales is not None and i > 0,
+            CIN=g_in, num_warps=4,
         )  # fmt: skip
 
 
@@ -573,9 +605,12 @@ def _half_intermediate(dtype: torch.dtype, plan) -> bool:
     Kernels' GPU time at K = 16K (torch.profiler): the first column pass 0.245 vs 0.216 ms, the row pass 0.342
     vs 0.313, the last column pass 0.248 vs 0.230. With the scales (``t15``), fp32 vs fp16: K = 16K 0.868 vs
     0.822, full L = 16K 1.417 vs 1.318; the backward's (``t15b``, fwd+bwd) K = 16K 3.286 vs 3.120. Two column
-    levels keep fp32 (their middle passes would need scales both ways). DNACONV_HBM_INTER=fp32 keeps fp32
-    (sweeps)."""
-    return dtype != torch.float32 and len(plan.cols) == 1 and os.environ.get("DNACONV_HBM_INTER") != "fp32"
+    levels keep fp32 by default: DNACONV_HBM_INTER=fp16 takes fp16 there too (the middle passes load the tile
+    scales of the level before and store over their own; written in the fifteenth session, tested in the
+    interpreter, not yet timed: ``h200_kernels.sh two15``). DNACONV_HBM_INTER=fp32 keeps fp32 (sweeps)."""
+    env = os.environ.get("DNACONV_HBM_INTER")
+    levels = len(plan.cols) if env == "fp16" else 1  # two levels: opt-in, not yet timed
+    return dtype != torch.float32 and env != "fp32" and len(plan.cols) <= levels
 
 
 def _folds(bias, fraction=1.0) -> bool:
@@ -619,12 +654,13 @@ def hbm_fftconv_fwd(
     x = f.buffers(u.device, torch.float16 if half else torch.float32)
     cs, rs = f.scales(u.device) if half else (None, None)
     _columns(f, x, u, pre_gate, history, prec, cs=cs)
+    where, cols = f.row_scale_args()
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec),
-        *((cs, rs) if half else x), D, f.per, f.rows, f.rows // G, f.n_sblk,
+        *((cs[-1], rs) if half else x), D, f.per, f.rows, f.rows // G, *where,
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
-        SCALED=half, COLS=f.levels[0][3], num_warps=warps, **opts,
+        SCALED=half, **cols, num_warps=warps, **opts,
     )  # fmt: skip
     y = torch.empty_like(u)
-    _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec, rs=rs)
+    _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec, (cs, rs) if half else None)
     return y

@@ -96,7 +96,7 @@ def _row_dk_kernel(
     xr_ptr, xi_ptr, wr_ptr, wi_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, dkr_ptr, dki_ptr,
     csx_ptr, csw_ptr, rs_ptr,
-    D, PER, ROWS, n_groups, n_chunks, n_sblk,
+    D, PER, ROWS, n_groups, n_chunks, n_sblk, RL, PL,
     SEGS: tl.constexpr, G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
 ):  # fmt: skip
@@ -121,8 +121,9 @@ def _row_dk_kernel(
     for j in range(chunk * SEGS, tl.minimum(chunk * SEGS + SEGS, PER)):
         seg = q * PER + j
         off = seg.to(tl.int64) * (ROWS * N1 * N2) + pos
-        br, bi = _load_rows(wr_ptr, wi_ptr, off, csw_ptr, seg, n_sblk, N1, N2, COLS, SCALED)
-        ar, ai = _load_rows(xr_ptr, xi_ptr, off, csx_ptr, seg, n_sblk, N1, N2, COLS, SCALED)
+        sub = seg * RL + rows // PL  # the last column pass's sub-problem of each row (its tile scales)
+        br, bi = _load_rows(wr_ptr, wi_ptr, off, csw_ptr, sub, n_sblk, N1, N2, COLS, SCALED)
+        ar, ai = _load_rows(xr_ptr, xi_ptr, off, csx_ptr, sub, n_sblk, N1, N2, COLS, SCALED)
         sb = _scale(tl.maximum(tl.abs(br), tl.abs(bi)), PRECISION)
         sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
         s = sa * sb
@@ -270,7 +271,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     inter = torch.float16 if half else torch.float32
     x, w = f.buffers(u.device, inter), f.buffers(u.device, inter)
     csx, rs = f.scales(u.device) if half else (None, None)  # g's tile scales, its convolution's row scales
-    csw = torch.empty_like(csx) if half else None  # v's tile scales
+    csw = [torch.empty_like(c) for c in csx] if half else None  # v's tile scales
     _columns(f, x, g_rev, None, None, prec, cs=csx)
     if v_rev is not None:
         _columns(f, w, v_rev, None, None, prec, owned=True, cs=csw)
@@ -278,6 +279,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     else:
         _columns(f, w, u, pre_gate, None, prec, owned=True, rev=True, cs=csw)
     G, segs, warps = _dk_shape(plan.n1, plan.n2, f.rows, f.per)
+    where, cols = f.row_scale_args()
     n_groups, n_chunks, n_q = f.rows // G, cdiv(f.per, segs), f.n_seg // f.per
     dkr = torch.empty(n_q, n_chunks, f.seg_n, device=u.device, dtype=torch.float32)
     dki = torch.empty_like(dkr)
@@ -287,12 +289,15 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
         spectrum = tuple(t[:, : f.rows].contiguous() for t in spectrum)
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](
         *x, *w, *spectrum,
-        *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki, *((csx, csw, rs) if half else x + w[:1]),
-        D, f.per, f.rows, n_groups, n_chunks, f.n_sblk, SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
-        LAZY=_lazy(plan.n1, plan.n2), SCALED=half, COLS=f.levels[0][3], num_warps=warps, num_stages=1,
+        *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki,
+        *((csx[-1], csw[-1], rs) if half else x + w[:1]), D, f.per, f.rows, n_groups, n_chunks, *where,
+        SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2), SCALED=half,
+        **cols, num_warps=warps, num_stages=1,
     )  # fmt: skip
     dv_rev = torch.empty_like(u)
-    _inverse_columns(f, x, g_rev, None if fold else bias, None, None, dv_rev, None, prec, rs=rs)
+    _inverse_columns(
+        f, x, g_rev, None if fold else bias, None, None, dv_rev, None, prec, (csx, rs) if half else None
+    )
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     _inputs_kernel[(B * D, n_tblk)](

@@ -968,3 +968,49 @@ def test_half_intermediate_column_tiles(cols, monkeypatch):
         a, b = a.cpu().double(), b.cpu().double()
         assert torch.isfinite(a).all(), name
         assert rel_rms_error(a, want) < 1.1 * rel_rms_error(b, want) + 1e-4, name
+
+
+@pytest.mark.parametrize(
+    "B,L,K,H",
+    [(1, 60_000, 16_000, 0), (2, 20_000, 16_000, 2000), (1, 20_000, 20_000, 0)],
+    ids=["paired", "history", "herm"],
+)
+def test_half_intermediate_two_column_levels(B, L, K, H, monkeypatch):
+    """DNACONV_HBM_INTER=fp16 keeps the intermediate of two column levels (rows capped at 256 points) in fp16
+    too: the second column pass reads the first's tile scales and stores over its own, the row pass reads
+    those, the middle inverse pass reads the rows' and stores over its tiles', the last reads those. Paired
+    blocks, streaming history, one sequence on half its spectrum (HERM); the forward and the HBM backward,
+    bf16, each within 10% of the fp32 intermediates' error (their default there); the inputs at 2^12 (paired,
+    history)."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
+    monkeypatch.setattr(plan_mod, "MAX_ROW", 256)
+    plan = hbm_plan(L, K, H)
+    assert len(plan.cols) == 2
+    assert not fwd._half_intermediate(torch.bfloat16, plan)  # the default there: fp32
+    scaled = spy_launches(
+        monkeypatch, fwd, "_col_inv_kernel", record=lambda kw: (kw["SCALE_IN"], kw["SCALE_OUT"])
+    )
+    names = ["y", "du", "dk", "dbias", "dpre", "dpost"]
+    for scale in (1.0,) if B == 1 and K == L else (2.0**12,):  # HERM at 1, the others at 2^12
+        u, k, bias, pre, post, hist = _inputs(B, 2, L, K, H, torch.bfloat16, seed=16)
+        u = u * scale
+        dy = torch.randn(B, 2, L, device=DEVICE, dtype=torch.bfloat16)
+        ref = [x.cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+        exact = naive_conv_direct(*ref, history=None if hist is None else hist.cpu().double() * scale)
+        (exact * dy.cpu().double()).sum().backward()
+        wants = [exact.detach()] + [r.grad for r in ref]
+        out = {}
+        for inter in ("fp16", "fp32"):
+            monkeypatch.setenv("DNACONV_HBM_INTER", inter)
+            monkeypatch.setattr(bwd, "hbm_plan", lambda *a, **kw: hbm_plan(L, K, kind="hbm_bwd"))
+            h = None if hist is None else hist * scale
+            z = torch.empty_like(u)
+            y = fwd.hbm_fftconv_fwd(u, k, bias, pre, post, h, plan=plan, z=z)
+            out[inter] = (y, *bwd.hbm_fftconv_bwd(dy, u, k, bias, pre, post, h, z))
+        for name, a, b, want in zip(names, out["fp16"], out["fp32"], wants):
+            a, b = a.cpu().double(), b.cpu().double()
+            assert torch.isfinite(a).all(), name
+            assert rel_rms_error(a, want) < 1.1 * rel_rms_error(b, want) + 1e-4, (name, scale)
+    assert (2, False) in scaled and (1, True) in scaled  # the last pass, the middle pass, scaled
