@@ -114,6 +114,16 @@ def _owned_times(t, m, L, KM1, OWNED: tl.constexpr, REV: tl.constexpr):
 
 
 @triton.jit
+def _over_tile_scale(xr, xi, scale_ptr):
+    """A [P, G] tile of an fp16 intermediate: (xr, xi) over the power of two that brings their largest
+    magnitude to at most 1, which is stored at scale_ptr."""
+    mx = tl.max(tl.max(tl.maximum(tl.abs(xr), tl.abs(xi)), axis=1), axis=0)
+    ts = tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
+    tl.store(scale_ptr, ts)
+    return xr * (1.0 / ts), xi * (1.0 / ts)
+
+
+@triton.jit
 def _col_fwd_kernel(
     u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr, cs_ptr, csin_ptr,
     D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, R0, n_sblk_in,
@@ -183,11 +193,7 @@ def _col_fwd_kernel(
     outr = zr * c - zi * sn
     outi = zr * sn + zi * c
     if SCALED:
-        mx = tl.max(tl.max(tl.maximum(tl.abs(outr), tl.abs(outi)), axis=1), axis=0)
-        ts = tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
-        tl.store(cs_ptr + (seg.to(tl.int64) * R + r) * n_sblk + sblk, ts)
-        outr = outr * (1.0 / ts)
-        outi = outi * (1.0 / ts)
+        outr, outi = _over_tile_scale(outr, outi, cs_ptr + (seg.to(tl.int64) * R + r) * n_sblk + sblk)
     dt = xr_ptr.dtype.element_ty  # fp32, or fp16 (SCALED)
     if FIRST:
         tl.store(xr_ptr + off, outr.to(dt), mask=p < R0)
@@ -375,11 +381,7 @@ def _col_inv_kernel(
     else:
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
         if SCALE_OUT:
-            mx = tl.max(tl.max(tl.maximum(tl.abs(yr), tl.abs(yi)), axis=1), axis=0)
-            ts = tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
-            tl.store(cs_ptr + (seg.to(tl.int64) * R + r) * n_sblk + sblk, ts)
-            yr = yr * (1.0 / ts)
-            yi = yi * (1.0 / ts)
+            yr, yi = _over_tile_scale(yr, yi, cs_ptr + (seg.to(tl.int64) * R + r) * n_sblk + sblk)
         tl.store(xr_ptr + off, yr.to(xr_ptr.dtype.element_ty))
         tl.store(xi_ptr + off, yi.to(xi_ptr.dtype.element_ty))
 
