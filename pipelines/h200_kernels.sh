@@ -1269,7 +1269,7 @@ if [ "${1:-}" = inter15 ]; then
   # unscaled, safe only for inputs of moderate size; =bf16), forward ms, three rounds interleaved, with the
   # errors; then the kernels' GPU time at K = 16K, L = 2.3M x 32 (torch.profiler, 10 calls) with each. Run at
   # commit 41f61af plus the experiment (unscaled fp16 and bf16 were dropped for the scaled fp16 of ``t15``:
-  # DNACONV_HBM_INTER now takes only fp32).
+  # DNACONV_HBM_INTER now takes fp32, or fp16 for two column levels too).
   timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/inter15.txt"
 import os, torch
 from dnaconv.kernels.fftconv import fftconv
