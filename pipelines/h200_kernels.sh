@@ -38,6 +38,14 @@
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
 #   bash pipelines/h200_kernels.sh two15    (not yet run) fp16 intermediates through two column levels vs fp32; tests
+#   bash pipelines/h200_kernels.sh m16      the passes' spectrum on a HERM frame's rows, mirrored (default) vs every row;
+#                                            GPU tests of the mirrored and the passes' spectra
+#   bash pipelines/h200_kernels.sh p16      HBM plans' filter spectrum through the forward's own passes vs the rfft (and
+#                                            vs the one-kernel spectrum up to 65,536 points); its GPU tests
+#   bash pipelines/h200_kernels.sh k16      per-kernel GPU time of the HBM forward as the intermediate shrinks to
+#                                            fit L2; the on-chip vs HBM pick at K = 384-640
+#   bash pipelines/h200_kernels.sh s16      two15's sweeps, K = 64K's forward through two fp16 column levels (rows of
+#                                            1024, 2048) vs one; the two-level GPU tests
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
 #   bash pipelines/h200_kernels.sh split    DNACONV_MONARCH_SPLIT=1 (opt-in) against the fused backward, and where
@@ -1364,6 +1372,90 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = m16 ]; then
+  # Session 16: the filter spectrum through the forward's passes on a HERM frame's rows only, the row and dk
+  # passes reading the rest from their mirrors (the default), against every row (DNACONV_HBM_MIRROR=0), with
+  # the rfft's spectrum beside (the default before this session); forward three rounds, fwd+bwd two,
+  # interleaved; then the GPU tests of both.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/m16.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"mirror": {}, "rows": {"DNACONV_HBM_MIRROR": "0"}, "rfft": {"DNACONV_HBM_SPECTRUM": "rfft"}}
+forward_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 8, 1 << 22, 1 << 22, C),
+                (1, 64, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 65536, C), (4, 256, 65536, 65536, C),
+                (1, 1024, 65536, 65536, C), (8, 512, 16384, 16384, C)))
+fwd_bwd_sweeps(((2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 65536, C), (4, 256, 65536, 65536, C),
+                (8, 512, 16384, 16384, C)), reps=2)
+PY
+  gpu_tests tests/kernels/test_fftconv_hbm.py "transform_spectrum or half_spectrum_mirrored or where_it_pays" \
+    "${TEST_S:-200}"
+  exit 0
+fi
+if [ "${1:-}" = p16 ]; then
+  # Session 16: an HBM plan's filter spectrum through the convolution's own forward passes
+  # (DNACONV_HBM_SPECTRUM=passes16 / passes: fp16 operands / 3xtf32) against the rfft and its gather (the
+  # default past 65,536 points, where k16 found the gather 1.6 ms of 4.3 at 2 x 32 x 1M) and against the
+  # one-kernel spectrum (direct16, the default up to 65,536); forward, three rounds interleaved, torch.fft and
+  # errors beside; fwd+bwd where the spectrum is kept for the backward; then the new GPU tests.
+  timeout 390 python3 - <<'PY' 2>&1 | tee "$OUT/p16.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"rfft": {"DNACONV_HBM_SPECTRUM": "rfft"}, "passes16": {"DNACONV_HBM_SPECTRUM": "passes16"},
+     "passes": {"DNACONV_HBM_SPECTRUM": "passes"}}
+S = {"direct16": {}, "passes16": {"DNACONV_HBM_SPECTRUM": "passes16"}}
+forward_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 8, 1 << 22, 1 << 22, C),
+                (1, 256, 1 << 18, 1 << 18, C), (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C),
+                (1, 64, 1 << 20, 65536, C), (4, 256, 65536, 65536, C), (1, 1024, 65536, 65536, C),
+                (8, 512, 16384, 16384, S), (16, 1024, 4096, 4096, S), (1, 32, 2_300_000, 16384, S),
+                (1, 128, 73727, 8192, S), (16, 128, 8192, 8192, S)))
+P = {"rfft": {"DNACONV_HBM_SPECTRUM": "rfft"}, "passes16": {"DNACONV_HBM_SPECTRUM": "passes16"}}
+fwd_bwd_sweeps(((2, 32, 1 << 20, 1 << 20, P), (1, 64, 1 << 20, 65536, P), (4, 256, 65536, 65536, P)), reps=2)
+PY
+  gpu_tests tests/kernels/test_fftconv_hbm.py "transform_spectrum" "${TEST_S:-150}"
+  exit 0
+fi
+if [ "${1:-}" = k16 ]; then
+  # Session 16: where the HBM forward's time goes, kernel by kernel (torch.profiler, GPU ms per call and ps per
+  # output), at a row's shape and with fewer channels, so that the intermediate shrinks from HBM-sized to
+  # L2-sized (50 MB): does its traffic through HBM cost, or the passes' own work? Then the plan's pick (HBM
+  # blocks from K = 512) against the on-chip kernel forced (DNACONV_MONARCH_FFT=0) at K = 384-640.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/k16.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import forward_sweeps, gated_inputs, kernel_times
+for B, L, K, Ds in ((16, 4096, 4096, (1024, 256, 64, 16)), (8, 16384, 16384, (512, 64, 8)),
+                    (1, 2_300_000, 16384, (32, 4, 1)), (1, 1 << 20, 65536, (64, 8)), (2, 1 << 20, 1 << 20, (32, 4, 1))):
+    for D in Ds:
+        u, k, bias, pre, post, _ = gated_inputs(B, D, L, K, grad=False)
+        with torch.no_grad():
+            kt = kernel_times(lambda: fftconv(u, k, bias, pre, post))
+        n = B * D * L
+        tot = sum(kt.values())
+        print(f"{B}x{D}x{L} K={K}: total {tot:.3f} ms, {tot * 1e9 / n:.2f} ps/output |",
+              " ".join(f"{name.strip()}={ms:.3f}({ms * 1e9 / n:.2f})" for name, ms in kt.items()), flush=True)
+        del u, k, bias, pre, post
+        torch.cuda.empty_cache()
+C = {"plan": {}, "chip": {"DNACONV_MONARCH_FFT": "0"}}
+forward_sweeps(tuple((1, 32, 2_300_000, K, C) for K in (384, 448, 512, 640)))
+PY
+  exit 0
+fi
+if [ "${1:-}" = s16 ]; then
+  # Session 16: two15's sweeps (fp16 intermediates through two column levels vs fp32, forward and fwd+bwd,
+  # interleaved, with torch.fft), then K = 64K at 1M x 64 forward with two fp16 column levels and shorter rows
+  # (DNACONV_HBM_ROW) against its one level of 64 and rows of 4096; the two-level GPU tests (hbm file).
+  timeout 360 python3 - <<'PY' 2>&1 | tee "$OUT/s16.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"fp32": {}, "fp16": {"DNACONV_HBM_INTER": "fp16"}}
+R = {"one": {}, "r1024": {"DNACONV_HBM_INTER": "fp16", "DNACONV_HBM_ROW": "1024"},
+     "r2048": {"DNACONV_HBM_INTER": "fp16", "DNACONV_HBM_ROW": "2048"}}
+forward_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 8, 1 << 22, 1 << 22, C),
+                (1, 256, 1 << 18, 1 << 18, C), (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C),
+                (1, 64, 1 << 20, 65536, R)))
+fwd_bwd_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 65536, C)),
+               reps=2)
+PY
+  gpu_tests "tests/kernels/test_fftconv_hbm.py" "two_column" "${TEST_S:-150}"
   exit 0
 fi
 if [ "${1:-}" = two15 ]; then

@@ -59,6 +59,9 @@ _INTS = {
     "n_sblk",
     "RL",
     "PL",
+    "KROWS",
+    "P1",
+    "Q",
 }
 
 

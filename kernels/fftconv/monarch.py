@@ -476,6 +476,23 @@ DIRECT_SPECTRUM_MAX = 1024
 # K: K = 64K at 1M x 64 (262,144, one row of 4096 a program) 1.369 vs 2.009 vs 1.534, full L = 64K (1 x 1024,
 # 131,072) 4.782 vs 7.076 vs 5.645. fp32 inputs keep the rfft (3xtf32 lost at K = 8192 and 16K above).
 HBM_DIRECT_SPECTRUM_MAX = 1 << 16
+# Dense HBM plans take their spectrum through the convolution's own forward passes on fp16 operands
+# (``monarch_hbm.hbm_transform_spectrum``) for half inputs past HBM_DIRECT_SPECTRUM_MAX points, in place of the
+# rfft and its gather, and up to it where the one-kernel spectrum would read at least PASSES_SPECTRUM_TAPS taps
+# (D filters x P rows of the column level x K' taps: each of its programs reads its filter's every tap). H200,
+# 2026-11-30, sixteenth session, forward ms, bf16 gated, three rounds interleaved (``h200_kernels.sh p16``),
+# rfft vs the passes on fp16 operands vs in 3xtf32 (torch.fft): full-length filters 2 x 128 x 256K 4.152 vs
+# 2.741 vs 4.234 (5.434), 2 x 32 x 1M 4.247 vs 2.829 vs 4.430 (5.528), 2 x 8 x 4M 4.473 vs 2.833 vs 4.727
+# (6.349), one sequence 256 x 256K 5.729 vs 3.636 vs 5.342 (6.142), 64 x 1M 5.426 vs 3.343 vs 5.124 (6.243), 16
+# x 4M 5.754 vs 3.326 vs 5.466 (7.240), 4 x 256 x 64K 2.106 vs 1.488 vs 2.296 (5.056), 1 x 1024 x 64K 4.535 vs
+# 2.181 vs 4.082 (6.113); K = 64K at 1M x 64 1.341 vs 1.155 vs 1.559 (4.506); fwd+bwd (the backward takes the
+# forward's spectrum) 2 x 32 x 1M 12.305 vs 9.363, K = 64K 4.995 vs 4.518, 4 x 256 x 64K 6.980 vs 5.738.
+# The one-kernel spectrum vs the passes on fp16 operands: full L = 16K (8 x 512, N = 32,768: 2^28 taps read)
+# 1.370 vs 1.217, full L = 4K (16 x 1024, 8192: 2^26) 1.262 vs 1.242, K = 16K at 2.3M x 32 (65,536: 2^25)
+# 0.854 vs 0.853, and where the host decides, the streaming shape (128 x 73,727, K = 8192: 2^25) 0.581 vs
+# 0.842 and the training shape (16 x 128 x 8192: 2^24) 0.339 vs 0.489 (two more launches). Errors 1.77e-3
+# (rfft) vs 1.81e-3 (passes, fp16) vs 1.77e-3 (3xtf32), torch.fft's own 1.66e-3.
+PASSES_SPECTRUM_TAPS = 1 << 27
 
 
 def _direct_spectrum(k: torch.Tensor, plan: FFTPlan, fraction: float, wr: torch.Tensor, precision: int = 1):
@@ -510,6 +527,7 @@ def monarch_spectrum(
     delta: torch.Tensor | None = None,
     rows: int | None = None,
     precision: int = 1,
+    half: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
     imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse. One rfft of the filter;
@@ -522,8 +540,13 @@ def monarch_spectrum(
     rfft keeps the rfft there, =direct takes the 3xtf32 kernel at every on-chip size (sweeps). ``rows``: only
     the first rows of each channel's (the HBM forward's HERM frame reads no more). HBM plans of one column
     level take one kernel from the taps (``monarch_hbm.hbm_spectrum``) on fp16 operands for ``precision`` 2
-    up to HBM_DIRECT_SPECTRUM_MAX points, else the rfft; DNACONV_HBM_SPECTRUM=direct (3xtf32), =direct16 (fp16
-    operands) or =rfft forces one (sweeps)."""
+    up to HBM_DIRECT_SPECTRUM_MAX points where it reads fewer than PASSES_SPECTRUM_TAPS taps; other dense HBM
+    plans for ``precision`` 2 take the convolution's own forward passes on fp16 operands
+    (``monarch_hbm.hbm_transform_spectrum``); else (fp32 inputs, frequency-sparse plans) the rfft.
+    DNACONV_HBM_SPECTRUM=direct (3xtf32), =direct16 (fp16 operands), =passes (3xtf32), =passes16 or =rfft
+    forces one (sweeps). ``half``: the HBM kernels' callers take a HERM frame's rows (fewer than ``rows`` or
+    all), which the passes give (``hbm_transform_spectrum``), the kernels reading the rest from their mirrors
+    (DNACONV_HBM_MIRROR=0: every row, sweeps)."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
     M = idx.numel() // (plan.n // plan.n2)  # stored columns of a row
     if rows is not None:
@@ -535,13 +558,20 @@ def monarch_spectrum(
     if on_triton and not plan.cols and delta is None and direct:
         return _direct_spectrum(k.float().contiguous(), plan, fraction, wr, 2 if fp16 else 1)
     hbm_mode = os.environ.get("DNACONV_HBM_SPECTRUM")
-    if hbm_mode is None and precision == 2 and plan.n <= HBM_DIRECT_SPECTRUM_MAX:
-        hbm_mode = "direct16"
+    if hbm_mode is None and precision == 2 and plan.cols and fraction == 1:
+        taps = k.shape[0] * plan.cols[0] * plan.k_eff  # the one-kernel spectrum's taps read
+        small = plan.n <= HBM_DIRECT_SPECTRUM_MAX and taps < PASSES_SPECTRUM_TAPS
+        hbm_mode = "direct16" if small else "passes16"
     if on_triton and len(plan.cols) == 1 and fraction == 1 and hbm_mode in ("direct", "direct16"):
         from dnaconv.kernels.fftconv.monarch_hbm import hbm_spectrum
 
         prec = 2 if hbm_mode == "direct16" else 1
         return hbm_spectrum(k.float().contiguous(), plan, delta, rows, prec)
+    if on_triton and plan.cols and fraction == 1 and hbm_mode in ("passes", "passes16"):
+        from dnaconv.kernels.fftconv.monarch_hbm import hbm_transform_spectrum
+
+        half = half and os.environ.get("DNACONV_HBM_MIRROR") != "0"
+        return hbm_transform_spectrum(k, plan, delta, rows, 2 if hbm_mode == "passes16" else 1, half)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()
     shape = (D, -1, plan.n1, M)
@@ -925,7 +955,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
             ):  # folded as hbm_fftconv_fwd and hbm_fftconv_bwd fold it (the saved bias stays for dbias)
                 fold = _folds(bias, fraction)
                 spectrum = ctx.spectrum = monarch_spectrum(
-                    k, plan, fraction, bias if fold else None, precision=_precision(u.dtype)
+                    k, plan, fraction, bias if fold else None, precision=_precision(u.dtype), half=True
                 )
                 bias = None if fold else bias
             return hbm_fftconv_fwd(

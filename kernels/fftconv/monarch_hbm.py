@@ -224,19 +224,48 @@ def _load_rows(xr_ptr, xi_ptr, off, cs_ptr, sub, n_sblk, N1: tl.constexpr, N2: t
 
 
 @triton.jit
+def _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
+                 MIRROR: tl.constexpr):  # fmt: skip
+    """The filter spectrum [G, N1, M] of rows ``rows`` [G, 1, 1] of channel d ([D, KROWS, N1, M] stored). MIRROR
+    (a real filter's spectrum stored as a HERM frame's rows, ``hbm_transform_spectrum``): only rows a Q + b of
+    the first column level's a < KROWS / Q are stored (Q rows of a later level per row a; KROWS / Q > P1 / 2);
+    row a Q + b of a later a holds the conjugate of row (P1 - a) Q + (Q - 1 - b) read backwards, since
+    K[N - f] = conj K[f] and N - (a + P1 (b + Q k_s)) = (P1 - a) + P1 ((Q - 1 - b) + Q (S - 1 - k_s)) for
+    0 < a < P1, and position k1 + N1 k2 of a row holds k_s, so S - 1 - k_s is position N1 - 1 - k1, N2 - 1 - k2."""
+    n1 = tl.arange(0, N1)[None, :, None]
+    m = tl.arange(0, M)[None, None, :]
+    if MIRROR:
+        mir = rows >= KROWS
+        src = tl.where(mir, (P1 - rows // Q) * Q + (Q - 1 - rows % Q), rows)
+        pos = tl.where(mir, (N1 - 1 - n1) * M + (M - 1 - m), n1 * M + m)
+        kidx = (d.to(tl.int64) * KROWS + src) * (N1 * M) + pos
+        kr = tl.load(kfr_ptr + kidx)
+        ki = tl.load(kfi_ptr + kidx)
+        ki = tl.where(mir, -ki, ki)
+    else:
+        kidx = (d.to(tl.int64) * KROWS + rows) * (N1 * M) + n1 * M + m
+        kr = tl.load(kfr_ptr + kidx)
+        ki = tl.load(kfi_ptr + kidx)
+    return kr, ki
+
+
+@triton.jit
 def _row_kernel(
     xr_ptr, xi_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, cs_ptr, rs_ptr,
-    D, n_blocks, ROWS, n_groups, n_sblk, RL, PL,
+    D, n_blocks, ROWS, n_groups, n_sblk, RL, PL, KROWS, P1, Q,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
+    SPECTRUM: tl.constexpr = False, MIRROR: tl.constexpr = False,
 ):  # fmt: skip
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
     ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
     not held throughout. SCALED (an fp16 intermediate, ``_half_intermediate``): row rho's point s is x times
     the scale cs[(segment RL + rho // PL) n_sblk + s // COLS] of the last column pass's tile of COLS columns (RL
     sub-problems of PL rows there); the result is stored over a power of two (below N1 N2 in magnitude), kept
-    at rs[segment ROWS + rho]."""
+    at rs[segment ROWS + rho]. SPECTRUM (``hbm_transform_spectrum``): the rows' DFT alone, stored at kf (the
+    filter spectrum's place, segment = channel), nothing stored in place. The filter spectrum holds KROWS rows
+    a channel; MIRROR: fewer than ROWS, the rest read from their mirrors (``_filter_rows``)."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -245,26 +274,29 @@ def _row_kernel(
     off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
     ar, ai = _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg * RL + rows // PL, n_sblk, N1, N2, COLS, SCALED)
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
-    kidx = (d.to(tl.int64) * ROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
-    kidx += tl.arange(0, M)[None, None, :]
+    kidx = (d.to(tl.int64) * KROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
+    kidx += tl.arange(0, M)[None, None, :]  # SPECTRUM's place
     if LAZY:
         xr, xi = _forward_dft_complex_at(
             ar / sa, ai / sa, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, G, N1, N2, PRECISION, M
         )
-        kr = tl.load(kfr_ptr + kidx)
-        ki = tl.load(kfi_ptr + kidx)
-        so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
-                          twr_ptr, twi_ptr, G, N1, N2, PRECISION, M, LAZY=True, SCALED=SCALED)  # fmt: skip
+        if not SPECTRUM:
+            kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, M, MIRROR)
+            so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
+                              twr_ptr, twi_ptr, G, N1, N2, PRECISION, M, LAZY=True, SCALED=SCALED)  # fmt: skip
     else:
         f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
             f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
         )
         xr, xi = _forward_dft_complex(ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
-        kr = tl.load(kfr_ptr + kidx)
-        ki = tl.load(kfi_ptr + kidx)
-        so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
-                          PRECISION, M, SCALED=SCALED)  # fmt: skip
-    if SCALED:
+        if not SPECTRUM:
+            kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, M, MIRROR)
+            so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
+                              PRECISION, M, SCALED=SCALED)  # fmt: skip
+    if SPECTRUM:
+        tl.store(kfr_ptr + kidx, xr * sa)
+        tl.store(kfi_ptr + kidx, xi * sa)
+    elif SCALED:
         tl.store(rs_ptr + seg.to(tl.int64) * ROWS + rows, so + tl.zeros([G, 1, 1], dtype=tl.float32))
 
 
@@ -435,8 +467,8 @@ def _spectrum_kernel(k_ptr, delta_ptr, fpr_ptr, fpi_ptr, f1r_ptr, f1i_ptr, f2r_p
 def hbm_spectrum(k: torch.Tensor, plan, delta=None, rows: int | None = None, precision: int = 1):
     """``_spectrum_kernel``'s (real, imaginary) [D, rows, N1, N2] (all P rows by default) of a dense plan of one
     column level: ``monarch_spectrum``'s result in one launch instead of an rfft, its padding and the gather.
-    Not timed yet; DNACONV_HBM_SPECTRUM=direct (3xtf32) or =direct16 (fp16 operands) takes it
-    (``monarch_spectrum``). Rows of 4096 points per program on 8 warps: the sm_90 builds
+    ``monarch_spectrum`` takes it on fp16 operands for small plans (HBM_DIRECT_SPECTRUM_MAX,
+    PASSES_SPECTRUM_TAPS there); DNACONV_HBM_SPECTRUM=direct (3xtf32) or =direct16 (fp16 operands) forces it. Rows of 4096 points per program on 8 warps: the sm_90 builds
     (``pipelines.kernel_regs.compile_sm90``) of rows of 1024, 2048, 4096 points (4, 2, 1 per program) spill
     nothing on fp16 operands (136, 164, 174 registers) and 0, 512, 896 bytes in 3xtf32; four rows of 2048 or
     4096 on 4 warps spilled 928-4,744 bytes."""
@@ -454,6 +486,44 @@ def hbm_spectrum(k: torch.Tensor, plan, delta=None, rows: int | None = None, pre
         kfr, kfi, plan.k_eff, k.stride(0), rows, -(-plan.k_eff // R), 1.0 / plan.n,
         P=P, G=G, N1=n1, N2=n2, HAS_DELTA=delta is not None, PRECISION=precision, num_warps=8,
     )  # fmt: skip
+    return kfr, kfi
+
+
+def hbm_transform_spectrum(
+    k: torch.Tensor, plan, delta=None, rows: int | None = None, precision: int = 2, half: bool = False
+):
+    """``monarch_spectrum``'s result (real, imaginary) [D, rows, N1, N2] for a dense HBM plan (one or two column
+    levels), through the forward convolution's own passes: the filter's taps (over N, plus ``delta`` at tap 0)
+    as one unpaired block per channel, the forward column passes (``_col_fwd_kernel``, fp32 intermediate), and
+    the row pass's DFT alone (``_row_kernel``'s SPECTRUM), which stores each row's spectrum where the filter
+    spectrum lives. The convolution's passes then meet the filter's spectrum in their own order by
+    construction. Against the rfft, whose bins one kernel gathers into that order (``monarch._spectrum_kernel``):
+    the gather from a spectrum of 2^21 points and more reads far-apart bins (H200, 2026-11-30, sixteenth
+    session, torch.profiler, forward at 2 x 32 x 1M, full-length filter: the gather 1.626 ms and the rfft 0.75
+    ms of the call's 4.28). ``rows``: the first rows only (a HERM frame's, ``_Frame``); ``precision``: of the
+    products (``dft._mm``): 1 = 3xtf32, 2 = fp16 operands over powers of two; ``half``: a HERM frame's rows
+    (those of the first column level's rows k_p <= P / 2) where fewer rows are asked or none, the kernels
+    reading the others from their mirrors (``_filter_rows``): half the spectrum's work and memory."""
+    D, n = k.shape[0], plan.n
+    taps = k[:, : plan.k_eff].float() * (1.0 / n)  # a new tensor: the scaled copy is ours to change
+    if delta is not None:
+        taps[:, 0] += delta.float() / n
+    G, warps, opts = _launch_shape(plan.n1, plan.n2, n // (plan.n1 * plan.n2), "rows")
+    f = _Frame(plan, 1, D, taps.shape[1], herm=half or rows is not None, group=G, km1=0)
+    if not half and rows is not None and f.rows < rows:  # more rows than a HERM frame keeps: all of them
+        f = _Frame(plan, 1, D, taps.shape[1], group=G, km1=0)
+    x = f.buffers(k.device)
+    _columns(f, x, taps.view(1, D, -1), None, None, precision)
+    kfr = torch.empty(D, f.rows, plan.n1, plan.n2, device=k.device, dtype=torch.float32)
+    kfi = torch.empty_like(kfr)
+    where, cols = f.row_scale_args()
+    _row_kernel[(f.n_seg * (f.rows // G),)](
+        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, k.device, 1.0, precision), *x, D, f.per, f.rows,
+        f.rows // G, *where, f.rows, 1, 1, G=G, N1=plan.n1, N2=plan.n2, M=plan.n2, PRECISION=precision,
+        LAZY=_lazy(plan.n1, plan.n2), SPECTRUM=True, **cols, num_warps=warps, **opts,
+    )  # fmt: skip
+    if rows is not None and rows < f.rows:
+        kfr, kfi = (t[:, :rows].contiguous() for t in (kfr, kfi))
     return kfr, kfi
 
 
@@ -496,8 +566,9 @@ class _Frame:
     real segments of a channel per complex one, see ``_col_fwd_kernel``; HERM: half of one real segment's
     spectrum) and the column levels (R, P, S, G)."""
 
-    def __init__(self, plan, B, D, L, dense=True, herm=False, group=1):
-        self.n, self.km1 = plan.n, block_overlap(plan.n, plan.k_eff, L, dense)
+    def __init__(self, plan, B, D, L, dense=True, herm=False, group=1, km1=None):
+        # km1 = 0: a block of the sequence's first n points (``hbm_transform_spectrum``: a filter's taps)
+        self.n, self.km1 = plan.n, block_overlap(plan.n, plan.k_eff, L, dense) if km1 is None else km1
         self.C = self.n - self.km1
         self.n_blocks = cdiv(L, self.C)
         # PAIR: two real segments of a channel per complex one, half the intermediate and half the programs of
@@ -593,6 +664,16 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, sca
         )  # fmt: skip
 
 
+def mirror_args(kf: torch.Tensor, f: _Frame, plan) -> tuple[int, int, int]:
+    """(KROWS, P1, Q) of ``_filter_rows`` for a filter spectrum kf [D, KROWS, N1, M] read by frame f's row pass:
+    fewer rows than f's must be a HERM frame's (``hbm_transform_spectrum``'s half)."""
+    krows, p1 = kf.shape[1], plan.cols[0]
+    q = plan.n // (p1 * plan.n1 * plan.n2)  # rows of the later level per row of the first
+    if krows < f.rows and (krows % q or krows // q <= p1 // 2):
+        raise ValueError(f"a spectrum of {krows} rows cannot stand for {f.rows} (P = {p1}, {q} rows each)")
+    return krows, p1, q
+
+
 def _half_intermediate(dtype: torch.dtype, plan) -> bool:
     """Whether an HBM convolution keeps its intermediate in fp16 (half the bytes of every pass over it): the
     forward's, and the HBM backward's two (g's and v's, ``monarch_hbm_bwd``), for half inputs through one
@@ -607,11 +688,17 @@ def _half_intermediate(dtype: torch.dtype, plan) -> bool:
     Kernels' GPU time at K = 16K (torch.profiler): the first column pass 0.245 vs 0.216 ms, the row pass 0.342
     vs 0.313, the last column pass 0.248 vs 0.230. With the scales (``t15``), fp32 vs fp16: K = 16K 0.868 vs
     0.822, full L = 16K 1.417 vs 1.318; the backward's (``t15b``, fwd+bwd) K = 16K 3.286 vs 3.120. Two column
-    levels keep fp32 by default: DNACONV_HBM_INTER=fp16 takes fp16 there too (the middle passes load the tile
-    scales of the level before and store over their own; written in the fifteenth session, tested in the
-    interpreter, not yet timed: ``h200_kernels.sh two15``). DNACONV_HBM_INTER=fp32 keeps fp32 (sweeps)."""
+    levels keep fp32: DNACONV_HBM_INTER=fp16 takes fp16 there too (the middle passes load the tile scales of
+    the level before and store over their own), and lost everywhere it was timed: H200, 2026-11-30, sixteenth
+    session, fp32 vs fp16, forward ms, interleaved (``h200_kernels.sh s16``), full-length filters 2 x 128 x
+    256K 4.285 vs 4.460, 2 x 32 x 1M 4.387 vs 4.735, 2 x 8 x 4M 4.594 vs 4.995, one sequence 64 x 1M 5.568 vs
+    6.054; fwd+bwd 2 x 32 x 1M 12.540 vs 13.318, K = 64K at 1M x 64 (its backward's two levels) 4.988 vs
+    5.133; K = 64K's forward through two fp16 levels and rows of 1024 or 2048 instead of one level and rows of
+    4096, 1.977 and 1.978 vs 1.342. Those passes are not bound by their bytes (``h200_kernels.sh k16``: the
+    forward's time per output the same with the intermediate in L2 as through HBM); the scales' reductions
+    and loads cost more than the bytes they save. DNACONV_HBM_INTER=fp32 keeps fp32 (sweeps)."""
     env = os.environ.get("DNACONV_HBM_INTER")
-    levels = len(plan.cols) if env == "fp16" else 1  # two levels: opt-in, not yet timed
+    levels = len(plan.cols) if env == "fp16" else 1  # two levels: opt-in (slower, above)
     return dtype != torch.float32 and env != "fp32" and len(plan.cols) <= levels
 
 
@@ -647,10 +734,12 @@ def hbm_fftconv_fwd(
     prec = _precision(u.dtype)
     if spectrum is None:
         fold = _folds(bias, fraction)
-        spectrum = monarch_spectrum(k, plan, fraction, bias if fold else None, rows=f.rows, precision=prec)
+        spectrum = monarch_spectrum(
+            k, plan, fraction, bias if fold else None, rows=f.rows, precision=prec, half=True
+        )
         bias = None if fold else bias
     kfr, kfi = spectrum
-    if kfr.shape[1] != f.rows:  # HERM, given every row (a cached spectrum, the one kept for a backward)
+    if kfr.shape[1] > f.rows:  # HERM, given every row (a cached spectrum, the one kept for a backward)
         kfr, kfi = (t[:, : f.rows].contiguous() for t in (kfr, kfi))
     half = _half_intermediate(u.dtype, plan)
     x = f.buffers(u.device, torch.float16 if half else torch.float32)
@@ -659,9 +748,9 @@ def hbm_fftconv_fwd(
     where, cols = f.row_scale_args()
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec),
-        *((cs[-1], rs) if half else x), D, f.per, f.rows, f.rows // G, *where,
+        *((cs[-1], rs) if half else x), D, f.per, f.rows, f.rows // G, *where, *mirror_args(kfr, f, plan),
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
-        SCALED=half, **cols, num_warps=warps, **opts,
+        SCALED=half, MIRROR=kfr.shape[1] < f.rows, **cols, num_warps=warps, **opts,
     )  # fmt: skip
     y = torch.empty_like(u)
     _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec, (cs, rs) if half else None)

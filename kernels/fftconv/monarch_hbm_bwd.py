@@ -49,6 +49,7 @@ from dnaconv.kernels.fftconv.monarch import _precision, monarch_spectrum
 from dnaconv.kernels.fftconv.monarch_hbm import (
     _columns,
     _filter_back,
+    _filter_rows,
     _folds,
     _Frame,
     _half_intermediate,
@@ -56,6 +57,7 @@ from dnaconv.kernels.fftconv.monarch_hbm import (
     _lazy,
     _load_rows,
     hbm_fftconv_fwd,
+    mirror_args,
 )
 from dnaconv.kernels.fftconv.naive import next_fast_len
 from dnaconv.kernels.fftconv.plan import cdiv, freq_order, hbm_plan
@@ -96,15 +98,16 @@ def _row_dk_kernel(
     xr_ptr, xi_ptr, wr_ptr, wi_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, dkr_ptr, dki_ptr,
     csx_ptr, csw_ptr, rs_ptr,
-    D, PER, ROWS, n_groups, n_chunks, n_sblk, RL, PL,
+    D, PER, ROWS, n_groups, n_chunks, n_sblk, RL, PL, KROWS, P1, Q,
     SEGS: tl.constexpr, G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
+    MIRROR: tl.constexpr = False,
 ):  # fmt: skip
     """G rows of SEGS segments of one filter (group q: segments q PER + j): each row of x (g's intermediate)
     transformed, times the filter spectrum and back, in place (``_row_kernel``); the same rows of w (v's)
     transformed, and sum_j W conj(X) stored as the program's partial spectrum [groups, chunks, ROWS, N1, N2].
     SCALED: x and w in fp16 over their first column passes' tile scales (csx, csw), x's rows stored back over
-    their own (rs), as ``_row_kernel``."""
+    their own (rs), as ``_row_kernel``. The filter spectrum: KROWS rows a channel, MIRROR as ``_row_kernel``'s."""
     grp = tl.program_id(0) % n_groups
     chunk = (tl.program_id(0) // n_groups) % n_chunks
     q = tl.program_id(0) // (n_groups * n_chunks)
@@ -115,7 +118,6 @@ def _row_dk_kernel(
         f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
             f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
         )
-    kidx = d.to(tl.int64) * (ROWS * N1 * N2) + pos
     accr = tl.zeros([G, N1, N2], dtype=tl.float32)
     acci = tl.zeros([G, N1, N2], dtype=tl.float32)
     for j in range(chunk * SEGS, tl.minimum(chunk * SEGS + SEGS, PER)):
@@ -127,8 +129,7 @@ def _row_dk_kernel(
         sb = _scale(tl.maximum(tl.abs(br), tl.abs(bi)), PRECISION)
         sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
         s = sa * sb
-        kr = tl.load(kfr_ptr + kidx)
-        ki = tl.load(kfi_ptr + kidx)
+        kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, N2, MIRROR)
         if LAZY:
             wr, wi = _forward_dft_complex_at(br / sb, bi / sb, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr,
                                              twi_ptr, G, N1, N2, PRECISION, N2)  # fmt: skip
@@ -284,15 +285,18 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     dkr = torch.empty(n_q, n_chunks, f.seg_n, device=u.device, dtype=torch.float32)
     dki = torch.empty_like(dkr)
     fold = _folds(bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
-    spectrum = spectrum or monarch_spectrum(k, plan, 1.0, bias if fold else None, rows=f.rows, precision=prec)
-    if spectrum[0].shape[1] != f.rows:  # HERM, given every row (the forward's)
+    spectrum = spectrum or monarch_spectrum(
+        k, plan, 1.0, bias if fold else None, rows=f.rows, precision=prec, half=True
+    )
+    if spectrum[0].shape[1] > f.rows:  # HERM, given every row (the forward's)
         spectrum = tuple(t[:, : f.rows].contiguous() for t in spectrum)
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](
         *x, *w, *spectrum,
         *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki,
         *((csx[-1], csw[-1], rs) if half else x + w[:1]), D, f.per, f.rows, n_groups, n_chunks, *where,
-        SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2), SCALED=half,
-        **cols, num_warps=warps, num_stages=1,
+        *mirror_args(spectrum[0], f, plan), SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
+        LAZY=_lazy(plan.n1, plan.n2), SCALED=half, MIRROR=spectrum[0].shape[1] < f.rows, **cols,
+        num_warps=warps, num_stages=1,
     )  # fmt: skip
     dv_rev = torch.empty_like(u)
     _inverse_columns(

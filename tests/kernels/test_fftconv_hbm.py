@@ -814,36 +814,112 @@ def test_hbm_spectrum_in_the_forward(monkeypatch):
     assert not torch.equal(out, ref)  # it did take the other spectrum
 
 
+@pytest.mark.parametrize("precision", [1, 2], ids=["3xtf32", "fp16"])
+@pytest.mark.parametrize(
+    "L,K,rows,delta,cap",
+    [
+        (30_000, 3000, None, False, None),  # one column level, every row (paired)
+        (30_000, 3000, None, True, None),  # the skip term folded in
+        (5001, 5001, 9, True, None),  # the first rows only (fewer than a HERM frame keeps: sliced)
+        (5001, 5001, 12, False, None),  # a HERM frame's rows (one sequence's block), as the forward asks
+        (20_000, 20_000, None, True, 256),  # two column levels (rows capped at 256 points), every row
+        (20_000, 20_000, 48, False, 256),  # two column levels, a HERM frame's rows
+    ],
+    ids=["rows", "delta", "rows9", "herm", "two-levels", "two-levels-herm"],
+)
+def test_hbm_transform_spectrum_equals_rfft(L, K, rows, delta, cap, precision, monkeypatch):
+    """An HBM plan's filter spectrum through the convolution's own forward passes (``monarch_hbm.
+    hbm_transform_spectrum``, DNACONV_HBM_SPECTRUM=passes / passes16) against the rfft's in torch ops, in the
+    kernels' storage order: 3xtf32 at fp32 accuracy (2e-7 under the interpreter), fp16 operands within 1e-3
+    (4e-4)."""
+    from dnaconv.kernels.fftconv.monarch import monarch_spectrum
+
+    if cap:
+        monkeypatch.setattr(plan_mod, "MAX_ROW", cap)
+    plan = hbm_plan(L, K)
+    assert len(plan.cols) == (2 if cap else 1)
+    g = torch.Generator().manual_seed(6)
+    k = (torch.randn(3, K, generator=g) / K**0.5).to(DEVICE)
+    dl = torch.randn(3, generator=g).to(DEVICE) if delta else None
+    monkeypatch.setenv("DNACONV_SPECTRUM", "torch")
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "rfft")
+    ref = monarch_spectrum(k, plan, 1.0, dl, rows=rows)
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes" if precision == 1 else "passes16")
+    out = monarch_spectrum(k, plan, 1.0, dl, rows=rows)
+    for a, b in zip(out, ref):
+        assert a.shape == b.shape == (3, rows or plan.n // (plan.n1 * plan.n2), plan.n1, plan.n2)
+        assert a.is_contiguous()
+    got, want = torch.complex(*out).cpu().cdouble(), torch.complex(*ref).cpu().cdouble()
+    err = ((got - want).abs().norm() / want.abs().norm()).item()
+    assert err < (1e-6 if precision == 1 else 1e-3), err
+
+
+@pytest.mark.parametrize("B,L,cap", [(2, 5001, None), (1, 5001, None), (1, 20_000, 256), (2, 20_000, 256)],
+                         ids=["paired", "herm", "two-levels-herm", "two-levels-paired"])  # fmt: skip
+def test_transform_spectrum_in_the_forward(B, L, cap, monkeypatch):
+    """The HBM forward (bf16, gated, full-length filters, the skip term folded) with its spectrum through its
+    own passes on fp16 operands (DNACONV_HBM_SPECTRUM=passes16), paired across a batch or one sequence on half
+    its spectrum (HERM), through one or two column levels: within 2x torch.fft's own bf16 error of the direct
+    sum, and within 5% of the error with the rfft's spectrum."""
+    if cap:
+        monkeypatch.setattr(plan_mod, "MAX_ROW", cap)
+    assert len(hbm_plan(L, L).cols) == (2 if cap else 1)
+    xs = _inputs(B, 2, L, L, 0, torch.bfloat16)[:5]
+    with torch.no_grad():
+        monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "rfft")
+        ref = monarch_fftconv(*xs)
+        monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes16")
+        out = monarch_fftconv(*xs)
+    exact = naive_conv_direct(*_cpu(xs))
+    assert_close(out.float().cpu(), exact, baseline=naive_fftconv(*_cpu(xs)), name="passes16 spectrum")
+    assert rel_rms_error(out.cpu(), exact) < 1.05 * rel_rms_error(ref.cpu(), exact)
+    assert not torch.equal(out, ref)  # it did take the other spectrum
+
+
 def test_hbm_spectrum_where_it_pays(monkeypatch):
-    """By default ``hbm_spectrum`` on fp16 operands makes the spectrum of half inputs' HBM plans of one column
-    level up to HBM_DIRECT_SPECTRUM_MAX points, dense; fp32 inputs, larger plans, two column levels and sparse
-    plans take the rfft; DNACONV_HBM_SPECTRUM forces either."""
+    """By default the spectrum of half inputs' dense HBM plans comes from ``hbm_spectrum`` on fp16 operands
+    (one kernel from the taps) for plans of one column level up to HBM_DIRECT_SPECTRUM_MAX points where it
+    reads fewer than PASSES_SPECTRUM_TAPS taps (D x P x K'), else from ``hbm_transform_spectrum`` on fp16
+    operands (the convolution's own passes), two column levels included; fp32 inputs and sparse plans take the
+    rfft; DNACONV_HBM_SPECTRUM forces any."""
     import dnaconv.kernels.fftconv.monarch_hbm as mh
     from dnaconv.kernels.fftconv import monarch
 
     monkeypatch.setenv("DNACONV_SPECTRUM", "torch")  # the rfft's gather in torch ops (fast here)
     monkeypatch.delenv("DNACONV_HBM_SPECTRUM", raising=False)
     seen = []
-    monkeypatch.setattr(mh, "hbm_spectrum", lambda k, plan, d, r, prec: seen.append((plan.n, prec)))
+    monkeypatch.setattr(mh, "hbm_spectrum", lambda k, plan, d, r, prec: seen.append(("direct", plan.n, prec)))
+    monkeypatch.setattr(
+        mh, "hbm_transform_spectrum", lambda k, plan, d, r, prec: seen.append(("passes", plan.n, prec))
+    )
     k = torch.randn(1, 40_000, device=DEVICE)
-    cases = [  # (plan, precision, fraction): the default, then forced
-        (hbm_plan(2_300_000, 16384), 2, 1.0),  # N = 65,536, one column level
-        (hbm_plan(2_300_000, 16384), 1, 1.0),
-        (hbm_plan(65_536, 40_000), 2, 1.0),  # N = 131,072
-        (hbm_plan(2_300_000, 16384, fraction=0.5), 2, 0.5),
-        (hbm_plan(1 << 20, 1 << 20), 2, 1.0),  # two column levels
+    k512 = torch.randn(512, 16384, device=DEVICE)  # full L = 16K's filters: 2^28 taps read by one kernel
+    cases = [  # (filters, plan, precision, fraction): the default, then forced
+        (k, hbm_plan(2_300_000, 16384), 2, 1.0),  # N = 65,536, one column level
+        (k, hbm_plan(2_300_000, 16384), 1, 1.0),
+        (k, hbm_plan(65_536, 40_000), 2, 1.0),  # N = 131,072
+        (k, hbm_plan(2_300_000, 16384, fraction=0.5), 2, 0.5),
+        (k, hbm_plan(1 << 20, 1 << 20), 2, 1.0),  # two column levels
+        (k512, hbm_plan(16384, 16384), 2, 1.0),  # N = 32,768, 512 x 32 x 16,384 taps
+        (k512[:255], hbm_plan(16384, 16384), 2, 1.0),  # fewer than PASSES_SPECTRUM_TAPS
     ]
-    assert monarch.HBM_DIRECT_SPECTRUM_MAX == 1 << 16 and cases[2][0].n == 1 << 17
-    assert len(cases[0][0].cols) == 1 and len(cases[-1][0].cols) == 2
-    for plan, precision, fraction in cases:
-        monarch.monarch_spectrum(k[:, : plan.k_eff], plan, fraction, precision=precision)
-    assert seen == [(1 << 16, 2)]
-    for mode, prec in (("rfft", None), ("direct", 1), ("direct16", 2)):
+    assert monarch.HBM_DIRECT_SPECTRUM_MAX == 1 << 16 and cases[2][1].n == 1 << 17
+    assert len(cases[0][1].cols) == 1 and len(cases[4][1].cols) == 2
+    assert 512 * cases[5][1].cols[0] * 16384 == monarch.PASSES_SPECTRUM_TAPS * 2
+    for kk, plan, precision, fraction in cases:
+        monarch.monarch_spectrum(kk[:, : plan.k_eff], plan, fraction, precision=precision)
+    assert seen == [
+        ("direct", 1 << 16, 2), ("passes", 1 << 17, 2), ("passes", 1 << 21, 2), ("passes", 1 << 15, 2),
+        ("direct", 1 << 15, 2),
+    ]  # fmt: skip
+    for mode, want in (("rfft", None), ("direct", ("direct", 1)), ("direct16", ("direct", 2)),
+                       ("passes", ("passes", 1)), ("passes16", ("passes", 2))):  # fmt: skip
         seen.clear()
         monkeypatch.setenv("DNACONV_HBM_SPECTRUM", mode)
-        for plan, precision, fraction in cases[:3]:
-            monarch.monarch_spectrum(k[:, : plan.k_eff], plan, fraction, precision=precision)
-        assert seen == ([] if prec is None else [(1 << 16, prec), (1 << 16, prec), (1 << 17, prec)])
+        for kk, plan, precision, fraction in cases[:3]:
+            monarch.monarch_spectrum(kk[:, : plan.k_eff], plan, fraction, precision=precision)
+        sizes = (1 << 16, 1 << 16, 1 << 17)
+        assert seen == ([] if want is None else [(want[0], n, want[1]) for n in sizes])
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
@@ -1014,3 +1090,45 @@ def test_half_intermediate_two_column_levels(B, L, K, H, monkeypatch):
             assert torch.isfinite(a).all(), name
             assert rel_rms_error(a, want) < 1.1 * rel_rms_error(b, want) + 1e-4, (name, scale)
     assert (2, False) in scaled and (1, True) in scaled  # the last pass, the middle pass, scaled
+
+
+@pytest.mark.parametrize(
+    "B,L,K,H,cap",
+    [(2, 30_000, 3000, 0, None), (2, 14_000, 2500, 2600, None), (2, 20_000, 20_000, 0, 256)],
+    ids=["paired", "history", "two-levels"],
+)
+def test_half_spectrum_mirrored(B, L, K, H, cap, monkeypatch):
+    """The forward and the HBM backward of paired blocks (every row of the intermediate) given a filter
+    spectrum of a HERM frame's rows only (``hbm_transform_spectrum``'s half, the default with the passes): the
+    row pass and the dk pass read the other rows from their mirrors (``_filter_rows``' MIRROR), through one or
+    two column levels, with streaming history; bf16, every output and gradient within 1% (plus 1e-4) of the
+    error with the whole spectrum, and the spectrum half the rows."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+    from dnaconv.kernels.fftconv.monarch import monarch_spectrum
+
+    if cap:
+        monkeypatch.setattr(plan_mod, "MAX_ROW", cap)
+    plan = hbm_plan(L, K, H)
+    assert len(plan.cols) == (2 if cap else 1)
+    monkeypatch.setattr(bwd, "hbm_plan", lambda *a, **kw: plan)
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes16")
+    u, k, bias, pre, post, hist = _inputs(B, 2, L, K, H, torch.bfloat16, seed=17)
+    dy = torch.randn(B, 2, L, device=DEVICE, dtype=torch.bfloat16)
+    ref = [x.cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    exact = naive_conv_direct(*ref, history=None if hist is None else hist.cpu().double())
+    (exact * dy.cpu().double()).sum().backward()
+    wants = [exact.detach()] + [r.grad for r in ref]
+    mirrors = spy_launches(monkeypatch, fwd, "_row_kernel", record=lambda kw: kw.get("MIRROR", "spectrum"))
+    dk_mirrors = spy_launches(monkeypatch, bwd, "_row_dk_kernel", record=lambda kw: kw["MIRROR"])
+    out = {}
+    for half in (True, False):
+        spec = monarch_spectrum(k, plan, 1.0, bias, precision=2, half=half)
+        assert (spec[0].shape[1] < plan.n // (plan.n1 * plan.n2)) == half
+        z = torch.empty_like(u)
+        y = fwd.hbm_fftconv_fwd(u, k, None, pre, post, hist, spectrum=spec, plan=plan, z=z)
+        out[half] = (y, *bwd.hbm_fftconv_bwd(dy, u, k, bias, pre, post, hist, z, spectrum=spec))
+    assert mirrors == ["spectrum", True, "spectrum", False] and dk_mirrors == [True, False]
+    for name, a, b, want in zip(["y", "du", "dk", "dbias", "dpre", "dpost"], out[True], out[False], wants):
+        a, b = a.cpu().double(), b.cpu().double()
+        assert rel_rms_error(a, want) < 1.01 * rel_rms_error(b, want) + 1e-4, name
