@@ -38,6 +38,8 @@
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
 #   bash pipelines/h200_kernels.sh two15    (not yet run) fp16 intermediates through two column levels vs fp32; tests
+#   bash pipelines/h200_kernels.sh t16      session 16's README rows (the HBM plans whose spectrum the passes now make);
+#                                            the issue's grid there and the new tests (GPU)
 #   bash pipelines/h200_kernels.sh m16      the passes' spectrum on a HERM frame's rows, mirrored (default) vs every row;
 #                                            GPU tests of the mirrored and the passes' spectra
 #   bash pipelines/h200_kernels.sh p16      HBM plans' filter spectrum through the forward's own passes vs the rfft (and
@@ -1372,6 +1374,21 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = t16 ]; then
+  # Session 16's final code: the README rows whose filter spectrum now comes from the convolution's own passes
+  # (full-length filters from L = 16K, K = 64K at 1M, one sequence), with K = 16K at 2.3M as a control; then the
+  # issue's grid there (test_fftconv_grid.py, against float64) and the new tests (run it with
+  # DNACONV_TEST_WORKERS=4).
+  bench_table 300 --case partial:1:64:1048576:65536 --case full:8:512:16384:16384 \
+    --case full:4:256:65536:65536 --case full:1:1024:65536:65536 --case full:1:2048:32768:32768 \
+    --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 --case full:2:16:2097152:2097152 \
+    --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 --case full:1:64:1048576:1048576 \
+    --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304 --case partial:1:32:2300000:16384
+  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
+    "(forward_on_the_grid and bf16 and (L16384- or L65536-K65536 or L262144 or L1048576-K1048576 or L2097152 or L4194304 or L1048576-K65536 or L2300000-K65536)) or (gradients_on_the_grid and (L65536-K65536 or L262144 or L1048576-K1048576 or L1048576-K65536)) or (forward_one_sequence and bf16) or hbm_backward_one_sequence or where_it_pays or half_spectrum_mirrored" \
+    "${TEST_S:-230}"
   exit 0
 fi
 if [ "${1:-}" = m16 ]; then

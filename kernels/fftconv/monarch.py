@@ -545,8 +545,8 @@ def monarch_spectrum(
     (``monarch_hbm.hbm_transform_spectrum``); else (fp32 inputs, frequency-sparse plans) the rfft.
     DNACONV_HBM_SPECTRUM=direct (3xtf32), =direct16 (fp16 operands), =passes (3xtf32), =passes16 or =rfft
     forces one (sweeps). ``half``: the HBM kernels' callers take a HERM frame's rows (fewer than ``rows`` or
-    all), which the passes give (``hbm_transform_spectrum``), the kernels reading the rest from their mirrors
-    (DNACONV_HBM_MIRROR=0: every row, sweeps)."""
+    all), which the passes give with DNACONV_HBM_MIRROR=1 (``hbm_transform_spectrum``: measured slower, so
+    opt-in), the kernels reading the rest from their mirrors."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
     M = idx.numel() // (plan.n // plan.n2)  # stored columns of a row
     if rows is not None:
@@ -570,7 +570,9 @@ def monarch_spectrum(
     if on_triton and plan.cols and fraction == 1 and hbm_mode in ("passes", "passes16"):
         from dnaconv.kernels.fftconv.monarch_hbm import hbm_transform_spectrum
 
-        half = half and os.environ.get("DNACONV_HBM_MIRROR") != "0"
+        half = (
+            half and os.environ.get("DNACONV_HBM_MIRROR") == "1"
+        )  # opt-in: slower (``hbm_transform_spectrum``)
         return hbm_transform_spectrum(k, plan, delta, rows, 2 if hbm_mode == "passes16" else 1, half)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()

@@ -503,7 +503,13 @@ def hbm_transform_spectrum(
     ms of the call's 4.28). ``rows``: the first rows only (a HERM frame's, ``_Frame``); ``precision``: of the
     products (``dft._mm``): 1 = 3xtf32, 2 = fp16 operands over powers of two; ``half``: a HERM frame's rows
     (those of the first column level's rows k_p <= P / 2) where fewer rows are asked or none, the kernels
-    reading the others from their mirrors (``_filter_rows``): half the spectrum's work and memory."""
+    reading the others from their mirrors (``_filter_rows``): half the spectrum's work and memory, but the
+    mirrored rows' loads are gathers (sm_90 build of the row pass at rows of 1024: 92 load instructions
+    against 44), and they cost more than the half spectrum saves. H200, 2026-11-30, forward ms, bf16 gated,
+    half vs every row, interleaved (``h200_kernels.sh m16``): 2 x 128 x 256K 3.012 vs 2.737, 2 x 32 x 1M
+    3.046 vs 2.832, 2 x 8 x 4M 3.044 vs 2.835, K = 64K at 1M x 64 1.524 vs 1.155, 4 x 256 x 64K 2.039 vs
+    1.486, 8 x 512 x 16K 1.708 vs 1.215; fwd+bwd 2 x 32 x 1M 9.691 vs 9.380, K = 64K 5.154 vs 4.527. So
+    ``monarch_spectrum`` asks for it only with DNACONV_HBM_MIRROR=1."""
     D, n = k.shape[0], plan.n
     taps = k[:, : plan.k_eff].float() * (1.0 / n)  # a new tensor: the scaled copy is ours to change
     if delta is not None:

@@ -890,7 +890,9 @@ def test_hbm_spectrum_where_it_pays(monkeypatch):
     seen = []
     monkeypatch.setattr(mh, "hbm_spectrum", lambda k, plan, d, r, prec: seen.append(("direct", plan.n, prec)))
     monkeypatch.setattr(
-        mh, "hbm_transform_spectrum", lambda k, plan, d, r, prec: seen.append(("passes", plan.n, prec))
+        mh,
+        "hbm_transform_spectrum",
+        lambda k, plan, d, r, prec, half=False: seen.append(("passes", plan.n, prec)),
     )
     k = torch.randn(1, 40_000, device=DEVICE)
     k512 = torch.randn(512, 16384, device=DEVICE)  # full L = 16K's filters: 2^28 taps read by one kernel
@@ -1099,7 +1101,7 @@ def test_half_intermediate_two_column_levels(B, L, K, H, monkeypatch):
 )
 def test_half_spectrum_mirrored(B, L, K, H, cap, monkeypatch):
     """The forward and the HBM backward of paired blocks (every row of the intermediate) given a filter
-    spectrum of a HERM frame's rows only (``hbm_transform_spectrum``'s half, the default with the passes): the
+    spectrum of a HERM frame's rows only (``hbm_transform_spectrum``'s half, DNACONV_HBM_MIRROR=1): the
     row pass and the dk pass read the other rows from their mirrors (``_filter_rows``' MIRROR), through one or
     two column levels, with streaming history; bf16, every output and gradient within 1% (plus 1e-4) of the
     error with the whole spectrum, and the spectrum half the rows."""
@@ -1112,8 +1114,13 @@ def test_half_spectrum_mirrored(B, L, K, H, cap, monkeypatch):
     plan = hbm_plan(L, K, H)
     assert len(plan.cols) == (2 if cap else 1)
     monkeypatch.setattr(bwd, "hbm_plan", lambda *a, **kw: plan)
-    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes16")
     u, k, bias, pre, post, hist = _inputs(B, 2, L, K, H, torch.bfloat16, seed=17)
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes16")
+    monkeypatch.delenv("DNACONV_HBM_MIRROR", raising=False)  # off by default: every row
+    assert monarch_spectrum(k[:1], plan, 1.0, precision=2, half=True)[0].shape[1] == plan.n // (
+        plan.n1 * plan.n2
+    )
+    monkeypatch.setenv("DNACONV_HBM_MIRROR", "1")
     dy = torch.randn(B, 2, L, device=DEVICE, dtype=torch.bfloat16)
     ref = [x.cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
     exact = naive_conv_direct(*ref, history=None if hist is None else hist.cpu().double())
