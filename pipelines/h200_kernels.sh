@@ -38,6 +38,8 @@
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
 #   bash pipelines/h200_kernels.sh two15    (not yet run) fp16 intermediates through two column levels vs fp32; tests
+#   bash pipelines/h200_kernels.sh b16      one sequence's HBM backward (half its spectrum) forced vs torch.fft's autograd,
+#                                            N = 2^18 ... 2^23, with the passes' spectrum
 #   bash pipelines/h200_kernels.sh t16      session 16's README rows (the HBM plans whose spectrum the passes now make);
 #                                            the issue's grid there and the new tests (GPU)
 #   bash pipelines/h200_kernels.sh m16      the passes' spectrum on a HERM frame's rows, mirrored (default) vs every row;
@@ -1374,6 +1376,18 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = b16 ]; then
+  # Session 16: one sequence's one block through the HBM backward on half its spectrum (DNACONV_HBM_BWD=1)
+  # where torch.fft's autograd runs (N = 2^18 ... 2^23; it lost at 2^19 and 2^21 in b13, before the passes'
+  # spectrum), fwd+bwd ms, two rounds interleaved, torch.fft first.
+  timeout 230 python3 - <<'PY' 2>&1 | tee "$OUT/b16.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"dispatched": {}, "hbm": {"DNACONV_HBM_BWD": "1"}}
+fwd_bwd_sweeps(((1, 256, 1 << 18, 1 << 18, C), (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C),
+                (1, 32, 1 << 21, 1 << 21, C), (1, 512, 1 << 17, 1 << 17, C)), reps=2)
+PY
   exit 0
 fi
 if [ "${1:-}" = t16 ]; then
