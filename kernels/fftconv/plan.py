@@ -400,8 +400,13 @@ HBM_BWD_MAX_N = 1 << 18
 #   two rounds interleaved): N = 2^15 (L = 16K) 12.888 vs 12.888, 2^16 13.777 vs 13.137, 2^17 15.637 vs 14.626
 #   (``b13``: 15.636 vs 14.645). With two column levels it lost at N = 2^19 (15.840 vs 17.088) and 2^21
 #   (16.117 vs 16.381) and won at 2^23 (18.144 vs 17.483), one run each (``b13``); 2^18 was not timed. So N =
-#   2^16 and 2^17, from HBM_BWD_ONE_BLOCK_SIZE elements (timed only at 2^26).
-HBM_BWD_HERM_N = (1 << 16, 1 << 17)
+#   2^16 and 2^17, from HBM_BWD_ONE_BLOCK_SIZE elements (timed only at 2^26). Since the forward's spectrum comes
+#   from the convolution's own passes (``monarch_hbm.hbm_transform_spectrum``) and the backward takes it, it
+#   wins at every N timed: H200, 2026-11-30, sixteenth session (``h200_kernels.sh b16``, two rounds
+#   interleaved), dispatched before (torch.fft's autograd) vs forced: N = 2^18 (512 x 128K) 15.674 vs 11.442,
+#   2^19 (256 x 256K) 15.758 vs 12.817, 2^21 (64 x 1M) 16.045 vs 12.085, 2^22 (32 x 2M) 16.891 vs 12.193, 2^23
+#   (16 x 4M) 18.066 vs 12.479. So N = 2^16 to 2^23 (2^24, L > 4M, not timed).
+HBM_BWD_HERM_N = (1 << 16, 1 << 23)
 HBM_BWD_MIN_K = 768
 
 

@@ -307,7 +307,7 @@ def test_backward_kind_and_dispatch(monkeypatch):
     assert backward_kind(1 << 18, 4096, size=big) == "hbm"
     assert backward_kind(1 << 20, 65536, size=1 << 26) == "hbm"  # N = 262,144
     assert backward_kind(1 << 21, 1 << 17, size=1 << 26) == "reference"  # N = 2^19 > HBM_BWD_MAX_N
-    assert backward_kind(1 << 17, 1 << 17, size=big) == "reference"  # one HBM block: nothing to pair
+    assert backward_kind(1 << 17, 1 << 17, size=big) == "hbm"  # one block, half its spectrum (below)
     assert (
         backward_kind(1 << 17, 1 << 17, size=bigger, batch=2) == "hbm"
     )  # one block, paired across the batch
@@ -317,8 +317,10 @@ def test_backward_kind_and_dispatch(monkeypatch):
     # one block paired: at any N (HBM_BWD_MAX_N bounds the several-block backward only)
     assert backward_kind(1 << 18, 1 << 18, size=bigger, batch=2) == "hbm"
     assert backward_kind(1 << 22, 1 << 22, size=bigger, batch=2) == "hbm"
-    assert backward_kind(1 << 18, 1 << 18, size=bigger) == "reference"  # one sequence: it lost there
-    # one sequence's one block on half its spectrum: where it won, N = 2^16 and 2^17 (HBM_BWD_HERM_N)
+    # one sequence's one block on half its spectrum: where it won, N = 2^16 to 2^23 (HBM_BWD_HERM_N)
+    assert backward_kind(1 << 18, 1 << 18, size=bigger) == "hbm"
+    assert backward_kind(1 << 22, 1 << 22, size=bigger) == "hbm"  # N = 2^23
+    assert backward_kind(5_000_000, 5_000_000, size=bigger) == "reference"  # N = 2^24: not timed
     assert (
         backward_kind(1 << 15, 1 << 15, size=big) == "hbm"
         and backward_kind(1 << 16, 1 << 16, size=big) == "hbm"
