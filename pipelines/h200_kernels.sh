@@ -38,6 +38,7 @@
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
 #   bash pipelines/h200_kernels.sh two15    (not yet run) fp16 intermediates through two column levels vs fp32; tests
+#   bash pipelines/h200_kernels.sh g16      GPU tests: the mirrored half spectrum, gradients on the grid at L = 2M, 4M
 #   bash pipelines/h200_kernels.sh b16      one sequence's HBM backward (half its spectrum) forced vs torch.fft's autograd,
 #                                            N = 2^18 ... 2^23, with the passes' spectrum
 #   bash pipelines/h200_kernels.sh t16      session 16's README rows (the HBM plans whose spectrum the passes now make);
@@ -1376,6 +1377,13 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = g16 ]; then
+  # Session 16: the GPU tests t16's time cut (the mirrored half spectrum, opt-in) and the grid's gradients where
+  # the paired HBM backward runs with the passes' spectrum (L = 2M, 4M); run it with DNACONV_TEST_WORKERS=4.
+  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
+    "(gradients_on_the_grid and (L2097152 or L4194304)) or half_spectrum_mirrored" "${TEST_S:-160}"
   exit 0
 fi
 if [ "${1:-}" = b16 ]; then
