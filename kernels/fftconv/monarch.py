@@ -570,9 +570,8 @@ def monarch_spectrum(
     if on_triton and plan.cols and fraction == 1 and hbm_mode in ("passes", "passes16"):
         from dnaconv.kernels.fftconv.monarch_hbm import hbm_transform_spectrum
 
-        half = (
-            half and os.environ.get("DNACONV_HBM_MIRROR") == "1"
-        )  # opt-in: slower (``hbm_transform_spectrum``)
+        # the mirrored half spectrum: opt-in, it measured slower (``hbm_transform_spectrum``)
+        half = half and os.environ.get("DNACONV_HBM_MIRROR") == "1"
         return hbm_transform_spectrum(k, plan, delta, rows, 2 if hbm_mode == "passes16" else 1, half)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()

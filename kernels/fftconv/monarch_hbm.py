@@ -468,7 +468,8 @@ def hbm_spectrum(k: torch.Tensor, plan, delta=None, rows: int | None = None, pre
     """``_spectrum_kernel``'s (real, imaginary) [D, rows, N1, N2] (all P rows by default) of a dense plan of one
     column level: ``monarch_spectrum``'s result in one launch instead of an rfft, its padding and the gather.
     ``monarch_spectrum`` takes it on fp16 operands for small plans (HBM_DIRECT_SPECTRUM_MAX,
-    PASSES_SPECTRUM_TAPS there); DNACONV_HBM_SPECTRUM=direct (3xtf32) or =direct16 (fp16 operands) forces it. Rows of 4096 points per program on 8 warps: the sm_90 builds
+    PASSES_SPECTRUM_TAPS there); DNACONV_HBM_SPECTRUM=direct (3xtf32) or =direct16 (fp16 operands) forces it.
+    Rows of 4096 points per program on 8 warps: the sm_90 builds
     (``pipelines.kernel_regs.compile_sm90``) of rows of 1024, 2048, 4096 points (4, 2, 1 per program) spill
     nothing on fp16 operands (136, 164, 174 registers) and 0, 512, 896 bytes in 3xtf32; four rows of 2048 or
     4096 on 4 warps spilled 928-4,744 bytes."""
