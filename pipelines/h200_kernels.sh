@@ -37,7 +37,6 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
-#   bash pipelines/h200_kernels.sh two15    (not yet run) fp16 intermediates through two column levels vs fp32; tests
 #   bash pipelines/h200_kernels.sh g16      GPU tests: the mirrored half spectrum, gradients on the grid at L = 2M, 4M
 #   bash pipelines/h200_kernels.sh b16      one sequence's HBM backward (half its spectrum) forced vs torch.fft's autograd,
 #                                            N = 2^18 ... 2^23, with the passes' spectrum
@@ -49,7 +48,7 @@
 #                                            vs the one-kernel spectrum up to 65,536 points); its GPU tests
 #   bash pipelines/h200_kernels.sh k16      per-kernel GPU time of the HBM forward as the intermediate shrinks to
 #                                            fit L2; the on-chip vs HBM pick at K = 384-640
-#   bash pipelines/h200_kernels.sh s16      two15's sweeps, K = 64K's forward through two fp16 column levels (rows of
+#   bash pipelines/h200_kernels.sh s16      fp16 intermediates through two column levels vs fp32, K = 64K's forward through two fp16 column levels (rows of
 #                                            1024, 2048) vs one; the two-level GPU tests
 #   bash pipelines/h200_kernels.sh dbg13    Triton 3.6's miscompile of an unpaired inverse column pass (64 x 32)
 #   bash pipelines/h200_kernels.sh pending  the GPU tests (PART=1 or 2: half of them), then the modes in $MODES
@@ -1480,9 +1479,10 @@ PY
   exit 0
 fi
 if [ "${1:-}" = s16 ]; then
-  # Session 16: two15's sweeps (fp16 intermediates through two column levels vs fp32, forward and fwd+bwd,
-  # interleaved, with torch.fft), then K = 64K at 1M x 64 forward with two fp16 column levels and shorter rows
-  # (DNACONV_HBM_ROW) against its one level of 64 and rows of 4096; the two-level GPU tests (hbm file).
+  # Session 16: fp16 intermediates through two column levels (DNACONV_HBM_INTER=fp16, written in session 15)
+  # vs fp32, forward and fwd+bwd, interleaved, with torch.fft; then K = 64K at 1M x 64 forward with two fp16
+  # column levels and shorter rows (DNACONV_HBM_ROW) against its one level of 64 and rows of 4096; the
+  # two-level GPU tests (hbm file).
   timeout 360 python3 - <<'PY' 2>&1 | tee "$OUT/s16.txt"
 from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
 C = {"fp32": {}, "fp16": {"DNACONV_HBM_INTER": "fp16"}}
@@ -1491,22 +1491,6 @@ R = {"one": {}, "r1024": {"DNACONV_HBM_INTER": "fp16", "DNACONV_HBM_ROW": "1024"
 forward_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 8, 1 << 22, 1 << 22, C),
                 (1, 256, 1 << 18, 1 << 18, C), (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C),
                 (1, 64, 1 << 20, 65536, R)))
-fwd_bwd_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 65536, C)),
-               reps=2)
-PY
-  gpu_tests "tests/kernels/test_fftconv_hbm.py" "two_column" "${TEST_S:-150}"
-  exit 0
-fi
-if [ "${1:-}" = two15 ]; then
-  # Written in session 15, not yet run: the intermediates of plans with two column levels (full-length filters
-  # from L = 256K, the K = 64K backward) in fp16 over their tile and row scales (DNACONV_HBM_INTER=fp16)
-  # against fp32 (their default), forward then fwd+bwd, interleaved, with torch.fft and the errors; then the
-  # GPU tests of the two-level paths.
-  timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/two15.txt"
-from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
-C = {"fp32": {}, "fp16": {"DNACONV_HBM_INTER": "fp16"}}
-forward_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 8, 1 << 22, 1 << 22, C),
-                (1, 256, 1 << 18, 1 << 18, C), (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C)))
 fwd_bwd_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 65536, C)),
                reps=2)
 PY
