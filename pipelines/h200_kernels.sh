@@ -37,6 +37,8 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh fill16   (not yet run) the passes' spectrum on a HERM frame's rows, each stored again
+#                                            as its mirror's (DNACONV_HBM_SPECTRUM_FILL=1) vs every row; its GPU tests
 #   bash pipelines/h200_kernels.sh g16      GPU tests: the mirrored half spectrum, gradients on the grid at L = 2M, 4M
 #   bash pipelines/h200_kernels.sh b16      one sequence's HBM backward (half its spectrum) forced vs torch.fft's autograd,
 #                                            N = 2^18 ... 2^23, with the passes' spectrum
@@ -1376,6 +1378,21 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = fill16 ]; then
+  # Written in session 16, not yet run: the filter spectrum through the passes on a HERM frame's rows only
+  # (about half), the row pass storing each computed row again as its mirror's, conjugated and backwards, so
+  # that paired frames read every row as before (DNACONV_HBM_SPECTRUM_FILL=1), against every row
+  # transformed (the default); forward three rounds, fwd+bwd two, interleaved, torch.fft beside; its tests.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/fill16.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"rows": {}, "fill": {"DNACONV_HBM_SPECTRUM_FILL": "1"}}
+forward_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 8, 1 << 22, 1 << 22, C),
+                (1, 64, 1 << 20, 65536, C), (4, 256, 65536, 65536, C), (8, 512, 16384, 16384, C)))
+fwd_bwd_sweeps(((2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 65536, C), (4, 256, 65536, 65536, C)), reps=2)
+PY
+  gpu_tests tests/kernels/test_fftconv_hbm.py "spectrum_fill" "${TEST_S:-120}"
   exit 0
 fi
 if [ "${1:-}" = g16 ]; then

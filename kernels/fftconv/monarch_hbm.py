@@ -256,7 +256,7 @@ def _row_kernel(
     D, n_blocks, ROWS, n_groups, n_sblk, RL, PL, KROWS, P1, Q,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
-    SPECTRUM: tl.constexpr = False, MIRROR: tl.constexpr = False,
+    SPECTRUM: tl.constexpr = False, MIRROR: tl.constexpr = False, FILL: tl.constexpr = False,
 ):  # fmt: skip
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
     ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
@@ -264,8 +264,11 @@ def _row_kernel(
     the scale cs[(segment RL + rho // PL) n_sblk + s // COLS] of the last column pass's tile of COLS columns (RL
     sub-problems of PL rows there); the result is stored over a power of two (below N1 N2 in magnitude), kept
     at rs[segment ROWS + rho]. SPECTRUM (``hbm_transform_spectrum``): the rows' DFT alone, stored at kf (the
-    filter spectrum's place, segment = channel), nothing stored in place. The filter spectrum holds KROWS rows
-    a channel; MIRROR: fewer than ROWS, the rest read from their mirrors (``_filter_rows``)."""
+    filter spectrum's place, segment = channel), nothing stored in place; FILL: the ROWS rows transformed are
+    a HERM frame's of a real filter and the spectrum holds all KROWS = P1 Q: each row a Q + b with 0 < a and
+    mirror row (P1 - a) Q + (Q - 1 - b) >= ROWS is stored there too, conjugated and backwards (the relation
+    ``_filter_rows`` gives). The filter spectrum holds KROWS rows a channel; MIRROR: fewer than ROWS, the rest
+    read from their mirrors (``_filter_rows``)."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -296,6 +299,14 @@ def _row_kernel(
     if SPECTRUM:
         tl.store(kfr_ptr + kidx, xr * sa)
         tl.store(kfi_ptr + kidx, xi * sa)
+        if FILL:
+            mrow = (P1 - rows // Q) * Q + (Q - 1 - rows % Q)
+            n1 = tl.arange(0, N1)[None, :, None]
+            m = tl.arange(0, M)[None, None, :]
+            midx = (d.to(tl.int64) * KROWS + mrow) * (N1 * M) + (N1 - 1 - n1) * M + (M - 1 - m)
+            fill = (rows >= Q) & (mrow >= ROWS) & (n1 >= 0) & (m >= 0)
+            tl.store(kfr_ptr + midx, xr * sa, mask=fill)
+            tl.store(kfi_ptr + midx, -(xi * sa), mask=fill)
     elif SCALED:
         tl.store(rs_ptr + seg.to(tl.int64) * ROWS + rows, so + tl.zeros([G, 1, 1], dtype=tl.float32))
 
@@ -516,21 +527,30 @@ def hbm_transform_spectrum(
     if delta is not None:
         taps[:, 0] += delta.float() / n
     G, warps, opts = _launch_shape(plan.n1, plan.n2, n // (plan.n1 * plan.n2), "rows")
-    f = _Frame(plan, 1, D, taps.shape[1], herm=half or rows is not None, group=G, km1=0)
-    if not half and rows is not None and f.rows < rows:  # more rows than a HERM frame keeps: all of them
+    total = n // (plan.n1 * plan.n2)
+    want = total if rows is None else rows
+    # FILL (opt-in, not yet timed: DNACONV_HBM_SPECTRUM_FILL=1): every row wanted, from a HERM frame's, each
+    # computed row stored again as its mirror's (``_row_kernel``'s FILL)
+    fill = not half and os.environ.get("DNACONV_HBM_SPECTRUM_FILL") == "1"
+    f = _Frame(plan, 1, D, taps.shape[1], herm=half or fill or rows is not None, group=G, km1=0)
+    fill = fill and f.rows < want
+    if not (half or fill) and f.rows < want:  # more rows than a HERM frame keeps: all of them
         f = _Frame(plan, 1, D, taps.shape[1], group=G, km1=0)
     x = f.buffers(k.device)
     _columns(f, x, taps.view(1, D, -1), None, None, precision)
-    kfr = torch.empty(D, f.rows, plan.n1, plan.n2, device=k.device, dtype=torch.float32)
+    krows = total if fill else f.rows
+    kfr = torch.empty(D, krows, plan.n1, plan.n2, device=k.device, dtype=torch.float32)
     kfi = torch.empty_like(kfr)
     where, cols = f.row_scale_args()
+    p1 = plan.cols[0]
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, k.device, 1.0, precision), *x, D, f.per, f.rows,
-        f.rows // G, *where, f.rows, 1, 1, G=G, N1=plan.n1, N2=plan.n2, M=plan.n2, PRECISION=precision,
-        LAZY=_lazy(plan.n1, plan.n2), SPECTRUM=True, **cols, num_warps=warps, **opts,
+        f.rows // G, *where, krows, p1, total // p1, G=G, N1=plan.n1, N2=plan.n2, M=plan.n2,
+        PRECISION=precision, LAZY=_lazy(plan.n1, plan.n2), SPECTRUM=True, FILL=fill, **cols, num_warps=warps,
+        **opts,
     )  # fmt: skip
-    if rows is not None and rows < f.rows:
-        kfr, kfi = (t[:, :rows].contiguous() for t in (kfr, kfi))
+    if want < krows:
+        kfr, kfi = (t[:, :want].contiguous() for t in (kfr, kfi))
     return kfr, kfi
 
 

@@ -1141,3 +1141,48 @@ def test_half_spectrum_mirrored(B, L, K, H, cap, monkeypatch):
     for name, a, b, want in zip(["y", "du", "dk", "dbias", "dpre", "dpost"], out[True], out[False], wants):
         a, b = a.cpu().double(), b.cpu().double()
         assert rel_rms_error(a, want) < 1.01 * rel_rms_error(b, want) + 1e-4, name
+
+
+@pytest.mark.parametrize(
+    "L,K,rows,cap,fills",
+    [
+        (30_000, 3000, None, None, True),  # one column level of 16, rows of 1024: 12 of 16 computed
+        (20_000, 20_000, None, 256, True),  # two column levels: 9 x 16 of 16 x 16 rows computed
+        (5001, 5001, 12, None, False),  # a HERM frame's rows asked: nothing to fill
+    ],
+    ids=["one-level", "two-levels", "herm-rows"],
+)
+def test_transform_spectrum_fill(L, K, rows, cap, fills, monkeypatch):
+    """DNACONV_HBM_SPECTRUM_FILL=1: the passes transform a HERM frame's rows of the filter only, and the row
+    pass stores each as its mirror's too (conjugated, backwards; ``_row_kernel``'s FILL), so that every row
+    is there for paired frames: against the rfft's spectrum at fp32 accuracy (3xtf32), the skip term folded;
+    and the forward with it (fp16 operands, paired, bf16) within 2x torch.fft's bf16 error of the direct sum."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd
+    from dnaconv.kernels.fftconv.monarch import monarch_spectrum
+
+    if cap:
+        monkeypatch.setattr(plan_mod, "MAX_ROW", cap)
+    plan = hbm_plan(L, K)
+    g = torch.Generator().manual_seed(7)
+    k = (torch.randn(3, K, generator=g) / K**0.5).to(DEVICE)
+    dl = torch.randn(3, generator=g).to(DEVICE)
+    monkeypatch.setenv("DNACONV_SPECTRUM", "torch")
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "rfft")
+    ref = monarch_spectrum(k, plan, 1.0, dl, rows=rows)
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes")
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM_FILL", "1")
+    seen = spy_launches(
+        monkeypatch, fwd, "_row_kernel", record=lambda kw: (kw.get("SPECTRUM"), kw.get("FILL"))
+    )
+    out = monarch_spectrum(k, plan, 1.0, dl, rows=rows)
+    assert seen == [(True, fills)]
+    assert out[0].shape == ref[0].shape and out[0].is_contiguous()
+    got, want = torch.complex(*out).cpu().cdouble(), torch.complex(*ref).cpu().cdouble()
+    assert ((got - want).abs().norm() / want.abs().norm()).item() < 1e-6
+    if fills:
+        monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes16")
+        xs = _inputs(2, 3, L, K, 0, torch.bfloat16)[:5]
+        with torch.no_grad():
+            y = monarch_fftconv(*xs)
+        exact = naive_conv_direct(*_cpu(xs))
+        assert_close(y.float().cpu(), exact, baseline=naive_fftconv(*_cpu(xs)), name="filled spectrum")
