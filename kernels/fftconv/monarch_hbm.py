@@ -224,6 +224,26 @@ def _load_rows(xr_ptr, xi_ptr, off, cs_ptr, sub, n_sblk, N1: tl.constexpr, N2: t
 
 
 @triton.jit
+def _mirror_row(rows, P1, Q):
+    """The row that holds the mirror frequencies N - f of row ``rows``'s, backwards (``_filter_rows``)."""
+    return (P1 - rows // Q) * Q + (Q - 1 - rows % Q)
+
+
+@triton.jit
+def _kf_offsets(d, rows, KROWS, N1: tl.constexpr, M: tl.constexpr, back=None):
+    """Offsets [G, N1, M] of rows ``rows`` [G, 1, 1] of channel d in a filter spectrum [D, KROWS, N1, M]; where
+    ``back`` [G, 1, 1] holds, each row's positions backwards (N1 - 1 - k1, M - 1 - k2)."""
+    n1 = tl.arange(0, N1)[None, :, None]
+    m = tl.arange(0, M)[None, None, :]
+    off = (d.to(tl.int64) * KROWS + rows) * (N1 * M)
+    if back is None:
+        off = off + n1 * M + m  # in this order: the same build as before the helper
+    else:
+        off = off + tl.where(back, (N1 - 1 - n1) * M + (M - 1 - m), n1 * M + m)
+    return off
+
+
+@triton.jit
 def _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
                  MIRROR: tl.constexpr):  # fmt: skip
     """The filter spectrum [G, N1, M] of rows ``rows`` [G, 1, 1] of channel d ([D, KROWS, N1, M] stored). MIRROR
@@ -232,18 +252,14 @@ def _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1: tl.constexpr, N2: 
     row a Q + b of a later a holds the conjugate of row (P1 - a) Q + (Q - 1 - b) read backwards, since
     K[N - f] = conj K[f] and N - (a + P1 (b + Q k_s)) = (P1 - a) + P1 ((Q - 1 - b) + Q (S - 1 - k_s)) for
     0 < a < P1, and position k1 + N1 k2 of a row holds k_s, so S - 1 - k_s is position N1 - 1 - k1, N2 - 1 - k2."""
-    n1 = tl.arange(0, N1)[None, :, None]
-    m = tl.arange(0, M)[None, None, :]
     if MIRROR:
         mir = rows >= KROWS
-        src = tl.where(mir, (P1 - rows // Q) * Q + (Q - 1 - rows % Q), rows)
-        pos = tl.where(mir, (N1 - 1 - n1) * M + (M - 1 - m), n1 * M + m)
-        kidx = (d.to(tl.int64) * KROWS + src) * (N1 * M) + pos
+        kidx = _kf_offsets(d, tl.where(mir, _mirror_row(rows, P1, Q), rows), KROWS, N1, M, mir)
         kr = tl.load(kfr_ptr + kidx)
         ki = tl.load(kfi_ptr + kidx)
         ki = tl.where(mir, -ki, ki)
     else:
-        kidx = (d.to(tl.int64) * KROWS + rows) * (N1 * M) + n1 * M + m
+        kidx = _kf_offsets(d, rows, KROWS, N1, M)
         kr = tl.load(kfr_ptr + kidx)
         ki = tl.load(kfi_ptr + kidx)
     return kr, ki
@@ -277,8 +293,6 @@ def _row_kernel(
     off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
     ar, ai = _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg * RL + rows // PL, n_sblk, N1, N2, COLS, SCALED)
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
-    kidx = (d.to(tl.int64) * KROWS + rows) * (N1 * M) + tl.arange(0, N1)[None, :, None] * M
-    kidx += tl.arange(0, M)[None, None, :]  # SPECTRUM's place
     if LAZY:
         xr, xi = _forward_dft_complex_at(
             ar / sa, ai / sa, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, G, N1, N2, PRECISION, M
@@ -297,14 +311,17 @@ def _row_kernel(
             so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
                               PRECISION, M, SCALED=SCALED)  # fmt: skip
     if SPECTRUM:
+        kidx = _kf_offsets(d, rows, KROWS, N1, M)
         tl.store(kfr_ptr + kidx, xr * sa)
         tl.store(kfi_ptr + kidx, xi * sa)
         if FILL:
-            mrow = (P1 - rows // Q) * Q + (Q - 1 - rows % Q)
+            mrow = _mirror_row(rows, P1, Q)
             n1 = tl.arange(0, N1)[None, :, None]
             m = tl.arange(0, M)[None, None, :]
-            midx = (d.to(tl.int64) * KROWS + mrow) * (N1 * M) + (N1 - 1 - n1) * M + (M - 1 - m)
-            fill = (rows >= Q) & (mrow >= ROWS) & (n1 >= 0) & (m >= 0)
+            midx = (d.to(tl.int64) * KROWS + mrow) * (N1 * M) + (N1 - 1 - n1) * M + (M - 1 - m)  # backwards
+            fill = (
+                (rows >= Q) & (mrow >= ROWS) & (n1 >= 0) & (m >= 0)
+            )  # rows whose mirror no program computes
             tl.store(kfr_ptr + midx, xr * sa, mask=fill)
             tl.store(kfi_ptr + midx, -(xi * sa), mask=fill)
     elif SCALED:
