@@ -37,6 +37,11 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh t17      the paired last pass's rule for live rows; the README rows of t16 on session 17's code
+#   bash pipelines/h200_kernels.sh g17      GPU tests: live rows, the grid from L = 16K, one sequence (N = 2^24's backward)
+#   bash pipelines/h200_kernels.sh l17      one-block sequences' first column level on its live rows (_live_rows) vs every
+#                                            row (DNACONV_HBM_LIVE=0), forward and fwd+bwd; its GPU tests
+#   bash pipelines/h200_kernels.sh n24      one sequence's HBM backward forced at N = 2^24 (8M x 8) vs torch.fft's autograd
 #   bash pipelines/h200_kernels.sh fill16   (not yet run) the passes' spectrum on a HERM frame's rows, each stored again
 #                                            as its mirror's (DNACONV_HBM_SPECTRUM_FILL=1) vs every row; its GPU tests
 #   bash pipelines/h200_kernels.sh g16      GPU tests: the mirrored half spectrum, gradients on the grid at L = 2M, 4M
@@ -152,6 +157,13 @@ TABLE_CASES="--case partial:1:32:2300000:128 --case partial:1:32:2300000:256 --c
   --case partial:1:64:1048576:65536 --case full:128:1024:512:512 --case full:64:1024:1024:1024
   --case full:32:1024:2048:2048 --case full:16:1024:4096:4096 --case full:16:128:8192:8192
   --case full:8:512:16384:16384 --case partial:32:256:8192:128 --case partial:32:256:8192:1024"
+# The README rows of one HBM block per sequence (full-length filters from L = 16K, paired or one sequence), K =
+# 64K at 1M, and K = 16K at 2.3M as a control (``t16``, ``t17``)
+ONE_BLOCK_CASES="--case partial:1:64:1048576:65536 --case full:8:512:16384:16384 --case full:4:256:65536:65536
+  --case full:1:1024:65536:65536 --case full:1:2048:32768:32768 --case full:2:128:262144:262144
+  --case full:2:32:1048576:1048576 --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304
+  --case full:1:256:262144:262144 --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152
+  --case full:1:16:4194304:4194304 --case partial:1:32:2300000:16384"
 # dnaconv bench fftconv in bf16 over the cases given (--case ...), else $TABLE_CASES (the README table's),
 # within $1 seconds -> $OUT/table.json and $OUT/table.txt
 bench_table() {
@@ -1380,6 +1392,56 @@ if [ "${1:-}" = g15 ]; then
     "${TEST_S:-270}"
   exit 0
 fi
+if [ "${1:-}" = t17 ]; then
+  # Session 17: l17's paired rule (the paired last pass of a column level of 64 on every row, the default) vs
+  # live rows there too (DNACONV_HBM_LIVE=all) vs every row, forward three rounds, fwd+bwd two; then the README
+  # rows on the session's final code (those of t16: the HBM plans of one block per sequence, K = 64K, and K =
+  # 16K at 2.3M as a control).
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/l17b.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"every": {"DNACONV_HBM_LIVE": "0"}, "rule": {}, "all": {"DNACONV_HBM_LIVE": "all"}}
+forward_sweeps(((4, 256, 65536, 65536, C), (2, 8, 1 << 22, 1 << 22, C), (2, 16, 1 << 21, 1 << 21, C),
+                (1, 32, 1 << 21, 1 << 21, C)))
+fwd_bwd_sweeps(((4, 256, 65536, 65536, C), (2, 8, 1 << 22, 1 << 22, C)), reps=2)
+PY
+  bench_table 330 $ONE_BLOCK_CASES
+  exit 0
+fi
+if [ "${1:-}" = g17 ]; then
+  # Session 17: GPU tests of the live rows and the issue's grid where they run (one block per sequence from
+  # L = 16K, bf16 forward and gradients, one sequence, the HBM backward at N = 2^24); DNACONV_TEST_WORKERS=4.
+  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
+    "live_rows or (forward_on_the_grid and bf16 and (L16384- or L65536-K65536 or L262144 or L1048576-K1048576 or L2097152 or L4194304)) or (gradients_on_the_grid and (L65536-K65536 or L262144 or L1048576-K1048576 or L4194304)) or (forward_one_sequence and bf16) or hbm_backward_one_sequence" \
+    "${TEST_S:-400}"
+  exit 0
+fi
+if [ "${1:-}" = l17 ]; then
+  # Session 17: the first column level's passes on a one-block sequence's live rows only (monarch_hbm._live_rows:
+  # the forward's first pass and the spectrum's over the rows that hold the input or the taps, the last inverse
+  # pass over the rows that hold the outputs) vs every row (DNACONV_HBM_LIVE=0); forward three rounds, fwd+bwd
+  # two, interleaved, torch.fft beside; its GPU tests.
+  timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/l17.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"every": {"DNACONV_HBM_LIVE": "0"}, "live": {}}
+forward_sweeps(((2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 8, 1 << 22, 1 << 22, C),
+                (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C), (1, 1024, 65536, 65536, C),
+                (1, 64, 1 << 20, 65536, C), (4, 256, 65536, 65536, C), (8, 512, 16384, 16384, C),
+                (16, 1024, 4096, 4096, C), (16, 128, 8192, 8192, C)))
+fwd_bwd_sweeps(((2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 1 << 20, C), (4, 256, 65536, 65536, C),
+                (8, 512, 16384, 16384, C)), reps=2)
+PY
+  gpu_tests tests/kernels/test_fftconv_hbm.py "live_rows" "${TEST_S:-120}"
+  exit 0
+fi
+if [ "${1:-}" = n24 ]; then
+  # Session 17: one sequence's one block at N = 2^24 (L = 8M x 8 channels, past plan.HBM_BWD_HERM_N's 2^23):
+  # the HBM backward on half its spectrum forced vs torch.fft's autograd (dispatched), fwd+bwd ms, two rounds.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/n24.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+fwd_bwd_sweeps(((1, 8, 1 << 23, 1 << 23, {"dispatched": {}, "hbm": {"DNACONV_HBM_BWD": "1"}}),), reps=2)
+PY
+  exit 0
+fi
 if [ "${1:-}" = fill16 ]; then
   # Written in session 16, not yet run: the filter spectrum through the passes on a HERM frame's rows only
   # (about half), the row pass storing each computed row again as its mirror's, conjugated and backwards, so
@@ -1419,11 +1481,7 @@ if [ "${1:-}" = t16 ]; then
   # (full-length filters from L = 16K, K = 64K at 1M, one sequence), with K = 16K at 2.3M as a control; then the
   # issue's grid there (test_fftconv_grid.py, against float64) and the new tests (run it with
   # DNACONV_TEST_WORKERS=4).
-  bench_table 300 --case partial:1:64:1048576:65536 --case full:8:512:16384:16384 \
-    --case full:4:256:65536:65536 --case full:1:1024:65536:65536 --case full:1:2048:32768:32768 \
-    --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 --case full:2:16:2097152:2097152 \
-    --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 --case full:1:64:1048576:1048576 \
-    --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304 --case partial:1:32:2300000:16384
+  bench_table 300 $ONE_BLOCK_CASES
   gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
     "(forward_on_the_grid and bf16 and (L16384- or L65536-K65536 or L262144 or L1048576-K1048576 or L2097152 or L4194304 or L1048576-K65536 or L2300000-K65536)) or (gradients_on_the_grid and (L65536-K65536 or L262144 or L1048576-K1048576 or L1048576-K65536)) or (forward_one_sequence and bf16) or hbm_backward_one_sequence or where_it_pays or half_spectrum_mirrored" \
     "${TEST_S:-230}"

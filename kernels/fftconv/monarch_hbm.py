@@ -124,13 +124,31 @@ def _over_tile_scale(xr, xi, scale_ptr):
 
 
 @triton.jit
+def _live_dft(fr_ptr, fi_ptr, P0, P: tl.constexpr, LIVE: tl.constexpr, AXIS: tl.constexpr):
+    """A column pass's rows of time t [rows, 1] (every row, or with LIVE > 0 rows P0 ... P0 + LIVE - 1, see
+    ``_live_rows``) and the DFT matrix's (real, imaginary) part over them: F_P's columns t ([P, rows]: a
+    forward pass's input, AXIS 1) or its rows t ([rows, P]: an inverse pass's output, AXIS 0)."""
+    a = tl.arange(0, P)
+    if LIVE > 0:
+        t = P0 + tl.arange(0, LIVE)
+    else:
+        t = a
+    if AXIS == 1:
+        fidx = a[:, None] * P + t[None, :]
+    else:
+        fidx = t[:, None] * P + a[None, :]
+    return t[:, None], tl.load(fr_ptr + fidx), tl.load(fi_ptr + fidx)
+
+
+@triton.jit
 def _col_fwd_kernel(
     u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr, cs_ptr, csin_ptr,
-    D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, R0, n_sblk_in,
+    D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, R0, n_sblk_in, P0,
     P: tl.constexpr, G: tl.constexpr, FIRST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr, PAIR: tl.constexpr = False,
     OWNED: tl.constexpr = False, REV: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
     SCALED: tl.constexpr = False, SCALED_IN: tl.constexpr = False, CIN: tl.constexpr = 64,
+    LIVE: tl.constexpr = 0,
 ):  # fmt: skip
     """One column pass, in place on (xr, xi) [segments, R, P, S] (NS points a segment); FIRST reads the gated
     input instead, and stores its rows k_p < R0 (``_Frame``'s HERM: R0 = about P / 2). PAIR: a segment of the
@@ -140,25 +158,23 @@ def _col_fwd_kernel(
     fp16 intermediate, ``_half_intermediate``): the tile [P, G] is stored over the power of two that brings
     its max |x| to at most 1, kept at cs[(segment R + r) n_sblk + column block]. SCALED_IN (the second of two
     column levels): its input is the first level's fp16 tiles, point s' = p S + s of row r there times
-    csin[segment n_sblk_in + s' // CIN]."""
+    csin[segment n_sblk_in + s' // CIN]. LIVE (FIRST, > 0): the input is zero outside rows P0 ... P0 + LIVE - 1
+    (``_live_rows``), so only those rows are loaded and the product takes only F_P's columns there."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
     p = tl.arange(0, P)[:, None]
     s = sblk * G + tl.arange(0, G)[None, :]  # [1, G], adjacent columns: coalesced
     off = seg.to(tl.int64) * NS + r * (P * S) + p * S + s  # [P, G]
-    a = tl.arange(0, P)
-    fidx = a[:, None] * P + a[None, :]
-    fr = tl.load(fr_ptr + fidx)
-    fi = tl.load(fi_ptr + fidx)
+    pin, fr, fi = _live_dft(fr_ptr, fi_ptr, P0, P, LIVE, 1)  # LIVE: FIRST only (``_columns``)
     if FIRST and PAIR:  # two real segments of channel d as one complex one
         d = seg // NP
         bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
-        t = _owned_times(start + p * S + s - KM1, p * S + s, L, KM1, OWNED, REV)
+        t = _owned_times(start + pin * S + s - KM1, pin * S + s, L, KM1, OWNED, REV)
         va = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
                          hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)  # fmt: skip
         bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
-        t = _owned_times(start + p * S + s - KM1, p * S + s, L, KM1, OWNED, REV)
+        t = _owned_times(start + pin * S + s - KM1, pin * S + s, L, KM1, OWNED, REV)
         vb = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
                          hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST)  # fmt: skip
         sv = _scale2(tl.maximum(tl.abs(va), tl.abs(vb)), PRECISION)
@@ -168,7 +184,7 @@ def _col_fwd_kernel(
         zi = (_mm(fr, vb, PRECISION) + _mm(fi, va, PRECISION)) * sv
     elif FIRST:  # R = 1: block position m = p S + s is time block * C + m - KM1
         bd = seg // n_blocks
-        t = _owned_times((seg % n_blocks) * C + p * S + s - KM1, p * S + s, L, KM1, OWNED, REV)
+        t = _owned_times((seg % n_blocks) * C + pin * S + s - KM1, pin * S + s, L, KM1, OWNED, REV)
         row = bd.to(tl.int64) * L
         v = _load_gated(
             u_ptr + row, pre_ptr + row, hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST
@@ -377,12 +393,12 @@ def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D,
 @triton.jit
 def _col_inv_kernel(
     xr_ptr, xi_ptr, fr_ptr, fi_ptr, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, rs_ptr, cs_ptr,
-    D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, ROWS, R_IN, S_IN, n_sblk_in,
+    D, L, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, ROWS, R_IN, S_IN, n_sblk_in, P0,
     P: tl.constexpr, G: tl.constexpr, LAST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     PAIR: tl.constexpr = False, STORE_Z: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
     HERM: tl.constexpr = False, SCALE_IN: tl.constexpr = 0, SCALE_OUT: tl.constexpr = False,
-    CIN: tl.constexpr = 64,
+    CIN: tl.constexpr = 64, LIVE: tl.constexpr = 0,
 ):  # fmt: skip
     """The inverse of a column pass (conjugate twiddles, then conj(F_P) down the columns), in place; LAST
     takes the real part (PAIR: and the imaginary part, the pair's second segment, see ``_col_fwd_kernel``) and
@@ -391,7 +407,9 @@ def _col_inv_kernel(
     < P / 2 count twice. An fp16 intermediate (``_half_intermediate``): SCALE_IN 1 (after the row pass) row p
     of sub-problem r is x times rs[segment ROWS + r P + p] (``_row_kernel``); 2 (the last of two levels) point
     (p, s) is x times the second level's tile scale cs[(segment R_IN + p) n_sblk_in + (s % S_IN) // CIN];
-    SCALE_OUT (the middle pass) stores its tile over a power of two, at cs (as ``_col_fwd_kernel``)."""
+    SCALE_OUT (the middle pass) stores its tile over a power of two, at cs (as ``_col_fwd_kernel``). LIVE
+    (LAST, > 0): the block outputs only at rows P0 ... P0 + LIVE - 1 (``_live_rows``), so only those rows of
+    conj(F_P) are taken and only they are written."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)
@@ -421,22 +439,19 @@ def _col_inv_kernel(
     sz = _scale2(tl.maximum(tl.abs(zr), tl.abs(zi)), PRECISION)
     zr = zr / sz
     zi = zi / sz
-    a = tl.arange(0, P)
-    fidx = a[:, None] * P + a[None, :]
-    fr = tl.load(fr_ptr + fidx)
-    fi = tl.load(fi_ptr + fidx)
+    po, fr, fi = _live_dft(fr_ptr, fi_ptr, P0, P, LIVE, 0)  # LIVE: LAST only (``_inverse_columns``)
     yr = (_mm(fr, zr, PRECISION) + _mm(fi, zi, PRECISION)) * sz
     if LAST and PAIR:
         d = seg // NP
         bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
-        _store_out(yr, start + p * S + s - KM1, p * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
+        _store_out(yr, start + po * S + s - KM1, po * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
                    z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z)  # fmt: skip
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
         bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
-        _store_out(yi, start + p * S + s - KM1, p * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
+        _store_out(yi, start + po * S + s - KM1, po * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
                    z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z)  # fmt: skip
     elif LAST:
-        _store_out(yr, (seg % n_blocks) * C + p * S + s - KM1, p * S + s, seg // n_blocks, u_ptr, pre_ptr,
+        _store_out(yr, (seg % n_blocks) * C + po * S + s - KM1, po * S + s, seg // n_blocks, u_ptr, pre_ptr,
                    post_ptr, bias_ptr, y_ptr, z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z)  # fmt: skip
     else:
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
@@ -668,21 +683,48 @@ class _Frame:
         return (S // G, R, p), dict(COLS=G)
 
 
+def _live_rows(f: _Frame, lo: int, hi: int, inverse: bool = False) -> tuple[int, int]:
+    """(P0, LIVE) of the first column level's passes (``_col_fwd_kernel``'s FIRST, ``_col_inv_kernel``'s
+    LAST: ``inverse``) where a sequence is one block whose input, or whose outputs, lie at block positions lo
+    ... hi - 1 only: rows P0 ... P0 + LIVE - 1 of its [P, S] view hold them, LIVE a power of two (at least 16,
+    a product's least), (0, 0) where that is every row. A full-length filter's block holds the sequence in its
+    second half (its outputs there too) and the filter's taps (``hbm_transform_spectrum``) in the first K'
+    points: half the rows, or fewer, so these passes load and multiply only those. H200, 2026-11-30,
+    seventeenth session, forward ms, bf16 gated, every row (DNACONV_HBM_LIVE=0) vs live rows, three rounds
+    interleaved (``h200_kernels.sh l17``): 2 x 32 x 1M 2.848 vs 2.661, one sequence 64 x 1M 3.361 vs 3.169,
+    16 x 4M 3.347 vs 3.163, 1024 x 64K 2.189 vs 2.022, 8 x 512 x 16K 1.219 vs 1.097, K = 64K at 1M x 64 (the
+    spectrum's pass only) 1.158 vs 1.150; fwd+bwd 2 x 32 x 1M 9.401 vs 8.733, 64 x 1M 12.155 vs 11.507, 4 x
+    256 x 64K 5.691 vs 5.494, 8 x 512 x 16K 4.330 vs 4.199. But the paired last pass of a column level of 64
+    lost: 4 x 256 x 64K 1.489 vs 1.518 (forward), 2 x 8 x 4M 2.847 vs 2.828 only. Its product of 32 rows
+    leaves the warpgroup MMA (which wants 64), and its sm_90 build takes 137 registers against 94 (64 x 32
+    tiles, ``kernel_regs``); so that pass keeps every row. DNACONV_HBM_LIVE=0 takes every row everywhere,
+    =all live rows there too (sweeps)."""
+    _, p, S, _ = f.levels[0]
+    env = os.environ.get("DNACONV_HBM_LIVE")
+    if f.n_blocks != 1 or env == "0" or (inverse and f.pair and p >= 64 and env != "all"):
+        return 0, 0
+    first, last = lo // S, cdiv(min(hi, f.n), S)
+    live = max(16, 1 << (last - first - 1).bit_length())
+    return (min(first, p - live), live) if live < p else (0, 0)
+
+
 def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, cs=None):
     """The forward column passes into x = (xr, xi); the first reads the gated input (``_col_fwd_kernel``: at
     the blocks' own outputs only where ``owned``, reversed in time where ``rev``). ``cs``: an fp16 x, each
     level's tile scales (``_Frame.scales``, ``_half_intermediate``)."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
+    p0, live = _live_rows(f, f.km1 if owned or H == 0 else max(f.km1 - H, 0), f.km1 + L)
     for i, (R, p, S, G) in enumerate(f.levels):
         _, _, s_in, g_in = f.levels[max(i - 1, 0)]
         _col_fwd_kernel[(f.n_seg * R * (S // G),)](
             u, pre_gate if pre_gate is not None else u, history if history is not None else u, *x,
             *_col_dft(p, u.device, prec), *((cs[i], cs[max(i - 1, 0)]) if cs is not None else x), D, L, H,
-            f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n, f.r0, s_in // g_in,
+            f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n, f.r0, s_in // g_in, p0,
             P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
             PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(),
-            SCALED=cs is not None, SCALED_IN=cs is not None and i > 0, CIN=g_in, num_warps=4,
+            SCALED=cs is not None, SCALED_IN=cs is not None and i > 0, CIN=g_in, LIVE=live if i == 0 else 0,
+            num_warps=4,
         )  # fmt: skip
 
 
@@ -692,6 +734,7 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, sca
     row pass's row scales, a later one the level after it's tile scales, which a middle pass writes."""
     B, D, L = u.shape
     n = len(f.levels)
+    p0, live = _live_rows(f, f.km1, f.km1 + L, inverse=True)
     for i, (R, p, S, G) in reversed(list(enumerate(f.levels))):
         r_in, _, s_in, g_in = f.levels[min(i + 1, n - 1)]
         cs, rs = scales if scales is not None else ([x[0]] * n, x[0])
@@ -700,8 +743,8 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, sca
             *x, *_col_dft(p, u.device, prec), u, pre_gate if pre_gate is not None else u,
             post_gate if post_gate is not None else u, bias if bias is not None else u, y,
             z if z is not None else u, rs, cs[min(i + 1, n - 1)] if mode == 2 else cs[i], D, L, f.C, f.km1,
-            f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n, f.rows, r_in, s_in, s_in // g_in,
-            P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
+            f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n, f.rows, r_in, s_in, s_in // g_in, p0,
+            P=p, G=G, LAST=i == 0, LIVE=live if i == 0 else 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0, PRECISION=prec,
             FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, SCALE_IN=mode, SCALE_OUT=scales is not None and i > 0,
             CIN=g_in, num_warps=4,

@@ -405,8 +405,9 @@ HBM_BWD_MAX_N = 1 << 18
 #   wins at every N timed: H200, 2026-11-30, sixteenth session (``h200_kernels.sh b16``, two rounds
 #   interleaved), dispatched before (torch.fft's autograd) vs forced: N = 2^18 (512 x 128K) 15.674 vs 11.442,
 #   2^19 (256 x 256K) 15.758 vs 12.817, 2^21 (64 x 1M) 16.045 vs 12.085, 2^22 (32 x 2M) 16.891 vs 12.193, 2^23
-#   (16 x 4M) 18.066 vs 12.479. So N = 2^16 to 2^23 (2^24, L > 4M, not timed).
-HBM_BWD_HERM_N = (1 << 16, 1 << 23)
+#   (16 x 4M) 18.066 vs 12.479; and 2^24 (8 x 8M) 18.499 vs 13.922 (seventeenth session, ``n24``). So N =
+#   2^16 to 2^24 (MAX_HBM_FFT_SIZE).
+HBM_BWD_HERM_N = (1 << 16, 1 << 24)
 HBM_BWD_MIN_K = 768
 
 

@@ -97,11 +97,11 @@ def test_forward_one_sequence(L, dtype):
     _check_forward((u, k, torch.randn(3, device="cuda", generator=g), pre, post), f"L={L}")
 
 
-@pytest.mark.parametrize("L", [1 << 16, 1 << 20], ids=lambda L: f"L{L}")
+@pytest.mark.parametrize("L", [1 << 16, 1 << 20, 1 << 23], ids=lambda L: f"L{L}")
 def test_hbm_backward_one_sequence(L, monkeypatch):
     """The HBM backward forced (DNACONV_HBM_BWD=1) for one sequence's one block (unpaired frames, passes of
-    64 at L = 64K, two column levels at 1M; the forward on half its spectrum with z kept): every gradient, as
-    the grid's rule."""
+    64 at L = 64K, two column levels at 1M and at 8M, N = 2^24, the largest block; the forward on half its
+    spectrum with z kept): every gradient, as the grid's rule."""
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
     g = torch.Generator("cuda").manual_seed(5)
     args = [torch.randn(1, 3, L, device="cuda", generator=g).to(torch.bfloat16) for _ in range(3)]

@@ -317,10 +317,11 @@ def test_backward_kind_and_dispatch(monkeypatch):
     # one block paired: at any N (HBM_BWD_MAX_N bounds the several-block backward only)
     assert backward_kind(1 << 18, 1 << 18, size=bigger, batch=2) == "hbm"
     assert backward_kind(1 << 22, 1 << 22, size=bigger, batch=2) == "hbm"
-    # one sequence's one block on half its spectrum: where it won, N = 2^16 to 2^23 (HBM_BWD_HERM_N)
+    # one sequence's one block on half its spectrum: where it won, N = 2^16 to 2^24 (HBM_BWD_HERM_N)
     assert backward_kind(1 << 18, 1 << 18, size=bigger) == "hbm"
     assert backward_kind(1 << 22, 1 << 22, size=bigger) == "hbm"  # N = 2^23
-    assert backward_kind(5_000_000, 5_000_000, size=bigger) == "reference"  # N = 2^24: not timed
+    assert backward_kind(5_000_000, 5_000_000, size=bigger) == "hbm"  # N = 2^24
+    assert backward_kind(9_000_000, 9_000_000, size=bigger) == "reference"  # N = 2^25: no HBM plan
     assert (
         backward_kind(1 << 15, 1 << 15, size=big) == "hbm"
         and backward_kind(1 << 16, 1 << 16, size=big) == "hbm"
@@ -1186,3 +1187,72 @@ def test_transform_spectrum_fill(L, K, rows, cap, fills, monkeypatch):
             y = monarch_fftconv(*xs)
         exact = naive_conv_direct(*_cpu(xs))
         assert_close(y.float().cpu(), exact, baseline=naive_fftconv(*_cpu(xs)), name="filled spectrum")
+
+
+@pytest.mark.parametrize(
+    "B,L,K,H,fwd,inv,spec",
+    [
+        (1, 5001, 5001, 0, (19, 32), (19, 32), (0, 32)),  # one sequence (HERM), P = 64 rows of 256
+        (2, 5001, 5001, 0, (19, 32), (0, 0), (0, 32)),  # paired: the last pass of 64 keeps every row
+        (1, 3000, 12_000, 10_000, (0, 0), (46, 16), (0, 0)),  # history: the input fills 52 of 64 rows
+        (1, 40_000, 40_000, 0, (9, 16), (9, 16), (0, 16)),  # two column levels, 32 x 16 x 256
+    ],
+    ids=["herm", "paired", "history", "two-levels"],
+)
+def test_live_rows(B, L, K, H, fwd, inv, spec, monkeypatch):
+    """One block per sequence: the first column level's passes take only the rows that hold the input (the
+    forward's first pass, the spectrum's, ``_live_rows``) or the outputs (the last inverse pass), with F_P's
+    columns or rows there. (P0, LIVE) as the block's geometry gives them (rows of 256 points, the sequence at
+    positions KM1 ... KM1 + L - 1 of its block, KM1 = K' - 1 rounded up to 16, history before it; the taps at
+    0 ... K' - 1); the forward (fp32, gated, the spectrum through the passes in 3xtf32) and the HBM backward
+    (forced) equal the direct sum and the same with every row taken (DNACONV_HBM_LIVE=0), and the paired last
+    pass on its live rows too (=all, where it lost)."""
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+
+    monkeypatch.setattr(plan_mod, "MAX_ROW", 256)
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes")
+    plan = fft_plan(L, K, H)
+    assert plan.C >= L and len(plan.cols) == (2 if L > 10_000 else 1)
+    first = spy_launches(monkeypatch, hbm, "_col_fwd_kernel", record=lambda kw: (kw["FIRST"], kw["LIVE"]))
+    last = spy_launches(monkeypatch, hbm, "_col_inv_kernel", record=lambda kw: (kw["LAST"], kw["LIVE"]))
+    frame = hbm._Frame(plan, B, 3, L, herm=True)
+    km1 = block_overlap(plan.n, plan.k_eff, L)
+    assert hbm._live_rows(frame, km1 - H, km1 + L) == fwd
+    assert hbm._live_rows(frame, km1, km1 + L, inverse=True) == inv
+    assert hbm._live_rows(hbm._Frame(plan, 1, 3, plan.k_eff, km1=0), 0, plan.k_eff) == spec
+    xs = _inputs(B, 3, L, K, H, torch.float32, seed=21)
+    ref = naive_conv_direct(*_cpu(xs))
+    y = monarch_fftconv(*xs)
+    assert (True, spec[1]) in first and (True, fwd[1]) in first and (True, inv[1]) in last
+    assert all(live == 0 for f, live in first + last if not f)  # the other levels take every row
+    assert_close(y.cpu(), ref, rtol=1e-5, name="live rows")
+    if frame.pair:
+        monkeypatch.setenv("DNACONV_HBM_LIVE", "all")
+        assert hbm._live_rows(frame, km1, km1 + L, inverse=True) == (19, 32)
+        last.clear()
+        y = monarch_fftconv(*xs)
+        assert last == [(True, 32)]
+        assert_close(y.cpu(), ref, rtol=1e-5, name="live rows, paired last pass")
+    monkeypatch.setenv("DNACONV_HBM_LIVE", "0")
+    first.clear()
+    every = monarch_fftconv(*xs)
+    assert set(first) <= {(True, 0), (False, 0)}
+    assert_close(every.cpu(), ref, rtol=1e-5, name="every row")
+    if H or L > 10_000:
+        return
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    dy = torch.randn(B, 3, L, device=DEVICE)
+    u, k, bias, pre, post, _ = xs
+    grads = {}
+    for env in ("0", "1"):
+        monkeypatch.setenv("DNACONV_HBM_LIVE", env)
+        last.clear()
+        leaves = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+        (monarch_fftconv(*leaves) * dy).sum().backward()
+        assert sum(1 for f, live in last if f and live == (inv[1] if env == "1" else 0)) == 2  # fwd, bwd
+        grads[env] = [x.grad for x in leaves]
+    r = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    (naive_fftconv(*r) * dy.cpu().double()).sum().backward()
+    for a, b, x, name in zip(grads["1"], grads["0"], r, ["du", "dk", "dbias", "dpre", "dpost"]):
+        assert_close(a.cpu().double(), x.grad, rtol=1e-5, name=name)
+        assert_close(b.cpu().double(), x.grad, rtol=1e-5, name=f"{name} every row")
