@@ -37,6 +37,8 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh w17      two column levels on the shortest rows (fwd and bwd alike) vs before, fwd+bwd
+#   bash pipelines/h200_kernels.sh r17      the HBM forward's row (1024-4096) vs the plan's with live rows; fwd+bwd per kernel
 #   bash pipelines/h200_kernels.sh t17      the paired last pass's rule for live rows; the README rows of t16 on session 17's code
 #   bash pipelines/h200_kernels.sh g17      GPU tests: live rows, the grid from L = 16K, one sequence (N = 2^24's backward)
 #   bash pipelines/h200_kernels.sh l17      one-block sequences' first column level on its live rows (_live_rows) vs every
@@ -1390,6 +1392,47 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = w17 ]; then
+  # Session 17: two column levels on the shortest rows that they cover (the forward's and the backward's rows
+  # alike: 1024, then 2048) vs before (the forward's rows of 4096, the backward's 2048: DNACONV_HBM_ROW=4096,
+  # DNACONV_HBM_BWD_ROW=2048), fwd+bwd two rounds interleaved; the forward at N = 4M (rows of 1024, 64 x 64
+  # columns, not timed in r17) vs 2048 vs 4096.
+  timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/w17.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"before": {"DNACONV_HBM_ROW": "4096", "DNACONV_HBM_BWD_ROW": "2048"}, "new": {}}
+forward_sweeps(((2, 16, 1 << 21, 1 << 21, {**C, "r2048": {"DNACONV_HBM_ROW": "2048"}}),
+                (1, 32, 1 << 21, 1 << 21, {**C, "r2048": {"DNACONV_HBM_ROW": "2048"}})))
+fwd_bwd_sweeps(((2, 128, 1 << 18, 1 << 18, C), (1, 256, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C),
+                (1, 64, 1 << 20, 1 << 20, C), (2, 16, 1 << 21, 1 << 21, C), (2, 8, 1 << 22, 1 << 22, C),
+                (1, 16, 1 << 22, 1 << 22, C)), reps=2)
+PY
+  exit 0
+fi
+if [ "${1:-}" = r17 ]; then
+  # Session 17: with live rows, the HBM forward's row (DNACONV_HBM_ROW: 1024, 2048, 4096) against the plan's at
+  # one-block shapes, where a longer first column level would take more live-row pruning (rows of 1024 at 256K
+  # give 32 x 16 columns for 16 x 16; rows of 4096 at 64K a level of 32, whose paired last pass prunes), three
+  # rounds interleaved; then where fwd+bwd's GPU time goes, kernel by kernel (torch.profiler).
+  timeout 330 python3 - <<'PY' 2>&1 | tee "$OUT/r17.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import forward_sweeps, gated_inputs, kernel_times
+C = {"plan": {}, "r1024": {"DNACONV_HBM_ROW": "1024"}, "r2048": {"DNACONV_HBM_ROW": "2048"},
+     "r4096": {"DNACONV_HBM_ROW": "4096"}}
+forward_sweeps(((2, 128, 1 << 18, 1 << 18, C), (1, 256, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C),
+                (1, 64, 1 << 20, 1 << 20, C), (4, 256, 65536, 65536, C), (1, 1024, 65536, 65536, C),
+                (8, 512, 16384, 16384, C), (2, 8, 1 << 22, 1 << 22, C)))
+for B, D, L, K in ((2, 32, 1 << 20, 1 << 20), (4, 256, 65536, 65536), (1, 64, 1 << 20, 65536),
+                   (1, 64, 1 << 20, 1 << 20)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    kt = kernel_times(lambda: fftconv(u, k, bias, pre, post).backward(dy))
+    print(f"{B}x{D}x{L} K={K} fwd+bwd: total {sum(kt.values()):.3f} ms |",
+          " ".join(f"{name.strip()}={ms:.3f}" for name, ms in sorted(kt.items(), key=lambda x: -x[1])), flush=True)
+    del u, k, bias, pre, post, dy
+    torch.cuda.empty_cache()
+PY
   exit 0
 fi
 if [ "${1:-}" = t17 ]; then

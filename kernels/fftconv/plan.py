@@ -80,6 +80,20 @@ def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
       at N = 65,536, 16 vs 32 at 32,768; ``rows8``): K = 4096 0.765 vs 0.735, K = 8192 0.828 vs 0.795, K = 16K
       0.921 vs 0.888, full L = 16K (8 x 512) 1.641 vs 1.430; the host-bound streaming shape (128 x 73,727, K =
       8192) 0.649 vs 0.658. At K = 64K (N = 262,144) rows of 2048 need two column passes: 1.871 vs 1.543.
+    - Two column passes (one block of a full-length filter from N = 2^19), the forward and the backward: the
+      shortest rows of FWD_ROW, then 2 FWD_ROW (and MAX_ROW, the forward) that two passes cover; the
+      backward's three passes (N = 2^24) keep MAX_BWD_ROW. Up to the sixteenth session the forward took
+      MAX_ROW there. Since a one-block sequence's first column level takes only its live rows
+      (``monarch_hbm._live_rows``), a longer first level saves more: H200, 2026-11-30, seventeenth session,
+      forward ms, bf16 gated, rows of 4096 (then the plan's) vs 1024 vs 2048, three rounds interleaved
+      (``h200_kernels.sh r17``): 2 x 128 x 256K 2.750 vs 2.339 vs 2.753, one sequence 256 x 256K 3.668 vs
+      2.840 vs 3.672, 2 x 32 x 1M 2.671 vs 2.472 vs 2.437, one sequence 64 x 1M 3.176 vs 2.850 vs 2.934, 2 x 8 x
+      4M (rows of 1024 need three passes) 2.802 vs 3.232 vs 2.658; and (``w17``) 2 x 16 x 2M 2.624 vs 2.511 vs
+      2.570, one sequence 32 x 2M 3.131 vs 2.875 vs 2.948. The backward alike (one plan for both, as
+      ``monarch._shared_spectrum`` asks where the spectrum is small enough to keep); fwd+bwd ms, before (the
+      forward's rows of 4096, the backward's 2048) vs now, two rounds interleaved (``w17``): 2 x 128 x 256K
+      9.196 vs 8.284, one sequence 256 x 256K 12.887 vs 11.049, 2 x 32 x 1M 8.781 vs 8.793, 64 x 1M 11.551 vs
+      11.297, 2 x 16 x 2M 9.226 vs 9.058, 2 x 8 x 4M 9.431 vs 9.255, 16 x 4M 12.001 vs 11.820.
 
     All at most MAX_ROW. DNACONV_HBM_ROW (the forward) and DNACONV_HBM_BWD_ROW (the backward) set one cap for
     sweeps."""
@@ -87,9 +101,9 @@ def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
     if env:
         caps = (int(env),)
     elif kind == "hbm_bwd":
-        caps = (MAX_BWD_ROW,)
+        caps = (FWD_ROW, MAX_BWD_ROW) if passes == 2 else (MAX_BWD_ROW,)
     else:
-        caps = (FWD_ROW, 2 * FWD_ROW, MAX_ROW) if passes == 1 else (MAX_ROW,)
+        caps = (FWD_ROW, 2 * FWD_ROW, MAX_ROW)
     return tuple(min(MAX_ROW, c) for c in caps)
 
 

@@ -55,7 +55,20 @@ def test_plans():
     bwd = hbm_plan(2_300_000, 16384, kind="hbm_bwd")
     assert bwd.n == 65536 and bwd.n1 * bwd.n2 == 2048
     full = hbm_plan(4 << 20, 4 << 20)  # full-length filter at L = 4M: one block of 8M points
-    assert full.n == 8 << 20 and full.cols == (64, 32) and full.n1 * full.n2 == 4096 and full.C >= 4 << 20
+    assert full.n == 8 << 20 and full.cols == (64, 64) and full.n1 * full.n2 == 2048 and full.C >= 4 << 20
+    # two column levels: the shortest rows they cover, the forward's and the backward's alike (so that the
+    # backward takes the forward's spectrum) up to the backward's longest row
+    for L, cols, row in (
+        ((1 << 18), (32, 16), 1024),
+        ((1 << 20), (64, 32), 1024),
+        ((4 << 20), (64, 64), 2048),
+    ):
+        for kind in ("hbm", "hbm_bwd"):
+            p = hbm_plan(L, L, kind=kind)
+            assert (p.n, p.cols, p.n1 * p.n2) == (2 * L, cols, row), (L, kind)
+    bwd = hbm_plan(8 << 20, 8 << 20, kind="hbm_bwd")  # N = 2^24: rows of 2048 need three column levels
+    assert (bwd.cols, bwd.n1 * bwd.n2) == ((32, 16, 16), 2048)
+    assert hbm_plan(8 << 20, 8 << 20).cols == (64, 64)  # the forward: rows of 4096
     assert hbm_plan(10_000_000, 10_000_000) is None  # N > 2^24
     assert fft_plan(2_300_000, 128).cols == () and fft_plan(2_300_000, 8192).cols == (64,)
     for p in (FFTPlan((), 16, 32, 1, 1), hbm_plan(30_000, 3000), FFTPlan((16, 32), 16, 16, 1, 1)):
