@@ -37,6 +37,7 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh d17      the HBM backward's dk through its own inverse passes vs torch.fft; the README table; tests
 #   bash pipelines/h200_kernels.sh w17      two column levels on the shortest rows (fwd and bwd alike) vs before, fwd+bwd
 #   bash pipelines/h200_kernels.sh r17      the HBM forward's row (1024-4096) vs the plan's with live rows; fwd+bwd per kernel
 #   bash pipelines/h200_kernels.sh t17      the paired last pass's rule for live rows; the README rows of t16 on session 17's code
@@ -1392,6 +1393,27 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = d17 ]; then
+  # Session 17: the HBM backward's dk from its spectrum through the convolution's own inverse passes
+  # (monarch_hbm_bwd._dk_taps, the default) vs the gather into frequency order and torch.fft
+  # (DNACONV_HBM_DK_TAIL=fft), fwd+bwd two rounds interleaved; then the README table on the session's final
+  # code (every row: each HBM backward's dk changed) and the GPU tests of what changed (DNACONV_TEST_WORKERS=4).
+  timeout 170 python3 - <<'PY' 2>&1 | tee "$OUT/d17.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"fft": {"DNACONV_HBM_DK_TAIL": "fft"}, "passes": {}}
+fwd_bwd_sweeps(((2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 1 << 20, C), (1, 256, 1 << 18, 1 << 18, C),
+                (4, 256, 65536, 65536, C), (8, 512, 16384, 16384, C), (1, 64, 1 << 20, 65536, C),
+                (1, 32, 2_300_000, 16384, C), (1, 32, 2_300_000, 1024, C), (16, 128, 8192, 8192, C)), reps=2)
+PY
+  bench_table 300 $TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536 \
+    --case full:1:2048:32768:32768 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
+    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
+    --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
+  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
+    "dk_through or (gradients_on_the_grid and (L65536-K65536 or L1048576-K1048576 or L262144 or L1048576-K65536 or L2300000-K16384 or L16384-)) or hbm_backward_one_sequence" \
+    "${TEST_S:-100}"
   exit 0
 fi
 if [ "${1:-}" = w17 ]; then

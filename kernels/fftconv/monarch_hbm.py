@@ -289,6 +289,7 @@ def _row_kernel(
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
     SPECTRUM: tl.constexpr = False, MIRROR: tl.constexpr = False, FILL: tl.constexpr = False,
+    BACK: tl.constexpr = False,
 ):  # fmt: skip
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
     ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
@@ -300,7 +301,8 @@ def _row_kernel(
     a HERM frame's of a real filter and the spectrum holds all KROWS = P1 Q: each row a Q + b with 0 < a and
     mirror row (P1 - a) Q + (Q - 1 - b) >= ROWS is stored there too, conjugated and backwards (the relation
     ``_filter_rows`` gives). The filter spectrum holds KROWS rows a channel; MIRROR: fewer than ROWS, the rest
-    read from their mirrors (``_filter_rows``)."""
+    read from their mirrors (``_filter_rows``). BACK (fp32 rows, no filter: ``monarch_hbm_bwd._dk_taps``): the
+    rows hold spectra; only the inverse DFT, in place."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -309,7 +311,17 @@ def _row_kernel(
     off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
     ar, ai = _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg * RL + rows // PL, n_sblk, N1, N2, COLS, SCALED)
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
-    if LAZY:
+    if BACK:
+        if LAZY:
+            _filter_back(ar / sa, ai / sa, 1.0, 0.0, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
+                         twr_ptr, twi_ptr, G, N1, N2, PRECISION, N2, LAZY=True)  # fmt: skip
+        else:
+            f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+                f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
+            )
+            _filter_back(ar / sa, ai / sa, 1.0, 0.0, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1,
+                         N2, PRECISION, N2)  # fmt: skip
+    elif LAZY:
         xr, xi = _forward_dft_complex_at(
             ar / sa, ai / sa, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, G, N1, N2, PRECISION, M
         )

@@ -45,7 +45,7 @@ from dnaconv.kernels.fftconv.dft import (
     _load_dft,
     _scale,
 )
-from dnaconv.kernels.fftconv.monarch import _precision, monarch_spectrum
+from dnaconv.kernels.fftconv.monarch import _launch_shape, _precision, monarch_spectrum
 from dnaconv.kernels.fftconv.monarch_hbm import (
     _columns,
     _filter_back,
@@ -56,6 +56,7 @@ from dnaconv.kernels.fftconv.monarch_hbm import (
     _inverse_columns,
     _lazy,
     _load_rows,
+    _row_kernel,
     hbm_fftconv_fwd,
     mirror_args,
 )
@@ -222,6 +223,47 @@ def _half_storage_of(plan, device) -> tuple[torch.Tensor, torch.Tensor]:
     return _ORDER_CACHE[key]
 
 
+DK_PASSES_SIZE = 1 << 25  # elements (B x D x L) from which dk's taps come through the passes (``_dk_passes``)
+
+
+def _dk_passes(size: int) -> bool:
+    """Whether dk's spectrum goes back to taps through the convolution's own inverse passes (``_dk_taps``)
+    rather than torch.fft after a gather of its bins into frequency order, for a convolution of ``size`` =
+    B x D x L elements: from DK_PASSES_SIZE, where the two launches it adds cost the host less than the gather
+    and the FFT cost the GPU. H200, 2026-11-30, seventeenth session, fwd+bwd ms, bf16 gated, torch.fft's tail
+    vs the passes, two rounds interleaved (``h200_kernels.sh d17``): 2 x 32 x 1M 8.803 vs 7.699, one sequence
+    64 x 1M 11.356 vs 9.289, 256 x 256K 11.098 vs 9.126, 4 x 256 x 64K 5.447 vs 4.815, 8 x 512 x 16K 4.226 vs
+    3.943, K = 64K at 1M x 64 4.540 vs 4.302, K = 16K at 2.3M x 32 3.190 vs 3.156, K = 1024 there 2.470 vs
+    2.454; but the host-bound training shape (16 x 128 x 8192, 2^24 elements) 1.933 vs 2.079.
+    DNACONV_HBM_DK_TAIL=fft or =passes takes one everywhere (sweeps)."""
+    env = os.environ.get("DNACONV_HBM_DK_TAIL")
+    return env == "passes" if env else size >= DK_PASSES_SIZE
+
+
+def _dk_taps(dkr, dki, f, plan, prec) -> torch.Tensor:
+    """dk's taps [D, K'] from its spectrum (dkr, dki) [D, f.seg_n] in the storage order of the backward's frame
+    ``f`` (a HERM frame's rows where ``f.herm``): the row pass's inverse DFT alone (``_row_kernel``'s BACK), in
+    place, then the inverse column passes, whose last takes the real part (with a HERM frame, of the
+    Hermitian whole, as the forward's) and writes the first K' positions only (``_live_rows``); over N, as
+    ``torch.fft.ifft``. The order the passes left the spectrum in is theirs to undo, so no gather of bins."""
+    D = dkr.shape[0]
+    G = _dk_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), 1)[0]  # as f's group
+    fk = _Frame(plan, 1, D, plan.k_eff, herm=f.herm, group=G, km1=0)  # one segment a channel, f's layout
+    assert (fk.seg_n, fk.herm, fk.rows) == (f.seg_n, f.herm, f.rows)
+    x = (dkr.contiguous().view(-1), dki.contiguous().view(-1))
+    g, warps, opts = _launch_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), "rows")
+    g = g if fk.rows % g == 0 else G
+    where, cols = fk.row_scale_args()
+    _row_kernel[(fk.n_seg * (fk.rows // g),)](
+        *x, *x, *_dft_matrices(plan.n1, plan.n2, dkr.device, 1.0, prec), *x, D, fk.per, fk.rows, fk.rows // g,
+        *where, fk.rows, plan.cols[0], 1, G=g, N1=plan.n1, N2=plan.n2, M=plan.n2, PRECISION=prec,
+        LAZY=_lazy(plan.n1, plan.n2), BACK=True, **cols, num_warps=warps, **opts,
+    )  # fmt: skip
+    taps = torch.empty(1, D, plan.k_eff, device=dkr.device, dtype=torch.float32)
+    _inverse_columns(fk, x, taps, None, None, None, taps, None, prec)
+    return taps.view(D, plan.k_eff) * (1.0 / plan.n)
+
+
 def _history_dk(dy, post_gate, history, k_eff):
     """The lags that reach before the sequence start: sum over t < s of g[t] history[H + t - s], [D, k_eff]
     (a torch.fft correlation of g's first k_eff - 1 positions with the history's last)."""
@@ -309,17 +351,21 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
         HAS_PRE=pre_gate is not None, BLOCK=BLOCK,
     )  # fmt: skip
 
-    # dk: the partial spectra summed (over programs, and the batch where segments are not paired), in
-    # frequency order, one inverse per channel; the real part (see the module doc), lags < min(K, L)
-    # (few torch ops: at small shapes each one's host time counts, see ``monarch._shared_spectrum``)
-    spec = torch.complex(dkr[:, 0], dki[:, 0]) if n_chunks == 1 else torch.complex(dkr.sum(1), dki.sum(1))
-    spec = spec if f.pair else spec.view(B, D, f.seg_n).sum(0)
-    if f.herm:  # rows k_p <= P / 2 only: the frequencies 0..N / 2 from them or their mirrors (Hermitian)
-        pos, conj = _half_storage_of(plan, u.device)
-        half = spec.index_select(1, pos)
-        taps = torch.fft.irfft(torch.complex(half.real, half.imag * conj), n=plan.n)[:, : plan.k_eff]
-    else:
-        taps = torch.fft.ifft(spec.index_select(1, _storage_of(plan, u.device)))[:, : plan.k_eff].real
+    # dk: the partial spectra summed (over programs, and the batch where segments are not paired), one inverse
+    # per channel; the real part (see the module doc), lags < min(K, L)
+    dkr, dki = (t[:, 0] if n_chunks == 1 else t.sum(1) for t in (dkr, dki))
+    if not f.pair:
+        dkr, dki = (t.view(B, D, f.seg_n).sum(0) for t in (dkr, dki))
+    if _dk_passes(u.numel()):
+        taps = _dk_taps(dkr, dki, f, plan, prec)
+    else:  # in frequency order, torch.fft (few torch ops: at small shapes each one's host time counts)
+        spec = torch.complex(dkr, dki)
+        if f.herm:  # rows k_p <= P / 2 only: the frequencies 0..N / 2 from them or their mirrors (Hermitian)
+            pos, conj = _half_storage_of(plan, u.device)
+            half = spec.index_select(1, pos)
+            taps = torch.fft.irfft(torch.complex(half.real, half.imag * conj), n=plan.n)[:, : plan.k_eff]
+        else:
+            taps = torch.fft.ifft(spec.index_select(1, _storage_of(plan, u.device)))[:, : plan.k_eff].real
     if K == plan.k_eff:
         dk = taps.contiguous()
     else:

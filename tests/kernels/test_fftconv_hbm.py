@@ -1269,3 +1269,43 @@ def test_live_rows(B, L, K, H, fwd, inv, spec, monkeypatch):
     for a, b, x, name in zip(grads["1"], grads["0"], r, ["du", "dk", "dbias", "dpre", "dpost"]):
         assert_close(a.cpu().double(), x.grad, rtol=1e-5, name=name)
         assert_close(b.cpu().double(), x.grad, rtol=1e-5, name=f"{name} every row")
+
+
+@pytest.mark.parametrize(
+    "B,L,K,H,cap,pair",
+    [
+        (2, 14_000, 2500, 2600, 0, "1"),  # paired segments, history
+        (2, 9000, 2500, 0, 0, "0"),  # unpaired: the batch's spectra summed
+        (1, 5001, 5001, 0, 0, "1"),  # one sequence's one block: a HERM frame
+        (1, 20_000, 20_000, 0, 256, "1"),  # HERM through two column levels
+    ],
+    ids=["paired", "unpaired", "herm", "two-levels-herm"],
+)
+def test_dk_through_the_passes(B, L, K, H, cap, pair, monkeypatch):
+    """The HBM backward's dk from its spectrum through the convolution's own inverse passes (``monarch_hbm_bwd.
+    _dk_taps``: the row pass's inverse alone, ``_row_kernel``'s BACK, then the inverse column passes) against
+    the gather into frequency order and torch.fft (DNACONV_HBM_DK_TAIL=fft) and the direct sum's autograd, fp32;
+    paired or not, on a HERM frame through one and two column levels (=passes: the default from
+    DK_PASSES_SIZE elements)."""
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
+    if cap:
+        monkeypatch.setattr(plan_mod, "MAX_ROW", cap)
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    monkeypatch.setenv("DNACONV_HBM_PAIR", pair)
+    back = spy_launches(monkeypatch, bwd, "_row_kernel", record=lambda kw: kw.get("BACK", False))
+    u, k, bias, pre, post, hist = _inputs(B, 3, L, K, H, torch.float32, seed=31)
+    dy = torch.randn(B, 3, L, device=DEVICE)
+    r = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    (naive_fftconv(*r, None if hist is None else hist.cpu().double()) * dy.cpu().double()).sum().backward()
+    assert not bwd._dk_passes(u.numel()) and bwd._dk_passes(bwd.DK_PASSES_SIZE)  # by size: here it is forced
+    dk = {}
+    for tail in ("passes", "fft"):
+        monkeypatch.setenv("DNACONV_HBM_DK_TAIL", tail)
+        back.clear()
+        leaves = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+        (monarch_fftconv(*leaves, hist) * dy).sum().backward()
+        assert back.count(True) == (tail == "passes")
+        dk[tail] = leaves[1].grad.cpu().double()
+        assert_close(dk[tail], r[1].grad, rtol=1e-5, name=f"dk {tail}")
+    assert not torch.equal(dk["passes"], dk["fft"])  # two different computations
