@@ -37,6 +37,8 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh f17      the README rows e17's plans moved (full 4K, 16K, the training shape); their GPU tests
+#   bash pipelines/h200_kernels.sh e17      rows of 256, 512 for one-block plans of a column level of 16 (full 4K, 8K, 16K)
 #   bash pipelines/h200_kernels.sh d17      the HBM backward's dk through its own inverse passes vs torch.fft; the README table; tests
 #   bash pipelines/h200_kernels.sh w17      two column levels on the shortest rows (fwd and bwd alike) vs before, fwd+bwd
 #   bash pipelines/h200_kernels.sh r17      the HBM forward's row (1024-4096) vs the plan's with live rows; fwd+bwd per kernel
@@ -1393,6 +1395,34 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = f17 ]; then
+  # Session 17's final code: the README rows whose plans e17 moved (full L = 4K, 16K, the training shape: a
+  # column pass of 32 for one-block plans up to N = 32,768, forward and backward alike); the GPU tests there
+  # (DNACONV_TEST_WORKERS=4).
+  bench_table 120 --case full:16:1024:4096:4096 --case full:16:128:8192:8192 --case full:8:512:16384:16384
+  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
+    "((forward_on_the_grid or gradients_on_the_grid) and (L4096- or L16384-)) or live_rows or dk_through or hermitian_half or test_plans" \
+    "${TEST_S:-130}"
+  exit 0
+fi
+if [ "${1:-}" = e17 ]; then
+  # Session 17: with live rows, shorter rows for one-block HBM plans of one column level of 16 (full L = 4K, the
+  # training shape; 16K's level of 32), so that the level is longer and takes live rows: rows of 256 and 512
+  # (forward and backward alike; at 16K the backward's rows of 1024, the forward's plan, one plan for both) vs
+  # the plan's, forward three rounds, fwd+bwd two, interleaved; then the training shape's README row (its dk
+  # from torch.fft since d17).
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/e17.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+R = {n: {"DNACONV_HBM_ROW": str(n), "DNACONV_HBM_BWD_ROW": str(n)} for n in (256, 512)}
+S = ((16, 1024, 4096, 4096, {"plan": {}, "r256": R[256]}),
+     (16, 128, 8192, 8192, {"plan": {}, "r256": R[256], "r512": R[512]}),
+     (8, 512, 16384, 16384, {"plan": {}, "r512": R[512], "b1024": {"DNACONV_HBM_BWD_ROW": "1024"}}))
+forward_sweeps(S)
+fwd_bwd_sweeps(S, reps=2)
+PY
+  bench_table 60 --case full:16:128:8192:8192
   exit 0
 fi
 if [ "${1:-}" = d17 ]; then

@@ -62,8 +62,24 @@ def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
-    """The longest on-chip rows an HBM plan of ``kind`` tries with ``passes`` column passes, in order.
+ONE_BLOCK_COL = 32  # the column pass of a small one-block plan (``_row_caps``)
+ONE_BLOCK_COL_MAX_N = 32768
+
+
+def _row_caps(kind: str, passes: int, n: int = 0, one_block: bool = False) -> tuple[int, ...]:
+    """The longest on-chip rows an HBM plan of ``kind`` tries with ``passes`` column passes, in order, for
+    blocks of ``n`` points (``one_block``: a dense sequence in one block).
+
+    - A one-block plan of one column pass up to ONE_BLOCK_COL_MAX_N points, the forward and the backward alike:
+      rows of n / ONE_BLOCK_COL, so that the column pass is 32 points long and takes the block's live rows (16,
+      ``monarch_hbm._live_rows``, the paired last pass too), and both share one plan (the backward takes the
+      forward's spectrum, ``monarch._shared_spectrum``). H200, 2026-11-30, seventeenth session, bf16 gated,
+      interleaved (``h200_kernels.sh e17``), ms, the plans before (rows of 512 at N = 8192, 1024 at 16,384,
+      the forward's 1024 and the backward's 2048 at 32,768) vs rows of 256 / 512 (forward and backward) vs
+      the backward's rows of 1024 at 32,768: full L = 4K (16 x 1024) forward 1.266 vs 1.052, fwd+bwd 3.560 vs
+      3.236; the training shape (16 x 128 x 8192) forward 0.338 vs 0.290 (rows of 256: 0.327), fwd+bwd 1.512
+      vs 1.539 (256: 1.497; host-bound); full L = 16K (8 x 512) fwd+bwd 3.921 vs 3.243 (the forward at rows of
+      512, a pass of 64: 1.257 vs 1.091).
 
     - The backward's convolution ("hbm_bwd"): at most MAX_BWD_ROW, whose dk pass transforms two rows and
       accumulates a third (sm_90 build at rows of 4096: 1,424 bytes spilled). H200, 2026-11-29, the backward
@@ -100,6 +116,8 @@ def _row_caps(kind: str, passes: int) -> tuple[int, ...]:
     env = os.environ.get("DNACONV_HBM_BWD_ROW" if kind == "hbm_bwd" else "DNACONV_HBM_ROW")
     if env:
         caps = (int(env),)
+    elif one_block and passes == 1 and n <= ONE_BLOCK_COL_MAX_N:
+        caps = (n // ONE_BLOCK_COL,)
     elif kind == "hbm_bwd":
         caps = (FWD_ROW, MAX_BWD_ROW) if passes == 2 else (MAX_BWD_ROW,)
     else:
@@ -321,8 +339,9 @@ def hbm_plan(L: int, K: int, H: int = 0, fraction: float = 1.0, kind: str = "hbm
         n = _cheapest(n, min(top, MAX_HBM_FFT_SIZE), L, k_eff, kind, "DNACONV_HBM_FFT") or n
     if n > MAX_HBM_FFT_SIZE or n - (k_eff - 1) < 1:
         return None
+    dense_one = fraction == 1 and n - (k_eff - 1) >= L  # C >= L: one block per sequence
     for m in (1, 2, 3):  # fewest column passes, then the row ``_row_caps`` prefers
-        for cap in _row_caps(kind, m):
+        for cap in _row_caps(kind, m, n, dense_one):
             row = min(cap, n // MIN_COL**m)
             if MIN_FFT_SIZE <= row and n // row <= MAX_COL**m:
                 rest, cols = n // row, []
