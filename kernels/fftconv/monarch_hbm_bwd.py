@@ -19,15 +19,18 @@ dk[s] = sum_j sum_m v'_j[m] g'_j[m - s] = IFFT(sum_j V_j conj(G_j))[s] without w
 segments paired (a complex block x = a + i b), X_v conj(X_g) sums the two segments' products in its real part
 after the inverse (the cross terms are imaginary). ``_row_dk_kernel`` takes SEGS segments of one filter per
 program, convolves each (as ``_row_kernel``) and accumulates V conj(G) of its rows in fp32 registers; the host
-sums the programs' partial spectra, orders them by frequency and takes one inverse FFT per channel. The lags
-that reach into the history (t - s < 0) are a small torch.fft correlation of g's first K' - 1 positions.
-``_inputs_kernel`` turns the reversed dv into du and d(pre). The history gets no gradient.
+sums the programs' partial spectra, and the convolution's own inverse passes take them back to taps
+(``_dk_taps``; below DK_PASSES_SIZE elements a gather into frequency order and one torch.fft inverse per
+channel, ``_dk_passes``). The lags that reach into the history (t - s < 0) are a small torch.fft correlation
+of g's first K' - 1 positions. ``_inputs_kernel`` turns the reversed dv into du and d(pre). The history gets
+no gradient.
 
-One sequence's one block (nothing to pair; it runs only forced, DNACONV_HBM_BWD=1, as it was not timed) takes
-the forward's HERM frame (``monarch_hbm``): the rows k_p <= P / 2 of the first column level. dv follows as in
-the forward. V conj(G) is the spectrum of a real correlation, Hermitian too, so the frequencies 0..N / 2 come
-from the stored rows or, conjugated, from their mirrors N - f (``_half_storage_of``), and one irfft per
-channel gives dk.
+One sequence's one block (nothing to pair; at N in ``plan.HBM_BWD_HERM_N``, or forced by DNACONV_HBM_BWD=1)
+takes the forward's HERM frame (``monarch_hbm``): the rows k_p <= P / 2 of the first column level. dv follows
+as in the forward. V conj(G) is the spectrum of a real correlation, Hermitian too. Through the passes, the
+last inverse pass takes the real part of the Hermitian whole from the HERM frame's rows, as the forward's
+does; through torch.fft, the frequencies 0..N / 2 come from the stored rows or, conjugated, from their
+mirrors N - f (``_half_storage_of``), and one irfft per channel gives dk.
 """
 
 from __future__ import annotations
