@@ -756,10 +756,10 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, sca
             post_gate if post_gate is not None else u, bias if bias is not None else u, y,
             z if z is not None else u, rs, cs[min(i + 1, n - 1)] if mode == 2 else cs[i], D, L, f.C, f.km1,
             f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n, f.rows, r_in, s_in, s_in // g_in, p0,
-            P=p, G=G, LAST=i == 0, LIVE=live if i == 0 else 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
+            P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0, PRECISION=prec,
             FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, SCALE_IN=mode, SCALE_OUT=scales is not None and i > 0,
-            CIN=g_in, num_warps=4,
+            CIN=g_in, LIVE=live if i == 0 else 0, num_warps=4,
         )  # fmt: skip
 
 

@@ -255,7 +255,9 @@ def _dk_taps(dkr, dki, f, plan, prec) -> torch.Tensor:
     assert (fk.seg_n, fk.herm, fk.rows) == (f.seg_n, f.herm, f.rows)
     x = (dkr.contiguous().view(-1), dki.contiguous().view(-1))
     g, warps, opts = _launch_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), "rows")
-    g = g if fk.rows % g == 0 else G
+    g = (
+        g if fk.rows % g == 0 else G
+    )  # a HERM frame's rows: a multiple of f's group, not always of the row pass's
     where, cols = fk.row_scale_args()
     _row_kernel[(fk.n_seg * (fk.rows // g),)](
         *x, *x, *_dft_matrices(plan.n1, plan.n2, dkr.device, 1.0, prec), *x, D, fk.per, fk.rows, fk.rows // g,
