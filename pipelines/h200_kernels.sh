@@ -47,7 +47,7 @@
 #   bash pipelines/h200_kernels.sh l17      one-block sequences' first column level on its live rows (_live_rows) vs every
 #                                            row (DNACONV_HBM_LIVE=0), forward and fwd+bwd; its GPU tests
 #   bash pipelines/h200_kernels.sh n24      one sequence's HBM backward forced at N = 2^24 (8M x 8) vs torch.fft's autograd
-#   bash pipelines/h200_kernels.sh fill16   (not yet run) the passes' spectrum on a HERM frame's rows, each stored again
+#   bash pipelines/h200_kernels.sh fill16   (run in session 17: slower) the passes' spectrum on a HERM frame's rows, each stored again
 #                                            as its mirror's (DNACONV_HBM_SPECTRUM_FILL=1) vs every row; its GPU tests
 #   bash pipelines/h200_kernels.sh g16      GPU tests: the mirrored half spectrum, gradients on the grid at L = 2M, 4M
 #   bash pipelines/h200_kernels.sh b16      one sequence's HBM backward (half its spectrum) forced vs torch.fft's autograd,
@@ -1538,7 +1538,7 @@ PY
   exit 0
 fi
 if [ "${1:-}" = fill16 ]; then
-  # Written in session 16, not yet run: the filter spectrum through the passes on a HERM frame's rows only
+  # Written in session 16, run in session 17 (slower everywhere): the filter spectrum through the passes on a HERM frame's rows only
   # (about half), the row pass storing each computed row again as its mirror's, conjugated and backwards, so
   # that paired frames read every row as before (DNACONV_HBM_SPECTRUM_FILL=1), against every row
   # transformed (the default); forward three rounds, fwd+bwd two, interleaved, torch.fft beside; its tests.

@@ -573,8 +573,11 @@ def hbm_transform_spectrum(
     G, warps, opts = _launch_shape(plan.n1, plan.n2, n // (plan.n1 * plan.n2), "rows")
     total = n // (plan.n1 * plan.n2)
     want = total if rows is None else rows
-    # FILL (opt-in, not yet timed: DNACONV_HBM_SPECTRUM_FILL=1): every row wanted, from a HERM frame's, each
-    # computed row stored again as its mirror's (``_row_kernel``'s FILL)
+    # FILL (opt-in, DNACONV_HBM_SPECTRUM_FILL=1): every row wanted, from a HERM frame's, each computed row
+    # stored again as its mirror's (``_row_kernel``'s FILL). Slower everywhere: H200, 2026-11-30, forward ms,
+    # every row vs filled, interleaved (``h200_kernels.sh fill16``): 2 x 32 x 1M 2.838 vs 3.353, K = 64K at 1M
+    # x 64 1.157 vs 1.336, 8 x 512 x 16K 1.216 vs 1.360; its mirrored stores cost more than the work they save
+    # (CHANGES.md)
     fill = not half and os.environ.get("DNACONV_HBM_SPECTRUM_FILL") == "1"
     f = _Frame(plan, 1, D, taps.shape[1], herm=half or fill or rows is not None, group=G, km1=0)
     fill = fill and f.rows < want
