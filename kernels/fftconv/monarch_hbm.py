@@ -643,6 +643,7 @@ class _Frame:
     def __init__(self, plan, B, D, L, dense=True, herm=False, group=1, km1=None):
         # km1 = 0: a block of the sequence's first n points (``hbm_transform_spectrum``: a filter's taps)
         self.n, self.km1 = plan.n, block_overlap(plan.n, plan.k_eff, L, dense) if km1 is None else km1
+        self.group = group  # rows per row-pass program that a HERM frame's rows are a multiple of
         self.C = self.n - self.km1
         self.n_blocks = cdiv(L, self.C)
         # PAIR: two real segments of a channel per complex one, half the intermediate and half the programs of

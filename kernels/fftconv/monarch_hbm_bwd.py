@@ -250,14 +250,12 @@ def _dk_taps(dkr, dki, f, plan, prec) -> torch.Tensor:
     Hermitian whole, as the forward's) and writes the first K' positions only (``_live_rows``); over N, as
     ``torch.fft.ifft``. The order the passes left the spectrum in is theirs to undo, so no gather of bins."""
     D = dkr.shape[0]
-    G = _dk_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), 1)[0]  # as f's group
-    fk = _Frame(plan, 1, D, plan.k_eff, herm=f.herm, group=G, km1=0)  # one segment a channel, f's layout
+    # one segment a channel, in f's layout
+    fk = _Frame(plan, 1, D, plan.k_eff, herm=f.herm, group=f.group, km1=0)
     assert (fk.seg_n, fk.herm, fk.rows) == (f.seg_n, f.herm, f.rows)
     x = (dkr.contiguous().view(-1), dki.contiguous().view(-1))
     g, warps, opts = _launch_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), "rows")
-    g = (
-        g if fk.rows % g == 0 else G
-    )  # a HERM frame's rows: a multiple of f's group, not always of the row pass's
+    g = g if fk.rows % g == 0 else f.group  # a HERM frame's rows: a multiple of f's group, maybe not of g
     where, cols = fk.row_scale_args()
     _row_kernel[(fk.n_seg * (fk.rows // g),)](
         *x, *x, *_dft_matrices(plan.n1, plan.n2, dkr.device, 1.0, prec), *x, D, fk.per, fk.rows, fk.rows // g,
