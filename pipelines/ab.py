@@ -217,6 +217,30 @@ def fwd_bwd_sweeps(cases, reps: int = 3) -> None:
         torch.cuda.empty_cache()
 
 
+def fwd_bwd_peaks(cases) -> None:
+    """For each (B, D, L, K, cfgs) of ``cases``: the device allocator's peak over one fwd+bwd on
+    ``gated_inputs(B, D, L, K)``, above what the inputs and dy hold, in GiB: torch.fft's autograd, then
+    ``fftconv`` under each configuration of ``cfgs``; one line per case."""
+    from dnaconv.kernels.fftconv import fftconv, naive_fftconv
+
+    for B, D, L, K, cfgs in cases:
+        u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+        line = []
+        for name, conv, env in [("torch", naive_fftconv, {})] + [(n, fftconv, e) for n, e in cfgs.items()]:
+            with env_set(env):
+                torch.cuda.synchronize()
+                base = torch.cuda.memory_allocated()
+                torch.cuda.reset_peak_memory_stats()
+                conv(u, k, bias, pre, post).backward(dy)
+                torch.cuda.synchronize()
+                line.append(f"{name} {(torch.cuda.max_memory_allocated() - base) / 2**30:.2f}")
+            for x in (u, k, bias, pre, post):
+                x.grad = None
+        print(f"{B}x{D}x{L} K={K} fwd+bwd peak GiB above the inputs:", " ".join(line), flush=True)
+        del u, k, bias, pre, post, dy
+        torch.cuda.empty_cache()
+
+
 def fwd_bwd_knob(shape, env: str, values, label: str = "", accumulate: bool = False) -> str:
     """fwd+bwd on ``gated_inputs(*shape)``: torch.fft's autograd, then ``fftconv`` with ``env`` at each of
     ``values`` (``interleaved``), as one "torch ms label+value ms ..." line. The inputs' gradients are reset

@@ -37,6 +37,8 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh s18      the forward's spectrum kept for the backward up to torch.fft's saved spectra vs up to
+#                                            u's bytes; peak memory; the one-block README rows; --cached; tests
 #   bash pipelines/h200_kernels.sh f17      the README rows e17's plans moved (full 4K, 16K, the training shape); their GPU tests
 #   bash pipelines/h200_kernels.sh e17      rows of 256, 512 for one-block plans of a column level of 16 (full 4K, 8K, 16K)
 #   bash pipelines/h200_kernels.sh d17      the HBM backward's dk through its own inverse passes vs torch.fft; the README table; tests
@@ -1395,6 +1397,32 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = s18 ]; then
+  # Session 18: the forward's filter spectrum kept for the backward up to the spectra torch.fft's autograd keeps
+  # (monarch._shared_spectrum, the default) vs up to u's bytes (DNACONV_SPECTRUM_SHARE=small: the full-length
+  # rows from L = 64K recompute it), fwd+bwd two rounds interleaved, and the one sequence at 32K with the
+  # backward on the forward's rows of 1024 (one plan: shared); the peak memory of one fwd+bwd; the README rows
+  # it changes; the forward with cached spectra (bench --cached) at the one-block rows; the GPU tests
+  # (DNACONV_TEST_WORKERS=4).
+  timeout 260 python3 - <<'PY' 2>&1 | tee "$OUT/s18.txt"
+from dnaconv.pipelines.ab import fwd_bwd_peaks, fwd_bwd_sweeps
+C = {"small": {"DNACONV_SPECTRUM_SHARE": "small"}, "new": {}}
+B1024 = {**C, "b1024": {"DNACONV_HBM_BWD_ROW": "1024"}}
+fwd_bwd_sweeps(((4, 256, 65536, 65536, C), (1, 1024, 65536, 65536, C), (1, 2048, 32768, 32768, B1024),
+                (2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 8, 1 << 22, 1 << 22, C),
+                (1, 256, 1 << 18, 1 << 18, C), (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C)),
+               reps=2)
+fwd_bwd_peaks(((2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 1 << 20, C), (4, 256, 65536, 65536, C)))
+PY
+  bench_table 200 $ONE_BLOCK_CASES
+  timeout 90 dnaconv bench fftconv --dtype bfloat16 --no-backward --cached --json "$OUT/cached.json" \
+    --case full:4:256:65536:65536 --case full:2:32:1048576:1048576 --case full:2:8:4194304:4194304 \
+    --case full:1:64:1048576:1048576 --case partial:1:64:1048576:65536 2>&1 | tee "$OUT/cached.txt"
+  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
+    "takes_the_forwards or hermitian_half or (gradients_on_the_grid and (L65536-K65536 or L262144 or L1048576-K1048576)) or hbm_backward_one_sequence" \
+    "${TEST_S:-100}"
   exit 0
 fi
 if [ "${1:-}" = f17 ]; then

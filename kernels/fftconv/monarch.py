@@ -59,6 +59,7 @@ from dnaconv.kernels.fftconv.dft import (
     _op,
     _scale,
 )
+from dnaconv.kernels.fftconv.naive import fft_size
 from dnaconv.kernels.fftconv.plan import (
     MAX_BWD_FFT_SIZE,
     MAX_FFT_SIZE,
@@ -902,19 +903,29 @@ def _save_z(post_needs_grad: bool, post_gate) -> bool:
     return post_needs_grad and post_gate is not None and os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"
 
 
-def _shared_spectrum(u, k, plan: FFTPlan, kind, bplan, fraction: float) -> bool:
+def _shared_spectrum(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float) -> bool:
     """Whether the forward computes the filter spectrum here and keeps it for the backward, which would compute
     the same one again: the same transform (storage order and taps: the forward's ``plan`` and the backward's
     ``bplan`` agree but for C), dense, the HBM forward with the HBM backward (both fold the skip term alike,
     ``monarch_hbm._folds``) or the on-chip one with the fused backward (neither folds), and a spectrum (D x N
-    complex fp32) no larger than u, so that keeping it costs at most what z does. At small shapes the spectrum's
-    host time (an rfft, a kernel, their tensors) is a large part of a call: H200, 2026-11-29, twelfth session
-    (``h200_kernels.sh h12``), host ms per call enqueued behind a GPU spin, 16 x 128 x 8192, K = 8192, forward
-    0.562 computing it vs 0.310 given; fwd+bwd 1.904 (GPU work 1.18). Shared vs not, fwd+bwd ms, bf16 gated,
-    three rounds interleaved (``h12b``): 16 x 128 x 8192 1.928 vs 2.045 (torch.fft 2.476); full L = 512 (128 x
-    1024) 2.843 vs 2.866, 1K 2.547 vs 2.583, 2K 3.300 vs 3.358, 4K 3.837 vs 3.936, 16K 4.949 vs 4.958.
-    DNACONV_SPECTRUM_SHARE=0 turns it off (sweeps)."""
-    if fraction != 1 or os.environ.get("DNACONV_SPECTRUM_SHARE") == "0":
+    complex fp32, 8 D N bytes) no larger than the two spectra torch.fft's autograd keeps between its forward
+    and backward for the same op (``naive_fftconv``: rfft(v) and rfft(k), 8 (B + 1) D (n / 2 + 1) bytes at n =
+    ``fft_size``). At small shapes the spectrum's host time (an rfft, a kernel, their tensors) is a large part
+    of a call: H200, 2026-11-29, twelfth session (``h200_kernels.sh h12``), host ms per call enqueued behind a
+    GPU spin, 16 x 128 x 8192, K = 8192, forward 0.562 computing it vs 0.310 given; fwd+bwd 1.904 (GPU work
+    1.18). Shared vs not, fwd+bwd ms, bf16 gated, three rounds interleaved (``h12b``): 16 x 128 x 8192 1.928 vs
+    2.045 (torch.fft 2.476); full L = 512 (128 x 1024) 2.843 vs 2.866, 1K 2.547 vs 2.583, 2K 3.300 vs 3.358, 4K
+    3.837 vs 3.936, 16K 4.949 vs 4.958. Until the eighteenth session the spectrum was kept only up to u's bytes,
+    which left out every full-length filter from L = 64K (4 to 8 times u's bytes there). There, fwd+bwd ms,
+    recomputed vs kept, two rounds interleaved (``h200_kernels.sh s18``): 4 x 256 x 64K 4.798 vs 4.459, one
+    sequence 1024 x 64K 7.482 vs 6.269, 2 x 128 x 256K 7.196 vs 6.412, 2 x 32 x 1M 7.657 vs 6.836, 2 x 8 x 4M
+    8.034 vs 7.197, one sequence 256 x 256K 9.086 vs 8.040, 64 x 1M 9.196 vs 8.144, 16 x 4M 9.595 vs 8.511
+    (torch.fft's autograd 12.7-18.0). The peak memory of one fwd+bwd did not move (2 x 32 x 1M 3.13 GiB above
+    the inputs either way, 64 x 1M 3.45, 4 x 256 x 64K 2.00; torch.fft's 5.50, 6.00, 5.25): the backward's
+    own spectrum was alive at its peak anyway. DNACONV_SPECTRUM_SHARE=small keeps the rule before, =0 turns
+    sharing off (sweeps)."""
+    env = os.environ.get("DNACONV_SPECTRUM_SHARE")
+    if fraction != 1 or env == "0":
         return False
     if kind == "hbm" and plan.cols:
         same = (bplan.cols, bplan.n1, bplan.n2, bplan.k_eff) == (plan.cols, plan.n1, plan.n2, plan.k_eff)
@@ -922,7 +933,10 @@ def _shared_spectrum(u, k, plan: FFTPlan, kind, bplan, fraction: float) -> bool:
         same = tuple(bplan[i] for i in (0, 1, 3)) == (plan.n1, plan.n2, plan.k_eff)
     else:
         return False
-    return same and 8 * k.shape[0] * plan.n <= u.numel() * u.element_size()
+    B, D, L = u.shape
+    if env == "small":
+        return same and 8 * D * plan.n <= u.numel() * u.element_size()
+    return same and plan.n <= (B + 1) * (fft_size(L, k.shape[-1], H) // 2 + 1)
 
 
 class MonarchFFTConvFunction(torch.autograd.Function):
@@ -947,16 +961,22 @@ class MonarchFFTConvFunction(torch.autograd.Function):
             z = torch.empty_like(u)
         ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
         ctx.spectrum = None  # the spectrum the backward takes from here (``_shared_spectrum``)
-        share = spectrum is None and _shared_spectrum(u, k, plan, ctx.kind, ctx.bplan, fraction)
+        share = spectrum is None and _shared_spectrum(u, k, H, plan, ctx.kind, ctx.bplan, fraction)
         if plan.cols:
-            from dnaconv.kernels.fftconv.monarch_hbm import _folds, hbm_fftconv_fwd
+            from dnaconv.kernels.fftconv.monarch_hbm import _folds, _forward_frame, hbm_fftconv_fwd
+            from dnaconv.kernels.fftconv.monarch_hbm_bwd import _backward_frame
 
             if (
                 share
             ):  # folded as hbm_fftconv_fwd and hbm_fftconv_bwd fold it (the saved bias stays for dbias)
                 fold = _folds(bias, fraction)
+                # the rows both row passes read (HERM frames: the first level's k_p <= P / 2, rounded up to
+                # each pass's group)
+                rows = max(
+                    f(p, *u.shape).rows for f, p in ((_forward_frame, plan), (_backward_frame, ctx.bplan))
+                )
                 spectrum = ctx.spectrum = monarch_spectrum(
-                    k, plan, fraction, bias if fold else None, precision=_precision(u.dtype), half=True
+                    k, plan, fraction, bias if fold else None, rows, _precision(u.dtype), half=True
                 )
                 bias = None if fold else bias
             return hbm_fftconv_fwd(

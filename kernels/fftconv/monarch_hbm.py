@@ -813,6 +813,12 @@ def _folds(bias, fraction=1.0) -> bool:
     return bias is not None and fraction == 1 and os.environ.get("DNACONV_HBM_FOLD") != "0"
 
 
+def _forward_frame(plan, B: int, D: int, L: int, fraction: float = 1.0) -> _Frame:
+    """``hbm_fftconv_fwd``'s frame: its ``rows`` are those of the filter spectrum its row pass reads."""
+    G = _launch_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), "rows")[0]
+    return _Frame(plan, B, D, L, dense=fraction == 1, herm=True, group=G)
+
+
 def hbm_fftconv_fwd(
     u,
     k,
@@ -833,7 +839,7 @@ def hbm_fftconv_fwd(
     if plan is None:
         raise ValueError(f"no HBM FFT plan for L = {L}, K = {k.shape[-1]} (N > 2^24)")
     G, warps, opts = _launch_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), "rows")
-    f = _Frame(plan, B, D, L, dense=fraction == 1, herm=True, group=G)
+    f = _forward_frame(plan, B, D, L, fraction)
     prec = _precision(u.dtype)
     if spectrum is None:
         fold = _folds(bias, fraction)
@@ -841,9 +847,7 @@ def hbm_fftconv_fwd(
             k, plan, fraction, bias if fold else None, rows=f.rows, precision=prec, half=True
         )
         bias = None if fold else bias
-    kfr, kfi = spectrum
-    if kfr.shape[1] > f.rows:  # HERM, given every row (a cached spectrum, the one kept for a backward)
-        kfr, kfi = (t[:, : f.rows].contiguous() for t in (kfr, kfi))
+    kfr, kfi = spectrum  # a HERM frame given more rows (a cached spectrum) reads its own: KROWS is the stride
     half = _half_intermediate(u.dtype, plan)
     x = f.buffers(u.device, torch.float16 if half else torch.float32)
     cs, rs = f.scales(u.device) if half else (None, None)

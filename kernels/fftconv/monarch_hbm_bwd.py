@@ -281,6 +281,13 @@ def _history_dk(dy, post_gate, history, k_eff):
     return torch.fft.irfft(spec, n=n)[:, :k_eff]
 
 
+def _backward_frame(plan, B: int, D: int, L: int) -> _Frame:
+    """``hbm_fftconv_bwd``'s frame: its ``rows`` are those of the filter spectrum its row pass reads (a given
+    spectrum of more rows is read in place: KROWS is the stride)."""
+    G = _dk_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), 1)[0]
+    return _Frame(plan, B, D, L, herm=True, group=G)
+
+
 def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=None, spectrum=None):
     """Gradients (du, dk, dbias, dpre, dpost) of ``hbm_fftconv_fwd``'s op (see the module doc); ``z``: the
     forward's conv + bias v, else recomputed; ``plan``: ``hbm_plan(L, K, kind="hbm_bwd")``, else planned here;
@@ -308,10 +315,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
 
     # dv (reversed) and dk in one HBM convolution of the reversed g (no history: g is zero past the end)
     plan = plan or hbm_plan(L, K, kind="hbm_bwd")
-    G = _dk_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), 1)[0]
-    f = _Frame(
-        plan, B, D, L, herm=True, group=G
-    )  # HERM: one sequence's one block (forced, DNACONV_HBM_BWD=1)
+    f = _backward_frame(plan, B, D, L)  # HERM: one sequence's one block
     prec = _precision(u.dtype)
     half = _half_intermediate(u.dtype, plan)
     inter = torch.float16 if half else torch.float32
@@ -333,8 +337,6 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     spectrum = spectrum or monarch_spectrum(
         k, plan, 1.0, bias if fold else None, rows=f.rows, precision=prec, half=True
     )
-    if spectrum[0].shape[1] > f.rows:  # HERM, given every row (the forward's)
-        spectrum = tuple(t[:, : f.rows].contiguous() for t in spectrum)
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](
         *x, *w, *spectrum,
         *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki,

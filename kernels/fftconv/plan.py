@@ -80,6 +80,10 @@ def _row_caps(kind: str, passes: int, n: int = 0, one_block: bool = False) -> tu
       3.236; the training shape (16 x 128 x 8192) forward 0.338 vs 0.290 (rows of 256: 0.327), fwd+bwd 1.512
       vs 1.539 (256: 1.497; host-bound); full L = 16K (8 x 512) fwd+bwd 3.921 vs 3.243 (the forward at rows of
       512, a pass of 64: 1.257 vs 1.091).
+    - Larger one-block plans of one column pass (N = 65,536): the backward on the forward's rows too (FWD_ROW,
+      a pass of 64; before the eighteenth session MAX_BWD_ROW, a pass of 32), one plan for both, so that the
+      backward takes the forward's spectrum. H200, 2026-11-30, eighteenth session, fwd+bwd ms, bf16 gated, two
+      rounds interleaved (``h200_kernels.sh s18``): one sequence 2048 x 32K 7.417 (rows of 2048) vs 6.041.
 
     - The backward's convolution ("hbm_bwd"): at most MAX_BWD_ROW, whose dk pass transforms two rows and
       accumulates a third (sm_90 build at rows of 4096: 1,424 bytes spilled). H200, 2026-11-29, the backward
@@ -118,6 +122,8 @@ def _row_caps(kind: str, passes: int, n: int = 0, one_block: bool = False) -> tu
         caps = (int(env),)
     elif one_block and passes == 1 and n <= ONE_BLOCK_COL_MAX_N:
         caps = (n // ONE_BLOCK_COL,)
+    elif one_block and passes == 1 and kind == "hbm_bwd":  # the forward's plan where it has one pass
+        caps = (FWD_ROW, MAX_BWD_ROW)
     elif kind == "hbm_bwd":
         caps = (FWD_ROW, MAX_BWD_ROW) if passes == 2 else (MAX_BWD_ROW,)
     else:

@@ -54,6 +54,11 @@ def test_plans():
     assert hbm_plan(1 << 20, 65536) == FFTPlan((64,), 64, 64, 262144 - 65535, 65536)
     bwd = hbm_plan(2_300_000, 16384, kind="hbm_bwd")
     assert bwd.n == 65536 and bwd.n1 * bwd.n2 == 2048
+    # one block of one column pass: the backward on the forward's rows (one plan: the spectrum is shared)
+    for L in (16384, 32768, 65536):
+        fwd, bwd = hbm_plan(L, L), hbm_plan(L, L, kind="hbm_bwd")
+        assert fwd == bwd and len(fwd.cols) == 1 and fwd.C >= L, L
+    assert hbm_plan(32768, 32768).n1 * hbm_plan(32768, 32768).n2 == 1024
     full = hbm_plan(4 << 20, 4 << 20)  # full-length filter at L = 4M: one block of 8M points
     assert full.n == 8 << 20 and full.cols == (64, 64) and full.n1 * full.n2 == 2048 and full.C >= 4 << 20
     # two column levels: the shortest rows they cover, the forward's and the backward's alike (so that the
@@ -590,32 +595,42 @@ def test_hbm_backward_takes_the_routes_plan(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "B, D, L, K, hbm",
-    [(16, 1, 2100, 2100, True), (9, 2, 1000, 1000, False)],
-    ids=["hbm-one-block", "fused-half-tiles"],
+    "B, D, L, K, hbm, small",
+    [(16, 1, 2100, 2100, True, True), (1, 2, 8192, 8192, True, False), (9, 2, 1000, 1000, False, True)],
+    ids=["hbm-one-block", "hbm-one-sequence", "fused-half-tiles"],
 )
-def test_backward_takes_the_forwards_spectrum(B, D, L, K, hbm, monkeypatch):
-    """Where the forward's and the backward's transforms agree and the spectrum is no larger than u
-    (``monarch._shared_spectrum``), fwd+bwd computes the filter spectrum once, not twice, and gives bit for bit
-    what it gives computing it in each (DNACONV_SPECTRUM_SHARE=0): through HBM (the skip term folded into it)
-    and on chip (the fused backward on half tiles), bf16 gated."""
+def test_backward_takes_the_forwards_spectrum(B, D, L, K, hbm, small, monkeypatch):
+    """Where the forward's and the backward's transforms agree and the spectrum is no larger than the spectra
+    torch.fft's autograd keeps (``monarch._shared_spectrum``), fwd+bwd computes the filter spectrum once, not
+    twice, and gives bit for bit what it gives computing it in each (DNACONV_SPECTRUM_SHARE=0): through HBM
+    (the skip term folded into it), paired and one sequence's HERM frames (the forward's row pass reads 24 rows
+    of the spectrum, the backward's 20: it is kept with 24 and read in place), and on chip (the fused backward
+    on half tiles), bf16 gated. The one sequence's spectrum is 8 times u's bytes: the rule before the
+    eighteenth session (=small) did not keep it."""
     import dnaconv.kernels.fftconv.monarch_hbm as fwd_mod
     import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd_mod
     from dnaconv.kernels import fftconv as dispatch
 
     if hbm:
         monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+        monkeypatch.setenv("DNACONV_HBM_ONE", "1")
     route = dispatch._route(L, K, 0, torch.bfloat16, True, 1.0, B * D * L, B)
     assert bool(route[0].cols) == hbm and route[1][0] == ("hbm" if hbm else "fused")
+    if B == 1:
+        rows = [
+            fr(p, B, D, L).rows
+            for fr, p in ((fwd_mod._forward_frame, route[0]), (bwd_mod._backward_frame, route[1][1]))
+        ]
+        assert rows == [24, 20]
     xs = _inputs(B, D, L, K, 0, torch.bfloat16, seed=13)[:5]
     dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16)
     out, calls, seen, real = {}, {}, [], monarch_mod.monarch_spectrum
 
     def counted(*a, **kw):
-        seen.append(1)
+        seen.append(a[4] if len(a) > 4 else kw.get("rows"))
         return real(*a, **kw)
 
-    for share in ("1", "0"):
+    for share in ("1", "0", "small"):
         monkeypatch.setenv("DNACONV_SPECTRUM_SHARE", share)
         seen.clear()
         with monkeypatch.context() as m:
@@ -624,8 +639,10 @@ def test_backward_takes_the_forwards_spectrum(B, D, L, K, hbm, monkeypatch):
             leaves = [x.detach().clone().requires_grad_() for x in xs]
             y = monarch_fftconv(*leaves, route=route)
             (y * dy).sum().backward()
-        out[share], calls[share] = [y.detach(), *(x.grad for x in leaves)], len(seen)
-    assert (calls["1"], calls["0"]) == (1, 2)
+        out[share], calls[share] = [y.detach(), *(x.grad for x in leaves)], list(seen)
+    assert len(calls["1"]) == 1 and len(calls["0"]) == 2 and len(calls["small"]) == (1 if small else 2)
+    if B == 1:
+        assert calls["1"] == [24] and calls["0"] == [24, 20]
     for a, b, name in zip(out["1"], out["0"], ["y", "du", "dk", "dbias", "dpre", "dpost"]):
         assert torch.equal(a, b), name
 
