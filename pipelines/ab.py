@@ -121,6 +121,32 @@ def kernel_times(fn, n: int = 10, warmup: int = 3) -> dict:
     return {e.key[:28]: round(e.device_time_total / n / 1e3, 4) for e in ka if e.device_time_total > 0}
 
 
+def kernel_sequence(fn, n: int = 5, warmup: int = 3) -> list[tuple[str, float]]:
+    """[(kernel name (28 characters), GPU ms)] of one call of ``fn``, in launch order: torch.profiler over ``n``
+    calls after ``warmup``, each launch's median over the calls (every call launches the same sequence)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(n):
+            fn()
+        torch.cuda.synchronize()
+    cuda = torch.autograd.DeviceType.CUDA
+    kernels = sorted(
+        ((e.start_ns(), e.name(), e.duration_ns()) for e in prof.profiler.kineto_results.events()
+         if e.device_type() == cuda),
+        key=lambda e: e[0],
+    )  # fmt: skip
+    per = len(kernels) // n
+    out = []
+    for i in range(per):
+        times = sorted(kernels[c * per + i][2] for c in range(n))
+        out.append((kernels[i][1][:28], round(times[n // 2] / 1e6, 4)))
+    return out
+
+
 def gated_inputs(B: int, D: int, L: int, K: int, dtype=torch.bfloat16, grad: bool = True, seed: int = 0):
     """(u, k, bias, pre, post, dy) on CUDA: u, the gates and dy in ``dtype``, k (scaled so that outputs are
     O(1)) and bias in fp32; all but dy requiring gradients when ``grad``."""

@@ -37,6 +37,9 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh x18 DIR  the working tree's kernels vs DIR's (alternating processes): the spectrum's taps
+#                                            unscaled, dk's 1/N in its row pass, one sequence's dk unsummed; tests
+#   bash pipelines/h200_kernels.sh p18      GPU time launch by launch at the rows short of their targets; paired 32K's backward rows
 #   bash pipelines/h200_kernels.sh s18      the forward's spectrum kept for the backward up to torch.fft's saved spectra vs up to
 #                                            u's bytes; peak memory; the one-block README rows; --cached; tests
 #   bash pipelines/h200_kernels.sh f17      the README rows e17's plans moved (full 4K, 16K, the training shape); their GPU tests
@@ -1397,6 +1400,65 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = x18 ]; then
+  # Session 18: the working tree's kernels (new: the filter taps unscaled into the spectrum's passes, dk's 1/N in
+  # its row pass, no sum over one sequence's batch) vs the kernels/fftconv/*.py in $2 (base), forward and
+  # fwd+bwd, in alternating processes (new, base, new, base: the best of each side's two); then the GPU tests
+  # of what changed (DNACONV_TEST_WORKERS=4).
+  mkdir -p /tmp/new && cp kernels/fftconv/*.py /tmp/new/
+  for side in new base new base; do
+    case $side in new) cp /tmp/new/*.py kernels/fftconv/ ;; base) cp "$2"/*.py kernels/fftconv/ ;; esac
+    SIDE=$side timeout 110 python3 - <<'PY' 2>&1 | tee -a "$OUT/x18.txt"
+import os, torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import bench, gated_inputs
+line = []
+for B, D, L, K in ((1, 64, 1 << 20, 1 << 20), (1, 2048, 32768, 32768), (1, 1024, 65536, 65536),
+                   (1, 16, 1 << 22, 1 << 22), (2, 32, 1 << 20, 1 << 20), (4, 256, 65536, 65536),
+                   (2, 8, 1 << 22, 1 << 22), (8, 512, 16384, 16384), (16, 1024, 4096, 4096), (1, 64, 1 << 20, 65536)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    leaves = [u, k, bias, pre, post]
+    with torch.no_grad():
+        f = bench(lambda: fftconv(u, k, bias, pre, post))
+    fb = bench(lambda: fftconv(u, k, bias, pre, post).backward(dy), leaves)
+    line.append(f"{B}x{D}x{L}:K={K} {f:.3f}/{fb:.3f}")
+    del u, k, bias, pre, post, dy, leaves
+    torch.cuda.empty_cache()
+print(os.environ["SIDE"], "fwd/fwd+bwd ms:", " ".join(line), flush=True)
+PY
+  done
+  cp /tmp/new/*.py kernels/fftconv/
+  gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
+    "transform_spectrum or dk_through or takes_the_forwards or hbm_backward_hermitian or folds_the_bias or (gradients_on_the_grid and (L65536-K65536 or L1048576-K1048576 or L4096-K4096)) or hbm_backward_one_sequence" \
+    "${TEST_S:-100}"
+  exit 0
+fi
+if [ "${1:-}" = p18 ]; then
+  # Session 18: where the GPU time goes, launch by launch (torch.profiler, ab.kernel_sequence), fwd+bwd and the
+  # forward, at the rows short of their targets on s18's code; paired 32K's backward on the forward's rows of
+  # 1024 (the default since s18) vs 2048, fwd+bwd two rounds interleaved.
+  timeout 240 python3 - <<'PY' 2>&1 | tee "$OUT/p18.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import fwd_bwd_sweeps, gated_inputs, kernel_sequence
+fwd_bwd_sweeps(((2, 1024, 32768, 32768, {"new": {}, "b2048": {"DNACONV_HBM_BWD_ROW": "2048"}}),), reps=2)
+for B, D, L, K in ((16, 1024, 4096, 4096), (4, 256, 65536, 65536), (2, 32, 1 << 20, 1 << 20),
+                   (1, 64, 1 << 20, 1 << 20), (1, 64, 1 << 20, 65536), (32, 1024, 2048, 2048),
+                   (1, 2048, 32768, 32768)):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    for mode in ("fwd", "fwd+bwd"):
+        if mode == "fwd":
+            with torch.no_grad():
+                seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post))
+        else:
+            seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post).backward(dy))
+        print(f"{B}x{D}x{L} K={K} {mode}: total {sum(t for _, t in seq):.3f} ms |",
+              " ".join(f"{name.strip()}={ms:.3f}" for name, ms in seq), flush=True)
+    del u, k, bias, pre, post, dy
+    torch.cuda.empty_cache()
+PY
   exit 0
 fi
 if [ "${1:-}" = s18 ]; then

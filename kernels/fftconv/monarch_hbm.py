@@ -285,11 +285,11 @@ def _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1: tl.constexpr, N2: 
 def _row_kernel(
     xr_ptr, xi_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, cs_ptr, rs_ptr,
-    D, n_blocks, ROWS, n_groups, n_sblk, RL, PL, KROWS, P1, Q,
+    D, n_blocks, ROWS, n_groups, n_sblk, RL, PL, KROWS, P1, Q, scale,
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
     SPECTRUM: tl.constexpr = False, MIRROR: tl.constexpr = False, FILL: tl.constexpr = False,
-    BACK: tl.constexpr = False,
+    BACK: tl.constexpr = False, DELTA: tl.constexpr = False,
 ):  # fmt: skip
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
     ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
@@ -297,12 +297,13 @@ def _row_kernel(
     the scale cs[(segment RL + rho // PL) n_sblk + s // COLS] of the last column pass's tile of COLS columns (RL
     sub-problems of PL rows there); the result is stored over a power of two (below N1 N2 in magnitude), kept
     at rs[segment ROWS + rho]. SPECTRUM (``hbm_transform_spectrum``): the rows' DFT alone, stored at kf (the
-    filter spectrum's place, segment = channel), nothing stored in place; FILL: the ROWS rows transformed are
+    filter spectrum's place, segment = channel), nothing stored in place, as (DFT + delta[d]) x ``scale``
+    (DELTA: rs holds delta [D], a unit impulse's spectrum being 1 at every bin); FILL: the ROWS rows transformed are
     a HERM frame's of a real filter and the spectrum holds all KROWS = P1 Q: each row a Q + b with 0 < a and
     mirror row (P1 - a) Q + (Q - 1 - b) >= ROWS is stored there too, conjugated and backwards (the relation
     ``_filter_rows`` gives). The filter spectrum holds KROWS rows a channel; MIRROR: fewer than ROWS, the rest
     read from their mirrors (``_filter_rows``). BACK (fp32 rows, no filter: ``monarch_hbm_bwd._dk_taps``): the
-    rows hold spectra; only the inverse DFT, in place."""
+    rows hold spectra; only the inverse DFT, times ``scale``, in place. ``scale`` is unused otherwise."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -313,14 +314,14 @@ def _row_kernel(
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
     if BACK:
         if LAZY:
-            _filter_back(ar / sa, ai / sa, 1.0, 0.0, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
+            _filter_back(ar / sa, ai / sa, 1.0, 0.0, sa * scale, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
                          twr_ptr, twi_ptr, G, N1, N2, PRECISION, N2, LAZY=True)  # fmt: skip
         else:
             f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
                 f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
             )
-            _filter_back(ar / sa, ai / sa, 1.0, 0.0, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1,
-                         N2, PRECISION, N2)  # fmt: skip
+            _filter_back(ar / sa, ai / sa, 1.0, 0.0, sa * scale, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G,
+                         N1, N2, PRECISION, N2)  # fmt: skip
     elif LAZY:
         xr, xi = _forward_dft_complex_at(
             ar / sa, ai / sa, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, G, N1, N2, PRECISION, M
@@ -340,8 +341,13 @@ def _row_kernel(
                               PRECISION, M, SCALED=SCALED)  # fmt: skip
     if SPECTRUM:
         kidx = _kf_offsets(d, rows, KROWS, N1, M)
-        tl.store(kfr_ptr + kidx, xr * sa)
-        tl.store(kfi_ptr + kidx, xi * sa)
+        vr = xr * sa
+        if DELTA:
+            vr += tl.load(rs_ptr + d)
+        vr = vr * scale
+        vi = xi * (sa * scale)
+        tl.store(kfr_ptr + kidx, vr)
+        tl.store(kfi_ptr + kidx, vi)
         if FILL:
             mrow = _mirror_row(rows, P1, Q)
             n1 = tl.arange(0, N1)[None, :, None]
@@ -350,8 +356,8 @@ def _row_kernel(
             fill = (
                 (rows >= Q) & (mrow >= ROWS) & (n1 >= 0) & (m >= 0)
             )  # rows whose mirror no program computes
-            tl.store(kfr_ptr + midx, xr * sa, mask=fill)
-            tl.store(kfi_ptr + midx, -(xi * sa), mask=fill)
+            tl.store(kfr_ptr + midx, vr, mask=fill)
+            tl.store(kfi_ptr + midx, -vi, mask=fill)
     elif SCALED:
         tl.store(rs_ptr + seg.to(tl.int64) * ROWS + rows, so + tl.zeros([G, 1, 1], dtype=tl.float32))
 
@@ -549,8 +555,8 @@ def hbm_transform_spectrum(
     k: torch.Tensor, plan, delta=None, rows: int | None = None, precision: int = 2, half: bool = False
 ):
     """``monarch_spectrum``'s result (real, imaginary) [D, rows, N1, N2] for a dense HBM plan (one or two column
-    levels), through the forward convolution's own passes: the filter's taps (over N, plus ``delta`` at tap 0)
-    as one unpaired block per channel, the forward column passes (``_col_fwd_kernel``, fp32 intermediate), and
+    levels), through the forward convolution's own passes: the filter's taps (over N; ``delta`` at tap 0 added
+    to the spectrum as the constant it is) as one unpaired block per channel, the forward column passes (``_col_fwd_kernel``, fp32 intermediate), and
     the row pass's DFT alone (``_row_kernel``'s SPECTRUM), which stores each row's spectrum where the filter
     spectrum lives. The convolution's passes then meet the filter's spectrum in their own order by
     construction. Against the rfft, whose bins one kernel gathers into that order (``monarch._spectrum_kernel``):
@@ -567,9 +573,12 @@ def hbm_transform_spectrum(
     1.486, 8 x 512 x 16K 1.708 vs 1.215; fwd+bwd 2 x 32 x 1M 9.691 vs 9.380, K = 64K 5.154 vs 4.527. So
     ``monarch_spectrum`` asks for it only with DNACONV_HBM_MIRROR=1."""
     D, n = k.shape[0], plan.n
-    taps = k[:, : plan.k_eff].float() * (1.0 / n)  # a new tensor: the scaled copy is ours to change
-    if delta is not None:
-        taps[:, 0] += delta.float() / n
+    # the taps as given where they are fp32 and K' a row, else a copy: the 1/N scale and delta go into the row
+    # pass's store (SPECTRUM's scale and DELTA), not into a scaled copy (a pass over the taps: 0.124 ms of a
+    # 2.86 ms forward at 64 x 1M, H200, ``h200_kernels.sh p18``)
+    plain = k.dtype == torch.float32 and k.is_contiguous() and k.shape[1] == plan.k_eff
+    taps = k if plain else k[:, : plan.k_eff].float().contiguous()
+    delta = None if delta is None else delta.float().contiguous()
     G, warps, opts = _launch_shape(plan.n1, plan.n2, n // (plan.n1 * plan.n2), "rows")
     total = n // (plan.n1 * plan.n2)
     want = total if rows is None else rows
@@ -591,10 +600,10 @@ def hbm_transform_spectrum(
     where, cols = f.row_scale_args()
     p1 = plan.cols[0]
     _row_kernel[(f.n_seg * (f.rows // G),)](
-        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, k.device, 1.0, precision), *x, D, f.per, f.rows,
-        f.rows // G, *where, krows, p1, total // p1, G=G, N1=plan.n1, N2=plan.n2, M=plan.n2,
-        PRECISION=precision, LAZY=_lazy(plan.n1, plan.n2), SPECTRUM=True, FILL=fill, **cols, num_warps=warps,
-        **opts,
+        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, k.device, 1.0, precision), x[0],
+        x[0] if delta is None else delta, D, f.per, f.rows, f.rows // G, *where, krows, p1, total // p1, 1.0 / n,
+        G=G, N1=plan.n1, N2=plan.n2, M=plan.n2, PRECISION=precision, LAZY=_lazy(plan.n1, plan.n2), SPECTRUM=True,
+        FILL=fill, DELTA=delta is not None, **cols, num_warps=warps, **opts,
     )  # fmt: skip
     if want < krows:
         kfr, kfi = (t[:, :want].contiguous() for t in (kfr, kfi))
@@ -855,7 +864,7 @@ def hbm_fftconv_fwd(
     where, cols = f.row_scale_args()
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec),
-        *((cs[-1], rs) if half else x), D, f.per, f.rows, f.rows // G, *where, *mirror_args(kfr, f, plan),
+        *((cs[-1], rs) if half else x), D, f.per, f.rows, f.rows // G, *where, *mirror_args(kfr, f, plan), 1.0,
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
         SCALED=half, MIRROR=kfr.shape[1] < f.rows, **cols, num_warps=warps, **opts,
     )  # fmt: skip

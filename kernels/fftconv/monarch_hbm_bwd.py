@@ -245,8 +245,8 @@ def _dk_passes(size: int) -> bool:
 
 def _dk_taps(dkr, dki, f, plan, prec) -> torch.Tensor:
     """dk's taps [D, K'] from its spectrum (dkr, dki) [D, f.seg_n] in the storage order of the backward's frame
-    ``f`` (a HERM frame's rows where ``f.herm``): the row pass's inverse DFT alone (``_row_kernel``'s BACK), in
-    place, then the inverse column passes, whose last takes the real part (with a HERM frame, of the
+    ``f`` (a HERM frame's rows where ``f.herm``): the row pass's inverse DFT alone (``_row_kernel``'s BACK),
+    times 1/N, in place, then the inverse column passes, whose last takes the real part (with a HERM frame, of the
     Hermitian whole, as the forward's) and writes the first K' positions only (``_live_rows``); over N, as
     ``torch.fft.ifft``. The order the passes left the spectrum in is theirs to undo, so no gather of bins."""
     D = dkr.shape[0]
@@ -259,12 +259,12 @@ def _dk_taps(dkr, dki, f, plan, prec) -> torch.Tensor:
     where, cols = fk.row_scale_args()
     _row_kernel[(fk.n_seg * (fk.rows // g),)](
         *x, *x, *_dft_matrices(plan.n1, plan.n2, dkr.device, 1.0, prec), *x, D, fk.per, fk.rows, fk.rows // g,
-        *where, fk.rows, plan.cols[0], 1, G=g, N1=plan.n1, N2=plan.n2, M=plan.n2, PRECISION=prec,
+        *where, fk.rows, plan.cols[0], 1, 1.0 / plan.n, G=g, N1=plan.n1, N2=plan.n2, M=plan.n2, PRECISION=prec,
         LAZY=_lazy(plan.n1, plan.n2), BACK=True, **cols, num_warps=warps, **opts,
     )  # fmt: skip
     taps = torch.empty(1, D, plan.k_eff, device=dkr.device, dtype=torch.float32)
     _inverse_columns(fk, x, taps, None, None, None, taps, None, prec)
-    return taps.view(D, plan.k_eff) * (1.0 / plan.n)
+    return taps.view(D, plan.k_eff)
 
 
 def _history_dk(dy, post_gate, history, k_eff):
@@ -359,7 +359,7 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     # dk: the partial spectra summed (over programs, and the batch where segments are not paired), one inverse
     # per channel; the real part (see the module doc), lags < min(K, L)
     dkr, dki = (t[:, 0] if n_chunks == 1 else t.sum(1) for t in (dkr, dki))
-    if not f.pair:
+    if not f.pair and B > 1:  # (one sequence: nothing to sum, and a sum over it would copy the spectra)
         dkr, dki = (t.view(B, D, f.seg_n).sum(0) for t in (dkr, dki))
     if _dk_passes(u.numel()):
         taps = _dk_taps(dkr, dki, f, plan, prec)

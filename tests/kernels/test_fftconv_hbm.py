@@ -857,14 +857,15 @@ def test_hbm_spectrum_in_the_forward(monkeypatch):
         (5001, 5001, 12, False, None),  # a HERM frame's rows (one sequence's block), as the forward asks
         (20_000, 20_000, None, True, 256),  # two column levels (rows capped at 256 points), every row
         (20_000, 20_000, 48, False, 256),  # two column levels, a HERM frame's rows
+        (20_000, 30_000, None, True, None),  # a filter longer than the sequence: its first K' taps (a copy)
     ],
-    ids=["rows", "delta", "rows9", "herm", "two-levels", "two-levels-herm"],
+    ids=["rows", "delta", "rows9", "herm", "two-levels", "two-levels-herm", "longer-filter"],
 )
 def test_hbm_transform_spectrum_equals_rfft(L, K, rows, delta, cap, precision, monkeypatch):
     """An HBM plan's filter spectrum through the convolution's own forward passes (``monarch_hbm.
     hbm_transform_spectrum``, DNACONV_HBM_SPECTRUM=passes / passes16) against the rfft's in torch ops, in the
     kernels' storage order: 3xtf32 at fp32 accuracy (2e-7 under the interpreter), fp16 operands within 1e-3
-    (4e-4)."""
+    (4e-4). The row pass's store applies the 1/N scale and adds delta (``_row_kernel``'s SPECTRUM)."""
     from dnaconv.kernels.fftconv.monarch import monarch_spectrum
 
     if cap:
