@@ -1406,22 +1406,28 @@ if [ "${1:-}" = x18 ]; then
   # Session 18: the working tree's kernels (new: the filter taps unscaled into the spectrum's passes, dk's 1/N in
   # its row pass, no sum over one sequence's batch) vs the kernels/fftconv/*.py in $2 (base), forward and
   # fwd+bwd, in alternating processes (new, base, new, base: the best of each side's two); then the GPU tests
-  # of what changed (DNACONV_TEST_WORKERS=4).
+  # of what changed (DNACONV_TEST_WORKERS=4). AB_CASES (a Python list of (B, D, L, K)) replaces the cases, AB_FWD=0
+  # skips the forward, AB_TESTS (a -k expression) the tests, FIRST_S the first process's time limit (it compiles).
   mkdir -p /tmp/new && cp kernels/fftconv/*.py /tmp/new/
+  first=1
   for side in new base new base; do
     case $side in new) cp /tmp/new/*.py kernels/fftconv/ ;; base) cp "$2"/*.py kernels/fftconv/ ;; esac
-    SIDE=$side timeout 110 python3 - <<'PY' 2>&1 | tee -a "$OUT/x18.txt"
-import os, torch
+    limit=110; [ $first = 1 ] && limit=${FIRST_S:-110}; first=0
+    SIDE=$side timeout $limit python3 - <<'PY' 2>&1 | tee -a "$OUT/x18.txt"
+import ast, os, torch
 from dnaconv.kernels.fftconv import fftconv
 from dnaconv.pipelines.ab import bench, gated_inputs
 line = []
-for B, D, L, K in ((1, 64, 1 << 20, 1 << 20), (1, 2048, 32768, 32768), (1, 1024, 65536, 65536),
-                   (1, 16, 1 << 22, 1 << 22), (2, 32, 1 << 20, 1 << 20), (4, 256, 65536, 65536),
-                   (2, 8, 1 << 22, 1 << 22), (8, 512, 16384, 16384), (16, 1024, 4096, 4096), (1, 64, 1 << 20, 65536)):
+cases = ((1, 64, 1 << 20, 1 << 20), (1, 2048, 32768, 32768), (1, 1024, 65536, 65536), (1, 16, 1 << 22, 1 << 22),
+         (2, 32, 1 << 20, 1 << 20), (4, 256, 65536, 65536), (2, 8, 1 << 22, 1 << 22), (8, 512, 16384, 16384),
+         (16, 1024, 4096, 4096), (1, 64, 1 << 20, 65536))
+for B, D, L, K in ast.literal_eval(os.environ["AB_CASES"]) if "AB_CASES" in os.environ else cases:
     u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
     leaves = [u, k, bias, pre, post]
-    with torch.no_grad():
-        f = bench(lambda: fftconv(u, k, bias, pre, post))
+    f = 0.0
+    if os.environ.get("AB_FWD") != "0":
+        with torch.no_grad():
+            f = bench(lambda: fftconv(u, k, bias, pre, post))
     fb = bench(lambda: fftconv(u, k, bias, pre, post).backward(dy), leaves)
     line.append(f"{B}x{D}x{L}:K={K} {f:.3f}/{fb:.3f}")
     del u, k, bias, pre, post, dy, leaves
@@ -1431,7 +1437,7 @@ PY
   done
   cp /tmp/new/*.py kernels/fftconv/
   gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
-    "transform_spectrum or dk_through or takes_the_forwards or hbm_backward_hermitian or folds_the_bias or (gradients_on_the_grid and (L65536-K65536 or L1048576-K1048576 or L4096-K4096)) or hbm_backward_one_sequence" \
+    "${AB_TESTS:-transform_spectrum or dk_through or takes_the_forwards or hbm_backward_hermitian or folds_the_bias or (gradients_on_the_grid and (L65536-K65536 or L1048576-K1048576 or L4096-K4096)) or hbm_backward_one_sequence}" \
     "${TEST_S:-100}"
   exit 0
 fi

@@ -219,9 +219,10 @@ def _inverse_dft_complex_at(yr, yi, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr, twr_ptr,
 
 
 @triton.jit
-def _load_gated(u_row, pre_row, hist_row, t, L, H, HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr):
-    """The gated input v = u * pre at times t (fp32), history at t < 0, zeros elsewhere."""
-    inside = (t >= 0) & (t < L)
+def _load_gated(u_row, pre_row, hist_row, t, L, H, HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, lo=0):
+    """The gated input v = u * pre at times t (fp32) from ``lo`` (at least 0) on, history at t < 0, zeros
+    elsewhere. A bound on t, not a rewrite of t, keeps the loads vectorised (``monarch_hbm._owned_times``)."""
+    inside = (t >= lo) & (t < L)
     v = tl.load(u_row + t, mask=inside, other=0.0).to(tl.float32)
     if HAS_PRE:
         v = v * tl.load(pre_row + t, mask=inside, other=0.0).to(tl.float32)
