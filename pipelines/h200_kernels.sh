@@ -37,6 +37,7 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh t18      session 18's README table on its final code (every row)
 #   bash pipelines/h200_kernels.sh x18 DIR  the working tree's kernels vs DIR's (alternating processes): the spectrum's taps
 #                                            unscaled, dk's 1/N in its row pass, one sequence's dk unsummed; tests
 #   bash pipelines/h200_kernels.sh p18      GPU time launch by launch at the rows short of their targets; paired 32K's backward rows
@@ -1400,6 +1401,15 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = t18 ]; then
+  # Session 18's README table on its final code: every row (the table's cases, then the one-block rows of
+  # full-length filters).
+  bench_table 330 $TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536 \
+    --case full:1:2048:32768:32768 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
+    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
+    --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
   exit 0
 fi
 if [ "${1:-}" = x18 ]; then

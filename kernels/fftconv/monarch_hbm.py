@@ -107,7 +107,11 @@ def _owned_times(t, m, L, KM1, OWNED: tl.constexpr, REV: tl.constexpr):
     instead, at the block's first output (``_load_gated``'s lo), which keeps t contiguous and the loads
     vectorised (sm_90 build of the paired first column pass of 64 on fp32 input, ``kernel_regs``: 4 v4.b32
     loads a thread against 16 b32 with t rewritten; H200, torch.profiler, that pass 0.473 ms against g's
-    0.227 at 2 x 32 x 1M, ``h200_kernels.sh p18``)."""
+    0.227 at 2 x 32 x 1M, ``h200_kernels.sh p18``). H200, 2026-11-30, eighteenth session, fwd+bwd ms, bf16
+    gated, rewritten vs bounded, the best of two alternating processes each (``h200_kernels.sh x18``): 2 x 32
+    x 1M 6.712 vs 6.453, one sequence 64 x 1M 7.493 vs 7.179, 4 x 256 x 64K 4.427 vs 4.198, K = 16K at 2.3M x
+    32 3.138 vs 2.900, K = 4096 there 2.680 vs 2.642, full L = 4K (16 x 1024) 3.223 vs 3.128, K = 64K at 1M x
+    64 4.238 vs 4.162."""
     if OWNED and REV:
         return tl.where((m >= KM1) & (t < L), L - 1 - t, -1)
     else:
@@ -597,7 +601,9 @@ def hbm_transform_spectrum(
     D, n = k.shape[0], plan.n
     # the taps as given where they are fp32 and K' a row, else a copy: the 1/N scale and delta go into the row
     # pass's store (SPECTRUM's scale and DELTA), not into a scaled copy (a pass over the taps: 0.124 ms of a
-    # 2.86 ms forward at 64 x 1M, H200, ``h200_kernels.sh p18``)
+    # 2.86 ms forward at 64 x 1M, H200, ``h200_kernels.sh p18``). Forward ms, the copy vs none, the best of
+    # two alternating processes each (``x18``): one sequence 64 x 1M 2.827 vs 2.694, 2048 x 32K 1.992 vs
+    # 1.867, 1024 x 64K 2.026 vs 1.896; 2 x 32 x 1M 2.477 vs 2.426, 4 x 256 x 64K 1.426 vs 1.387
     plain = k.dtype == torch.float32 and k.is_contiguous() and k.shape[1] == plan.k_eff
     taps = k if plain else k[:, : plan.k_eff].float().contiguous()
     delta = None if delta is None else delta.float().contiguous()

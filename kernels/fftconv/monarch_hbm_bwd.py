@@ -359,7 +359,9 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     # dk: the partial spectra summed (over programs, and the batch where segments are not paired), one inverse
     # per channel; the real part (see the module doc), lags < min(K, L)
     dkr, dki = (t[:, 0] if n_chunks == 1 else t.sum(1) for t in (dkr, dki))
-    if not f.pair and B > 1:  # (one sequence: nothing to sum, and a sum over it would copy the spectra)
+    # one sequence: nothing to sum, and a sum over it would copy the spectra (2 x 0.24 ms at 64 x 1M, H200,
+    # torch.profiler, ``h200_kernels.sh p18``)
+    if not f.pair and B > 1:
         dkr, dki = (t.view(B, D, f.seg_n).sum(0) for t in (dkr, dki))
     if _dk_passes(u.numel()):
         taps = _dk_taps(dkr, dki, f, plan, prec)
