@@ -320,16 +320,17 @@ def _row_kernel(
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
     ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
     not held throughout. SCALED (an fp16 intermediate, ``_half_intermediate``): row rho's point s is x times
-    the scale cs[(segment RL + rho // PL) n_sblk + s // COLS] of the last column pass's tile of COLS columns (RL
-    sub-problems of PL rows there); the result is stored over a power of two (below N1 N2 in magnitude), kept
-    at rs[segment ROWS + rho]. SPECTRUM (``hbm_transform_spectrum``): the rows' DFT alone, stored at kf (the
-    filter spectrum's place, segment = channel), nothing stored in place, as (DFT + delta[d]) x ``scale``
-    (DELTA: rs holds delta [D], a unit impulse's spectrum being 1 at every bin); FILL: the ROWS rows transformed are
-    a HERM frame's of a real filter and the spectrum holds all KROWS = P1 Q: each row a Q + b with 0 < a and
-    mirror row (P1 - a) Q + (Q - 1 - b) >= ROWS is stored there too, conjugated and backwards (the relation
-    ``_filter_rows`` gives). The filter spectrum holds KROWS rows a channel; MIRROR: fewer than ROWS, the rest
-    read from their mirrors (``_filter_rows``). BACK (fp32 rows, no filter: ``monarch_hbm_bwd._dk_taps``): the
-    rows hold spectra; only the inverse DFT, times ``scale``, in place. ``scale`` is unused otherwise."""
+    the scale cs[(segment RL + rho // PL) n_sblk + s // COLS] of the last column pass's tile of COLS columns
+    (RL sub-problems of PL rows there); the result is stored over a power of two (below N1 N2 in magnitude),
+    kept at rs[segment ROWS + rho]. SPECTRUM (``hbm_transform_spectrum``): the rows' DFT alone, stored at kf
+    (the filter spectrum's place, segment = channel), nothing stored in place, as (DFT + delta[d]) x ``scale``
+    (DELTA: rs holds delta [D], a unit impulse's spectrum being 1 at every bin); FILL: the ROWS rows
+    transformed are a HERM frame's of a real filter and the spectrum holds all KROWS = P1 Q: each row a Q + b
+    with 0 < a and mirror row (P1 - a) Q + (Q - 1 - b) >= ROWS is stored there too, conjugated and backwards
+    (the relation ``_filter_rows`` gives). The filter spectrum holds KROWS rows a channel; MIRROR: fewer than
+    ROWS, the rest read from their mirrors (``_filter_rows``). BACK (fp32 rows, no filter:
+    ``monarch_hbm_bwd._dk_taps``): the rows hold spectra; only the inverse DFT, times ``scale``, in place.
+    ``scale`` is unused otherwise."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -340,14 +341,14 @@ def _row_kernel(
     sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
     if BACK:
         if LAZY:
-            _filter_back(ar / sa, ai / sa, 1.0, 0.0, sa * scale, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
-                         twr_ptr, twi_ptr, G, N1, N2, PRECISION, N2, LAZY=True)  # fmt: skip
+            _filter_back(ar / sa, ai / sa, 1.0, 0.0, sa * scale, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr,
+                         g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, G, N1, N2, PRECISION, N2, LAZY=True)  # fmt: skip
         else:
             f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
                 f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, N2
             )
-            _filter_back(ar / sa, ai / sa, 1.0, 0.0, sa * scale, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G,
-                         N1, N2, PRECISION, N2)  # fmt: skip
+            _filter_back(ar / sa, ai / sa, 1.0, 0.0, sa * scale, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr,
+                         ti, G, N1, N2, PRECISION, N2)  # fmt: skip
     elif LAZY:
         xr, xi = _forward_dft_complex_at(
             ar / sa, ai / sa, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, G, N1, N2, PRECISION, M
@@ -580,24 +581,25 @@ def hbm_spectrum(k: torch.Tensor, plan, delta=None, rows: int | None = None, pre
 def hbm_transform_spectrum(
     k: torch.Tensor, plan, delta=None, rows: int | None = None, precision: int = 2, half: bool = False
 ):
-    """``monarch_spectrum``'s result (real, imaginary) [D, rows, N1, N2] for a dense HBM plan (one or two column
-    levels), through the forward convolution's own passes: the filter's taps (over N; ``delta`` at tap 0 added
-    to the spectrum as the constant it is) as one unpaired block per channel, the forward column passes (``_col_fwd_kernel``, fp32 intermediate), and
-    the row pass's DFT alone (``_row_kernel``'s SPECTRUM), which stores each row's spectrum where the filter
-    spectrum lives. The convolution's passes then meet the filter's spectrum in their own order by
-    construction. Against the rfft, whose bins one kernel gathers into that order (``monarch._spectrum_kernel``):
-    the gather from a spectrum of 2^21 points and more reads far-apart bins (H200, 2026-11-30, sixteenth
-    session, torch.profiler, forward at 2 x 32 x 1M, full-length filter: the gather 1.626 ms and the rfft 0.75
-    ms of the call's 4.28). ``rows``: the first rows only (a HERM frame's, ``_Frame``); ``precision``: of the
-    products (``dft._mm``): 1 = 3xtf32, 2 = fp16 operands over powers of two; ``half``: a HERM frame's rows
-    (those of the first column level's rows k_p <= P / 2) where fewer rows are asked or none, the kernels
-    reading the others from their mirrors (``_filter_rows``): half the spectrum's work and memory, but the
-    mirrored rows' loads are gathers (sm_90 build of the row pass at rows of 1024: 92 load instructions
-    against 44), and they cost more than the half spectrum saves. H200, 2026-11-30, forward ms, bf16 gated,
-    half vs every row, interleaved (``h200_kernels.sh m16``): 2 x 128 x 256K 3.012 vs 2.737, 2 x 32 x 1M
-    3.046 vs 2.832, 2 x 8 x 4M 3.044 vs 2.835, K = 64K at 1M x 64 1.524 vs 1.155, 4 x 256 x 64K 2.039 vs
-    1.486, 8 x 512 x 16K 1.708 vs 1.215; fwd+bwd 2 x 32 x 1M 9.691 vs 9.380, K = 64K 5.154 vs 4.527. So
-    ``monarch_spectrum`` asks for it only with DNACONV_HBM_MIRROR=1."""
+    """``monarch_spectrum``'s result (real, imaginary) [D, rows, N1, N2] for a dense HBM plan (one or two
+    column levels), through the forward convolution's own passes: the filter's taps (over N; ``delta`` at tap
+    0 added to the spectrum as the constant it is) as one unpaired block per channel, the forward column
+    passes (``_col_fwd_kernel``, fp32 intermediate), and the row pass's DFT alone (``_row_kernel``'s
+    SPECTRUM), which stores each row's spectrum where the filter spectrum lives. The convolution's passes then
+    meet the filter's spectrum in their own order by construction. Against the rfft, whose bins one kernel
+    gathers into that order (``monarch._spectrum_kernel``): the gather from a spectrum of 2^21 points and more
+    reads far-apart bins (H200, 2026-11-30, sixteenth session, torch.profiler, forward at 2 x 32 x 1M,
+    full-length filter: the gather 1.626 ms and the rfft 0.75 ms of the call's 4.28). ``rows``: the first rows
+    only (a HERM frame's, ``_Frame``); ``precision``: of the products (``dft._mm``): 1 = 3xtf32, 2 = fp16
+    operands over powers of two; ``half``: a HERM frame's rows (those of the first column level's rows k_p <=
+    P / 2) where fewer rows are asked or none, the kernels reading the others from their mirrors
+    (``_filter_rows``): half the spectrum's work and memory, but the mirrored rows' loads are gathers (sm_90
+    build of the row pass at rows of 1024: 92 load instructions against 44), and they cost more than the half
+    spectrum saves. H200, 2026-11-30, forward ms, bf16 gated, half vs every row, interleaved
+    (``h200_kernels.sh m16``): 2 x 128 x 256K 3.012 vs 2.737, 2 x 32 x 1M 3.046 vs 2.832, 2 x 8 x 4M 3.044 vs
+    2.835, K = 64K at 1M x 64 1.524 vs 1.155, 4 x 256 x 64K 2.039 vs 1.486, 8 x 512 x 16K 1.708 vs 1.215;
+    fwd+bwd 2 x 32 x 1M 9.691 vs 9.380, K = 64K 5.154 vs 4.527. So ``monarch_spectrum`` asks for it only with
+    DNACONV_HBM_MIRROR=1."""
     D, n = k.shape[0], plan.n
     # the taps as given where they are fp32 and K' a row, else a copy: the 1/N scale and delta go into the row
     # pass's store (SPECTRUM's scale and DELTA), not into a scaled copy (a pass over the taps: 0.124 ms of a
@@ -629,9 +631,9 @@ def hbm_transform_spectrum(
     p1 = plan.cols[0]
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, k.device, 1.0, precision), x[0],
-        x[0] if delta is None else delta, D, f.per, f.rows, f.rows // G, *where, krows, p1, total // p1, 1.0 / n,
-        G=G, N1=plan.n1, N2=plan.n2, M=plan.n2, PRECISION=precision, LAZY=_lazy(plan.n1, plan.n2), SPECTRUM=True,
-        FILL=fill, DELTA=delta is not None, **cols, num_warps=warps, **opts,
+        x[0] if delta is None else delta, D, f.per, f.rows, f.rows // G, *where, krows, p1, total // p1,
+        1.0 / n, G=G, N1=plan.n1, N2=plan.n2, M=plan.n2, PRECISION=precision, LAZY=_lazy(plan.n1, plan.n2),
+        SPECTRUM=True, FILL=fill, DELTA=delta is not None, **cols, num_warps=warps, **opts,
     )  # fmt: skip
     if want < krows:
         kfr, kfi = (t[:, :want].contiguous() for t in (kfr, kfi))

@@ -246,8 +246,8 @@ def _dk_passes(size: int) -> bool:
 def _dk_taps(dkr, dki, f, plan, prec) -> torch.Tensor:
     """dk's taps [D, K'] from its spectrum (dkr, dki) [D, f.seg_n] in the storage order of the backward's frame
     ``f`` (a HERM frame's rows where ``f.herm``): the row pass's inverse DFT alone (``_row_kernel``'s BACK),
-    times 1/N, in place, then the inverse column passes, whose last takes the real part (with a HERM frame, of the
-    Hermitian whole, as the forward's) and writes the first K' positions only (``_live_rows``); over N, as
+    times 1/N, in place, then the inverse column passes, whose last takes the real part (with a HERM frame, of
+    the Hermitian whole, as the forward's) and writes the first K' positions only (``_live_rows``); over N, as
     ``torch.fft.ifft``. The order the passes left the spectrum in is theirs to undo, so no gather of bins."""
     D = dkr.shape[0]
     # one segment a channel, in f's layout
