@@ -105,9 +105,8 @@ def profile_tables(fn, sorts=(("cpu_time_total", 40), ("self_cpu_time_total", 30
         print(ka.table(sort_by=key, row_limit=rows, max_name_column_width=60), flush=True)
 
 
-def kernel_times(fn, n: int = 10, warmup: int = 3) -> dict:
-    """{kernel name (28 characters): GPU ms per call} of ``fn`` by torch.profiler over ``n`` calls after
-    ``warmup``, synchronised."""
+def _profiled(fn, n: int, warmup: int):
+    """torch.profiler's record (CUDA activity) of ``n`` calls of ``fn`` after ``warmup``, synchronised."""
     from torch.profiler import ProfilerActivity, profile
 
     for _ in range(warmup):
@@ -117,22 +116,20 @@ def kernel_times(fn, n: int = 10, warmup: int = 3) -> dict:
         for _ in range(n):
             fn()
         torch.cuda.synchronize()
-    ka = prof.key_averages()
+    return prof
+
+
+def kernel_times(fn, n: int = 10, warmup: int = 3) -> dict:
+    """{kernel name (28 characters): GPU ms per call} of ``fn`` by torch.profiler over ``n`` calls after
+    ``warmup``, synchronised."""
+    ka = _profiled(fn, n, warmup).key_averages()
     return {e.key[:28]: round(e.device_time_total / n / 1e3, 4) for e in ka if e.device_time_total > 0}
 
 
 def kernel_sequence(fn, n: int = 5, warmup: int = 3) -> list[tuple[str, float]]:
     """[(kernel name (28 characters), GPU ms)] of one call of ``fn``, in launch order: torch.profiler over ``n``
     calls after ``warmup``, each launch's median over the calls (every call launches the same sequence)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(n):
-            fn()
-        torch.cuda.synchronize()
+    prof = _profiled(fn, n, warmup)
     cuda = torch.autograd.DeviceType.CUDA
     kernels = sorted(
         ((e.start_ns(), e.name(), e.duration_ns()) for e in prof.profiler.kineto_results.events()
