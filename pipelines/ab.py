@@ -242,8 +242,9 @@ def fwd_bwd_sweeps(cases, reps: int = 3) -> None:
 
 def fwd_bwd_peaks(cases) -> None:
     """For each (B, D, L, K, cfgs) of ``cases``: the device allocator's peak over one fwd+bwd on
-    ``gated_inputs(B, D, L, K)``, above what the inputs and dy hold, in GiB: torch.fft's autograd, then
-    ``fftconv`` under each configuration of ``cfgs``; one line per case."""
+    ``gated_inputs(B, D, L, K)``, above what the inputs and dy hold, in GiB, and (held) what the forward's
+    output and what it keeps for the backward hold between the two: torch.fft's autograd, then ``fftconv``
+    under each configuration of ``cfgs``; one line per case."""
     from dnaconv.kernels.fftconv import fftconv, naive_fftconv
 
     for B, D, L, K, cfgs in cases:
@@ -254,9 +255,14 @@ def fwd_bwd_peaks(cases) -> None:
                 torch.cuda.synchronize()
                 base = torch.cuda.memory_allocated()
                 torch.cuda.reset_peak_memory_stats()
-                conv(u, k, bias, pre, post).backward(dy)
+                y = conv(u, k, bias, pre, post)
                 torch.cuda.synchronize()
-                line.append(f"{name} {(torch.cuda.max_memory_allocated() - base) / 2**30:.2f}")
+                held = torch.cuda.memory_allocated() - base
+                y.backward(dy)
+                del y
+                torch.cuda.synchronize()
+                peak = torch.cuda.max_memory_allocated() - base
+                line.append(f"{name} {peak / 2**30:.2f} (held {held / 2**30:.2f})")
             for x in (u, k, bias, pre, post):
                 x.grad = None
         print(f"{B}x{D}x{L} K={K} fwd+bwd peak GiB above the inputs:", " ".join(line), flush=True)

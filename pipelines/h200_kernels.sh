@@ -37,6 +37,10 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh s19      the HBM backward in forward time for one block a sequence vs reversed, and with
+#                                            v's spectrum kept by the forward vs not; peak and held memory; tests
+#   bash pipelines/h200_kernels.sh p19      the training shape's fwd+bwd with v's spectrum kept or not (rounds, launches,
+#                                            host time); v kept in fp16 through two column levels; then every README row
 #   bash pipelines/h200_kernels.sh t18      session 18's README table on its final code (every row)
 #   bash pipelines/h200_kernels.sh x18 DIR  the working tree's kernels vs DIR's (alternating processes): the spectrum's taps
 #                                            unscaled, dk's 1/N in its row pass, one sequence's dk unsummed; tests
@@ -1403,6 +1407,54 @@ if [ "${1:-}" = g15 ]; then
     "${TEST_S:-270}"
   exit 0
 fi
+if [ "${1:-}" = s19 ]; then
+  # Session 19: the HBM backward of one block a sequence in forward time (monarch_hbm_bwd._direct: g and v read
+  # by their column passes, du and d(pre) written by the last inverse pass, d(bias) from dk's lag 0; the
+  # default) vs the reversed route (DNACONV_HBM_DIRECT=0), and v's spectrum kept by the forward's row pass for
+  # dk (the default) vs transformed by the backward (DNACONV_HBM_KEEP_V=0), fwd+bwd two rounds interleaved; the
+  # peak memory of one fwd+bwd and the memory held between its forward and backward; the GPU tests of what
+  # changed (DNACONV_TEST_WORKERS=4). SWEEP_S: the sweeps' time limit (the first process compiles).
+  timeout "${SWEEP_S:-330}" python3 - <<'PY' 2>&1 | tee "$OUT/s19.txt"
+from dnaconv.pipelines.ab import fwd_bwd_peaks, fwd_bwd_sweeps
+C = {"rev": {"DNACONV_HBM_DIRECT": "0"}, "direct": {"DNACONV_HBM_KEEP_V": "0"}, "keep": {}}
+fwd_bwd_sweeps(((16, 1024, 4096, 4096, C), (16, 128, 8192, 8192, C), (8, 512, 16384, 16384, C),
+                (4, 256, 65536, 65536, C), (1, 1024, 65536, 65536, C), (1, 2048, 32768, 32768, C),
+                (2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 1 << 20, C), (2, 8, 1 << 22, 1 << 22, C),
+                (1, 16, 1 << 22, 1 << 22, C)), reps=2)
+fwd_bwd_peaks(((16, 1024, 4096, 4096, C), (2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 1 << 20, C),
+               (16, 128, 8192, 8192, C)))
+PY
+  gpu_tests tests/kernels/test_fftconv_hbm.py \
+    "direct or keeps_v or v_budget or bf16_within or takes_the_forwards or hermitian_half or dk_through" \
+    "${TEST_S:-200}"
+  exit 0
+fi
+if [ "${1:-}" = p19 ]; then
+  # Session 19: the training shape (16 x 128 x 8192, host-bound) fwd+bwd with v's spectrum kept by the forward
+  # (default) vs not (DNACONV_HBM_KEEP_V=0) vs the reversed backward (DNACONV_HBM_DIRECT=0), five rounds
+  # interleaved, its launches' GPU time (torch.profiler) and host time per call; v's spectrum kept in fp16
+  # through two column levels (one sequence from L = 256K) vs not, two rounds; then every README row (as t18).
+  timeout "${SWEEP_S:-200}" python3 - <<'PY' 2>&1 | tee "$OUT/p19.txt"
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import env_set, fwd_bwd_sweeps, gated_inputs, host_ms, kernel_sequence
+C = {"direct": {"DNACONV_HBM_KEEP_V": "0"}, "keep": {}}
+fwd_bwd_sweeps(((16, 128, 8192, 8192, {**C, "rev": {"DNACONV_HBM_DIRECT": "0"}}),), reps=5)
+u, k, bias, pre, post, dy = gated_inputs(16, 128, 8192, 8192)
+for name, env in C.items():
+    with env_set(env):
+        seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post).backward(dy))
+        host = host_ms(lambda: fftconv(u, k, bias, pre, post).backward(dy))
+    print(f"16x128x8192 {name}: host {host:.3f} ms per call, GPU total {sum(t for _, t in seq):.3f} ms |",
+          " ".join(f"{n.strip()}={ms:.3f}" for n, ms in seq), flush=True)
+del u, k, bias, pre, post, dy
+fwd_bwd_sweeps(((1, 256, 1 << 18, 1 << 18, C), (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C)), reps=2)
+PY
+  bench_table "${TABLE_S:-330}" $TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536 \
+    --case full:1:2048:32768:32768 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
+    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
+    --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
+  exit 0
+fi
 if [ "${1:-}" = t18 ]; then
   # Session 18's README table on its final code: every row (the table's cases, then the one-block rows of
   # full-length filters).
@@ -1417,7 +1469,8 @@ if [ "${1:-}" = x18 ]; then
   # its row pass, no sum over one sequence's batch) vs the kernels/fftconv/*.py in $2 (base), forward and
   # fwd+bwd, in alternating processes (new, base, new, base: the best of each side's two); then the GPU tests
   # of what changed (DNACONV_TEST_WORKERS=4). AB_CASES (a Python list of (B, D, L, K)) replaces the cases, AB_FWD=0
-  # skips the forward, AB_TESTS (a -k expression) the tests, FIRST_S the first process's time limit (it compiles).
+  # skips the forward, AB_TESTS (a -k expression) the tests, FIRST_S the first process's time limit (it compiles),
+  # AB_HOST=1 adds the host's ms per fwd+bwd call (ab.host_ms).
   mkdir -p /tmp/new && cp kernels/fftconv/*.py /tmp/new/
   first=1
   for side in new base new base; do
@@ -1440,6 +1493,9 @@ for B, D, L, K in ast.literal_eval(os.environ["AB_CASES"]) if "AB_CASES" in os.e
             f = bench(lambda: fftconv(u, k, bias, pre, post))
     fb = bench(lambda: fftconv(u, k, bias, pre, post).backward(dy), leaves)
     line.append(f"{B}x{D}x{L}:K={K} {f:.3f}/{fb:.3f}")
+    if os.environ.get("AB_HOST") == "1":
+        from dnaconv.pipelines.ab import host_ms
+        line[-1] += f" (host {host_ms(lambda: fftconv(u, k, bias, pre, post).backward(dy)):.3f})"
     del u, k, bias, pre, post, dy, leaves
     torch.cuda.empty_cache()
 print(os.environ["SIDE"], "fwd/fwd+bwd ms:", " ".join(line), flush=True)

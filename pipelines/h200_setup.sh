@@ -14,3 +14,5 @@ if [ -n "${DNACONV_TEST_WORKERS:-}" ] && python3 -c "import xdist" 2>/dev/null; 
   export PYTEST_ADDOPTS="-n $DNACONV_TEST_WORKERS ${PYTEST_ADDOPTS:-}"
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+# the host's CPU (host-bound rows depend on it)
+grep -m1 "model name" /proc/cpuinfo | tee -a "$OUT/gpu.txt"

@@ -73,19 +73,25 @@ def compile_sm90(
     num_stages: int = 0,
     ptr_types: dict | None = None,
     divisible: tuple = (),
+    passed: tuple = (),
 ):
     """Compile the @triton.jit ``fn`` for sm_90: bf16 pointers for the sequence tensors, fp32 for the rest,
     int32 scalars, ``constexprs`` by name (the kernel's defaults for those not given); ``num_stages`` as the
     launcher passes it (0: Triton's default); ``ptr_types``: other pointee types by name (e.g. "*fp16").
     Every pointer is marked 16-byte aligned, as the launcher marks a torch tensor's: without it the build has
     no vector loads or stores, unlike the one that runs. ``divisible``: the integer arguments marked divisible
-    by 16, as the launcher specialises an integer that is (e.g. L = 2.3M, D = 32)."""
+    by 16, as the launcher specialises an integer that is (e.g. L = 2.3M, D = 32). ``passed``: arguments that
+    default to None (a constexpr) but are given, as pointers or integers."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     params = inspect.signature(fn.fn).parameters
     names = list(params)
-    defaults = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    defaults = {
+        k: p.default
+        for k, p in params.items()
+        if p.default is not inspect.Parameter.empty and k not in passed
+    }
     constexprs = {**defaults, **constexprs}
     sig = {}
     for name in names:

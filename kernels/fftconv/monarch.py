@@ -939,6 +939,26 @@ def _shared_spectrum(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float) 
     return same and plan.n <= (B + 1) * (fft_size(L, k.shape[-1], H) // 2 + 1)
 
 
+def _v_budget(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float, bias, kept_bytes: int) -> int | None:
+    """The bytes the HBM forward may spend keeping the gated input's spectrum for the direct backward's dk
+    (``monarch_hbm.hbm_fftconv_fwd``'s ``keep_v``, ``monarch_hbm_bwd``'s direct route: one block a sequence,
+    which the forward checks), or None: the HBM forward with the HBM backward on the same transform, dense, no
+    history, the skip term folded (or none). With what the forward already keeps for the backward
+    (``kept_bytes``: the shared filter spectrum) it stays within the two spectra torch.fft's autograd keeps
+    for the same op (see ``_shared_spectrum``). The backward then neither reads u and pre for v nor transforms
+    v. DNACONV_HBM_KEEP_V=0 turns it off (sweeps)."""
+    from dnaconv.kernels.fftconv.monarch_hbm import _folds
+
+    if kind != "hbm" or not plan.cols or H or fraction != 1 or os.environ.get("DNACONV_HBM_KEEP_V") == "0":
+        return None
+    if (bplan.cols, bplan.n1, bplan.n2, bplan.k_eff) != (plan.cols, plan.n1, plan.n2, plan.k_eff):
+        return None
+    if bias is not None and not _folds(bias):
+        return None
+    B, D, L = u.shape
+    return 8 * (B + 1) * D * (fft_size(L, k.shape[-1], H) // 2 + 1) - kept_bytes
+
+
 class MonarchFFTConvFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction, grad_enabled, route):
@@ -961,6 +981,7 @@ class MonarchFFTConvFunction(torch.autograd.Function):
             z = torch.empty_like(u)
         ctx.save_for_backward(u, k, bias, pre_gate, post_gate, history, z)
         ctx.spectrum = None  # the spectrum the backward takes from here (``_shared_spectrum``)
+        ctx.v_spectrum = None  # and v's (``_v_budget``)
         share = spectrum is None and _shared_spectrum(u, k, H, plan, ctx.kind, ctx.bplan, fraction)
         if plan.cols:
             from dnaconv.kernels.fftconv.monarch_hbm import _folds, _forward_frame, hbm_fftconv_fwd
@@ -981,10 +1002,17 @@ class MonarchFFTConvFunction(torch.autograd.Function):
                 spectrum = ctx.spectrum = monarch_spectrum(
                     k, plan, fraction, bias if fold else None, rows, _precision(u.dtype), half=True
                 )
+            kept = 8 * spectrum[0].numel() if share else 0  # the filter spectrum kept for the backward
+            budget = _v_budget(u, k, H, plan, ctx.kind, ctx.bplan, fraction, bias, kept)
+            if share:
                 bias = None if fold else bias
-            return hbm_fftconv_fwd(
-                u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=plan, z=z
+            y = hbm_fftconv_fwd(
+                u, k, bias, pre_gate, post_gate, history, spectrum, fraction, plan=plan, z=z, keep_v=budget
             )
+            if budget is None:
+                return y
+            y, ctx.v_spectrum = y
+            return y
         if share:
             spectrum = ctx.spectrum = monarch_spectrum(k, plan, fraction, precision=_precision(u.dtype))
         return _fftconv_fwd(u, k, bias, pre_gate, post_gate, history, spectrum, fraction, z, plan)
@@ -995,12 +1023,14 @@ class MonarchFFTConvFunction(torch.autograd.Function):
         if ctx.kind == "hbm":
             from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
 
-            grads = hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z, ctx.bplan, ctx.spectrum)
+            grads = hbm_fftconv_bwd(
+                dy, u, k, bias, pre_gate, post_gate, history, z, ctx.bplan, ctx.spectrum, ctx.v_spectrum
+            )
         elif ctx.kind == "reference":
             grads = _reference_bwd(dy, u, k, bias, pre_gate, post_gate, history, ctx.n, ctx.fraction)
         else:
             grads = _fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, ctx.bplan, z, ctx.spectrum)
-        ctx.spectrum = None
+        ctx.spectrum = ctx.v_spectrum = None
         # history is streaming state (inference only): no gradient flows into it
         return (*grads, None, None, None, None, None)
 

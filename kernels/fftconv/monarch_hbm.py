@@ -308,6 +308,15 @@ def _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1: tl.constexpr, N2: 
 
 
 @triton.jit
+def _keep_rows(xr, xi, sx, vr_ptr, vi_ptr, vs_ptr, off, srow):
+    """Rows' spectra (xr, xi) [G, N1, N2] (times sx, a scalar) stored at off in v's dtype, sx at vs[srow]
+    ([G, 1, 1]): ``_row_kernel``'s KEEP. Their magnitudes are at most N1 N2 (the DFT of values of at most 1)."""
+    tl.store(vr_ptr + off, xr.to(vr_ptr.dtype.element_ty))
+    tl.store(vi_ptr + off, xi.to(vi_ptr.dtype.element_ty))
+    tl.store(vs_ptr + srow, sx + tl.zeros(srow.shape, dtype=tl.float32))
+
+
+@triton.jit
 def _row_kernel(
     xr_ptr, xi_ptr, kfr_ptr, kfi_ptr,
     f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, cs_ptr, rs_ptr,
@@ -315,7 +324,8 @@ def _row_kernel(
     G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
     SPECTRUM: tl.constexpr = False, MIRROR: tl.constexpr = False, FILL: tl.constexpr = False,
-    BACK: tl.constexpr = False, DELTA: tl.constexpr = False,
+    BACK: tl.constexpr = False, DELTA: tl.constexpr = False, KEEP: tl.constexpr = False, vr_ptr=None,
+    vi_ptr=None, vs_ptr=None,
 ):  # fmt: skip
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
     ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
@@ -330,7 +340,9 @@ def _row_kernel(
     (the relation ``_filter_rows`` gives). The filter spectrum holds KROWS rows a channel; MIRROR: fewer than
     ROWS, the rest read from their mirrors (``_filter_rows``). BACK (fp32 rows, no filter:
     ``monarch_hbm_bwd._dk_taps``): the rows hold spectra; only the inverse DFT, times ``scale``, in place.
-    ``scale`` is unused otherwise."""
+    ``scale`` is unused otherwise. KEEP (the input's spectrum kept for the direct backward's dk,
+    ``monarch_hbm_bwd``): the rows' DFT is also stored at v (x's layout, v's dtype) over a scale per row, at
+    vs[segment ROWS + rho]."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -353,6 +365,8 @@ def _row_kernel(
         xr, xi = _forward_dft_complex_at(
             ar / sa, ai / sa, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr, G, N1, N2, PRECISION, M
         )
+        if KEEP:
+            _keep_rows(xr, xi, sa, vr_ptr, vi_ptr, vs_ptr, off, seg.to(tl.int64) * ROWS + rows)
         if not SPECTRUM:
             kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, M, MIRROR)
             so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
@@ -362,6 +376,8 @@ def _row_kernel(
             f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
         )
         xr, xi = _forward_dft_complex(ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
+        if KEEP:
+            _keep_rows(xr, xi, sa, vr_ptr, vi_ptr, vs_ptr, off, seg.to(tl.int64) * ROWS + rows)
         if not SPECTRUM:
             kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, M, MIRROR)
             so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
@@ -418,21 +434,29 @@ def _filter_back(xr, xi, kr, ki, sx, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr
 @triton.jit
 def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D, L, KM1,
                HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr,
-               STORE_Z: tl.constexpr):  # fmt: skip
+               STORE_Z: tl.constexpr, GRADS: tl.constexpr = False):  # fmt: skip
     """out = post * (y + bias * v) of row bd at times t (block positions m), where valid (m >= KM1, t < L);
-    STORE_Z: and z = y + bias * v (for the backward's d(post))."""
+    STORE_Z: and z = y + bias * v (for the backward's d(post)). GRADS (the direct backward's dv, see
+    ``monarch_hbm_bwd``): y is dv; du = dv * pre goes to y_ptr and (HAS_PRE) d(pre) = dv * u to z_ptr."""
     valid = (m >= KM1) & (t < L)
     row = bd.to(tl.int64) * L
-    if HAS_BIAS:
-        v = tl.load(u_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+    if GRADS:
         if HAS_PRE:
-            v = v * tl.load(pre_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
-        y += tl.load(bias_ptr + bd % D).to(tl.float32) * v
-    if STORE_Z:
-        tl.store(z_ptr + row + t, y.to(z_ptr.dtype.element_ty), mask=valid)
-    if HAS_POST:
-        y = y * tl.load(post_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
-    tl.store(y_ptr + row + t, y.to(y_ptr.dtype.element_ty), mask=valid)
+            u = tl.load(u_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+            tl.store(z_ptr + row + t, (y * u).to(z_ptr.dtype.element_ty), mask=valid)
+            y = y * tl.load(pre_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+        tl.store(y_ptr + row + t, y.to(y_ptr.dtype.element_ty), mask=valid)
+    else:
+        if HAS_BIAS:
+            v = tl.load(u_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+            if HAS_PRE:
+                v = v * tl.load(pre_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+            y += tl.load(bias_ptr + bd % D).to(tl.float32) * v
+        if STORE_Z:
+            tl.store(z_ptr + row + t, y.to(z_ptr.dtype.element_ty), mask=valid)
+        if HAS_POST:
+            y = y * tl.load(post_ptr + row + t, mask=valid, other=0.0).to(tl.float32)
+        tl.store(y_ptr + row + t, y.to(y_ptr.dtype.element_ty), mask=valid)
 
 
 @triton.jit
@@ -443,7 +467,7 @@ def _col_inv_kernel(
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     PAIR: tl.constexpr = False, STORE_Z: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
     HERM: tl.constexpr = False, SCALE_IN: tl.constexpr = 0, SCALE_OUT: tl.constexpr = False,
-    CIN: tl.constexpr = 64, LIVE: tl.constexpr = 0,
+    CIN: tl.constexpr = 64, LIVE: tl.constexpr = 0, GRADS: tl.constexpr = False,
 ):  # fmt: skip
     """The inverse of a column pass (conjugate twiddles, then conj(F_P) down the columns), in place; LAST
     takes the real part (PAIR: and the imaginary part, the pair's second segment, see ``_col_fwd_kernel``) and
@@ -490,14 +514,15 @@ def _col_inv_kernel(
         d = seg // NP
         bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
         _store_out(yr, start + po * S + s - KM1, po * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
-                   z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z)  # fmt: skip
+                   z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z, GRADS)  # fmt: skip
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
         bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
         _store_out(yi, start + po * S + s - KM1, po * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
-                   z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z)  # fmt: skip
+                   z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z, GRADS)  # fmt: skip
     elif LAST:
         _store_out(yr, (seg % n_blocks) * C + po * S + s - KM1, po * S + s, seg // n_blocks, u_ptr, pre_ptr,
-                   post_ptr, bias_ptr, y_ptr, z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z)  # fmt: skip
+                   post_ptr, bias_ptr, y_ptr, z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z,
+                   GRADS)  # fmt: skip
     else:
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
         if SCALE_OUT:
@@ -783,10 +808,13 @@ def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, c
         )  # fmt: skip
 
 
-def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, scales=None):
+def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, scales=None, grads=False):
     """The inverse column passes from x; the last writes y = post * (conv + bias v) (``_col_inv_kernel``).
     ``scales``: an fp16 x, (cs, rs) of ``_Frame.scales`` (``_half_intermediate``): the first pass reads the
-    row pass's row scales, a later one the level after it's tile scales, which a middle pass writes."""
+    row pass's row scales, a later one the level after it's tile scales, which a middle pass writes.
+    ``grads`` (the direct backward, ``monarch_hbm_bwd``): the result is dv; y = du = dv * pre and, with a
+    pre-gate, z = d(pre) = dv * u (no bias, no post-gate)."""
+    assert not grads or (bias is None and post_gate is None)
     B, D, L = u.shape
     n = len(f.levels)
     p0, live = _live_rows(f, f.km1, f.km1 + L, inverse=True)
@@ -802,7 +830,7 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, sca
             P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0, PRECISION=prec,
             FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, SCALE_IN=mode, SCALE_OUT=scales is not None and i > 0,
-            CIN=g_in, LIVE=live if i == 0 else 0, num_warps=4,
+            CIN=g_in, LIVE=live if i == 0 else 0, GRADS=grads and i == 0, num_warps=4,
         )  # fmt: skip
 
 
@@ -869,9 +897,13 @@ def hbm_fftconv_fwd(
     fraction=1.0,
     plan=None,
     z=None,
+    keep_v=None,
 ):
     """Forward of the causal convolution (the op of ``naive_fftconv``) through HBM; see the module doc.
-    ``z``, where given, receives the convolution before the post-gate."""
+    ``z``, where given, receives the convolution before the post-gate. ``keep_v`` (bytes, or None): also
+    return the gated input's spectrum, as the row pass computes it, for the direct backward's dk
+    (``monarch_hbm_bwd``, its ``v_spectrum``), where the sequence is one block, without history, and the
+    spectrum takes at most ``keep_v`` bytes; returns (y, (vr, vi, vs, rows) or None) then."""
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     plan = plan or hbm_plan(L, k.shape[-1], H, fraction)
@@ -892,12 +924,20 @@ def hbm_fftconv_fwd(
     cs, rs = f.scales(u.device) if half else (None, None)
     _columns(f, x, u, pre_gate, history, prec, cs=cs)
     where, cols = f.row_scale_args()
+    kept = None
+    # v's spectrum over a scale per row: fp16 with fp16 operands (its values at most N1 N2, ``_keep_rows``),
+    # whatever the intermediate's dtype
+    vdtype = torch.float16 if prec == 2 else torch.float32
+    vbytes = f.n_seg * f.seg_n * 2 * vdtype.itemsize + 4 * f.n_seg * f.rows
+    if keep_v is not None and f.n_blocks == 1 and H == 0 and fraction == 1 and vbytes <= keep_v:
+        kept = (*f.buffers(u.device, vdtype), torch.empty(f.n_seg * f.rows, device=u.device), f.rows)
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec),
         *((cs[-1], rs) if half else x), D, f.per, f.rows, f.rows // G, *where, *mirror_args(kfr, f, plan), 1.0,
         G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
         SCALED=half, MIRROR=kfr.shape[1] < f.rows, **cols, num_warps=warps, **opts,
+        **(dict(KEEP=True, vr_ptr=kept[0], vi_ptr=kept[1], vs_ptr=kept[2]) if kept else {}),
     )  # fmt: skip
     y = torch.empty_like(u)
     _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec, (cs, rs) if half else None)
-    return y
+    return y if keep_v is None else (y, kept)

@@ -105,13 +105,16 @@ def _row_dk_kernel(
     D, PER, ROWS, n_groups, n_chunks, n_sblk, RL, PL, KROWS, P1, Q,
     SEGS: tl.constexpr, G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr, PRECISION: tl.constexpr,
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
-    MIRROR: tl.constexpr = False,
+    MIRROR: tl.constexpr = False, CONJ: tl.constexpr = False, SAVED: tl.constexpr = False, VROWS=None,
 ):  # fmt: skip
     """G rows of SEGS segments of one filter (group q: segments q PER + j): each row of x (g's intermediate)
     transformed, times the filter spectrum and back, in place (``_row_kernel``); the same rows of w (v's)
     transformed, and sum_j W conj(X) stored as the program's partial spectrum [groups, chunks, ROWS, N1, N2].
     SCALED: x and w in fp16 over their first column passes' tile scales (csx, csw), x's rows stored back over
-    their own (rs), as ``_row_kernel``. The filter spectrum: KROWS rows a channel, MIRROR as ``_row_kernel``'s."""
+    their own (rs), as ``_row_kernel``. The filter spectrum: KROWS rows a channel, MIRROR as ``_row_kernel``'s.
+    CONJ (the direct backward, in forward time): x times the filter spectrum's conjugate (a correlation), and
+    sum_j X conj(W) stored instead. SAVED: w is v's spectrum as the forward's row pass kept it (``_row_kernel``'s
+    KEEP: VROWS rows a segment, csw its scale per row), not transformed here."""
     grp = tl.program_id(0) % n_groups
     chunk = (tl.program_id(0) // n_groups) % n_chunks
     q = tl.program_id(0) // (n_groups * n_chunks)
@@ -128,30 +131,40 @@ def _row_dk_kernel(
         seg = q * PER + j
         off = seg.to(tl.int64) * (ROWS * N1 * N2) + pos
         sub = seg * RL + rows // PL  # the last column pass's sub-problem of each row (its tile scales)
-        br, bi = _load_rows(wr_ptr, wi_ptr, off, csw_ptr, sub, n_sblk, N1, N2, COLS, SCALED)
         ar, ai = _load_rows(xr_ptr, xi_ptr, off, csx_ptr, sub, n_sblk, N1, N2, COLS, SCALED)
-        sb = _scale(tl.maximum(tl.abs(br), tl.abs(bi)), PRECISION)
         sa = _scale(tl.maximum(tl.abs(ar), tl.abs(ai)), PRECISION)
-        s = sa * sb
+        if SAVED:  # v's spectrum as the forward's row pass kept it, over a scale per row
+            voff = seg.to(tl.int64) * (VROWS * N1 * N2) + pos
+            wr = tl.load(wr_ptr + voff).to(tl.float32)
+            wi = tl.load(wi_ptr + voff).to(tl.float32)
+            s = sa * tl.load(csw_ptr + seg.to(tl.int64) * VROWS + rows)
+        else:
+            br, bi = _load_rows(wr_ptr, wi_ptr, off, csw_ptr, sub, n_sblk, N1, N2, COLS, SCALED)
+            sb = _scale(tl.maximum(tl.abs(br), tl.abs(bi)), PRECISION)
+            s = sa * sb
+            if LAZY:
+                wr, wi = _forward_dft_complex_at(br / sb, bi / sb, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr,
+                                                 twi_ptr, G, N1, N2, PRECISION, N2)  # fmt: skip
+            else:
+                wr, wi = _forward_dft_complex(
+                    br / sb, bi / sb, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2
+                )
         kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, N2, MIRROR)
+        if CONJ:
+            ki = -ki
         if LAZY:
-            wr, wi = _forward_dft_complex_at(br / sb, bi / sb, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr,
-                                             twi_ptr, G, N1, N2, PRECISION, N2)  # fmt: skip
             xr, xi = _forward_dft_complex_at(ar / sa, ai / sa, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr,
                                              twi_ptr, G, N1, N2, PRECISION, N2)  # fmt: skip
             accr += (wr * xr + wi * xi) * s
-            acci += (wi * xr - wr * xi) * s
+            acci += (wi * xr - wr * xi) * (-s if CONJ else s)
             so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
                               twr_ptr, twi_ptr, G, N1, N2, PRECISION, N2, LAZY=True, SCALED=SCALED)  # fmt: skip
         else:
-            wr, wi = _forward_dft_complex(
-                br / sb, bi / sb, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2
-            )
             xr, xi = _forward_dft_complex(
                 ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, N2
             )
             accr += (wr * xr + wi * xi) * s
-            acci += (wi * xr - wr * xi) * s
+            acci += (wi * xr - wr * xi) * (-s if CONJ else s)
             so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
                               PRECISION, N2, SCALED=SCALED)  # fmt: skip
         if SCALED:
@@ -288,11 +301,21 @@ def _backward_frame(plan, B: int, D: int, L: int) -> _Frame:
     return _Frame(plan, B, D, L, herm=True, group=G)
 
 
-def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=None, spectrum=None):
+def _direct(f: _Frame, bias, fold: bool) -> bool:
+    """Whether the backward runs in forward time (``hbm_fftconv_bwd``'s direct route: no reversed copies, no
+    gates or inputs kernel): where the sequence is one block (a full-length filter), and the skip term folds
+    into the spectrum (or there is none). DNACONV_HBM_DIRECT=0 keeps the reversed route (sweeps)."""
+    return f.n_blocks == 1 and (bias is None or fold) and os.environ.get("DNACONV_HBM_DIRECT") != "0"
+
+
+def hbm_fftconv_bwd(
+    dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=None, spectrum=None, v_spectrum=None
+):
     """Gradients (du, dk, dbias, dpre, dpost) of ``hbm_fftconv_fwd``'s op (see the module doc); ``z``: the
     forward's conv + bias v, else recomputed; ``plan``: ``hbm_plan(L, K, kind="hbm_bwd")``, else planned here;
     ``spectrum``: the filter's at ``plan``, the skip term folded as ``_folds`` does (the forward's,
-    ``monarch._shared_spectrum``), else computed here.
+    ``monarch._shared_spectrum``), else computed here; ``v_spectrum``: v's spectrum as the forward's row pass
+    kept it (``hbm_fftconv_fwd``'s ``keep_v``), for the direct route's dk, else transformed here.
     Where it runs: ``plan.backward_route``."""
     B, D, L = u.shape
     K = k.shape[-1]
@@ -300,61 +323,72 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
     dy = dy.contiguous()
     if post_gate is not None and z is None:
         z = hbm_fftconv_fwd(u, k, bias, pre_gate, None, history)  # conv + bias v, in u's dtype
-    n_tblk = cdiv(L, BLOCK)
-    dpost = torch.empty_like(post_gate) if post_gate is not None else None
-    g_rev = torch.empty_like(u)
-    v_rev = torch.empty(B, D, L, device=u.device, dtype=torch.float32) if _v_reversed() else None
-    dbias = torch.empty(B * D, n_tblk, device=u.device, dtype=torch.float32)
-    _gates_kernel[(B * D, n_tblk)](
-        dy, post_gate if post_gate is not None else dy, z if z is not None else dy, u,
-        pre_gate if pre_gate is not None else u, dpost if dpost is not None else dy, g_rev,
-        v_rev if v_rev is not None else dbias, dbias, L, n_tblk, HAS_POST=post_gate is not None,
-        HAS_PRE=pre_gate is not None, STORE_V=v_rev is not None, BLOCK=BLOCK,
-    )  # fmt: skip
-    dbias = None if bias is None else dbias.view(B, D, n_tblk).sum((0, 2)).to(bias.dtype)
-
-    # dv (reversed) and dk in one HBM convolution of the reversed g (no history: g is zero past the end)
     plan = plan or hbm_plan(L, K, kind="hbm_bwd")
     f = _backward_frame(plan, B, D, L)  # HERM: one sequence's one block
+    fold = _folds(bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
+    direct = _direct(f, bias, fold)
     prec = _precision(u.dtype)
     half = _half_intermediate(u.dtype, plan)
     inter = torch.float16 if half else torch.float32
-    x, w = f.buffers(u.device, inter), f.buffers(u.device, inter)
+    saved = direct and v_spectrum is not None and v_spectrum[3] >= f.rows  # else v transformed here
+    x, w = f.buffers(u.device, inter), None if saved else f.buffers(u.device, inter)
     csx, rs = f.scales(u.device) if half else (None, None)  # g's tile scales, its convolution's row scales
-    csw = [torch.empty_like(c) for c in csx] if half else None  # v's tile scales
-    _columns(f, x, g_rev, None, None, prec, cs=csx)
-    if v_rev is not None:
-        _columns(f, w, v_rev, None, None, prec, owned=True, cs=csw)
-        del v_rev
+    csw = [torch.empty_like(c) for c in csx] if half and not saved else None  # v's tile scales
+    if direct:  # g = dy post and v = u pre read in forward time by their column passes
+        dpost = None if post_gate is None else (dy * z).to(post_gate.dtype)
+        _columns(f, x, dy, post_gate, None, prec, cs=csx)
+        if not saved:
+            _columns(f, w, u, pre_gate, None, prec, cs=csw)
     else:
-        _columns(f, w, u, pre_gate, None, prec, owned=True, rev=True, cs=csw)
+        n_tblk = cdiv(L, BLOCK)
+        dpost = torch.empty_like(post_gate) if post_gate is not None else None
+        g_rev = torch.empty_like(u)
+        v_rev = torch.empty(B, D, L, device=u.device, dtype=torch.float32) if _v_reversed() else None
+        dbias = torch.empty(B * D, n_tblk, device=u.device, dtype=torch.float32)
+        _gates_kernel[(B * D, n_tblk)](
+            dy, post_gate if post_gate is not None else dy, z if z is not None else dy, u,
+            pre_gate if pre_gate is not None else u, dpost if dpost is not None else dy, g_rev,
+            v_rev if v_rev is not None else dbias, dbias, L, n_tblk, HAS_POST=post_gate is not None,
+            HAS_PRE=pre_gate is not None, STORE_V=v_rev is not None, BLOCK=BLOCK,
+        )  # fmt: skip
+        dbias = None if bias is None else dbias.view(B, D, n_tblk).sum((0, 2)).to(bias.dtype)
+        # dv (reversed) and dk in one HBM convolution of the reversed g (no history: g is zero past the end)
+        _columns(f, x, g_rev, None, None, prec, cs=csx)
+        if v_rev is not None:
+            _columns(f, w, v_rev, None, None, prec, owned=True, cs=csw)
+            del v_rev
+        else:
+            _columns(f, w, u, pre_gate, None, prec, owned=True, rev=True, cs=csw)
     G, segs, warps = _dk_shape(plan.n1, plan.n2, f.rows, f.per)
     where, cols = f.row_scale_args()
     n_groups, n_chunks, n_q = f.rows // G, cdiv(f.per, segs), f.n_seg // f.per
     dkr = torch.empty(n_q, n_chunks, f.seg_n, device=u.device, dtype=torch.float32)
     dki = torch.empty_like(dkr)
-    fold = _folds(bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
     spectrum = spectrum or monarch_spectrum(
         k, plan, 1.0, bias if fold else None, rows=f.rows, precision=prec, half=True
     )
+    vw = v_spectrum[:2] if saved else w  # v's spectrum, or its column passes' output
+    sw = v_spectrum[2] if saved else csw[-1] if half else x[1]  # its scales per row, or per tile
     _row_dk_kernel[(n_q * n_chunks * n_groups,)](
-        *x, *w, *spectrum,
+        *x, *vw, *spectrum,
         *_dft_matrices(plan.n1, plan.n2, u.device, 1.0, prec), dkr, dki,
-        *((csx[-1], csw[-1], rs) if half else x + w[:1]), D, f.per, f.rows, n_groups, n_chunks, *where,
+        csx[-1] if half else x[0], sw, rs if half else x[0], D, f.per, f.rows, n_groups, n_chunks, *where,
         *mirror_args(spectrum[0], f, plan), SEGS=segs, G=G, N1=plan.n1, N2=plan.n2, PRECISION=prec,
-        LAZY=_lazy(plan.n1, plan.n2), SCALED=half, MIRROR=spectrum[0].shape[1] < f.rows, **cols,
-        num_warps=warps, num_stages=1,
+        LAZY=_lazy(plan.n1, plan.n2), SCALED=half, MIRROR=spectrum[0].shape[1] < f.rows, CONJ=direct,
+        SAVED=saved, VROWS=v_spectrum[3] if saved else None, **cols, num_warps=warps, num_stages=1,
     )  # fmt: skip
-    dv_rev = torch.empty_like(u)
-    _inverse_columns(
-        f, x, g_rev, None if fold else bias, None, None, dv_rev, None, prec, (csx, rs) if half else None
-    )
+    scales = (csx, rs) if half else None
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
-    _inputs_kernel[(B * D, n_tblk)](
-        dv_rev, u, pre_gate if pre_gate is not None else u, du, dpre if dpre is not None else du, L,
-        HAS_PRE=pre_gate is not None, BLOCK=BLOCK,
-    )  # fmt: skip
+    if direct:  # dv in forward time: du = dv pre and d(pre) = dv u from the last inverse pass
+        _inverse_columns(f, x, u, None, pre_gate, None, du, dpre, prec, scales, grads=True)
+    else:
+        dv_rev = torch.empty_like(u)
+        _inverse_columns(f, x, g_rev, None if fold else bias, None, None, dv_rev, None, prec, scales)
+        _inputs_kernel[(B * D, n_tblk)](
+            dv_rev, u, pre_gate if pre_gate is not None else u, du, dpre if dpre is not None else du, L,
+            HAS_PRE=pre_gate is not None, BLOCK=BLOCK,
+        )  # fmt: skip
 
     # dk: the partial spectra summed (over programs, and the batch where segments are not paired), one inverse
     # per channel; the real part (see the module doc), lags < min(K, L)
@@ -369,10 +403,14 @@ def hbm_fftconv_bwd(dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=N
         spec = torch.complex(dkr, dki)
         if f.herm:  # rows k_p <= P / 2 only: the frequencies 0..N / 2 from them or their mirrors (Hermitian)
             pos, conj = _half_storage_of(plan, u.device)
-            half = spec.index_select(1, pos)
-            taps = torch.fft.irfft(torch.complex(half.real, half.imag * conj), n=plan.n)[:, : plan.k_eff]
+            hs = spec.index_select(1, pos)
+            taps = torch.fft.irfft(torch.complex(hs.real, hs.imag * conj), n=plan.n)[:, : plan.k_eff]
         else:
             taps = torch.fft.ifft(spec.index_select(1, _storage_of(plan, u.device)))[:, : plan.k_eff].real
+    if direct and bias is not None:  # d(bias) = sum g v: dk's lag 0 (the history reaches no lag 0)
+        dbias = taps[:, 0].to(bias.dtype, copy=True)  # a copy: dk takes the history's lags in place
+    elif direct:
+        dbias = None
     if K == plan.k_eff:
         dk = taps.contiguous()
     else:

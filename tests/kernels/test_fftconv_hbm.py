@@ -264,20 +264,161 @@ def test_hbm_backward_v_read_reversed(monkeypatch):
     test_hbm_backward(*BWD[-1], monkeypatch)
 
 
-@pytest.mark.parametrize("B,D,L,K,H", SHAPES[:2], ids=IDS[:2])
+# one block per sequence: a full-length filter paired across an odd batch with history, one sequence on a
+# HERM frame, a filter longer than the sequence, and no gates or bias
+DIRECT = [
+    (3, 2, 4001, 4001, 1500, True),
+    (1, 3, 5001, 5001, 0, True),
+    (1, 2, 3000, 9000, 0, True),
+    (2, 3, 4001, 4001, 0, False),
+]
+
+
+@pytest.mark.parametrize("B,D,L,K,H,gated", DIRECT, ids=["paired-hist", "herm", "K>L", "plain"])
+def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
+    """One block per sequence: the backward in forward time (``monarch_hbm_bwd._direct``: g and v read by their
+    column passes, a correlation with the filter, du and d(pre) from the last inverse pass, d(bias) as dk's lag
+    0) against the reversed route (DNACONV_HBM_DIRECT=0) and the direct sum's autograd, fp32."""
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    gates = spy_launches(monkeypatch, bwd, "_gates_kernel")
+    inputs = spy_launches(monkeypatch, bwd, "_inputs_kernel")
+    conj = spy_launches(monkeypatch, bwd, "_row_dk_kernel", record=lambda kw: kw["CONJ"])
+    last = spy_launches(monkeypatch, hbm, "_col_inv_kernel", record=lambda kw: (kw["LAST"], kw["GRADS"]))
+    u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, torch.float32, gated, seed=41)
+    dy = torch.randn(B, D, L, device=DEVICE)
+    ref = [None if x is None else x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    h = None if hist is None else hist.cpu().double()
+    (naive_conv_direct(*ref, history=h) * dy.cpu().double()).sum().backward()
+    out = {}
+    for env in ("1", "0"):
+        monkeypatch.setenv("DNACONV_HBM_DIRECT", env)
+        for seen in (gates, inputs, conj, last):
+            seen.clear()
+        xs = [None if x is None else x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+        (monarch_fftconv(*xs, history=hist) * dy).sum().backward()
+        direct = env == "1"
+        assert conj == [direct] and len(gates) == len(inputs) == (not direct)
+        assert last[-1] == (True, direct)  # the backward's last inverse pass
+        out[env] = [None if x is None else x.grad.cpu().double() for x in xs]
+        for x, r, name in zip(out[env], ref, ["du", "dk", "dbias", "dpre", "dpost"]):
+            if x is not None:
+                assert_close(x, r.grad, rtol=1e-5, name=f"{name} direct={env}")
+    assert not torch.equal(out["1"][0], out["0"][0])  # two different computations
+
+
+@pytest.mark.parametrize(
+    "B,D,L,K,max_row",
+    [(3, 2, 4001, 4001, 0), (1, 2, 8192, 8192, 0), (1, 3, 20_000, 20_000, 256)],
+    ids=["paired", "herm-24-rows-for-20", "two-levels-herm"],
+)
+def test_hbm_backward_keeps_v(B, D, L, K, max_row, monkeypatch):
+    """The direct backward's dk from v's spectrum as the forward's row pass kept it (``_row_kernel``'s KEEP,
+    ``_row_dk_kernel``'s SAVED: no column pass or transform of v in the backward) against v transformed there
+    (DNACONV_HBM_KEEP_V=0) and the direct sum's autograd, fp32 (the budget forced: fp32's spectra are 8 bytes a
+    point): paired, one sequence whose forward keeps 24 rows a segment and whose backward reads 20 (read in
+    place), and through two column levels."""
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
+    if max_row:
+        monkeypatch.setattr(plan_mod, "MAX_ROW", max_row)
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    monkeypatch.setenv("DNACONV_HBM_ONE", "1")
+    real = monarch_mod._v_budget
+    monkeypatch.setattr(monarch_mod, "_v_budget", lambda *a: None if real(*a) is None else 1 << 40)
+    keep = spy_launches(monkeypatch, hbm, "_row_kernel", record=lambda kw: kw.get("KEEP", False))
+    saved = spy_launches(monkeypatch, bwd, "_row_dk_kernel", record=lambda kw: (kw["SAVED"], kw["VROWS"]))
+    cols = spy_launches(monkeypatch, hbm, "_col_fwd_kernel", record=lambda kw: kw["FIRST"])
+    u, k, bias, pre, post, _ = _inputs(B, D, L, K, 0, torch.float32, seed=43)
+    dy = torch.randn(B, D, L, device=DEVICE)
+    ref = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    for env in ("1", "0"):
+        monkeypatch.setenv("DNACONV_HBM_KEEP_V", env)
+        for seen in (keep, saved, cols):
+            seen.clear()
+        xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+        (monarch_fftconv(*xs) * dy).sum().backward()
+        f = bwd._backward_frame(hbm_plan(L, K, kind="hbm_bwd"), B, D, L)
+        rows = hbm._forward_frame(hbm_plan(L, K), B, D, L).rows
+        assert keep[0] is (env == "1") and saved == [(True, rows) if env == "1" else (False, None)]
+        assert cols.count(True) == (2 if env == "1" else 3)  # u's, g's (and v's) first column passes
+        for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
+            assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=f"{name} keep={env}")
+    if B == 1 and not max_row:
+        assert (rows, f.rows) == (24, 20)
+
+
+def test_hbm_backward_keeps_v_half_two_levels(monkeypatch):
+    """bf16 through two column levels (an fp32 intermediate): v's spectrum is kept in fp16 all the same, and the
+    gradients stay within 2x the error of the torch.fft reference's autograd in bf16 (as
+    ``test_hbm_backward_bf16_within_2x_torch``)."""
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
+    monkeypatch.setattr(plan_mod, "MAX_ROW", 256)
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    monkeypatch.setenv("DNACONV_HBM_ONE", "1")
+    kept = spy_launches(monkeypatch, hbm, "_row_kernel", record=lambda kw: kw.get("vr_ptr"))
+    saved = spy_launches(monkeypatch, bwd, "_row_dk_kernel", record=lambda kw: kw["SAVED"])
+    L = 20_000
+    assert len(hbm_plan(L, L).cols) == 2
+    *xs, _ = _inputs(1, 3, L, L, 0, torch.bfloat16, seed=44)
+    _bf16_grads_within_2x_torch(xs, None, torch.randn(1, 3, L, device=DEVICE, dtype=torch.bfloat16))
+    assert kept[0].dtype == torch.float16 and saved == [True]
+
+
+def test_v_budget(monkeypatch):
+    """``monarch._v_budget``: the bytes left of torch.fft's autograd's two spectra (8 (B + 1) D (n / 2 + 1) at n =
+    ``fft_size``) after what the forward keeps already, only for the HBM forward with the HBM backward on the
+    same transform, dense, without history, the skip term folded; and a forward under that budget keeps v's
+    spectrum only for one block a sequence."""
+    import dnaconv.kernels.fftconv.monarch_hbm as hbm
+
+    u = torch.zeros(4, 2, 4001)
+    k, bias = torch.zeros(2, 4001), torch.zeros(2)
+    plan, other = hbm_plan(4001, 4001), hbm_plan(4001, 2000)
+    n = monarch_mod.fft_size(4001, 4001, 0)
+    assert monarch_mod._v_budget(u, k, 0, plan, "hbm", plan, 1.0, bias, 100) == 8 * 5 * 2 * (n // 2 + 1) - 100
+    assert monarch_mod._v_budget(u, k, 0, plan, "fused", plan, 1.0, bias, 0) is None
+    assert monarch_mod._v_budget(u, k, 0, plan, "hbm", other, 1.0, bias, 0) is None
+    assert monarch_mod._v_budget(u, k, 0, plan, "hbm", plan, 0.5, bias, 0) is None
+    assert monarch_mod._v_budget(u, k, 10, plan, "hbm", plan, 1.0, bias, 0) is None
+    monkeypatch.setenv("DNACONV_HBM_FOLD", "0")
+    assert monarch_mod._v_budget(u, k, 0, plan, "hbm", plan, 1.0, bias, 0) is None
+    assert monarch_mod._v_budget(u, k, 0, plan, "hbm", plan, 1.0, None, 0) is not None
+    monkeypatch.delenv("DNACONV_HBM_FOLD")
+    u, k = torch.randn(2, 2, 4001, device=DEVICE), torch.randn(2, 4001, device=DEVICE)
+    y, kept = hbm.hbm_fftconv_fwd(u, k, keep_v=1 << 30)
+    assert kept is not None and kept[3] == hbm._forward_frame(plan, 2, 2, 4001).rows
+    assert torch.equal(y, hbm.hbm_fftconv_fwd(u, k))
+    assert hbm.hbm_fftconv_fwd(u, k, keep_v=1000)[1] is None  # over the budget
+    u, k = torch.randn(1, 2, 30_000, device=DEVICE), torch.randn(2, 3000, device=DEVICE)
+    assert hbm.hbm_fftconv_fwd(u, k, keep_v=1 << 30)[1] is None  # several blocks
+
+
+@pytest.mark.parametrize(
+    "B,D,L,K,H", SHAPES[:2] + [(3, 2, 4001, 4001, 0), (1, 3, 5001, 5001, 0)], ids=IDS[:2] + ["paired", "herm"]
+)
 def test_hbm_backward_bf16_within_2x_torch(B, D, L, K, H, monkeypatch):
     """The HBM backward in bf16 (g and the intermediates' products in fp16 operands) against the direct sum
-    in fp64, within 2x the error of the torch.fft reference's autograd in bf16 (at least 1e-2 allowed)."""
+    in fp64, within 2x the error of the torch.fft reference's autograd in bf16 (at least 1e-2 allowed): the
+    reversed route (several blocks) and the direct one (one block a sequence: d(bias) from dk's lag 0)."""
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
-    u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, torch.bfloat16, seed=5)
-    dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16)
+    *xs, hist = _inputs(B, D, L, K, H, torch.bfloat16, seed=5)
+    _bf16_grads_within_2x_torch(xs, hist, torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16))
+
+
+def _bf16_grads_within_2x_torch(inputs, hist, dy):
+    """The gradients of ``monarch_fftconv`` on the bf16 ``inputs`` (u, k, bias, pre, post) against the direct
+    sum's in fp64, within 2x the error of the torch.fft reference's autograd in bf16 (at least 1e-2 allowed)."""
     grads = []
     for fn in (monarch_fftconv, naive_fftconv, naive_conv_direct):
         exact = fn is naive_conv_direct
-        xs = [
-            (x.cpu().double() if exact else x).detach().clone().requires_grad_()
-            for x in (u, k, bias, pre, post)
-        ]
+        xs = [(x.cpu().double() if exact else x).detach().clone().requires_grad_() for x in inputs]
         h = None if hist is None else hist.cpu().double() if exact else hist
         (fn(*xs, history=h) * (dy.cpu().double() if exact else dy)).float().sum().backward()
         grads.append([x.grad.cpu().double() for x in xs])
@@ -614,6 +755,9 @@ def test_backward_takes_the_forwards_spectrum(B, D, L, K, hbm, small, monkeypatc
     if hbm:
         monkeypatch.setenv("DNACONV_HBM_BWD", "1")
         monkeypatch.setenv("DNACONV_HBM_ONE", "1")
+    # v's spectrum is kept within what the filter spectrum leaves of the budget (``monarch._v_budget``), so
+    # sharing decides whether it is kept: not here (``test_hbm_backward_keeps_v``)
+    monkeypatch.setenv("DNACONV_HBM_KEEP_V", "0")
     route = dispatch._route(L, K, 0, torch.bfloat16, True, 1.0, B * D * L, B)
     assert bool(route[0].cols) == hbm and route[1][0] == ("hbm" if hbm else "fused")
     if B == 1:
