@@ -41,6 +41,8 @@
 #                                            v's spectrum kept by the forward vs not; peak and held memory; tests
 #   bash pipelines/h200_kernels.sh p19      the training shape's fwd+bwd with v's spectrum kept or not (rounds, launches,
 #                                            host time); v kept in fp16 through two column levels; then every README row
+#   bash pipelines/h200_kernels.sh f19      the direct HBM backward over several blocks vs one block only vs reversed;
+#                                            every README row on session 19's code; the direct backward's GPU tests
 #   bash pipelines/h200_kernels.sh t18      session 18's README table on its final code (every row)
 #   bash pipelines/h200_kernels.sh x18 DIR  the working tree's kernels vs DIR's (alternating processes): the spectrum's taps
 #                                            unscaled, dk's 1/N in its row pass, one sequence's dk unsummed; tests
@@ -1427,6 +1429,24 @@ PY
   gpu_tests tests/kernels/test_fftconv_hbm.py \
     "direct or keeps_v or v_budget or bf16_within or takes_the_forwards or hermitian_half or dk_through" \
     "${TEST_S:-200}"
+  exit 0
+fi
+if [ "${1:-}" = f19 ]; then
+  # Session 19: the HBM backward in forward time over several blocks (blocks that output their first C
+  # positions: ANTI; the default) vs only where a sequence is one block (DNACONV_HBM_DIRECT=one) vs the
+  # reversed route (=0), fwd+bwd two rounds interleaved, partial filters; then every README row (as t18) and
+  # the direct backward's GPU tests (DNACONV_TEST_WORKERS=4).
+  timeout "${SWEEP_S:-200}" python3 - <<'PY' 2>&1 | tee "$OUT/f19.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"rev": {"DNACONV_HBM_DIRECT": "0"}, "one": {"DNACONV_HBM_DIRECT": "one"}, "direct": {}}
+fwd_bwd_sweeps(((1, 64, 1 << 20, 65536, C), (1, 32, 2300000, 16384, C), (1, 32, 2300000, 4096, C),
+                (1, 32, 2300000, 1024, C)), reps=2)
+PY
+  bench_table "${TABLE_S:-330}" $TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536 \
+    --case full:1:2048:32768:32768 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
+    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
+    --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
+  gpu_tests tests/kernels/test_fftconv_hbm.py "direct or v_read_reversed or saved_z or dk_programs" "${TEST_S:-60}"
   exit 0
 fi
 if [ "${1:-}" = p19 ]; then

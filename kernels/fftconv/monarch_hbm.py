@@ -129,6 +129,16 @@ def _first_time(start, OWNED: tl.constexpr, REV: tl.constexpr):
 
 
 @triton.jit
+def _last_time(start, C, L, OWNED: tl.constexpr, ANTI: tl.constexpr):
+    """The end of the times a block's column pass reads (``_load_gated``'s L): OWNED with ANTI (a block that
+    outputs its first C positions, ``_col_fwd_kernel``), the block's last output's time + 1; else L."""
+    if OWNED and ANTI:
+        return tl.minimum(start + C, L)
+    else:
+        return L
+
+
+@triton.jit
 def _over_tile_scale(xr, xi, scale_ptr):
     """A [P, G] tile of an fp16 intermediate: (xr, xi) over the power of two that brings their largest
     magnitude to at most 1, which is stored at scale_ptr."""
@@ -163,7 +173,7 @@ def _col_fwd_kernel(
     HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr, PAIR: tl.constexpr = False,
     OWNED: tl.constexpr = False, REV: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
     SCALED: tl.constexpr = False, SCALED_IN: tl.constexpr = False, CIN: tl.constexpr = 64,
-    LIVE: tl.constexpr = 0,
+    LIVE: tl.constexpr = 0, ANTI: tl.constexpr = False,
 ):  # fmt: skip
     """One column pass, in place on (xr, xi) [segments, R, P, S] (NS points a segment); FIRST reads the gated
     input instead, and stores its rows k_p < R0 (``_Frame``'s HERM: R0 = about P / 2). PAIR: a segment of the
@@ -174,7 +184,9 @@ def _col_fwd_kernel(
     its max |x| to at most 1, kept at cs[(segment R + r) n_sblk + column block]. SCALED_IN (the second of two
     column levels): its input is the first level's fp16 tiles, point s' = p S + s of row r there times
     csin[segment n_sblk_in + s' // CIN]. LIVE (FIRST, > 0): the input is zero outside rows P0 ... P0 + LIVE - 1
-    (``_live_rows``), so only those rows are loaded and the product takes only F_P's columns there."""
+    (``_live_rows``), so only those rows are loaded and the product takes only F_P's columns there. ANTI (the
+    direct backward over several blocks, ``monarch_hbm_bwd``): a block outputs its first C positions and reads
+    the K' - 1 after them (block position m is time block * C + m); OWNED then reads m < C only."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
@@ -185,15 +197,15 @@ def _col_fwd_kernel(
     if FIRST and PAIR:  # two real segments of channel d as one complex one
         d = seg // NP
         bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
-        t = _owned_times(start + pin * S + s - KM1, pin * S + s, L, KM1, OWNED, REV)
+        t = _owned_times(start + pin * S + s - (0 if ANTI else KM1), pin * S + s, L, KM1, OWNED, REV)
         va = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
-                         hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST,
-                         _first_time(start, OWNED, REV))  # fmt: skip
+                         hist_ptr + bd.to(tl.int64) * H, t, _last_time(start, C, L, OWNED, ANTI), H, HAS_PRE,
+                         HAS_HIST, _first_time(start, OWNED, REV))  # fmt: skip
         bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
-        t = _owned_times(start + pin * S + s - KM1, pin * S + s, L, KM1, OWNED, REV)
+        t = _owned_times(start + pin * S + s - (0 if ANTI else KM1), pin * S + s, L, KM1, OWNED, REV)
         vb = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
-                         hist_ptr + bd.to(tl.int64) * H, t, L, H, HAS_PRE, HAS_HIST,
-                         _first_time(start, OWNED, REV))  # fmt: skip
+                         hist_ptr + bd.to(tl.int64) * H, t, _last_time(start, C, L, OWNED, ANTI), H, HAS_PRE,
+                         HAS_HIST, _first_time(start, OWNED, REV))  # fmt: skip
         sv = _scale2(tl.maximum(tl.abs(va), tl.abs(vb)), PRECISION)
         va = va / sv
         vb = vb / sv
@@ -202,14 +214,14 @@ def _col_fwd_kernel(
     elif FIRST:  # R = 1: block position m = p S + s is time block * C + m - KM1
         bd = seg // n_blocks
         start = (seg % n_blocks) * C
-        t = _owned_times(start + pin * S + s - KM1, pin * S + s, L, KM1, OWNED, REV)
+        t = _owned_times(start + pin * S + s - (0 if ANTI else KM1), pin * S + s, L, KM1, OWNED, REV)
         row = bd.to(tl.int64) * L
         v = _load_gated(
             u_ptr + row,
             pre_ptr + row,
             hist_ptr + bd.to(tl.int64) * H,
             t,
-            L,
+            _last_time(start, C, L, OWNED, ANTI),
             H,
             HAS_PRE,
             HAS_HIST,
@@ -432,13 +444,17 @@ def _filter_back(xr, xi, kr, ki, sx, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr
 
 
 @triton.jit
-def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D, L, KM1,
+def _store_out(y, t, m, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D, L, C, KM1,
                HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr,
-               STORE_Z: tl.constexpr, GRADS: tl.constexpr = False):  # fmt: skip
-    """out = post * (y + bias * v) of row bd at times t (block positions m), where valid (m >= KM1, t < L);
-    STORE_Z: and z = y + bias * v (for the backward's d(post)). GRADS (the direct backward's dv, see
-    ``monarch_hbm_bwd``): y is dv; du = dv * pre goes to y_ptr and (HAS_PRE) d(pre) = dv * u to z_ptr."""
-    valid = (m >= KM1) & (t < L)
+               STORE_Z: tl.constexpr, GRADS: tl.constexpr = False, ANTI: tl.constexpr = False):  # fmt: skip
+    """out = post * (y + bias * v) of row bd at times t (block positions m), where valid (m >= KM1, t < L;
+    ANTI: m < C, see ``_col_fwd_kernel``); STORE_Z: and z = y + bias * v (for the backward's d(post)). GRADS
+    (the direct backward's dv, see ``monarch_hbm_bwd``): y is dv; du = dv * pre goes to y_ptr and (HAS_PRE)
+    d(pre) = dv * u to z_ptr."""
+    if ANTI:
+        valid = (m < C) & (t < L)
+    else:
+        valid = (m >= KM1) & (t < L)
     row = bd.to(tl.int64) * L
     if GRADS:
         if HAS_PRE:
@@ -467,7 +483,7 @@ def _col_inv_kernel(
     HAS_PRE: tl.constexpr, HAS_POST: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     PAIR: tl.constexpr = False, STORE_Z: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
     HERM: tl.constexpr = False, SCALE_IN: tl.constexpr = 0, SCALE_OUT: tl.constexpr = False,
-    CIN: tl.constexpr = 64, LIVE: tl.constexpr = 0, GRADS: tl.constexpr = False,
+    CIN: tl.constexpr = 64, LIVE: tl.constexpr = 0, GRADS: tl.constexpr = False, ANTI: tl.constexpr = False,
 ):  # fmt: skip
     """The inverse of a column pass (conjugate twiddles, then conj(F_P) down the columns), in place; LAST
     takes the real part (PAIR: and the imaginary part, the pair's second segment, see ``_col_fwd_kernel``) and
@@ -478,7 +494,8 @@ def _col_inv_kernel(
     (p, s) is x times the second level's tile scale cs[(segment R_IN + p) n_sblk_in + (s % S_IN) // CIN];
     SCALE_OUT (the middle pass) stores its tile over a power of two, at cs (as ``_col_fwd_kernel``). LIVE
     (LAST, > 0): the block outputs only at rows P0 ... P0 + LIVE - 1 (``_live_rows``), so only those rows of
-    conj(F_P) are taken and only they are written."""
+    conj(F_P) are taken and only they are written. GRADS: the result is the direct backward's dv
+    (``_store_out``); ANTI: the block outputs its first C positions (``_col_fwd_kernel``)."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)
@@ -513,16 +530,18 @@ def _col_inv_kernel(
     if LAST and PAIR:
         d = seg // NP
         bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
-        _store_out(yr, start + po * S + s - KM1, po * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
-                   z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z, GRADS)  # fmt: skip
+        t0 = start - (0 if ANTI else KM1)
+        _store_out(yr, t0 + po * S + s, po * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D, L,
+                   C, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z, GRADS, ANTI)  # fmt: skip
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
         bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
-        _store_out(yi, start + po * S + s - KM1, po * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
-                   z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z, GRADS)  # fmt: skip
+        t0 = start - (0 if ANTI else KM1)
+        _store_out(yi, t0 + po * S + s, po * S + s, bd, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr, z_ptr, D, L,
+                   C, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z, GRADS, ANTI)  # fmt: skip
     elif LAST:
-        _store_out(yr, (seg % n_blocks) * C + po * S + s - KM1, po * S + s, seg // n_blocks, u_ptr, pre_ptr,
-                   post_ptr, bias_ptr, y_ptr, z_ptr, D, L, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z,
-                   GRADS)  # fmt: skip
+        t0 = (seg % n_blocks) * C - (0 if ANTI else KM1)
+        _store_out(yr, t0 + po * S + s, po * S + s, seg // n_blocks, u_ptr, pre_ptr, post_ptr, bias_ptr, y_ptr,
+                   z_ptr, D, L, C, KM1, HAS_PRE, HAS_POST, HAS_BIAS, STORE_Z, GRADS, ANTI)  # fmt: skip
     else:
         yi = (_mm(fr, zi, PRECISION) - _mm(fi, zr, PRECISION)) * sz
         if SCALE_OUT:
@@ -788,10 +807,12 @@ def _live_rows(f: _Frame, lo: int, hi: int, inverse: bool = False) -> tuple[int,
     return (min(first, p - live), live) if live < p else (0, 0)
 
 
-def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, cs=None):
+def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, cs=None, anti=False):
     """The forward column passes into x = (xr, xi); the first reads the gated input (``_col_fwd_kernel``: at
-    the blocks' own outputs only where ``owned``, reversed in time where ``rev``). ``cs``: an fp16 x, each
-    level's tile scales (``_Frame.scales``, ``_half_intermediate``)."""
+    the blocks' own outputs only where ``owned``, reversed in time where ``rev``, blocks that output their
+    first C positions where ``anti``). ``cs``: an fp16 x, each level's tile scales (``_Frame.scales``,
+    ``_half_intermediate``)."""
+    assert not anti or (history is None and not rev and f.n_blocks > 1)
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     p0, live = _live_rows(f, f.km1 if owned or H == 0 else max(f.km1 - H, 0), f.km1 + L)
@@ -804,17 +825,21 @@ def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, c
             P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
             PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(),
             SCALED=cs is not None, SCALED_IN=cs is not None and i > 0, CIN=g_in, LIVE=live if i == 0 else 0,
-            num_warps=4,
+            ANTI=anti and i == 0, num_warps=4,
         )  # fmt: skip
 
 
-def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, scales=None, grads=False):
+def _inverse_columns(
+    f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, scales=None, grads=False, anti=False
+):
     """The inverse column passes from x; the last writes y = post * (conv + bias v) (``_col_inv_kernel``).
     ``scales``: an fp16 x, (cs, rs) of ``_Frame.scales`` (``_half_intermediate``): the first pass reads the
     row pass's row scales, a later one the level after it's tile scales, which a middle pass writes.
     ``grads`` (the direct backward, ``monarch_hbm_bwd``): the result is dv; y = du = dv * pre and, with a
-    pre-gate, z = d(pre) = dv * u (no bias, no post-gate)."""
+    pre-gate, z = d(pre) = dv * u (no bias, no post-gate); ``anti``: blocks that output their first C
+    positions (``_col_fwd_kernel``)."""
     assert not grads or (bias is None and post_gate is None)
+    assert not anti or f.n_blocks > 1
     B, D, L = u.shape
     n = len(f.levels)
     p0, live = _live_rows(f, f.km1, f.km1 + L, inverse=True)
@@ -828,9 +853,9 @@ def _inverse_columns(f: _Frame, x, u, bias, pre_gate, post_gate, y, z, prec, sca
             z if z is not None else u, rs, cs[min(i + 1, n - 1)] if mode == 2 else cs[i], D, L, f.C, f.km1,
             f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n, f.rows, r_in, s_in, s_in // g_in, p0,
             P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
-            HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0, PRECISION=prec,
+            HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0 and not grads, PRECISION=prec,
             FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, SCALE_IN=mode, SCALE_OUT=scales is not None and i > 0,
-            CIN=g_in, LIVE=live if i == 0 else 0, GRADS=grads and i == 0, num_warps=4,
+            CIN=g_in, LIVE=live if i == 0 else 0, GRADS=grads and i == 0, ANTI=anti and i == 0, num_warps=4,
         )  # fmt: skip
 
 

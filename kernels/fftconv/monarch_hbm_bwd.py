@@ -303,9 +303,11 @@ def _backward_frame(plan, B: int, D: int, L: int) -> _Frame:
 
 def _direct(f: _Frame, bias, fold: bool) -> bool:
     """Whether the backward runs in forward time (``hbm_fftconv_bwd``'s direct route: no reversed copies, no
-    gates or inputs kernel): where the sequence is one block (a full-length filter), and the skip term folds
-    into the spectrum (or there is none). DNACONV_HBM_DIRECT=0 keeps the reversed route (sweeps)."""
-    return f.n_blocks == 1 and (bias is None or fold) and os.environ.get("DNACONV_HBM_DIRECT") != "0"
+    gates or inputs kernel): where the skip term folds into the spectrum (or there is none).
+    DNACONV_HBM_DIRECT=0 keeps the reversed route, =one takes the direct one only where a sequence is one
+    block (sweeps)."""
+    env = os.environ.get("DNACONV_HBM_DIRECT")
+    return (bias is None or fold) and env != "0" and (env != "one" or f.n_blocks == 1)
 
 
 def hbm_fftconv_bwd(
@@ -334,11 +336,12 @@ def hbm_fftconv_bwd(
     x, w = f.buffers(u.device, inter), None if saved else f.buffers(u.device, inter)
     csx, rs = f.scales(u.device) if half else (None, None)  # g's tile scales, its convolution's row scales
     csw = [torch.empty_like(c) for c in csx] if half and not saved else None  # v's tile scales
+    anti = direct and f.n_blocks > 1  # blocks that output their first C positions (module doc)
     if direct:  # g = dy post and v = u pre read in forward time by their column passes
         dpost = None if post_gate is None else (dy * z).to(post_gate.dtype)
-        _columns(f, x, dy, post_gate, None, prec, cs=csx)
+        _columns(f, x, dy, post_gate, None, prec, cs=csx, anti=anti)
         if not saved:
-            _columns(f, w, u, pre_gate, None, prec, cs=csw)
+            _columns(f, w, u, pre_gate, None, prec, owned=anti, cs=csw, anti=anti)
     else:
         n_tblk = cdiv(L, BLOCK)
         dpost = torch.empty_like(post_gate) if post_gate is not None else None
@@ -381,7 +384,7 @@ def hbm_fftconv_bwd(
     du = torch.empty_like(u)
     dpre = torch.empty_like(pre_gate) if pre_gate is not None else None
     if direct:  # dv in forward time: du = dv pre and d(pre) = dv u from the last inverse pass
-        _inverse_columns(f, x, u, None, pre_gate, None, du, dpre, prec, scales, grads=True)
+        _inverse_columns(f, x, u, None, pre_gate, None, du, dpre, prec, scales, grads=True, anti=anti)
     else:
         dv_rev = torch.empty_like(u)
         _inverse_columns(f, x, g_rev, None if fold else bias, None, None, dv_rev, None, prec, scales)

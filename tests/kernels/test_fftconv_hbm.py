@@ -260,25 +260,31 @@ def test_hbm_backward_v_read_reversed(monkeypatch):
     """DNACONV_HBM_VREV=0: v's column pass reads u and pre in reversed order itself (no reversed copy of v from
     the gates kernel): paired segments with history, and one block per sequence."""
     monkeypatch.setenv("DNACONV_HBM_VREV", "0")
+    monkeypatch.setenv("DNACONV_HBM_DIRECT", "0")  # the reversed route's
     test_hbm_backward(*SHAPES[1], True, monkeypatch)
     test_hbm_backward(*BWD[-1], monkeypatch)
 
 
 # one block per sequence: a full-length filter paired across an odd batch with history, one sequence on a
-# HERM frame, a filter longer than the sequence, and no gates or bias
+# HERM frame, a filter longer than the sequence, and no gates or bias; several blocks: one sequence's paired,
+# two sequences' with history
 DIRECT = [
     (3, 2, 4001, 4001, 1500, True),
     (1, 3, 5001, 5001, 0, True),
     (1, 2, 3000, 9000, 0, True),
     (2, 3, 4001, 4001, 0, False),
+    (1, 3, 30_000, 3000, 0, True),
+    (2, 3, 14_000, 2500, 2600, True),
 ]
+DIRECT_IDS = ["paired-hist", "herm", "K>L", "plain", "blocks", "blocks-hist"]
 
 
-@pytest.mark.parametrize("B,D,L,K,H,gated", DIRECT, ids=["paired-hist", "herm", "K>L", "plain"])
+@pytest.mark.parametrize("B,D,L,K,H,gated", DIRECT, ids=DIRECT_IDS)
 def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
-    """One block per sequence: the backward in forward time (``monarch_hbm_bwd._direct``: g and v read by their
-    column passes, a correlation with the filter, du and d(pre) from the last inverse pass, d(bias) as dk's lag
-    0) against the reversed route (DNACONV_HBM_DIRECT=0) and the direct sum's autograd, fp32."""
+    """The backward in forward time (``monarch_hbm_bwd._direct``: g and v read by their column passes, a
+    correlation with the filter, du and d(pre) from the last inverse pass, d(bias) as dk's lag 0; over several
+    blocks, blocks that output their first C positions, ANTI) against the reversed route
+    (DNACONV_HBM_DIRECT=0) and the direct sum's autograd, fp32."""
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
     import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
 
@@ -286,7 +292,10 @@ def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
     gates = spy_launches(monkeypatch, bwd, "_gates_kernel")
     inputs = spy_launches(monkeypatch, bwd, "_inputs_kernel")
     conj = spy_launches(monkeypatch, bwd, "_row_dk_kernel", record=lambda kw: kw["CONJ"])
-    last = spy_launches(monkeypatch, hbm, "_col_inv_kernel", record=lambda kw: (kw["LAST"], kw["GRADS"]))
+    last = spy_launches(
+        monkeypatch, hbm, "_col_inv_kernel", record=lambda kw: (kw["LAST"], kw["GRADS"], kw["ANTI"])
+    )
+    blocks = bwd._backward_frame(hbm_plan(L, K, H, kind="hbm_bwd"), B, D, L).n_blocks
     u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, torch.float32, gated, seed=41)
     dy = torch.randn(B, D, L, device=DEVICE)
     ref = [None if x is None else x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
@@ -301,7 +310,7 @@ def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
         (monarch_fftconv(*xs, history=hist) * dy).sum().backward()
         direct = env == "1"
         assert conj == [direct] and len(gates) == len(inputs) == (not direct)
-        assert last[-1] == (True, direct)  # the backward's last inverse pass
+        assert last[-1] == (True, direct, direct and blocks > 1)  # the backward's last inverse pass
         out[env] = [None if x is None else x.grad.cpu().double() for x in xs]
         for x, r, name in zip(out[env], ref, ["du", "dk", "dbias", "dpre", "dpost"]):
             if x is not None:
