@@ -43,6 +43,7 @@
 #                                            host time); v kept in fp16 through two column levels; then every README row
 #   bash pipelines/h200_kernels.sh f19      the direct HBM backward over several blocks vs one block only vs reversed;
 #                                            every README row on session 19's code; the direct backward's GPU tests
+#   bash pipelines/h200_kernels.sh g19      GPU tests of the direct HBM backward and v's kept spectrum; gradients on the grid
 #   bash pipelines/h200_kernels.sh t18      session 18's README table on its final code (every row)
 #   bash pipelines/h200_kernels.sh x18 DIR  the working tree's kernels vs DIR's (alternating processes): the spectrum's taps
 #                                            unscaled, dk's 1/N in its row pass, one sequence's dk unsummed; tests
@@ -1429,6 +1430,14 @@ PY
   gpu_tests tests/kernels/test_fftconv_hbm.py \
     "direct or keeps_v or v_budget or bf16_within or takes_the_forwards or hermitian_half or dk_through" \
     "${TEST_S:-200}"
+  exit 0
+fi
+if [ "${1:-}" = g19 ]; then
+  # Session 19: the GPU tests of the direct HBM backward (one block and several, ANTI), v's spectrum kept by
+  # the forward, and the gradients on the issue's grid where the direct route runs (DNACONV_TEST_WORKERS=4).
+  gpu_tests "tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py" \
+    "direct or keeps_v or dk_through or (test_hbm_backward and (gated or plain)) or (gradients_on_the_grid and (L4096-K4096 or L65536-K65536 or L1048576-K1048576 or L1048576-K65536 or L2300000-K16384 or L2300000-K4096)) or test_hbm_backward_one_sequence[L65536]" \
+    "${TEST_S:-380}"
   exit 0
 fi
 if [ "${1:-}" = f19 ]; then

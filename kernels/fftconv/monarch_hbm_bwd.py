@@ -7,7 +7,21 @@ With g = dy * post and v = u * pre (the gated input):
     du = dv * pre,  d(pre) = dv * u,  d(bias) = sum g v
     dk[s]   = sum over batch and t of g[t] v[t - s]   (history before t = 0)
 
-``_gates_kernel`` reads dy, post, z, u and pre once and writes d(post), g reversed in u's dtype (the
+**The direct route** (``_direct``: wherever the skip term folds into the filter spectrum, as it does by
+default) stays in forward time. dv[t] = sum_s k[s] g[t + s] + bias g[t] is a correlation: in a frame, the
+spectrum of g times the conjugate of the (folded) filter spectrum; dk[s] = sum_t g[t] v[t - s] is G conj(V)
+summed over blocks. Where a sequence is one block (a full-length filter) its frame is the forward's: the
+sequence at positions KM1 ... KM1 + L - 1 after zeros, which neither correlation wraps into. Over several
+blocks each block outputs its first C positions and reads the K' - 1 after them (ANTI, ``_col_fwd_kernel``;
+v only at the C it outputs). g's column pass reads dy and post, v's reads u and pre (both gated, ascending,
+vectorised), the row pass takes the conjugate spectrum (``_row_dk_kernel``'s CONJ), and the last inverse
+pass writes du = dv pre and d(pre) = dv u (``_store_out``'s GRADS); d(bias) = sum g v is dk's lag 0 and
+d(post) = dy z one torch op. No gates or inputs kernel, no reversed copies. Where the forward kept v's
+spectrum (``hbm_fftconv_fwd``'s ``keep_v``: one block, ``monarch._v_budget``) the backward neither reads u
+and pre for v nor transforms it (SAVED).
+
+**The reversed route** (DNACONV_HBM_DIRECT=0, or a skip term left unfolded): ``_gates_kernel`` reads dy,
+post, z, u and pre once and writes d(post), g reversed in u's dtype (the
 convolution's input), v reversed in fp32 (for dk, ``_v_reversed``) and per-program partial sums of d(bias).
 One HBM convolution of the reversed g (time t' = L - 1 - t) then gives dv, and its row pass also gives dk:
 
@@ -302,10 +316,15 @@ def _backward_frame(plan, B: int, D: int, L: int) -> _Frame:
 
 
 def _direct(f: _Frame, bias, fold: bool) -> bool:
-    """Whether the backward runs in forward time (``hbm_fftconv_bwd``'s direct route: no reversed copies, no
-    gates or inputs kernel): where the skip term folds into the spectrum (or there is none).
-    DNACONV_HBM_DIRECT=0 keeps the reversed route, =one takes the direct one only where a sequence is one
-    block (sweeps)."""
+    """Whether the backward runs in forward time (the module doc's direct route: no reversed copies, no gates
+    or inputs kernel): where the skip term folds into the spectrum (or there is none). H200, 2026-11-30,
+    nineteenth session, fwd+bwd ms, bf16 gated, reversed vs direct (v's spectrum not kept), two rounds
+    interleaved (``h200_kernels.sh s19``, ``f19``): full L = 4K (16 x 1024) 3.226 vs 2.944, 16K (8 x 512)
+    3.170 vs 2.928, 64K (4 x 256) 4.289 vs 4.050, one sequence 1024 x 64K 5.427 vs 5.126, 2048 x 32K 5.087
+    vs 4.808, 2 x 32 x 1M 6.372 vs 6.167, 64 x 1M 7.096 vs 6.884, 2 x 8 x 4M 6.803 vs 6.647; several blocks
+    (ANTI) K = 64K at 1M x 64 4.184 vs 3.954, at L = 2.3M x 32 K = 16K 2.959 vs 2.737, K = 4096 2.704 vs
+    2.372, K = 1024 2.420 vs 2.085. DNACONV_HBM_DIRECT=0 keeps the reversed route, =one takes the direct one
+    only where a sequence is one block (sweeps)."""
     env = os.environ.get("DNACONV_HBM_DIRECT")
     return (bias is None or fold) and env != "0" and (env != "one" or f.n_blocks == 1)
 
