@@ -949,8 +949,8 @@ def _v_budget(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float, bias, k
     v. H200, 2026-11-30, nineteenth session, fwd+bwd ms, bf16 gated, v transformed by the backward vs kept,
     interleaved (``h200_kernels.sh s19``, ``p19``): full L = 4K (16 x 1024) 2.944 vs 2.665, 16K 2.928 vs
     2.656, 64K (4 x 256) 4.050 vs 3.549, one sequence 1024 x 64K 5.126 vs 4.716, 2048 x 32K 4.808 vs 4.438,
-    256 x 256K 6.910 vs 6.291, 64 x 1M 6.911 vs 6.289, 16 x 4M 7.362 vs 6.704; paired from 1M over the
-    budget (not kept). The training shape (16 x 128 x 8192, host-bound) 1.762 vs 1.724 (five rounds; its
+    256 x 256K 6.910 vs 6.291, 64 x 1M 6.911 vs 6.289, 16 x 4M 7.362 vs 6.704. Paired (B = 2) from 256K its
+    per-row scales put it 0.13-0.26 MB over the budget (not kept). The training shape (16 x 128 x 8192, host-bound) 1.762 vs 1.724 (five rounds; its
     GPU time 0.857 vs 0.817 ms). Held between forward and backward at full 4K: 0.31 vs 0.56 GiB (torch.fft's
     autograd 2.44). DNACONV_HBM_KEEP_V=0 turns it off (sweeps)."""
     from dnaconv.kernels.fftconv.monarch_hbm import _folds

@@ -346,7 +346,7 @@ def hbm_fftconv_bwd(
         z = hbm_fftconv_fwd(u, k, bias, pre_gate, None, history)  # conv + bias v, in u's dtype
     plan = plan or hbm_plan(L, K, kind="hbm_bwd")
     f = _backward_frame(plan, B, D, L)  # HERM: one sequence's one block
-    fold = _folds(bias)  # dv = conv(g', k) + bias g' = conv(g', k + bias delta)
+    fold = _folds(bias)  # dv's skip term bias g folds into the filter: k + bias delta
     direct = _direct(f, bias, fold)
     prec = _precision(u.dtype)
     half = _half_intermediate(u.dtype, plan)
@@ -429,10 +429,9 @@ def hbm_fftconv_bwd(
             taps = torch.fft.irfft(torch.complex(hs.real, hs.imag * conj), n=plan.n)[:, : plan.k_eff]
         else:
             taps = torch.fft.ifft(spec.index_select(1, _storage_of(plan, u.device)))[:, : plan.k_eff].real
-    if direct and bias is not None:  # d(bias) = sum g v: dk's lag 0 (the history reaches no lag 0)
-        dbias = taps[:, 0].to(bias.dtype, copy=True)  # a copy: dk takes the history's lags in place
-    elif direct:
-        dbias = None
+    if direct:  # d(bias) = sum g v: dk's lag 0 (the history reaches no lag 0); a copy, as dk takes the
+        # history's lags in place
+        dbias = None if bias is None else taps[:, 0].to(bias.dtype, copy=True)
     if K == plan.k_eff:
         dk = taps.contiguous()
     else:
