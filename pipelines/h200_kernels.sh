@@ -182,6 +182,11 @@ ONE_BLOCK_CASES="--case partial:1:64:1048576:65536 --case full:8:512:16384:16384
   --case full:2:32:1048576:1048576 --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304
   --case full:1:256:262144:262144 --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152
   --case full:1:16:4194304:4194304 --case partial:1:32:2300000:16384"
+# Every README row: the table's cases, then the one-block rows of full-length filters (t18, p19, f19, ...)
+ALL_ROWS="$TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536
+  --case full:1:2048:32768:32768 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576
+  --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144
+  --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304"
 # dnaconv bench fftconv in bf16 over the cases given (--case ...), else $TABLE_CASES (the README table's),
 # within $1 seconds -> $OUT/table.json and $OUT/table.txt
 bench_table() {
@@ -1451,10 +1456,7 @@ C = {"rev": {"DNACONV_HBM_DIRECT": "0"}, "one": {"DNACONV_HBM_DIRECT": "one"}, "
 fwd_bwd_sweeps(((1, 64, 1 << 20, 65536, C), (1, 32, 2300000, 16384, C), (1, 32, 2300000, 4096, C),
                 (1, 32, 2300000, 1024, C)), reps=2)
 PY
-  bench_table "${TABLE_S:-330}" $TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536 \
-    --case full:1:2048:32768:32768 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
-    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
-    --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
+  bench_table "${TABLE_S:-330}" $ALL_ROWS
   gpu_tests tests/kernels/test_fftconv_hbm.py "direct or v_read_reversed or saved_z or dk_programs" "${TEST_S:-60}"
   exit 0
 fi
@@ -1478,19 +1480,13 @@ for name, env in C.items():
 del u, k, bias, pre, post, dy
 fwd_bwd_sweeps(((1, 256, 1 << 18, 1 << 18, C), (1, 64, 1 << 20, 1 << 20, C), (1, 16, 1 << 22, 1 << 22, C)), reps=2)
 PY
-  bench_table "${TABLE_S:-330}" $TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536 \
-    --case full:1:2048:32768:32768 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
-    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
-    --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
+  bench_table "${TABLE_S:-330}" $ALL_ROWS
   exit 0
 fi
 if [ "${1:-}" = t18 ]; then
   # Session 18's README table on its final code: every row (the table's cases, then the one-block rows of
   # full-length filters).
-  bench_table 330 $TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536 \
-    --case full:1:2048:32768:32768 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
-    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
-    --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
+  bench_table 330 $ALL_ROWS
   exit 0
 fi
 if [ "${1:-}" = x18 ]; then
@@ -1628,10 +1624,7 @@ fwd_bwd_sweeps(((2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 1 << 20, C), (1, 
                 (4, 256, 65536, 65536, C), (8, 512, 16384, 16384, C), (1, 64, 1 << 20, 65536, C),
                 (1, 32, 2_300_000, 16384, C), (1, 32, 2_300_000, 1024, C), (16, 128, 8192, 8192, C)), reps=2)
 PY
-  bench_table 300 $TABLE_CASES --case full:4:256:65536:65536 --case full:1:1024:65536:65536 \
-    --case full:1:2048:32768:32768 --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
-    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
-    --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
+  bench_table 300 $ALL_ROWS
   gpu_tests "tests/kernels/test_fftconv_grid.py tests/kernels/test_fftconv_hbm.py" \
     "dk_through or (gradients_on_the_grid and (L65536-K65536 or L1048576-K1048576 or L262144 or L1048576-K65536 or L2300000-K16384 or L16384-)) or hbm_backward_one_sequence" \
     "${TEST_S:-100}"

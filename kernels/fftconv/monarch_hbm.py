@@ -321,8 +321,9 @@ def _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1: tl.constexpr, N2: 
 
 @triton.jit
 def _keep_rows(xr, xi, sx, vr_ptr, vi_ptr, vs_ptr, off, srow):
-    """Rows' spectra (xr, xi) [G, N1, N2] (times sx, a scalar) stored at off in v's dtype, sx at vs[srow]
-    ([G, 1, 1]): ``_row_kernel``'s KEEP. Their magnitudes are at most N1 N2 (the DFT of values of at most 1)."""
+    """``_row_kernel``'s KEEP: rows' spectra, (xr, xi) [G, N1, N2] times the scalar sx: (xr, xi) stored at off
+    in v's dtype, sx at vs[srow] ([G, 1, 1]). Their magnitudes are at most N1 N2 (the DFT of values of at
+    most 1)."""
     tl.store(vr_ptr + off, xr.to(vr_ptr.dtype.element_ty))
     tl.store(vi_ptr + off, xi.to(vi_ptr.dtype.element_ty))
     tl.store(vs_ptr + srow, sx + tl.zeros(srow.shape, dtype=tl.float32))
