@@ -953,10 +953,10 @@ def _v_budget(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float, bias, k
     per-row scales put it 0.13-0.26 MB over the budget (not kept). The training shape (16 x 128 x 8192, host-bound) 1.762 vs 1.724 (five rounds; its
     GPU time 0.857 vs 0.817 ms). Held between forward and backward at full 4K: 0.31 vs 0.56 GiB (torch.fft's
     autograd 2.44). DNACONV_HBM_KEEP_V=0 turns it off (sweeps)."""
-    from dnaconv.kernels.fftconv.monarch_hbm import _folds
-
     if kind != "hbm" or not plan.cols or H or fraction != 1 or os.environ.get("DNACONV_HBM_KEEP_V") == "0":
         return None
+    from dnaconv.kernels.fftconv.monarch_hbm import _folds
+
     if (bplan.cols, bplan.n1, bplan.n2, bplan.k_eff) != (plan.cols, plan.n1, plan.n2, plan.k_eff):
         return None
     if bias is not None and not _folds(bias):

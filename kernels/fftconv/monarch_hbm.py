@@ -953,10 +953,10 @@ def hbm_fftconv_fwd(
     kept = None
     # v's spectrum over a scale per row: fp16 with fp16 operands (its values at most N1 N2, ``_keep_rows``),
     # whatever the intermediate's dtype
-    vdtype = torch.float16 if prec == 2 else torch.float32
-    vbytes = f.n_seg * f.seg_n * 2 * vdtype.itemsize + 4 * f.n_seg * f.rows
-    if keep_v is not None and f.n_blocks == 1 and H == 0 and fraction == 1 and vbytes <= keep_v:
-        kept = (*f.buffers(u.device, vdtype), torch.empty(f.n_seg * f.rows, device=u.device), f.rows)
+    if keep_v is not None and f.n_blocks == 1 and H == 0 and fraction == 1:
+        vdtype = torch.float16 if prec == 2 else torch.float32
+        if f.n_seg * f.seg_n * 2 * vdtype.itemsize + 4 * f.n_seg * f.rows <= keep_v:
+            kept = (*f.buffers(u.device, vdtype), torch.empty(f.n_seg * f.rows, device=u.device), f.rows)
     _row_kernel[(f.n_seg * (f.rows // G),)](
         *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec),
         *((cs[-1], rs) if half else x), D, f.per, f.rows, f.rows // G, *where, *mirror_args(kfr, f, plan), 1.0,

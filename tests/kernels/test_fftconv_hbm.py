@@ -345,14 +345,14 @@ def test_hbm_backward_keeps_v(B, D, L, K, max_row, monkeypatch):
     dy = torch.randn(B, D, L, device=DEVICE)
     ref = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
     (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    f = bwd._backward_frame(hbm_plan(L, K, kind="hbm_bwd"), B, D, L)
+    rows = hbm._forward_frame(hbm_plan(L, K), B, D, L).rows
     for env in ("1", "0"):
         monkeypatch.setenv("DNACONV_HBM_KEEP_V", env)
         for seen in (keep, saved, cols):
             seen.clear()
         xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
         (monarch_fftconv(*xs) * dy).sum().backward()
-        f = bwd._backward_frame(hbm_plan(L, K, kind="hbm_bwd"), B, D, L)
-        rows = hbm._forward_frame(hbm_plan(L, K), B, D, L).rows
         assert keep[0] is (env == "1") and saved == [(True, rows) if env == "1" else (False, None)]
         assert cols.count(True) == (2 if env == "1" else 3)  # u's, g's (and v's) first column passes
         for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
