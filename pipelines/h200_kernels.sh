@@ -37,6 +37,8 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh s20      the filter spectrum gathered into the HBM backward's order vs computed twice; v's
+#                                            spectrum kept within torch.fft's held bytes (paired rows); memory; tests
 #   bash pipelines/h200_kernels.sh s19      the HBM backward in forward time for one block a sequence vs reversed, and with
 #                                            v's spectrum kept by the forward vs not; peak and held memory; tests
 #   bash pipelines/h200_kernels.sh p19      the training shape's fwd+bwd with v's spectrum kept or not (rounds, launches,
@@ -1413,6 +1415,27 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = s20 ]; then
+  # Session 20: the filter spectrum gathered into the HBM backward's order where its plan has the forward's N on
+  # another decomposition (monarch.relayout_spectrum; K = 64K at 1M, K = 16K at 2.3M) vs computed by each
+  # (DNACONV_SPECTRUM_SHARE=same), and v's spectrum kept within what torch.fft's autograd holds
+  # (monarch._reference_held: the paired rows from 256K) vs not kept (DNACONV_HBM_KEEP_V=0), fwd+bwd two rounds
+  # interleaved; peak and held memory; the GPU tests of what changed and the several-block direct backward's
+  # (DNACONV_TEST_WORKERS=4).
+  timeout "${SWEEP_S:-280}" python3 - <<'PY' 2>&1 | tee "$OUT/s20.txt"
+from dnaconv.pipelines.ab import fwd_bwd_peaks, fwd_bwd_sweeps
+S = {"same": {"DNACONV_SPECTRUM_SHARE": "same"}, "relayout": {}}
+V = {"nokeep": {"DNACONV_HBM_KEEP_V": "0"}, "keep": {}}
+fwd_bwd_sweeps(((1, 64, 1 << 20, 65536, S), (1, 32, 2300000, 16384, S), (2, 128, 1 << 18, 1 << 18, V),
+                (2, 32, 1 << 20, 1 << 20, V), (2, 16, 1 << 21, 1 << 21, V), (2, 8, 1 << 22, 1 << 22, V),
+                (16, 1024, 4096, 4096, V)), reps=2)
+fwd_bwd_peaks(((1, 64, 1 << 20, 65536, S), (2, 32, 1 << 20, 1 << 20, V), (2, 8, 1 << 22, 1 << 22, V)))
+PY
+  gpu_tests "tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py" \
+    "relayout or reference_held or v_budget or keeps_v or direct or (test_hbm_backward and (gated or plain)) or (gradients_on_the_grid and (L1048576-K65536 or L2300000-K16384 or L1048576-K1048576 or L262144-K262144))" \
+    "${TEST_S:-250}"
   exit 0
 fi
 if [ "${1:-}" = s19 ]; then

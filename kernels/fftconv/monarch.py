@@ -590,6 +590,19 @@ def monarch_spectrum(
     return kfr.view(shape), kfi.view(shape)
 
 
+def relayout_spectrum(spectrum: tuple[torch.Tensor, torch.Tensor], plan: FFTPlan, to: FFTPlan) -> tuple:
+    """A dense HBM filter spectrum (``monarch_spectrum``'s, every row) in ``plan``'s storage order moved into
+    ``to``'s: a transform of the same N on another decomposition holds the same frequencies elsewhere
+    (``freq_order``). One gather per part instead of a transform of the filter: the backward's own plan where
+    it differs from the forward's (K = 64K at 1M: columns of 64 and rows of 4096 forward, 16 x 16 and rows of
+    1024 backward, ``_shared_spectrum``)."""
+    key = ("relayout", plan, to, str(spectrum[0].device))
+    if key not in _ORDER_CACHE:
+        _ORDER_CACHE[key] = torch.argsort(freq_order(plan))[freq_order(to)].to(spectrum[0].device)
+    D = spectrum[0].shape[0]
+    return tuple(x.reshape(D, -1).index_select(1, _ORDER_CACHE[key]).view(D, -1, to.n1, to.n2) for x in spectrum)
+
+
 class FoldedSpectrum(tuple):
     """A filter's spectrum (real, imaginary), as ``monarch_spectrum`` gives it, with a skip term's bias folded in
     (its ``delta``): the convolution with it is conv(v, k) + bias v, so the HBM forward's last column pass does
@@ -903,10 +916,16 @@ def _save_z(post_needs_grad: bool, post_gate) -> bool:
     return post_needs_grad and post_gate is not None and os.environ.get("DNACONV_MONARCH_SAVEZ") != "0"
 
 
+def _layout(plan: FFTPlan) -> tuple:
+    """An HBM plan's transform: its decomposition and taps (its C aside)."""
+    return plan.cols, plan.n1, plan.n2, plan.k_eff
+
+
 def _shared_spectrum(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float) -> bool:
     """Whether the forward computes the filter spectrum here and keeps it for the backward, which would compute
     the same one again: the same transform (storage order and taps: the forward's ``plan`` and the backward's
-    ``bplan`` agree but for C), dense, the HBM forward with the HBM backward (both fold the skip term alike,
+    ``bplan`` agree but for C; or, for HBM plans, the same N and taps on another decomposition, the spectrum
+    gathered into the backward's order by ``relayout_spectrum``), dense, the HBM forward with the HBM backward (both fold the skip term alike,
     ``monarch_hbm._folds``) or the on-chip one with the fused backward (neither folds), and a spectrum (D x N
     complex fp32, 8 D N bytes) no larger than the two spectra torch.fft's autograd keeps between its forward
     and backward for the same op (``naive_fftconv``: rfft(v) and rfft(k), 8 (B + 1) D (n / 2 + 1) bytes at n =
@@ -922,13 +941,16 @@ def _shared_spectrum(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float) 
     8.034 vs 7.197, one sequence 256 x 256K 9.086 vs 8.040, 64 x 1M 9.196 vs 8.144, 16 x 4M 9.595 vs 8.511
     (torch.fft's autograd 12.7-18.0). The peak memory of one fwd+bwd did not move (2 x 32 x 1M 3.13 GiB above
     the inputs either way, 64 x 1M 3.45, 4 x 256 x 64K 2.00; torch.fft's 5.50, 6.00, 5.25): the backward's
-    own spectrum was alive at its peak anyway. DNACONV_SPECTRUM_SHARE=small keeps the rule before, =0 turns
-    sharing off (sweeps)."""
+    own spectrum was alive at its peak anyway. The relayout (twentieth session) serves K = 64K at 1M and K =
+    16K at 2.3M, where the backward's plan has the forward's N on shorter rows. DNACONV_SPECTRUM_SHARE=small
+    keeps the rule before the eighteenth session, =same the one before the twentieth (one decomposition),
+    =0 turns sharing off (sweeps)."""
     env = os.environ.get("DNACONV_SPECTRUM_SHARE")
     if fraction != 1 or env == "0":
         return False
-    if kind == "hbm" and plan.cols:
-        same = (bplan.cols, bplan.n1, bplan.n2, bplan.k_eff) == (plan.cols, plan.n1, plan.n2, plan.k_eff)
+    if kind == "hbm" and plan.cols:  # the same frequencies; another decomposition takes ``relayout_spectrum``
+        same = bool(bplan.cols) and (bplan.n, bplan.k_eff) == (plan.n, plan.k_eff)
+        same = same and (env != "same" or _layout(bplan) == _layout(plan))
     elif kind == "fused" and not plan.cols:
         same = tuple(bplan[i] for i in (0, 1, 3)) == (plan.n1, plan.n2, plan.k_eff)
     else:
@@ -939,30 +961,42 @@ def _shared_spectrum(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float) 
     return same and plan.n <= (B + 1) * (fft_size(L, k.shape[-1], H) // 2 + 1)
 
 
+def _reference_held(B: int, D: int, L: int, K: int, H: int = 0) -> int:
+    """A lower bound of the bytes torch.fft's autograd (``naive_fftconv``) holds between its forward and its
+    backward for the op on [B, D, L] with a K-tap filter after H history positions, whatever the gates: the two
+    spectra it multiplies (rfft(v) and rfft(k), complex64: 8 (B + 1) D (n / 2 + 1) bytes) and the fp32 v padded
+    to n that its rfft keeps (4 B D n), at n = ``fft_size``. The gates and the skip term add more: 32 B D L bytes
+    in all for bf16 inputs with both gates and a bias (fp32 copies of u, pre and post, v, the product before the
+    post-gate; measured 2.88 GiB at 2 x 32 x 1M on the H200, ``ab.fwd_bwd_peaks``, nineteenth session).
+    ``test_reference_held`` checks the bound against what autograd saves."""
+    n = fft_size(L, K, H)
+    return 8 * (B + 1) * D * (n // 2 + 1) + 4 * B * D * n
+
+
 def _v_budget(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float, bias, kept_bytes: int) -> int | None:
     """The bytes the HBM forward may spend keeping the gated input's spectrum for the direct backward's dk
     (``monarch_hbm.hbm_fftconv_fwd``'s ``keep_v``, ``monarch_hbm_bwd``'s direct route: one block a sequence,
     which the forward checks), or None: the HBM forward with the HBM backward on the same transform, dense, no
     history, the skip term folded (or none). With what the forward already keeps for the backward
-    (``kept_bytes``: the shared filter spectrum) it stays within the two spectra torch.fft's autograd keeps
-    for the same op (see ``_shared_spectrum``). The backward then neither reads u and pre for v nor transforms
-    v. H200, 2026-11-30, nineteenth session, fwd+bwd ms, bf16 gated, v transformed by the backward vs kept,
+    (``kept_bytes``: the shared filter spectrum, z) it stays within what torch.fft's autograd holds for the same
+    op (``_reference_held``'s lower bound). The backward then neither reads u and pre for v nor transforms v.
+    H200, 2026-11-30, nineteenth session, fwd+bwd ms, bf16 gated, v transformed by the backward vs kept,
     interleaved (``h200_kernels.sh s19``, ``p19``): full L = 4K (16 x 1024) 2.944 vs 2.665, 16K 2.928 vs
     2.656, 64K (4 x 256) 4.050 vs 3.549, one sequence 1024 x 64K 5.126 vs 4.716, 2048 x 32K 4.808 vs 4.438,
-    256 x 256K 6.910 vs 6.291, 64 x 1M 6.911 vs 6.289, 16 x 4M 7.362 vs 6.704. Paired (B = 2) from 256K its
-    per-row scales put it 0.13-0.26 MB over the budget (not kept). The training shape (16 x 128 x 8192, host-bound) 1.762 vs 1.724 (five rounds; its
-    GPU time 0.857 vs 0.817 ms). Held between forward and backward at full 4K: 0.31 vs 0.56 GiB (torch.fft's
-    autograd 2.44). DNACONV_HBM_KEEP_V=0 turns it off (sweeps)."""
+    256 x 256K 6.910 vs 6.291, 64 x 1M 6.911 vs 6.289, 16 x 4M 7.362 vs 6.704. The training shape (16 x 128 x
+    8192, host-bound) 1.762 vs 1.724 (five rounds; its GPU time 0.857 vs 0.817 ms). Held between forward and
+    backward at full 4K: 0.31 vs 0.56 GiB (torch.fft's autograd 2.44). Until the twentieth session the budget
+    was the two spectra alone, which left out the paired rows (B = 2) from 256K by their per-row scales.
+    DNACONV_HBM_KEEP_V=0 turns it off (sweeps)."""
     if kind != "hbm" or not plan.cols or H or fraction != 1 or os.environ.get("DNACONV_HBM_KEEP_V") == "0":
         return None
     from dnaconv.kernels.fftconv.monarch_hbm import _folds
 
-    if (bplan.cols, bplan.n1, bplan.n2, bplan.k_eff) != (plan.cols, plan.n1, plan.n2, plan.k_eff):
+    if _layout(bplan) != _layout(plan):
         return None
     if bias is not None and not _folds(bias):
         return None
-    B, D, L = u.shape
-    return 8 * (B + 1) * D * (fft_size(L, k.shape[-1], H) // 2 + 1) - kept_bytes
+    return _reference_held(*u.shape, k.shape[-1]) - kept_bytes
 
 
 class MonarchFFTConvFunction(torch.autograd.Function):
@@ -1000,15 +1034,18 @@ class MonarchFFTConvFunction(torch.autograd.Function):
                 # one sequence's frames may be HERM (the first level's k_p <= P / 2, rounded up to each pass's
                 # group): the rows both row passes read. Else every row, without the frames' host time (18 us,
                 # a host-bound shape's 3%)
-                rows = None
-                if u.shape[0] == 1:
+                rows, moved = None, _layout(ctx.bplan) != _layout(plan)
+                if u.shape[0] == 1 and not moved:
                     rows = max(
                         f(p, *u.shape).rows for f, p in ((_forward_frame, plan), (_backward_frame, ctx.bplan))
                     )
                 spectrum = ctx.spectrum = monarch_spectrum(
-                    k, plan, fraction, bias if fold else None, rows, _precision(u.dtype), half=True
+                    k, plan, fraction, bias if fold else None, rows, _precision(u.dtype), half=not moved
                 )
-            kept = 8 * spectrum[0].numel() if share else 0  # the filter spectrum kept for the backward
+                if moved:  # the backward's decomposition differs: its spectrum gathered from the forward's
+                    ctx.spectrum = relayout_spectrum(spectrum, plan, ctx.bplan)
+            # what the forward keeps for the backward already: the filter spectrum, z
+            kept = (8 * ctx.spectrum[0].numel() if share else 0) + (0 if z is None else z.numel() * z.element_size())
             budget = _v_budget(u, k, H, plan, ctx.kind, ctx.bplan, fraction, bias, kept)
             if share:
                 bias = None if fold else bias

@@ -381,8 +381,8 @@ def test_hbm_backward_keeps_v_half_two_levels(monkeypatch):
 
 
 def test_v_budget(monkeypatch):
-    """``monarch._v_budget``: the bytes left of torch.fft's autograd's two spectra (8 (B + 1) D (n / 2 + 1) at n =
-    ``fft_size``) after what the forward keeps already, only for the HBM forward with the HBM backward on the
+    """``monarch._v_budget``: the bytes left of what torch.fft's autograd holds (``_reference_held``: 8 (B + 1) D
+    (n / 2 + 1) + 4 B D n at n = ``fft_size``) after what the forward keeps already, only for the HBM forward with the HBM backward on the
     same transform, dense, without history, the skip term folded; and a forward under that budget keeps v's
     spectrum only for one block a sequence."""
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
@@ -391,7 +391,8 @@ def test_v_budget(monkeypatch):
     k, bias = torch.zeros(2, 4001), torch.zeros(2)
     plan, other = hbm_plan(4001, 4001), hbm_plan(4001, 2000)
     n = monarch_mod.fft_size(4001, 4001, 0)
-    assert monarch_mod._v_budget(u, k, 0, plan, "hbm", plan, 1.0, bias, 100) == 8 * 5 * 2 * (n // 2 + 1) - 100
+    held = 8 * 5 * 2 * (n // 2 + 1) + 4 * 4 * 2 * n
+    assert monarch_mod._v_budget(u, k, 0, plan, "hbm", plan, 1.0, bias, 100) == held - 100
     assert monarch_mod._v_budget(u, k, 0, plan, "fused", plan, 1.0, bias, 0) is None
     assert monarch_mod._v_budget(u, k, 0, plan, "hbm", other, 1.0, bias, 0) is None
     assert monarch_mod._v_budget(u, k, 0, plan, "hbm", plan, 0.5, bias, 0) is None
@@ -407,6 +408,35 @@ def test_v_budget(monkeypatch):
     assert hbm.hbm_fftconv_fwd(u, k, keep_v=1000)[1] is None  # over the budget
     u, k = torch.randn(1, 2, 30_000, device=DEVICE), torch.randn(2, 3000, device=DEVICE)
     assert hbm.hbm_fftconv_fwd(u, k, keep_v=1 << 30)[1] is None  # several blocks
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("gates", [(0, 0, 0), (1, 1, 1), (0, 0, 1), (1, 1, 0)], ids=["none", "all", "post", "pre"])
+@pytest.mark.parametrize("B,D,L,K,H", [(2, 3, 1000, 1000, 0), (1, 2, 999, 300, 0), (3, 1, 500, 64, 63)])
+def test_reference_held(B, D, L, K, H, gates, dtype):
+    """``monarch._reference_held`` is a lower bound of the bytes torch.fft's autograd keeps for the backward
+    (the saved tensors' storages that are not the inputs'), within the padded filter and 32 bytes an element of
+    what the gates add: the budget of what the HBM forward keeps (``_v_budget``)."""
+    torch.manual_seed(0)
+    u = torch.randn(B, D, L, dtype=dtype, requires_grad=True)
+    k = torch.randn(D, K, requires_grad=True)
+    bias, pre, post = (
+        x.requires_grad_() if on else None
+        for x, on in zip((torch.randn(D), torch.randn(B, D, L, dtype=dtype), torch.randn(B, D, L, dtype=dtype)), gates)
+    )
+    hist = torch.randn(B, D, H) if H else None
+    inputs = {x.untyped_storage().data_ptr() for x in (u, k, bias, pre, post, hist) if x is not None}
+    saved = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in inputs:
+            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        naive_fftconv(u, k, bias, pre, post, hist)
+    bound, n = monarch_mod._reference_held(B, D, L, K, H), monarch_mod.fft_size(L, K, H)
+    assert bound <= sum(saved.values()) <= bound + 4 * D * n + 32 * B * D * L
 
 
 @pytest.mark.parametrize(
@@ -742,6 +772,62 @@ def test_hbm_backward_takes_the_routes_plan(monkeypatch):
         grads.append([x.grad for x in leaves])
     for a, b in zip(*grads):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "pf, pb",
+    [
+        (FFTPlan((64,), 64, 64, 196609, 65536), FFTPlan((16, 16), 32, 32, 196609, 65536)),
+        (FFTPlan((32,), 32, 32, 26769, 6000), FFTPlan((16,), 32, 64, 26769, 6000)),
+    ],
+    ids=["k64k-one-level-to-two", "one-level"],
+)
+def test_relayout_spectrum(pf, pb):
+    """``monarch.relayout_spectrum``: a filter spectrum in one plan's storage order gathered into another's of
+    the same N is the spectrum computed in that order (K = 64K at 1M's forward and backward plans, and a small
+    pair), the skip term folded."""
+    torch.manual_seed(3)
+    k, delta = torch.randn(2, pf.k_eff, device=DEVICE), torch.randn(2, device=DEVICE)
+    moved = monarch_mod.relayout_spectrum(monarch_mod.monarch_spectrum(k, pf, delta=delta), pf, pb)
+    for a, b in zip(moved, monarch_mod.monarch_spectrum(k, pb, delta=delta)):
+        assert a.shape == b.shape and torch.equal(a, b)
+
+
+def test_backward_takes_the_forwards_spectrum_relayout(monkeypatch):
+    """Where the HBM backward's plan has the forward's N on another decomposition (L = 30,000, K = 6000: columns
+    of 32 and rows of 32 x 32 forward, 16 and 32 x 64 backward; K = 64K at 1M on the H200), fwd+bwd computes the
+    filter spectrum once and gathers it into the backward's order (``relayout_spectrum``), against computing it
+    in each (DNACONV_SPECTRUM_SHARE=same, the rule before): the same output, the gradients against the direct
+    sum's, fp32 gated over two blocks."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd_mod
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd_mod
+
+    B, D, L, K = 1, 2, 30_000, 6000
+    monkeypatch.setenv("DNACONV_HBM_BWD", "1")
+    route = hbm_plan(L, K), plan_mod.backward_route(L, K, 0, 1.0, B * D * L, B)  # fp32 runs them when routed
+    pf, (kind, pb) = route
+    assert kind == "hbm" and pf.n == pb.n and (pf.cols, pf.n1, pf.n2) != (pb.cols, pb.n1, pb.n2) and pf.C < L
+    u, k, bias, pre, post, _ = _inputs(B, D, L, K, 0, torch.float32, seed=17)
+    dy = torch.randn(B, D, L, device=DEVICE)
+    ref = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
+    (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    real, seen, outs, moved = monarch_mod.monarch_spectrum, [], {}, []
+    relayout = monarch_mod.relayout_spectrum
+    monkeypatch.setattr(monarch_mod, "relayout_spectrum", lambda *a: moved.append(a[1:]) or relayout(*a))
+    for share in ("1", "same"):
+        monkeypatch.setenv("DNACONV_SPECTRUM_SHARE", share)
+        seen.clear()
+        with monkeypatch.context() as m:
+            for mod in (monarch_mod, fwd_mod, bwd_mod):
+                m.setattr(mod, "monarch_spectrum", lambda *a, **kw: seen.append(a[1]) or real(*a, **kw))
+            xs = [x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
+            y = monarch_fftconv(*xs, route=route)
+            (y * dy).sum().backward()
+        outs[share] = y.detach()
+        assert seen == ([pf] if share == "1" else [pf, pb])
+        for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
+            assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=f"{name} share={share}")
+    assert moved == [(pf, pb)] and torch.equal(outs["1"], outs["same"])
 
 
 @pytest.mark.parametrize(
