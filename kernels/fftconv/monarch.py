@@ -600,7 +600,9 @@ def relayout_spectrum(spectrum: tuple[torch.Tensor, torch.Tensor], plan: FFTPlan
     if key not in _ORDER_CACHE:
         _ORDER_CACHE[key] = torch.argsort(freq_order(plan))[freq_order(to)].to(spectrum[0].device)
     D = spectrum[0].shape[0]
-    return tuple(x.reshape(D, -1).index_select(1, _ORDER_CACHE[key]).view(D, -1, to.n1, to.n2) for x in spectrum)
+    return tuple(
+        x.reshape(D, -1).index_select(1, _ORDER_CACHE[key]).view(D, -1, to.n1, to.n2) for x in spectrum
+    )
 
 
 class FoldedSpectrum(tuple):
@@ -1045,7 +1047,9 @@ class MonarchFFTConvFunction(torch.autograd.Function):
                 if moved:  # the backward's decomposition differs: its spectrum gathered from the forward's
                     ctx.spectrum = relayout_spectrum(spectrum, plan, ctx.bplan)
             # what the forward keeps for the backward already: the filter spectrum, z
-            kept = (8 * ctx.spectrum[0].numel() if share else 0) + (0 if z is None else z.numel() * z.element_size())
+            kept = (8 * ctx.spectrum[0].numel() if share else 0) + (
+                0 if z is None else z.numel() * z.element_size()
+            )
             budget = _v_budget(u, k, H, plan, ctx.kind, ctx.bplan, fraction, bias, kept)
             if share:
                 bias = None if fold else bias

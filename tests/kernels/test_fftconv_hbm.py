@@ -411,7 +411,9 @@ def test_v_budget(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("gates", [(0, 0, 0), (1, 1, 1), (0, 0, 1), (1, 1, 0)], ids=["none", "all", "post", "pre"])
+@pytest.mark.parametrize(
+    "gates", [(0, 0, 0), (1, 1, 1), (0, 0, 1), (1, 1, 0)], ids=["none", "all", "post", "pre"]
+)
 @pytest.mark.parametrize("B,D,L,K,H", [(2, 3, 1000, 1000, 0), (1, 2, 999, 300, 0), (3, 1, 500, 64, 63)])
 def test_reference_held(B, D, L, K, H, gates, dtype):
     """``monarch._reference_held`` is a lower bound of the bytes torch.fft's autograd keeps for the backward
@@ -422,7 +424,9 @@ def test_reference_held(B, D, L, K, H, gates, dtype):
     k = torch.randn(D, K, requires_grad=True)
     bias, pre, post = (
         x.requires_grad_() if on else None
-        for x, on in zip((torch.randn(D), torch.randn(B, D, L, dtype=dtype), torch.randn(B, D, L, dtype=dtype)), gates)
+        for x, on in zip(
+            (torch.randn(D), torch.randn(B, D, L, dtype=dtype), torch.randn(B, D, L, dtype=dtype)), gates
+        )
     )
     hist = torch.randn(B, D, H) if H else None
     inputs = {x.untyped_storage().data_ptr() for x in (u, k, bias, pre, post, hist) if x is not None}
