@@ -139,6 +139,24 @@ def _last_time(start, C, L, OWNED: tl.constexpr, ANTI: tl.constexpr):
 
 
 @triton.jit
+def _load_g(dy_row, post_row, z_row, dp_row, t, start, C, L, HAS_POST: tl.constexpr, DPOST: tl.constexpr,
+            ANTI: tl.constexpr):  # fmt: skip
+    """g = dy post at times t of a sequence (the direct backward's first column pass of g; zeros outside [0,
+    L)), and with DPOST also d(post) = dy z stored at the times this block outputs: [start, start + C) with
+    ANTI (``_col_fwd_kernel``), else every t in [0, L) (one block a sequence, start 0; a paired frame's padding
+    segments start past L). dy is loaded once for both."""
+    inside = (t >= 0) & (t < L)
+    dy = tl.load(dy_row + t, mask=inside, other=0.0).to(tl.float32)
+    if DPOST:
+        own = (t >= start) & (t < _last_time(start, C, L, True, ANTI))
+        z = tl.load(z_row + t, mask=own, other=0.0).to(tl.float32)
+        tl.store(dp_row + t, (dy * z).to(dp_row.dtype.element_ty), mask=own)
+    if HAS_POST:
+        dy = dy * tl.load(post_row + t, mask=inside, other=0.0).to(tl.float32)
+    return dy
+
+
+@triton.jit
 def _over_tile_scale(xr, xi, scale_ptr):
     """A [P, G] tile of an fp16 intermediate: (xr, xi) over the power of two that brings their largest
     magnitude to at most 1, which is stored at scale_ptr."""
@@ -167,13 +185,13 @@ def _live_dft(fr_ptr, fi_ptr, P0, P: tl.constexpr, LIVE: tl.constexpr, AXIS: tl.
 
 @triton.jit
 def _col_fwd_kernel(
-    u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr, cs_ptr, csin_ptr,
+    u_ptr, pre_ptr, hist_ptr, xr_ptr, xi_ptr, fr_ptr, fi_ptr, cs_ptr, csin_ptr, z_ptr, dp_ptr,
     D, L, H, C, KM1, n_blocks, R, S, n_sblk, NQ, NP, NS, R0, n_sblk_in, P0,
     P: tl.constexpr, G: tl.constexpr, FIRST: tl.constexpr,
     HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, PRECISION: tl.constexpr, PAIR: tl.constexpr = False,
     OWNED: tl.constexpr = False, REV: tl.constexpr = False, FAST_TRIG: tl.constexpr = False,
     SCALED: tl.constexpr = False, SCALED_IN: tl.constexpr = False, CIN: tl.constexpr = 64,
-    LIVE: tl.constexpr = 0, ANTI: tl.constexpr = False,
+    LIVE: tl.constexpr = 0, ANTI: tl.constexpr = False, DPOST: tl.constexpr = False,
 ):  # fmt: skip
     """One column pass, in place on (xr, xi) [segments, R, P, S] (NS points a segment); FIRST reads the gated
     input instead, and stores its rows k_p < R0 (``_Frame``'s HERM: R0 = about P / 2). PAIR: a segment of the
@@ -186,7 +204,9 @@ def _col_fwd_kernel(
     csin[segment n_sblk_in + s' // CIN]. LIVE (FIRST, > 0): the input is zero outside rows P0 ... P0 + LIVE - 1
     (``_live_rows``), so only those rows are loaded and the product takes only F_P's columns there. ANTI (the
     direct backward over several blocks, ``monarch_hbm_bwd``): a block outputs its first C positions and reads
-    the K' - 1 after them (block position m is time block * C + m); OWNED then reads m < C only."""
+    the K' - 1 after them (block position m is time block * C + m); OWNED then reads m < C only. DPOST (FIRST
+    of the direct backward's g = dy post, u being dy; no history, not OWNED or REV): also d(post) = dy z at the
+    times the block outputs (``_load_g``), z [B, D, L] the forward's conv + bias v."""
     sblk = tl.program_id(0) % n_sblk
     r = (tl.program_id(0) // n_sblk) % R
     seg = tl.program_id(0) // (n_sblk * R)  # (b * D + d) * n_blocks + block
@@ -198,14 +218,26 @@ def _col_fwd_kernel(
         d = seg // NP
         bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
         t = _owned_times(start + pin * S + s - (0 if ANTI else KM1), pin * S + s, L, KM1, OWNED, REV)
-        va = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
-                         hist_ptr + bd.to(tl.int64) * H, t, _last_time(start, C, L, OWNED, ANTI), H, HAS_PRE,
-                         HAS_HIST, _first_time(start, OWNED, REV))  # fmt: skip
+        if DPOST:
+            row = bd.to(tl.int64) * L
+            va = _load_g(
+                u_ptr + row, pre_ptr + row, z_ptr + row, dp_ptr + row, t, start, C, L, HAS_PRE, True, ANTI
+            )
+        else:
+            va = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
+                             hist_ptr + bd.to(tl.int64) * H, t, _last_time(start, C, L, OWNED, ANTI), H, HAS_PRE,
+                             HAS_HIST, _first_time(start, OWNED, REV))  # fmt: skip
         bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
         t = _owned_times(start + pin * S + s - (0 if ANTI else KM1), pin * S + s, L, KM1, OWNED, REV)
-        vb = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
-                         hist_ptr + bd.to(tl.int64) * H, t, _last_time(start, C, L, OWNED, ANTI), H, HAS_PRE,
-                         HAS_HIST, _first_time(start, OWNED, REV))  # fmt: skip
+        if DPOST:
+            row = bd.to(tl.int64) * L
+            vb = _load_g(
+                u_ptr + row, pre_ptr + row, z_ptr + row, dp_ptr + row, t, start, C, L, HAS_PRE, True, ANTI
+            )
+        else:
+            vb = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
+                             hist_ptr + bd.to(tl.int64) * H, t, _last_time(start, C, L, OWNED, ANTI), H, HAS_PRE,
+                             HAS_HIST, _first_time(start, OWNED, REV))  # fmt: skip
         sv = _scale2(tl.maximum(tl.abs(va), tl.abs(vb)), PRECISION)
         va = va / sv
         vb = vb / sv
@@ -216,17 +248,22 @@ def _col_fwd_kernel(
         start = (seg % n_blocks) * C
         t = _owned_times(start + pin * S + s - (0 if ANTI else KM1), pin * S + s, L, KM1, OWNED, REV)
         row = bd.to(tl.int64) * L
-        v = _load_gated(
-            u_ptr + row,
-            pre_ptr + row,
-            hist_ptr + bd.to(tl.int64) * H,
-            t,
-            _last_time(start, C, L, OWNED, ANTI),
-            H,
-            HAS_PRE,
-            HAS_HIST,
-            _first_time(start, OWNED, REV),
-        )
+        if DPOST:
+            v = _load_g(
+                u_ptr + row, pre_ptr + row, z_ptr + row, dp_ptr + row, t, start, C, L, HAS_PRE, True, ANTI
+            )
+        else:
+            v = _load_gated(
+                u_ptr + row,
+                pre_ptr + row,
+                hist_ptr + bd.to(tl.int64) * H,
+                t,
+                _last_time(start, C, L, OWNED, ANTI),
+                H,
+                HAS_PRE,
+                HAS_HIST,
+                _first_time(start, OWNED, REV),
+            )
         sv = _scale2(v, PRECISION)
         v = v / sv
         zr = _mm(fr, v, PRECISION) * sv
@@ -808,12 +845,16 @@ def _live_rows(f: _Frame, lo: int, hi: int, inverse: bool = False) -> tuple[int,
     return (min(first, p - live), live) if live < p else (0, 0)
 
 
-def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, cs=None, anti=False):
+def _columns(
+    f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, cs=None, anti=False, dpost=None
+):
     """The forward column passes into x = (xr, xi); the first reads the gated input (``_col_fwd_kernel``: at
     the blocks' own outputs only where ``owned``, reversed in time where ``rev``, blocks that output their
     first C positions where ``anti``). ``cs``: an fp16 x, each level's tile scales (``_Frame.scales``,
-    ``_half_intermediate``)."""
+    ``_half_intermediate``). ``dpost`` (z, out), for g = dy post of the direct backward: the first pass also
+    writes out = dy z (``_load_g``)."""
     assert not anti or (history is None and not rev and f.n_blocks > 1)
+    assert dpost is None or (history is None and not owned and not rev and (anti or f.n_blocks == 1))
     B, D, L = u.shape
     H = 0 if history is None else history.shape[-1]
     p0, live = _live_rows(f, f.km1 if owned or H == 0 else max(f.km1 - H, 0), f.km1 + L)
@@ -821,12 +862,13 @@ def _columns(f: _Frame, x, u, pre_gate, history, prec, owned=False, rev=False, c
         _, _, s_in, g_in = f.levels[max(i - 1, 0)]
         _col_fwd_kernel[(f.n_seg * R * (S // G),)](
             u, pre_gate if pre_gate is not None else u, history if history is not None else u, *x,
-            *_col_dft(p, u.device, prec), *((cs[i], cs[max(i - 1, 0)]) if cs is not None else x), D, L, H,
+            *_col_dft(p, u.device, prec), *((cs[i], cs[max(i - 1, 0)]) if cs is not None else x),
+            *(dpost if dpost is not None else (u, u)), D, L, H,
             f.C, f.km1, f.n_blocks, R, S, S // G, *f.seg_args, f.seg_n, f.r0, s_in // g_in, p0,
             P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
             PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(),
             SCALED=cs is not None, SCALED_IN=cs is not None and i > 0, CIN=g_in, LIVE=live if i == 0 else 0,
-            ANTI=anti and i == 0, num_warps=4,
+            ANTI=anti and i == 0, DPOST=dpost is not None and i == 0, num_warps=4,
         )  # fmt: skip
 
 

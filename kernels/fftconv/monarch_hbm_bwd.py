@@ -329,6 +329,13 @@ def _direct(f: _Frame, bias, fold: bool) -> bool:
     return (bias is None or fold) and env != "0" and (env != "one" or f.n_blocks == 1)
 
 
+def _dpost_fused() -> bool:
+    """Whether the direct backward's d(post) = dy z is written by g's first column pass, which loads dy anyway
+    (``monarch_hbm._load_g``: z read and d(post) written there, dy not read again, one torch op fewer),
+    rather than by a torch op. DNACONV_HBM_DPOST=torch takes the op (sweeps)."""
+    return os.environ.get("DNACONV_HBM_DPOST") != "torch"
+
+
 def hbm_fftconv_bwd(
     dy, u, k, bias, pre_gate, post_gate, history, z=None, plan=None, spectrum=None, v_spectrum=None
 ):
@@ -357,8 +364,13 @@ def hbm_fftconv_bwd(
     csw = [torch.empty_like(c) for c in csx] if half and not saved else None  # v's tile scales
     anti = direct and f.n_blocks > 1  # blocks that output their first C positions (module doc)
     if direct:  # g = dy post and v = u pre read in forward time by their column passes
-        dpost = None if post_gate is None else (dy * z).to(post_gate.dtype)
-        _columns(f, x, dy, post_gate, None, prec, cs=csx, anti=anti)
+        dpost, fused = None, None
+        if post_gate is not None and _dpost_fused():  # written by g's first column pass
+            dpost = torch.empty_like(post_gate)
+            fused = (z, dpost)
+        elif post_gate is not None:
+            dpost = (dy * z).to(post_gate.dtype)
+        _columns(f, x, dy, post_gate, None, prec, cs=csx, anti=anti, dpost=fused)
         if not saved:
             _columns(f, w, u, pre_gate, None, prec, owned=anti, cs=csw, anti=anti)
     else:

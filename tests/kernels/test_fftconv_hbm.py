@@ -283,8 +283,9 @@ DIRECT_IDS = ["paired-hist", "herm", "K>L", "plain", "blocks", "blocks-hist"]
 def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
     """The backward in forward time (``monarch_hbm_bwd._direct``: g and v read by their column passes, a
     correlation with the filter, du and d(pre) from the last inverse pass, d(bias) as dk's lag 0; over several
-    blocks, blocks that output their first C positions, ANTI) against the reversed route
-    (DNACONV_HBM_DIRECT=0) and the direct sum's autograd, fp32."""
+    blocks, blocks that output their first C positions, ANTI; d(post) written by g's first column pass, or by a
+    torch op under DNACONV_HBM_DPOST=torch) against the reversed route (DNACONV_HBM_DIRECT=0) and the direct
+    sum's autograd, fp32."""
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
     import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
 
@@ -295,6 +296,7 @@ def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
     last = spy_launches(
         monkeypatch, hbm, "_col_inv_kernel", record=lambda kw: (kw["LAST"], kw["GRADS"], kw["ANTI"])
     )
+    dposts = spy_launches(monkeypatch, hbm, "_col_fwd_kernel", record=lambda kw: kw.get("DPOST", False))
     blocks = bwd._backward_frame(hbm_plan(L, K, H, kind="hbm_bwd"), B, D, L).n_blocks
     u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, torch.float32, gated, seed=41)
     dy = torch.randn(B, D, L, device=DEVICE)
@@ -302,13 +304,16 @@ def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
     h = None if hist is None else hist.cpu().double()
     (naive_conv_direct(*ref, history=h) * dy.cpu().double()).sum().backward()
     out = {}
-    for env in ("1", "0"):
-        monkeypatch.setenv("DNACONV_HBM_DIRECT", env)
-        for seen in (gates, inputs, conj, last):
+    for env in ("1", "0", "torch-dpost"):
+        monkeypatch.setenv("DNACONV_HBM_DIRECT", env[0])
+        monkeypatch.setenv("DNACONV_HBM_DPOST", "torch" if env == "torch-dpost" else "fused")
+        for seen in (gates, inputs, conj, last, dposts):
             seen.clear()
         xs = [None if x is None else x.detach().clone().requires_grad_() for x in (u, k, bias, pre, post)]
         (monarch_fftconv(*xs, history=hist) * dy).sum().backward()
-        direct = env == "1"
+        direct = env != "0"
+        # d(post) from g's first column pass (the direct route's, gated, not under =torch)
+        assert dposts.count(True) == (env == "1" and gated)
         assert conj == [direct] and len(gates) == len(inputs) == (not direct)
         assert last[-1] == (True, direct, direct and blocks > 1)  # the backward's last inverse pass
         out[env] = [None if x is None else x.grad.cpu().double() for x in xs]
