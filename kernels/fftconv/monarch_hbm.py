@@ -139,6 +139,26 @@ def _last_time(start, C, L, OWNED: tl.constexpr, ANTI: tl.constexpr):
 
 
 @triton.jit
+def _segment_input(u_ptr, pre_ptr, hist_ptr, z_ptr, dp_ptr, bd, start, m, L, H, C, KM1,
+                   HAS_PRE: tl.constexpr, HAS_HIST: tl.constexpr, OWNED: tl.constexpr, REV: tl.constexpr,
+                   ANTI: tl.constexpr, DPOST: tl.constexpr):  # fmt: skip
+    """A first column pass's input at block positions m of the segment of sequence row bd that starts at
+    ``start`` (``_col_fwd_kernel``'s FIRST: times start + m - KM1, or start + m with ANTI): the gated input
+    (``_load_gated``), or with DPOST g and d(post) (``_load_g``)."""
+    t = _owned_times(start + m - (0 if ANTI else KM1), m, L, KM1, OWNED, REV)
+    row = bd.to(tl.int64) * L
+    if DPOST:
+        v = _load_g(
+            u_ptr + row, pre_ptr + row, z_ptr + row, dp_ptr + row, t, start, C, L, HAS_PRE, True, ANTI
+        )
+    else:
+        v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + bd.to(tl.int64) * H, t,
+                        _last_time(start, C, L, OWNED, ANTI), H, HAS_PRE, HAS_HIST,
+                        _first_time(start, OWNED, REV))  # fmt: skip
+    return v
+
+
+@triton.jit
 def _load_g(dy_row, post_row, z_row, dp_row, t, start, C, L, HAS_POST: tl.constexpr, DPOST: tl.constexpr,
             ANTI: tl.constexpr):  # fmt: skip
     """g = dy post at times t of a sequence (the direct backward's first column pass of g; zeros outside [0,
@@ -217,27 +237,11 @@ def _col_fwd_kernel(
     if FIRST and PAIR:  # two real segments of channel d as one complex one
         d = seg // NP
         bd, start = _segments(2 * (seg % NP), d, D, L, n_blocks, NQ, C, KM1)
-        t = _owned_times(start + pin * S + s - (0 if ANTI else KM1), pin * S + s, L, KM1, OWNED, REV)
-        if DPOST:
-            row = bd.to(tl.int64) * L
-            va = _load_g(
-                u_ptr + row, pre_ptr + row, z_ptr + row, dp_ptr + row, t, start, C, L, HAS_PRE, True, ANTI
-            )
-        else:
-            va = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
-                             hist_ptr + bd.to(tl.int64) * H, t, _last_time(start, C, L, OWNED, ANTI), H, HAS_PRE,
-                             HAS_HIST, _first_time(start, OWNED, REV))  # fmt: skip
+        va = _segment_input(u_ptr, pre_ptr, hist_ptr, z_ptr, dp_ptr, bd, start, pin * S + s, L, H, C, KM1,
+                            HAS_PRE, HAS_HIST, OWNED, REV, ANTI, DPOST)  # fmt: skip
         bd, start = _segments(2 * (seg % NP) + 1, d, D, L, n_blocks, NQ, C, KM1)
-        t = _owned_times(start + pin * S + s - (0 if ANTI else KM1), pin * S + s, L, KM1, OWNED, REV)
-        if DPOST:
-            row = bd.to(tl.int64) * L
-            vb = _load_g(
-                u_ptr + row, pre_ptr + row, z_ptr + row, dp_ptr + row, t, start, C, L, HAS_PRE, True, ANTI
-            )
-        else:
-            vb = _load_gated(u_ptr + bd.to(tl.int64) * L, pre_ptr + bd.to(tl.int64) * L,
-                             hist_ptr + bd.to(tl.int64) * H, t, _last_time(start, C, L, OWNED, ANTI), H, HAS_PRE,
-                             HAS_HIST, _first_time(start, OWNED, REV))  # fmt: skip
+        vb = _segment_input(u_ptr, pre_ptr, hist_ptr, z_ptr, dp_ptr, bd, start, pin * S + s, L, H, C, KM1,
+                            HAS_PRE, HAS_HIST, OWNED, REV, ANTI, DPOST)  # fmt: skip
         sv = _scale2(tl.maximum(tl.abs(va), tl.abs(vb)), PRECISION)
         va = va / sv
         vb = vb / sv
@@ -246,24 +250,8 @@ def _col_fwd_kernel(
     elif FIRST:  # R = 1: block position m = p S + s is time block * C + m - KM1
         bd = seg // n_blocks
         start = (seg % n_blocks) * C
-        t = _owned_times(start + pin * S + s - (0 if ANTI else KM1), pin * S + s, L, KM1, OWNED, REV)
-        row = bd.to(tl.int64) * L
-        if DPOST:
-            v = _load_g(
-                u_ptr + row, pre_ptr + row, z_ptr + row, dp_ptr + row, t, start, C, L, HAS_PRE, True, ANTI
-            )
-        else:
-            v = _load_gated(
-                u_ptr + row,
-                pre_ptr + row,
-                hist_ptr + bd.to(tl.int64) * H,
-                t,
-                _last_time(start, C, L, OWNED, ANTI),
-                H,
-                HAS_PRE,
-                HAS_HIST,
-                _first_time(start, OWNED, REV),
-            )
+        v = _segment_input(u_ptr, pre_ptr, hist_ptr, z_ptr, dp_ptr, bd, start, pin * S + s, L, H, C, KM1,
+                           HAS_PRE, HAS_HIST, OWNED, REV, ANTI, DPOST)  # fmt: skip
         sv = _scale2(v, PRECISION)
         v = v / sv
         zr = _mm(fr, v, PRECISION) * sv
