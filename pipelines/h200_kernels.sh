@@ -37,6 +37,7 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh f20      d(post) from g's first column pass vs a torch op; every README row on session 20's code
 #   bash pipelines/h200_kernels.sh s20      the filter spectrum gathered into the HBM backward's order vs computed twice; v's
 #                                            spectrum kept within torch.fft's held bytes (paired rows); memory; tests
 #   bash pipelines/h200_kernels.sh s19      the HBM backward in forward time for one block a sequence vs reversed, and with
@@ -1415,6 +1416,19 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = f20 ]; then
+  # Session 20: d(post) = dy z written by the direct HBM backward's first column pass of g (monarch_hbm._load_g;
+  # the default) vs a torch op (DNACONV_HBM_DPOST=torch), fwd+bwd two rounds interleaved; then every README row
+  # on session 20's code (as t18).
+  timeout "${SWEEP_S:-150}" python3 - <<'PY' 2>&1 | tee "$OUT/f20.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"torch": {"DNACONV_HBM_DPOST": "torch"}, "fused": {}}
+fwd_bwd_sweeps(((1, 64, 1 << 20, 65536, C), (1, 32, 2300000, 16384, C), (16, 1024, 4096, 4096, C),
+                (2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 1 << 20, C)), reps=2)
+PY
+  bench_table "${TABLE_S:-330}" $ALL_ROWS
   exit 0
 fi
 if [ "${1:-}" = s20 ]; then
