@@ -279,6 +279,33 @@ DIRECT = [
 DIRECT_IDS = ["paired-hist", "herm", "K>L", "plain", "blocks", "blocks-hist"]
 
 
+def test_dpost_fused_rule(monkeypatch):
+    """``monarch_hbm_bwd._dpost_fused``: d(post) from g's first column pass through one column level or over
+    several blocks, from a torch op for one block through two levels (where it measured slower); the
+    environment forces either."""
+    import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
+
+    def frame(B, D, L, K):
+        return bwd._backward_frame(hbm_plan(L, K, kind="hbm_bwd"), B, D, L)
+
+    one_level, blocks, two_levels = (
+        frame(16, 8, 4096, 4096),
+        frame(1, 8, 1 << 20, 65536),
+        frame(2, 8, 1 << 20, 1 << 20),
+    )
+    assert (len(one_level.levels), len(blocks.levels), blocks.n_blocks > 1, len(two_levels.levels)) == (
+        1,
+        2,
+        True,
+        2,
+    )
+    assert [bwd._dpost_fused(f) for f in (one_level, blocks, two_levels)] == [True, True, False]
+    monkeypatch.setenv("DNACONV_HBM_DPOST", "fused")
+    assert bwd._dpost_fused(two_levels)
+    monkeypatch.setenv("DNACONV_HBM_DPOST", "torch")
+    assert not bwd._dpost_fused(one_level)
+
+
 @pytest.mark.parametrize("B,D,L,K,H,gated", DIRECT, ids=DIRECT_IDS)
 def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
     """The backward in forward time (``monarch_hbm_bwd._direct``: g and v read by their column passes, a
