@@ -37,6 +37,7 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh g20      GPU tests of session 20's changes that s20 and x18 did not reach
 #   bash pipelines/h200_kernels.sh f20      d(post) from g's first column pass vs a torch op; every README row on session 20's code
 #   bash pipelines/h200_kernels.sh s20      the filter spectrum gathered into the HBM backward's order vs computed twice; v's
 #                                            spectrum kept within torch.fft's held bytes (paired rows); memory; tests
@@ -1416,6 +1417,13 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = g20 ]; then
+  # Session 20: the GPU tests of what changed that s20 and x18 did not reach (the relayout end to end, the direct
+  # backward over several blocks with d(post) fused, v kept through two levels, the budget), DNACONV_TEST_WORKERS=4.
+  gpu_tests tests/kernels/test_fftconv_hbm.py \
+    "relayout or test_hbm_backward_direct or keeps_v or v_budget or reference_held" "${TEST_S:-400}"
   exit 0
 fi
 if [ "${1:-}" = f20 ]; then
