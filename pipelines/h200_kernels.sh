@@ -37,6 +37,7 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh r20      the README rows of one block through two column levels on session 20's final code
 #   bash pipelines/h200_kernels.sh g20      GPU tests of session 20's changes that s20 and x18 did not reach
 #   bash pipelines/h200_kernels.sh f20      d(post) from g's first column pass vs a torch op; every README row on session 20's code
 #   bash pipelines/h200_kernels.sh s20      the filter spectrum gathered into the HBM backward's order vs computed twice; v's
@@ -1417,6 +1418,14 @@ if [ "${1:-}" = g15 ]; then
   gpu_tests tests/kernels/test_fftconv_grid.py \
     "(forward_on_the_grid and bf16 and (L4096- or L16384- or L65536-K65536 or L1048576- or L2300000-)) or (gradients_on_the_grid and (L4096- or L16384- or L1048576-K4096 or L2300000-K16384)) or (forward_one_sequence and bf16 and L65536)" \
     "${TEST_S:-270}"
+  exit 0
+fi
+if [ "${1:-}" = r20 ]; then
+  # Session 20: the README rows of one block through two column levels (paired and one sequence, 256K-4M) on the
+  # final code, where d(post) went back to the torch op after f20.
+  bench_table "${TABLE_S:-200}" --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
+    --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
+    --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
   exit 0
 fi
 if [ "${1:-}" = g20 ]; then
