@@ -595,7 +595,8 @@ def relayout_spectrum(spectrum: tuple[torch.Tensor, torch.Tensor], plan: FFTPlan
     ``to``'s: a transform of the same N on another decomposition holds the same frequencies elsewhere
     (``freq_order``). One gather per part instead of a transform of the filter: the backward's own plan where
     it differs from the forward's (K = 64K at 1M: columns of 64 and rows of 4096 forward, 16 x 16 and rows of
-    1024 backward, ``_shared_spectrum``)."""
+    1024 backward, ``_shared_spectrum``). H200, 2026-11-30, twentieth session, fwd+bwd ms, computed by each vs
+    gathered (``h200_kernels.sh s20``): K = 64K at 1M x 64 3.942 vs 3.828, K = 16K at 2.3M x 32 2.710 vs 2.682."""
     key = ("relayout", plan, to, str(spectrum[0].device))
     if key not in _ORDER_CACHE:
         _ORDER_CACHE[key] = torch.argsort(freq_order(plan))[freq_order(to)].to(spectrum[0].device)
@@ -988,8 +989,10 @@ def _v_budget(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float, bias, k
     256 x 256K 6.910 vs 6.291, 64 x 1M 6.911 vs 6.289, 16 x 4M 7.362 vs 6.704. The training shape (16 x 128 x
     8192, host-bound) 1.762 vs 1.724 (five rounds; its GPU time 0.857 vs 0.817 ms). Held between forward and
     backward at full 4K: 0.31 vs 0.56 GiB (torch.fft's autograd 2.44). Until the twentieth session the budget
-    was the two spectra alone, which left out the paired rows (B = 2) from 256K by their per-row scales.
-    DNACONV_HBM_KEEP_V=0 turns it off (sweeps)."""
+    was the two spectra alone, which left out the paired rows (B = 2) from 256K by their per-row scales; kept
+    since, fwd+bwd ms, not kept vs kept (``h200_kernels.sh s20``): 2 x 128 x 256K 5.927 vs 5.418, 2 x 32 x 1M
+    6.234 vs 5.685, 2 x 16 x 2M 6.409 vs 5.855, 2 x 8 x 4M 6.711 vs 6.141 (held between forward and backward
+    at 2 x 32 x 1M: 1.00 GiB, torch.fft's autograd 2.88). DNACONV_HBM_KEEP_V=0 turns it off (sweeps)."""
     if kind != "hbm" or not plan.cols or H or fraction != 1 or os.environ.get("DNACONV_HBM_KEEP_V") == "0":
         return None
     from dnaconv.kernels.fftconv.monarch_hbm import _folds
