@@ -928,8 +928,9 @@ def _shared_spectrum(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float) 
     """Whether the forward computes the filter spectrum here and keeps it for the backward, which would compute
     the same one again: the same transform (storage order and taps: the forward's ``plan`` and the backward's
     ``bplan`` agree but for C; or, for HBM plans, the same N and taps on another decomposition, the spectrum
-    gathered into the backward's order by ``relayout_spectrum``), dense, the HBM forward with the HBM backward (both fold the skip term alike,
-    ``monarch_hbm._folds``) or the on-chip one with the fused backward (neither folds), and a spectrum (D x N
+    gathered into the backward's order by ``relayout_spectrum``), dense, the HBM forward with the HBM
+    backward (both fold the skip term alike, ``monarch_hbm._folds``) or the on-chip one with the fused
+    backward (neither folds), and a spectrum (D x N
     complex fp32, 8 D N bytes) no larger than the two spectra torch.fft's autograd keeps between its forward
     and backward for the same op (``naive_fftconv``: rfft(v) and rfft(k), 8 (B + 1) D (n / 2 + 1) bytes at n =
     ``fft_size``). At small shapes the spectrum's host time (an rfft, a kernel, their tensors) is a large part

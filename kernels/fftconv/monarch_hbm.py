@@ -148,9 +148,7 @@ def _segment_input(u_ptr, pre_ptr, hist_ptr, z_ptr, dp_ptr, bd, start, m, L, H, 
     t = _owned_times(start + m - (0 if ANTI else KM1), m, L, KM1, OWNED, REV)
     row = bd.to(tl.int64) * L
     if DPOST:
-        v = _load_g(
-            u_ptr + row, pre_ptr + row, z_ptr + row, dp_ptr + row, t, start, C, L, HAS_PRE, True, ANTI
-        )
+        v = _load_g(u_ptr + row, pre_ptr + row, z_ptr + row, dp_ptr + row, t, start, C, L, HAS_PRE, ANTI)
     else:
         v = _load_gated(u_ptr + row, pre_ptr + row, hist_ptr + bd.to(tl.int64) * H, t,
                         _last_time(start, C, L, OWNED, ANTI), H, HAS_PRE, HAS_HIST,
@@ -159,18 +157,16 @@ def _segment_input(u_ptr, pre_ptr, hist_ptr, z_ptr, dp_ptr, bd, start, m, L, H, 
 
 
 @triton.jit
-def _load_g(dy_row, post_row, z_row, dp_row, t, start, C, L, HAS_POST: tl.constexpr, DPOST: tl.constexpr,
-            ANTI: tl.constexpr):  # fmt: skip
+def _load_g(dy_row, post_row, z_row, dp_row, t, start, C, L, HAS_POST: tl.constexpr, ANTI: tl.constexpr):
     """g = dy post at times t of a sequence (the direct backward's first column pass of g; zeros outside [0,
-    L)), and with DPOST also d(post) = dy z stored at the times this block outputs: [start, start + C) with
-    ANTI (``_col_fwd_kernel``), else every t in [0, L) (one block a sequence, start 0; a paired frame's padding
+    L)), and d(post) = dy z stored at the times this block outputs: [start, start + C) with ANTI
+    (``_col_fwd_kernel``), else every t in [0, L) (one block a sequence, start 0; a paired frame's padding
     segments start past L). dy is loaded once for both."""
     inside = (t >= 0) & (t < L)
     dy = tl.load(dy_row + t, mask=inside, other=0.0).to(tl.float32)
-    if DPOST:
-        own = (t >= start) & (t < _last_time(start, C, L, True, ANTI))
-        z = tl.load(z_row + t, mask=own, other=0.0).to(tl.float32)
-        tl.store(dp_row + t, (dy * z).to(dp_row.dtype.element_ty), mask=own)
+    own = (t >= start) & (t < _last_time(start, C, L, True, ANTI))
+    z = tl.load(z_row + t, mask=own, other=0.0).to(tl.float32)
+    tl.store(dp_row + t, (dy * z).to(dp_row.dtype.element_ty), mask=own)
     if HAS_POST:
         dy = dy * tl.load(post_row + t, mask=inside, other=0.0).to(tl.float32)
     return dy

@@ -414,9 +414,9 @@ def test_hbm_backward_keeps_v_half_two_levels(monkeypatch):
 
 def test_v_budget(monkeypatch):
     """``monarch._v_budget``: the bytes left of what torch.fft's autograd holds (``_reference_held``: 8 (B + 1) D
-    (n / 2 + 1) + 4 B D n at n = ``fft_size``) after what the forward keeps already, only for the HBM forward with the HBM backward on the
-    same transform, dense, without history, the skip term folded; and a forward under that budget keeps v's
-    spectrum only for one block a sequence."""
+    (n / 2 + 1) + 4 B D n at n = ``fft_size``) after what the forward keeps already, only for the HBM forward
+    with the HBM backward on the same transform, dense, without history, the skip term folded; and a forward
+    under that budget keeps v's spectrum only for one block a sequence."""
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
 
     u = torch.zeros(4, 2, 4001)
