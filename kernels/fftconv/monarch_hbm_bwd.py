@@ -335,9 +335,9 @@ def _dpost_fused(f: _Frame) -> bool:
     rather than by a torch op: through one column level, or over several blocks. H200, 2026-11-30, twentieth
     session, fwd+bwd ms, bf16 gated, the torch op vs fused, two rounds interleaved (``h200_kernels.sh f20``):
     K = 64K at 1M x 64 3.827 vs 3.810, K = 16K at 2.3M x 32 2.681 vs 2.634, full L = 4K (16 x 1024) 2.641 vs
-    2.626; but one block through two column levels 2 x 32 x 1M 5.617 vs 5.675 and 64 x 1M 6.226 vs 6.265 (the
-    first pass there holds 93-198 registers; the stores lengthen it more than the op costs). DNACONV_HBM_DPOST=
-    torch takes the op everywhere, =fused the pass (sweeps)."""
+    2.626; but one block through two column levels 2 x 32 x 1M 5.617 vs 5.675 and 64 x 1M 6.226 vs 6.265 (its
+    first pass holds 93-198 registers, against 64-88 at those that gained). DNACONV_HBM_DPOST=torch takes the
+    op everywhere, =fused the pass (sweeps)."""
     env = os.environ.get("DNACONV_HBM_DPOST")
     return env == "fused" or env != "torch" and (len(f.levels) == 1 or f.n_blocks > 1)
 
@@ -370,13 +370,12 @@ def hbm_fftconv_bwd(
     csw = [torch.empty_like(c) for c in csx] if half and not saved else None  # v's tile scales
     anti = direct and f.n_blocks > 1  # blocks that output their first C positions (module doc)
     if direct:  # g = dy post and v = u pre read in forward time by their column passes
-        dpost, fused = None, None
-        if post_gate is not None and _dpost_fused(f):  # written by g's first column pass
-            dpost = torch.empty_like(post_gate)
-            fused = (z, dpost)
-        elif post_gate is not None:
-            dpost = (dy * z).to(post_gate.dtype)
-        _columns(f, x, dy, post_gate, None, prec, cs=csx, anti=anti, dpost=fused)
+        # d(post) from g's first column pass, else a torch op
+        fused = post_gate is not None and _dpost_fused(f)
+        dpost = None
+        if post_gate is not None:
+            dpost = torch.empty_like(post_gate) if fused else (dy * z).to(post_gate.dtype)
+        _columns(f, x, dy, post_gate, None, prec, cs=csx, anti=anti, dpost=(z, dpost) if fused else None)
         if not saved:
             _columns(f, w, u, pre_gate, None, prec, owned=anti, cs=csw, anti=anti)
     else:
