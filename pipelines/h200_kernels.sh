@@ -37,6 +37,9 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
+#   bash pipelines/h200_kernels.sh s21      the HBM forward on half the filter spectrum, mirrored DFT matrices (FLIP) vs every row
+#                                            vs gathers; the half spectra's GPU tests; one stalled fp32 test under faulthandler
 #   bash pipelines/h200_kernels.sh r20      the README rows of one block through two column levels on session 20's final code
 #   bash pipelines/h200_kernels.sh g20      GPU tests of session 20's changes that s20 and x18 did not reach
 #   bash pipelines/h200_kernels.sh f20      d(post) from g's first column pass vs a torch op; every README row on session 20's code
@@ -1426,6 +1429,39 @@ if [ "${1:-}" = r20 ]; then
   bench_table "${TABLE_S:-200}" --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
     --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
     --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
+  exit 0
+fi
+if [ "${1:-}" = t21 ]; then
+  # Session 21: every README row on its final code (the HBM forward on half the filter spectrum, FLIP), then the
+  # GPU tests of the half spectra and the grid's bf16 forwards where FLIP runs (DNACONV_TEST_WORKERS=4, each
+  # worker on its share of the CPU's threads, tests/conftest.py).
+  bench_table "${TABLE_S:-330}" $ALL_ROWS
+  gpu_tests "tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py" \
+    "half_spectrum or (forward_on_the_grid and bf16 and (L16384-K16384 or L65536-K65536 or L1048576 or L4194304)) or test_hbm_backward_direct" \
+    "${TEST_S:-200}"
+  exit 0
+fi
+if [ "${1:-}" = s21 ]; then
+  # Session 21: the HBM forward without gradients on a HERM frame's rows of the filter spectrum, its row pass
+  # meeting the other rows' mirrors with mirrored DFT matrices (monarch_hbm._row_kernel's FLIP; the default) vs
+  # every row of the spectrum (DNACONV_HBM_FLIP=0) vs the gathers (DNACONV_HBM_FLIP=0 DNACONV_HBM_MIRROR=1),
+  # forward two rounds interleaved; the GPU tests of the half spectra; then one several-block fp32 test of the
+  # direct backward alone under faulthandler (where it waits), DNACONV_TEST_WORKERS=1.
+  timeout "${SWEEP_S:-240}" python3 - <<'PY' 2>&1 | tee "$OUT/s21.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+C = {"every": {"DNACONV_HBM_FLIP": "0"}, "gather": {"DNACONV_HBM_FLIP": "0", "DNACONV_HBM_MIRROR": "1"},
+     "flip": {}}
+forward_sweeps(((1, 64, 1 << 20, 65536, C), (4, 256, 65536, 65536, C), (8, 512, 16384, 16384, C),
+                (2, 128, 1 << 18, 1 << 18, C), (2, 32, 1 << 20, 1 << 20, C), (2, 16, 1 << 21, 1 << 21, C),
+                (2, 8, 1 << 22, 1 << 22, C), (1, 32, 2300000, 16384, C)), reps=2)
+PY
+  gpu_tests "tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py" \
+    "half_spectrum or transform_spectrum or spectrum_where or (forward_on_the_grid and bf16 and (L16384-K16384 or L65536-K65536 or L1048576 or L4194304))" \
+    "${TEST_S:-200}"
+  echo "== test_hbm_backward_direct[blocks] alone, faulthandler after 60 s"
+  PYTEST_ADDOPTS="" timeout "${STALL_S:-120}" python3 -m pytest -v -p no:cacheprovider -o faulthandler_timeout=60 \
+    --durations=5 "tests/kernels/test_fftconv_hbm.py::test_hbm_backward_direct[blocks]" > "$OUT/stall.txt" 2>&1
+  echo "rc=$?"; grep -E "PASSED|FAILED|Timeout|File \"/|slowest|s call|s setup" "$OUT/stall.txt" | head -60
   exit 0
 fi
 if [ "${1:-}" = g20 ]; then

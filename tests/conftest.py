@@ -16,6 +16,15 @@ if os.environ.get("TRITON_INTERPRET") == "1":
 
     round_bf16_like_the_gpu()  # the interpreter truncates fp32 -> bf16; the GPU rounds to nearest
 
+# Under pytest-xdist each worker takes an equal share of the CPU's threads for torch's CPU ops (the float64
+# references), not one thread per core each. On the H200's 16-core host (twenty-first session), four workers at
+# torch's default got through 16 tests in 170 s (``h200_kernels.sh s21``), and in earlier sessions the
+# several-block fp32 tests of the HBM backward never finished, where one of them alone took 19 s; with each
+# worker's share, four workers ran 20 tests, those among them, in 55 s (``t21``).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // _WORKERS))
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 # The full chromosome 20 beside the checkout; DNACONV_CHR20 points elsewhere (e.g. on the GPU machine).

@@ -529,6 +529,7 @@ def monarch_spectrum(
     rows: int | None = None,
     precision: int = 1,
     half: bool = False,
+    flip: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
     imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse. One rfft of the filter;
@@ -547,7 +548,9 @@ def monarch_spectrum(
     DNACONV_HBM_SPECTRUM=direct (3xtf32), =direct16 (fp16 operands), =passes (3xtf32), =passes16 or =rfft
     forces one (sweeps). ``half``: the HBM kernels' callers take a HERM frame's rows (fewer than ``rows`` or
     all), which the passes give with DNACONV_HBM_MIRROR=1 (``hbm_transform_spectrum``: measured slower, so
-    opt-in), the kernels reading the rest from their mirrors."""
+    opt-in), the kernels reading the rest from their mirrors. ``flip``: the caller reads the mirrors without
+    gathers (the HBM forward's row pass, ``monarch_hbm._flips``): the passes give a HERM frame's rows unless
+    DNACONV_HBM_FLIP=0."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
     M = idx.numel() // (plan.n // plan.n2)  # stored columns of a row
     if rows is not None:
@@ -573,6 +576,7 @@ def monarch_spectrum(
 
         # the mirrored half spectrum: opt-in, it measured slower (``hbm_transform_spectrum``)
         half = half and os.environ.get("DNACONV_HBM_MIRROR") == "1"
+        half = half or flip and os.environ.get("DNACONV_HBM_FLIP") != "0"
         return hbm_transform_spectrum(k, plan, delta, rows, 2 if hbm_mode == "passes16" else 1, half)
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()

@@ -53,7 +53,11 @@ from dnaconv.kernels.fftconv.dft import (
     _inverse_dft_complex,
     _inverse_dft_complex_at,
     _load_dft,
+    _load_f1,
+    _load_f2,
+    _load_g2,
     _load_gated,
+    _load_twiddles,
     _matrix_dtype,
     _mm,
     _scale,
@@ -320,14 +324,21 @@ def _kf_offsets(d, rows, KROWS, N1: tl.constexpr, M: tl.constexpr, back=None):
 
 @triton.jit
 def _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
-                 MIRROR: tl.constexpr):  # fmt: skip
+                 MIRROR: tl.constexpr, FLIP: tl.constexpr = False, flip=0):  # fmt: skip
     """The filter spectrum [G, N1, M] of rows ``rows`` [G, 1, 1] of channel d ([D, KROWS, N1, M] stored). MIRROR
     (a real filter's spectrum stored as a HERM frame's rows, ``hbm_transform_spectrum``): only rows a Q + b of
     the first column level's a < KROWS / Q are stored (Q rows of a later level per row a; KROWS / Q > P1 / 2);
     row a Q + b of a later a holds the conjugate of row (P1 - a) Q + (Q - 1 - b) read backwards, since
     K[N - f] = conj K[f] and N - (a + P1 (b + Q k_s)) = (P1 - a) + P1 ((Q - 1 - b) + Q (S - 1 - k_s)) for
-    0 < a < P1, and position k1 + N1 k2 of a row holds k_s, so S - 1 - k_s is position N1 - 1 - k1, N2 - 1 - k2."""
-    if MIRROR:
+    0 < a < P1, and position k1 + N1 k2 of a row holds k_s, so S - 1 - k_s is position N1 - 1 - k1, N2 - 1 - k2.
+    FLIP (``_row_kernel``'s), where ``flip`` (a scalar) is 1, the program's rows all lying past KROWS: those
+    rows' mirrors in their stored order, conjugated, without a gather; the program transforms its rows
+    backwards (the mirrored matrices, ``_flip_matrices``) to meet them."""
+    if FLIP:
+        kidx = _kf_offsets(d, rows + flip * (_mirror_row(rows, P1, Q) - rows), KROWS, N1, M)
+        kr = tl.load(kfr_ptr + kidx)
+        ki = tl.load(kfi_ptr + kidx) * (1 - 2 * flip).to(tl.float32)
+    elif MIRROR:
         mir = rows >= KROWS
         kidx = _kf_offsets(d, tl.where(mir, _mirror_row(rows, P1, Q), rows), KROWS, N1, M, mir)
         kr = tl.load(kfr_ptr + kidx)
@@ -359,7 +370,7 @@ def _row_kernel(
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
     SPECTRUM: tl.constexpr = False, MIRROR: tl.constexpr = False, FILL: tl.constexpr = False,
     BACK: tl.constexpr = False, DELTA: tl.constexpr = False, KEEP: tl.constexpr = False, vr_ptr=None,
-    vi_ptr=None, vs_ptr=None,
+    vi_ptr=None, vs_ptr=None, FLIP: tl.constexpr = False, e1r_ptr=None, e1i_ptr=None,
 ):  # fmt: skip
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
     ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
@@ -376,11 +387,31 @@ def _row_kernel(
     ``monarch_hbm_bwd._dk_taps``): the rows hold spectra; only the inverse DFT, times ``scale``, in place.
     ``scale`` is unused otherwise. KEEP (the input's spectrum kept for the direct backward's dk,
     ``monarch_hbm_bwd``): the rows' DFT is also stored at v (x's layout, v's dtype) over a scale per row, at
-    vs[segment ROWS + rho]."""
+    vs[segment ROWS + rho]. FLIP (a HERM frame's filter spectrum of KROWS rows, a multiple of G, read without
+    gathers): a program whose rows lie past KROWS transforms them with the mirrored matrices
+    (``_flip_matrices``: each matrix argument holds two sets, e1 the inverse's F1), so that position (k1, k2)
+    of its rows' spectra holds frequency (N1 - 1 - k1, N2 - 1 - k2)'s, where the mirror rows' stored spectra
+    hold the conjugates of those frequencies' filter values in their own order (``_filter_rows``); the
+    inverse takes them back in that order."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
     rows = grp * G + tl.arange(0, G)[:, None, None]  # [G, 1, 1]
+    flip = 0
+    b1r_ptr = f1r_ptr  # the inverse's F1
+    b1i_ptr = f1i_ptr
+    if FLIP:
+        flip = (grp * G >= KROWS).to(tl.int32)
+        f1r_ptr += flip * (N1 * N1)
+        f1i_ptr += flip * (N1 * N1)
+        b1r_ptr = e1r_ptr + flip * (N1 * N1)
+        b1i_ptr = e1i_ptr + flip * (N1 * N1)
+        f2r_ptr += flip * (N2 * M)
+        f2i_ptr += flip * (N2 * M)
+        g2r_ptr += flip * (M * N2)
+        g2i_ptr += flip * (M * N2)
+        twr_ptr += flip * (N1 * N2)
+        twi_ptr += flip * (N1 * N2)
     pos = tl.arange(0, N1)[None, :, None] * N2 + tl.arange(0, N2)[None, None, :]
     off = seg.to(tl.int64) * (ROWS * N1 * N2) + rows * (N1 * N2) + pos
     ar, ai = _load_rows(xr_ptr, xi_ptr, off, cs_ptr, seg * RL + rows // PL, n_sblk, N1, N2, COLS, SCALED)
@@ -402,19 +433,29 @@ def _row_kernel(
         if KEEP:
             _keep_rows(xr, xi, sa, vr_ptr, vi_ptr, vs_ptr, off, seg.to(tl.int64) * ROWS + rows)
         if not SPECTRUM:
-            kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, M, MIRROR)
-            so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r_ptr, f1i_ptr, g2r_ptr, g2i_ptr,
+            kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, M, MIRROR, FLIP, flip)
+            so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, b1r_ptr, b1i_ptr, g2r_ptr, g2i_ptr,
                               twr_ptr, twi_ptr, G, N1, N2, PRECISION, M, LAZY=True, SCALED=SCALED)  # fmt: skip
     else:
-        f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
-            f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
-        )
+        if FLIP:  # the forward's and the inverse's F1 and F2 differ (each mirrored along its own axis)
+            f1r, f1i = _load_f1(f1r_ptr, f1i_ptr, N1)
+            e1r, e1i = _load_f1(b1r_ptr, b1i_ptr, N1)
+            f2r, f2i = _load_f2(f2r_ptr, f2i_ptr, N2, M)
+            g2r, g2i = _load_g2(g2r_ptr, g2i_ptr, N2, M)
+            tr, ti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, False)
+            ttr, tti = _load_twiddles(twr_ptr, twi_ptr, N1, N2, True)
+        else:
+            f1r, f1i, f2r, f2i, g2r, g2i, tr, ti, ttr, tti = _load_dft(
+                f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, g2r_ptr, g2i_ptr, twr_ptr, twi_ptr, N1, N2, M
+            )
+            e1r = f1r
+            e1i = f1i
         xr, xi = _forward_dft_complex(ar / sa, ai / sa, f1r, f1i, f2r, f2i, ttr, tti, G, N1, N2, PRECISION, M)
         if KEEP:
             _keep_rows(xr, xi, sa, vr_ptr, vi_ptr, vs_ptr, off, seg.to(tl.int64) * ROWS + rows)
         if not SPECTRUM:
-            kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, M, MIRROR)
-            so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, f1r, f1i, g2r, g2i, tr, ti, G, N1, N2,
+            kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, M, MIRROR, FLIP, flip)
+            so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, e1r, e1i, g2r, g2i, tr, ti, G, N1, N2,
                               PRECISION, M, SCALED=SCALED)  # fmt: skip
     if SPECTRUM:
         kidx = _kf_offsets(d, rows, KROWS, N1, M)
@@ -715,6 +756,23 @@ def _col_dft(p: int, device, precision: int | None = None) -> tuple[torch.Tensor
     return _COL_CACHE[key]
 
 
+def _flip_matrices(n1: int, n2: int, device, precision: int) -> tuple[torch.Tensor, ...]:
+    """``_row_kernel``'s FLIP matrices: F1, F2's columns and rows, the twiddles (as ``_dft_matrices``) and the
+    inverse's F1, each stacked with its mirrored set [2, ...]: F1's columns and F2's columns reversed (the
+    forward's outputs k1, k2 backwards), F2's rows, the twiddles' rows and the inverse's F1's rows reversed
+    (the inverse's inputs backwards). Dense plans only."""
+    key = ("flip", n1, n2, str(device), precision)
+    if key not in _COL_CACHE:
+        f1r, f1i, f2r, f2i, g2r, g2i, twr, twi = _dft_matrices(n1, n2, device, 1.0, precision)
+        _COL_CACHE[key] = tuple(
+            torch.stack((x, x.flip(axis))).contiguous()
+            for x, axis in (
+                (f1r, 1), (f1i, 1), (f2r, 1), (f2i, 1), (g2r, 0), (g2i, 0), (twr, 0), (twi, 0), (f1r, 0), (f1i, 0)
+            )
+        )  # fmt: skip
+    return _COL_CACHE[key]
+
+
 def _lazy(n1: int, n2: int) -> bool:
     """Whether a row pass over rows of n1 x n2 points loads each DFT matrix where it is used (LAZY, from L1
     and L2) rather than holding all ten in registers throughout: for rows of 4096 points, where the ten
@@ -896,6 +954,15 @@ def mirror_args(kf: torch.Tensor, f: _Frame, plan) -> tuple[int, int, int]:
     return krows, p1, q
 
 
+def _flips(krows: int, f: _Frame, G: int, keep: bool) -> bool:
+    """Whether the forward's row pass reads a filter spectrum of ``krows`` < f.rows rows (a HERM frame's,
+    ``hbm_transform_spectrum``'s half) through FLIP (``_row_kernel``: programs past krows transform their rows
+    backwards to meet their mirrors' stored order) rather than through MIRROR's gathers: where krows is a
+    multiple of the G rows of a program and v's spectrum is not kept (KEEP stores it in the rows' order).
+    DNACONV_HBM_FLIP=0 reads through the gathers (sweeps)."""
+    return krows < f.rows and krows % G == 0 and not keep and os.environ.get("DNACONV_HBM_FLIP") != "0"
+
+
 def _half_intermediate(dtype: torch.dtype, plan) -> bool:
     """Whether an HBM convolution keeps its intermediate in fp16 (half the bytes of every pass over it): the
     forward's, and the HBM backward's two (g's and v's, ``monarch_hbm_bwd``), for half inputs through one
@@ -964,18 +1031,6 @@ def hbm_fftconv_fwd(
     G, warps, opts = _launch_shape(plan.n1, plan.n2, plan.n // (plan.n1 * plan.n2), "rows")
     f = _forward_frame(plan, B, D, L, fraction)
     prec = _precision(u.dtype)
-    if spectrum is None:
-        fold = _folds(bias, fraction)
-        spectrum = monarch_spectrum(
-            k, plan, fraction, bias if fold else None, rows=f.rows, precision=prec, half=True
-        )
-        bias = None if fold else bias
-    kfr, kfi = spectrum  # a HERM frame given more rows (a cached spectrum) reads its own: KROWS is the stride
-    half = _half_intermediate(u.dtype, plan)
-    x = f.buffers(u.device, torch.float16 if half else torch.float32)
-    cs, rs = f.scales(u.device) if half else (None, None)
-    _columns(f, x, u, pre_gate, history, prec, cs=cs)
-    where, cols = f.row_scale_args()
     kept = None
     # v's spectrum over a scale per row: fp16 with fp16 operands (its values at most N1 N2, ``_keep_rows``),
     # whatever the intermediate's dtype
@@ -983,12 +1038,30 @@ def hbm_fftconv_fwd(
         vdtype = torch.float16 if prec == 2 else torch.float32
         if f.n_seg * f.seg_n * 2 * vdtype.itemsize + 4 * f.n_seg * f.rows <= keep_v:
             kept = (*f.buffers(u.device, vdtype), torch.empty(f.n_seg * f.rows, device=u.device), f.rows)
+    if spectrum is None:
+        fold = _folds(bias, fraction)
+        # KEEP stores the rows' spectra in their own order: no FLIP there
+        spectrum = monarch_spectrum(
+            k, plan, fraction, bias if fold else None, f.rows, prec, half=True, flip=kept is None
+        )
+        bias = None if fold else bias
+    kfr, kfi = spectrum  # a HERM frame given more rows (a cached spectrum) reads its own: KROWS is the stride
+    flip = _flips(kfr.shape[1], f, G, kept is not None)
+    half = _half_intermediate(u.dtype, plan)
+    x = f.buffers(u.device, torch.float16 if half else torch.float32)
+    cs, rs = f.scales(u.device) if half else (None, None)
+    _columns(f, x, u, pre_gate, history, prec, cs=cs)
+    where, cols = f.row_scale_args()
+    if flip:
+        *mats, e1r, e1i = _flip_matrices(plan.n1, plan.n2, u.device, prec)
+    else:
+        mats, e1r, e1i = _dft_matrices(plan.n1, plan.n2, u.device, fraction, prec), None, None
     _row_kernel[(f.n_seg * (f.rows // G),)](
-        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, u.device, fraction, prec),
-        *((cs[-1], rs) if half else x), D, f.per, f.rows, f.rows // G, *where, *mirror_args(kfr, f, plan), 1.0,
-        G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec, LAZY=_lazy(plan.n1, plan.n2),
-        SCALED=half, MIRROR=kfr.shape[1] < f.rows, **cols, num_warps=warps, **opts,
-        **(dict(KEEP=True, vr_ptr=kept[0], vi_ptr=kept[1], vs_ptr=kept[2]) if kept else {}),
+        *x, kfr, kfi, *mats, *((cs[-1], rs) if half else x), D, f.per, f.rows, f.rows // G, *where,
+        *mirror_args(kfr, f, plan), 1.0, G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec,
+        LAZY=_lazy(plan.n1, plan.n2), SCALED=half, MIRROR=kfr.shape[1] < f.rows and not flip, **cols,
+        num_warps=warps, **opts, **(dict(KEEP=True, vr_ptr=kept[0], vi_ptr=kept[1], vs_ptr=kept[2]) if kept else {}),
+        **(dict(FLIP=True, e1r_ptr=e1r, e1i_ptr=e1i) if flip else {}),
     )  # fmt: skip
     y = torch.empty_like(u)
     _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec, (cs, rs) if half else None)

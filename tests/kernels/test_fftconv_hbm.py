@@ -1423,6 +1423,7 @@ def test_half_spectrum_mirrored(B, L, K, H, cap, monkeypatch):
         plan.n1 * plan.n2
     )
     monkeypatch.setenv("DNACONV_HBM_MIRROR", "1")
+    monkeypatch.setenv("DNACONV_HBM_FLIP", "0")  # the forward's row pass through the gathers too
     dy = torch.randn(B, 2, L, device=DEVICE, dtype=torch.bfloat16)
     ref = [x.cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
     exact = naive_conv_direct(*ref, history=None if hist is None else hist.cpu().double())
@@ -1441,6 +1442,58 @@ def test_half_spectrum_mirrored(B, L, K, H, cap, monkeypatch):
     for name, a, b, want in zip(["y", "du", "dk", "dbias", "dpre", "dpost"], out[True], out[False], wants):
         a, b = a.cpu().double(), b.cpu().double()
         assert rel_rms_error(a, want) < 1.01 * rel_rms_error(b, want) + 1e-4, name
+
+
+@pytest.mark.parametrize(
+    "B,L,K,H,cap,lazy",
+    [
+        (2, 30_000, 3000, 0, None, False),  # one column level of 16, rows of 1024: 12 of 16 rows computed
+        (3, 14_000, 2500, 2600, None, True),  # history, the matrices loaded where used (rows of 4096's way)
+        (2, 20_000, 20_000, 0, 256, False),  # two column levels: 9 x 16 of 16 x 16 rows
+        (2, 20_000, 20_000, 0, 256, True),
+    ],
+    ids=["paired", "history-lazy", "two-levels", "two-levels-lazy"],
+)
+def test_half_spectrum_flipped(B, L, K, H, cap, lazy, monkeypatch):
+    """The HBM forward without gradients (paired blocks: every row of the intermediate) computes only a HERM
+    frame's rows of the filter spectrum (``monarch_spectrum``'s ``flip``), and its row pass meets the other
+    rows' mirrors without gathers (``_row_kernel``'s FLIP: those programs transform their rows with the
+    mirrored matrices, ``_flip_matrices``): bf16 gated, within 1% (plus 1e-4) of the error with every row of
+    the spectrum (DNACONV_HBM_FLIP=0) against the direct sum, and not the same numbers."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd
+
+    if cap:
+        monkeypatch.setattr(plan_mod, "MAX_ROW", cap)
+    if lazy:
+        monkeypatch.setattr(fwd, "_lazy", lambda n1, n2: True)
+    plan = hbm_plan(L, K, H)
+    assert len(plan.cols) == (2 if cap else 1)
+    xs = _inputs(B, 2, L, K, H, torch.bfloat16, seed=23)
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes16")
+    monkeypatch.delenv("DNACONV_HBM_MIRROR", raising=False)
+    exact = naive_conv_direct(*_cpu(xs[:5]), history=None if H == 0 else xs[5].cpu())
+    seen = spy_launches(monkeypatch, fwd, "_row_kernel")
+    spectrum, krows = fwd.monarch_spectrum, []
+
+    def spectrum_rows(*args, **kw):
+        kf = spectrum(*args, **kw)
+        krows.append(kf[0].shape[1])
+        return kf
+
+    monkeypatch.setattr(fwd, "monarch_spectrum", spectrum_rows)
+    out = {}
+    for env in ("1", "0"):
+        monkeypatch.setenv("DNACONV_HBM_FLIP", env)
+        with torch.no_grad():
+            out[env] = monarch_fftconv(*xs[:5], history=xs[5]).cpu().double()
+    assert [kw["SPECTRUM"] for kw in seen] == [True, None, True, None]
+    assert [kw["FLIP"] for kw in seen[1::2]] == [True, None] and [kw["MIRROR"] for kw in seen[1::2]] == [
+        False
+    ] * 2
+    total = plan.n // (plan.n1 * plan.n2)  # rows of the intermediate, every one paired
+    assert krows[1] == total and total // 2 < krows[0] < total, (krows, total)
+    assert rel_rms_error(out["1"], exact) < 1.01 * rel_rms_error(out["0"], exact) + 1e-4
+    assert not torch.equal(out["1"], out["0"])
 
 
 @pytest.mark.parametrize(
