@@ -37,6 +37,7 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh t21b     the one-kernel spectrum's HERM rows (FLIP) vs every row; every README row; tests
 #   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
 #   bash pipelines/h200_kernels.sh s21      the HBM forward on half the filter spectrum, mirrored DFT matrices (FLIP) vs every row
 #                                            vs gathers; the half spectra's GPU tests; one stalled fp32 test under faulthandler
@@ -1429,6 +1430,23 @@ if [ "${1:-}" = r20 ]; then
   bench_table "${TABLE_S:-200}" --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
     --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
     --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
+  exit 0
+fi
+if [ "${1:-}" = t21b ]; then
+  # Session 21: the one-kernel spectrum (monarch_hbm.hbm_spectrum) of a HERM frame's rows for the forward's FLIP
+  # too (the default) vs every row (DNACONV_HBM_FLIP=0), forward two rounds interleaved, where it runs (partial
+  # filters at 2.3M, the streaming and training shapes) and full L = 4K (the passes, a control); every README row
+  # on the final code; GPU tests of the half spectra, cached spectra and streaming (DNACONV_TEST_WORKERS=4).
+  timeout "${SWEEP_S:-150}" python3 - <<'PY' 2>&1 | tee "$OUT/t21b.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+C = {"every": {"DNACONV_HBM_FLIP": "0"}, "flip": {}}
+forward_sweeps(((1, 32, 2300000, 512, C), (1, 32, 2300000, 4096, C), (1, 32, 2300000, 16384, C),
+                (1, 128, 73727, 8192, C), (16, 128, 8192, 8192, C), (16, 1024, 4096, 4096, C)), reps=2)
+PY
+  bench_table "${TABLE_S:-280}" $ALL_ROWS
+  gpu_tests "tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py tests/test_streaming.py" \
+    "half_spectrum_flipped or cached or through_triton or streamed_equals_full_cuda or (forward_on_the_grid and bf16 and L2300000)" \
+    "${TEST_S:-90}"
   exit 0
 fi
 if [ "${1:-}" = t21 ]; then

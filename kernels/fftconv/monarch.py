@@ -550,7 +550,10 @@ def monarch_spectrum(
     all), which the passes give with DNACONV_HBM_MIRROR=1 (``hbm_transform_spectrum``: measured slower, so
     opt-in), the kernels reading the rest from their mirrors. ``flip``: the caller reads the mirrors without
     gathers (the HBM forward's row pass, ``monarch_hbm._flips``): the passes give a HERM frame's rows unless
-    DNACONV_HBM_FLIP=0."""
+    DNACONV_HBM_FLIP=0. The one-kernel spectrum keeps every row: its HERM rows read that way measured slower
+    (H200, 2026-11-30, forward ms, every row vs the HERM rows, interleaved, ``h200_kernels.sh t21b``: K = 512 at
+    2.3M x 32 0.649 vs 0.655, K = 4096 0.688 vs 0.728, K = 16K 0.855 vs 0.857, the training shape 0.358 vs
+    0.391), and so does a cached spectrum (``fftconv_spectrum``), which costs nothing per call."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
     M = idx.numel() // (plan.n // plan.n2)  # stored columns of a row
     if rows is not None:

@@ -871,11 +871,13 @@ def test_backward_takes_the_forwards_spectrum(B, D, L, K, hbm, small, monkeypatc
     (the skip term folded into it), paired and one sequence's HERM frames (the forward's row pass reads 24 rows
     of the spectrum, the backward's 20: it is kept with 24 and read in place), and on chip (the fused backward
     on half tiles), bf16 gated. The one sequence's spectrum is 8 times u's bytes: the rule before the
-    eighteenth session (=small) did not keep it."""
+    eighteenth session (=small) did not keep it. A forward that computes its own spectrum would take a HERM
+    frame's rows of it (FLIP, ``test_half_spectrum_flipped``), other numbers: not here."""
     import dnaconv.kernels.fftconv.monarch_hbm as fwd_mod
     import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd_mod
     from dnaconv.kernels import fftconv as dispatch
 
+    monkeypatch.setenv("DNACONV_HBM_FLIP", "0")
     if hbm:
         monkeypatch.setenv("DNACONV_HBM_BWD", "1")
         monkeypatch.setenv("DNACONV_HBM_ONE", "1")
@@ -1445,21 +1447,25 @@ def test_half_spectrum_mirrored(B, L, K, H, cap, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "B,L,K,H,cap,lazy",
+    "B,L,K,H,cap,lazy,spectrum",
     [
-        (2, 30_000, 3000, 0, None, False),  # one column level of 16, rows of 1024: 12 of 16 rows computed
-        (3, 14_000, 2500, 2600, None, True),  # history, the matrices loaded where used (rows of 4096's way)
-        (2, 20_000, 20_000, 0, 256, False),  # two column levels: 9 x 16 of 16 x 16 rows
-        (2, 20_000, 20_000, 0, 256, True),
+        (2, 30_000, 3000, 0, None, False, "passes16"),  # one column level of 16, rows of 1024: 12 of 16 rows
+        (2, 30_000, 3000, 0, None, False, None),  # the default there, the one-kernel spectrum: every row
+        (3, 14_000, 2500, 2600, None, True, "passes16"),  # history; the matrices loaded where used (LAZY)
+        (2, 20_000, 20_000, 0, 256, False, "passes16"),  # two column levels: 9 x 16 of 16 x 16 rows
+        (2, 20_000, 20_000, 0, 256, True, "passes16"),
     ],
-    ids=["paired", "history-lazy", "two-levels", "two-levels-lazy"],
+    ids=["paired", "paired-one-kernel", "history-lazy", "two-levels", "two-levels-lazy"],
 )
-def test_half_spectrum_flipped(B, L, K, H, cap, lazy, monkeypatch):
+def test_half_spectrum_flipped(B, L, K, H, cap, lazy, spectrum, monkeypatch):
     """The HBM forward without gradients (paired blocks: every row of the intermediate) computes only a HERM
-    frame's rows of the filter spectrum (``monarch_spectrum``'s ``flip``), and its row pass meets the other
-    rows' mirrors without gathers (``_row_kernel``'s FLIP: those programs transform their rows with the
-    mirrored matrices, ``_flip_matrices``): bf16 gated, within 1% (plus 1e-4) of the error with every row of
-    the spectrum (DNACONV_HBM_FLIP=0) against the direct sum, and not the same numbers."""
+    frame's rows of the filter spectrum through the passes (``monarch_spectrum``'s ``flip``), and its row pass
+    meets the other rows' mirrors without gathers (``_row_kernel``'s FLIP: those programs transform their rows
+    with the mirrored matrices, ``_flip_matrices``): bf16 gated, within 1% (plus 1e-4) of the error with
+    every row of the spectrum (DNACONV_HBM_FLIP=0) against the direct sum, and not the same numbers. The
+    one-kernel spectrum (``hbm_spectrum``) and a cached one (``fftconv_spectrum``) keep every row, as
+    DNACONV_HBM_FLIP=0 does."""
+    import dnaconv.kernels.fftconv as fc
     import dnaconv.kernels.fftconv.monarch_hbm as fwd
 
     if cap:
@@ -1469,14 +1475,21 @@ def test_half_spectrum_flipped(B, L, K, H, cap, lazy, monkeypatch):
     plan = hbm_plan(L, K, H)
     assert len(plan.cols) == (2 if cap else 1)
     xs = _inputs(B, 2, L, K, H, torch.bfloat16, seed=23)
-    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes16")
+    if spectrum:
+        monkeypatch.setenv("DNACONV_HBM_SPECTRUM", spectrum)
+    else:
+        monkeypatch.delenv("DNACONV_HBM_SPECTRUM", raising=False)
+        monkeypatch.setenv(
+            "DNACONV_SPECTRUM", "torch"
+        )  # the reference's gather where the rfft runs (fast here)
     monkeypatch.delenv("DNACONV_HBM_MIRROR", raising=False)
     exact = naive_conv_direct(*_cpu(xs[:5]), history=None if H == 0 else xs[5].cpu())
     seen = spy_launches(monkeypatch, fwd, "_row_kernel")
-    spectrum, krows = fwd.monarch_spectrum, []
+    producers = spy_launches(monkeypatch, fwd, "_spectrum_kernel")
+    real, krows = fwd.monarch_spectrum, []
 
     def spectrum_rows(*args, **kw):
-        kf = spectrum(*args, **kw)
+        kf = real(*args, **kw)
         krows.append(kf[0].shape[1])
         return kf
 
@@ -1486,14 +1499,25 @@ def test_half_spectrum_flipped(B, L, K, H, cap, lazy, monkeypatch):
         monkeypatch.setenv("DNACONV_HBM_FLIP", env)
         with torch.no_grad():
             out[env] = monarch_fftconv(*xs[:5], history=xs[5]).cpu().double()
-    assert [kw["SPECTRUM"] for kw in seen] == [True, None, True, None]
-    assert [kw["FLIP"] for kw in seen[1::2]] == [True, None] and [kw["MIRROR"] for kw in seen[1::2]] == [
-        False
-    ] * 2
+    rows = [kw for kw in seen if not kw["SPECTRUM"]]
+    assert len(producers) == (0 if spectrum else 2) and len(seen) == (4 if spectrum else 2)
+    assert [kw["FLIP"] for kw in rows] == ([True, None] if spectrum else [None, None])
+    assert [kw["MIRROR"] for kw in rows] == [False] * 2
     total = plan.n // (plan.n1 * plan.n2)  # rows of the intermediate, every one paired
-    assert krows[1] == total and total // 2 < krows[0] < total, (krows, total)
+    assert krows[1] == total and (total // 2 < krows[0] < total if spectrum else krows[0] == total), krows
     assert rel_rms_error(out["1"], exact) < 1.01 * rel_rms_error(out["0"], exact) + 1e-4
-    assert not torch.equal(out["1"], out["0"])
+    assert torch.equal(out["1"], out["0"]) != bool(spectrum)
+    monkeypatch.setenv("DNACONV_HBM_FLIP", "1")
+    monkeypatch.setattr(  # the dispatch's decision, as on CUDA (here the interpreter runs the kernels)
+        fc,
+        "_triton_route",
+        lambda u, *a: fc._route(u.shape[-1], *a[:2], u.dtype, *a[2:], u.numel(), u.shape[0]),
+    )
+    H = 0 if xs[5] is None else xs[5].shape[-1]
+    kf = fc.fftconv_spectrum(xs[1], xs[0], H, 1.0, xs[2])  # the skip term folded, as the forward folds it
+    assert kf[0].shape[1] == total
+    with torch.no_grad():
+        assert torch.equal(fc.fftconv(*xs[:5], xs[5], k_f=kf).cpu().double(), out["0"])
 
 
 @pytest.mark.parametrize(
