@@ -959,7 +959,8 @@ def _flips(krows: int, f: _Frame, G: int, keep: bool) -> bool:
     ``hbm_transform_spectrum``'s half) through FLIP (``_row_kernel``: programs past krows transform their rows
     backwards to meet their mirrors' stored order) rather than through MIRROR's gathers: where krows is a
     multiple of the G rows of a program and v's spectrum is not kept (KEEP stores it in the rows' order).
-    DNACONV_HBM_FLIP=0 reads through the gathers (sweeps)."""
+    Under DNACONV_HBM_FLIP=0 the forward computes every row (``monarch_spectrum``), and a spectrum of fewer
+    rows given to it (DNACONV_HBM_MIRROR=1) is read through the gathers (sweeps)."""
     return krows < f.rows and krows % G == 0 and not keep and os.environ.get("DNACONV_HBM_FLIP") != "0"
 
 
@@ -1046,7 +1047,7 @@ def hbm_fftconv_fwd(
         )
         bias = None if fold else bias
     kfr, kfi = spectrum  # a HERM frame given more rows (a cached spectrum) reads its own: KROWS is the stride
-    flip = _flips(kfr.shape[1], f, G, kept is not None)
+    flip = fraction == 1 and _flips(kfr.shape[1], f, G, kept is not None)  # dense: _flip_matrices
     half = _half_intermediate(u.dtype, plan)
     x = f.buffers(u.device, torch.float16 if half else torch.float32)
     cs, rs = f.scales(u.device) if half else (None, None)
