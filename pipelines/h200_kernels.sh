@@ -37,6 +37,7 @@
 #   bash pipelines/h200_kernels.sh t15c     session 15's final code: the README table; the GPU tests of what changed
 #   bash pipelines/h200_kernels.sh h15      the host-bound shapes: session 15's code vs its paths before, interleaved
 #   bash pipelines/h200_kernels.sh g15      the issue's grid where the fp16 intermediates run (GPU tests)
+#   bash pipelines/h200_kernels.sh g21      the on-chip kernel's, fftconv's and the grid's GPU tests on session 21's code
 #   bash pipelines/h200_kernels.sh sp21     the frequency-sparse forward on the current kernels; all of test_fftconv_hbm.py
 #   bash pipelines/h200_kernels.sh t21b     the one-kernel spectrum's HERM rows (FLIP) vs every row; every README row; tests
 #   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
@@ -1431,6 +1432,14 @@ if [ "${1:-}" = r20 ]; then
   bench_table "${TABLE_S:-200}" --case full:2:128:262144:262144 --case full:2:32:1048576:1048576 \
     --case full:2:16:2097152:2097152 --case full:2:8:4194304:4194304 --case full:1:256:262144:262144 \
     --case full:1:64:1048576:1048576 --case full:1:32:2097152:2097152 --case full:1:16:4194304:4194304
+  exit 0
+fi
+if [ "${1:-}" = g21 ]; then
+  # Session 21: the on-chip kernel's, fftconv's and the issue's grid's GPU tests on the final code, each xdist
+  # worker on its share of the CPU's threads (DNACONV_TEST_WORKERS), within TEST_S seconds.
+  gpu_tests "tests/kernels/test_fftconv_monarch.py tests/kernels/test_fftconv.py tests/kernels/test_fftconv_grid.py" "" \
+    "${TEST_S:-200}"
+  grep -c PASSED "$OUT/tests.txt"; grep -c FAILED "$OUT/tests.txt"
   exit 0
 fi
 if [ "${1:-}" = sp21 ]; then
