@@ -954,14 +954,16 @@ def mirror_args(kf: torch.Tensor, f: _Frame, plan) -> tuple[int, int, int]:
     return krows, p1, q
 
 
-def _flips(krows: int, f: _Frame, G: int, keep: bool) -> bool:
+def _flips(krows: int, f: _Frame, G: int, keep: bool, dense: bool) -> bool:
     """Whether the forward's row pass reads a filter spectrum of ``krows`` < f.rows rows (a HERM frame's,
     ``hbm_transform_spectrum``'s half) through FLIP (``_row_kernel``: programs past krows transform their rows
     backwards to meet their mirrors' stored order) rather than through MIRROR's gathers: where krows is a
-    multiple of the G rows of a program and v's spectrum is not kept (KEEP stores it in the rows' order).
+    multiple of the G rows of a program, the plan is dense (``_flip_matrices`` are) and v's spectrum is not
+    kept (KEEP stores it in the rows' order).
     Under DNACONV_HBM_FLIP=0 the forward computes every row (``monarch_spectrum``), and a spectrum of fewer
     rows given to it (DNACONV_HBM_MIRROR=1) is read through the gathers (sweeps)."""
-    return krows < f.rows and krows % G == 0 and not keep and os.environ.get("DNACONV_HBM_FLIP") != "0"
+    flip = krows < f.rows and krows % G == 0 and dense and not keep
+    return flip and os.environ.get("DNACONV_HBM_FLIP") != "0"
 
 
 def _half_intermediate(dtype: torch.dtype, plan) -> bool:
@@ -1047,7 +1049,7 @@ def hbm_fftconv_fwd(
         )
         bias = None if fold else bias
     kfr, kfi = spectrum  # a HERM frame given more rows (a cached spectrum) reads its own: KROWS is the stride
-    flip = fraction == 1 and _flips(kfr.shape[1], f, G, kept is not None)  # dense: _flip_matrices
+    flip = _flips(kfr.shape[1], f, G, kept is not None, fraction == 1)
     half = _half_intermediate(u.dtype, plan)
     x = f.buffers(u.device, torch.float16 if half else torch.float32)
     cs, rs = f.scales(u.device) if half else (None, None)

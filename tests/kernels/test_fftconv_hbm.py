@@ -23,7 +23,7 @@ from dnaconv.kernels.fftconv.plan import (
     sparse_ok,
 )
 from dnaconv.kernels.testing import BF16_FLOOR, assert_close, rel_rms_error
-from tests.kernels.helpers import DEVICE, conv_inputs, spy_launches
+from tests.kernels.helpers import DEVICE, conv_inputs, route_as_on_cuda, spy_launches
 
 # (B, D, L, K, H): a partial filter over several blocks, one with streaming history, a full-length filter of
 # odd length, a filter longer than the sequence; D not a multiple of 16.
@@ -1478,9 +1478,8 @@ def test_half_spectrum_flipped(B, L, K, H, cap, lazy, spectrum, monkeypatch):
         monkeypatch.setenv("DNACONV_HBM_SPECTRUM", spectrum)
     else:
         monkeypatch.delenv("DNACONV_HBM_SPECTRUM", raising=False)
-        monkeypatch.setenv(
-            "DNACONV_SPECTRUM", "torch"
-        )  # the reference's gather where the rfft runs (fast here)
+        # the reference's gather where the rfft runs (fast here)
+        monkeypatch.setenv("DNACONV_SPECTRUM", "torch")
     monkeypatch.delenv("DNACONV_HBM_MIRROR", raising=False)
     exact = naive_conv_direct(*_cpu(xs[:5]), history=None if H == 0 else xs[5].cpu())
     seen = spy_launches(monkeypatch, fwd, "_row_kernel")
@@ -1507,12 +1506,9 @@ def test_half_spectrum_flipped(B, L, K, H, cap, lazy, spectrum, monkeypatch):
     assert rel_rms_error(out["1"], exact) < 1.01 * rel_rms_error(out["0"], exact) + 1e-4
     assert torch.equal(out["1"], out["0"]) != bool(spectrum)
     monkeypatch.setenv("DNACONV_HBM_FLIP", "1")
-    monkeypatch.setattr(  # the dispatch's decision, as on CUDA (here the interpreter runs the kernels)
-        fc,
-        "_triton_route",
-        lambda u, *a: fc._route(u.shape[-1], *a[:2], u.dtype, *a[2:], u.numel(), u.shape[0]),
-    )
-    H = 0 if xs[5] is None else xs[5].shape[-1]
+    route_as_on_cuda(
+        monkeypatch
+    )  # the dispatch's decision, as on CUDA (here the interpreter runs the kernels)
     kf = fc.fftconv_spectrum(xs[1], xs[0], H, 1.0, xs[2])  # the skip term folded, as the forward folds it
     assert kf[0].shape[1] == total
     with torch.no_grad():
