@@ -41,7 +41,6 @@
 #   bash pipelines/h200_kernels.sh sp21     the frequency-sparse forward on the current kernels; all of test_fftconv_hbm.py
 #   bash pipelines/h200_kernels.sh t21b     the one-kernel spectrum's HERM rows (FLIP) vs every row; every README row; tests
 #   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
-#   bash pipelines/h200_kernels.sh c22      column passes of 128 points vs 64 (one level where two were), forward, fwd+bwd
 #   bash pipelines/h200_kernels.sh s21      the HBM forward on half the filter spectrum, mirrored DFT matrices (FLIP) vs every row
 #                                            vs gathers; the half spectra's GPU tests; one stalled fp32 test under faulthandler
 #   bash pipelines/h200_kernels.sh r20      the README rows of one block through two column levels on session 20's final code
@@ -1479,23 +1478,6 @@ if [ "${1:-}" = t21 ]; then
   gpu_tests "tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py" \
     "half_spectrum or (forward_on_the_grid and bf16 and (L16384-K16384 or L65536-K65536 or L1048576 or L4194304)) or test_hbm_backward_direct" \
     "${TEST_S:-200}"
-  exit 0
-fi
-if [ "${1:-}" = c22 ]; then
-  # Session 22: column passes of 128 points (DNACONV_HBM_MAXCOL=128: one column level where rows of up to 4096
-  # and a pass of 64 needed a second or longer rows), 16 columns on 4 warps vs 32 on 8; forward and fwd+bwd,
-  # two rounds interleaved.
-  timeout "${SWEEP_S:-420}" python3 - <<'PY' 2>&1 | tee "$OUT/c22.txt"
-from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
-C = {"c64": {}, "c128": {"DNACONV_HBM_MAXCOL": "128"},
-     "c128w8": {"DNACONV_HBM_MAXCOL": "128", "DNACONV_HBM_COLS": "32", "DNACONV_HBM_COL_WARPS": "8"}}
-forward_sweeps(((4, 256, 65536, 65536, C), (1, 64, 1 << 20, 65536, C), (2, 128, 1 << 18, 1 << 18, C),
-                (1, 1024, 65536, 65536, C), (1, 256, 1 << 18, 1 << 18, C), (2, 8, 1 << 22, 1 << 22, C),
-                (1, 16, 1 << 22, 1 << 22, C)), reps=2)
-C2 = {k: C[k] for k in ("c64", "c128")}
-fwd_bwd_sweeps(((4, 256, 65536, 65536, C2), (1, 64, 1 << 20, 65536, C2), (2, 128, 1 << 18, 1 << 18, C2),
-                (1, 1024, 65536, 65536, C2)), reps=2)
-PY
   exit 0
 fi
 if [ "${1:-}" = s21 ]; then

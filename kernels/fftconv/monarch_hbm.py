@@ -795,13 +795,7 @@ def _col_columns(p: int, s: int, pair: bool = True) -> int:
     session, one sequence at L = 64K: compute-sanitizer, "Invalid __shared__ read of size 1024 bytes" at
     ``_store_out``'s store; with DNACONV_HBM_TRIG=precise no fault but a relative error of 0.82; right on 64
     columns, and with 3xtf32; ``dbg13``). DNACONV_HBM_COLS overrides."""
-    return min(
-        int(os.environ.get("DNACONV_HBM_COLS", 0)) or (16 if p >= 128 else 32 if p >= 64 and pair else 64), s
-    )
-
-
-def _col_warps() -> int:
-    return int(os.environ.get("DNACONV_HBM_COL_WARPS", 4))
+    return min(int(os.environ.get("DNACONV_HBM_COLS", 0)) or (32 if p >= 64 and pair else 64), s)
 
 
 class _Frame:
@@ -916,7 +910,7 @@ def _columns(
             P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
             PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(),
             SCALED=cs is not None, SCALED_IN=cs is not None and i > 0, CIN=g_in, LIVE=live if i == 0 else 0,
-            ANTI=anti and i == 0, DPOST=dpost is not None and i == 0, num_warps=_col_warps(),
+            ANTI=anti and i == 0, DPOST=dpost is not None and i == 0, num_warps=4,
         )  # fmt: skip
 
 
@@ -946,7 +940,7 @@ def _inverse_columns(
             P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0 and not grads, PRECISION=prec,
             FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, SCALE_IN=mode, SCALE_OUT=scales is not None and i > 0,
-            CIN=g_in, LIVE=live if i == 0 else 0, GRADS=grads and i == 0, ANTI=anti and i == 0, num_warps=_col_warps(),
+            CIN=g_in, LIVE=live if i == 0 else 0, GRADS=grads and i == 0, ANTI=anti and i == 0, num_warps=4,
         )  # fmt: skip
 
 

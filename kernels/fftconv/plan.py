@@ -346,11 +346,10 @@ def hbm_plan(L: int, K: int, H: int = 0, fraction: float = 1.0, kind: str = "hbm
     if n > MAX_HBM_FFT_SIZE or n - (k_eff - 1) < 1:
         return None
     dense_one = fraction == 1 and n - (k_eff - 1) >= L  # C >= L: one block per sequence
-    max_col = int(os.environ.get("DNACONV_HBM_MAXCOL", MAX_COL))
     for m in (1, 2, 3):  # fewest column passes, then the row ``_row_caps`` prefers
         for cap in _row_caps(kind, m, n, dense_one):
             row = min(cap, n // MIN_COL**m)
-            if MIN_FFT_SIZE <= row and n // row <= max_col**m:
+            if MIN_FFT_SIZE <= row and n // row <= MAX_COL**m:
                 rest, cols = n // row, []
                 for i in range(m, 0, -1):  # as even as powers of two allow, the largest first
                     c = 1 << math.ceil(math.log2(rest) / i)
