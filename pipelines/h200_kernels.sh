@@ -41,6 +41,9 @@
 #   bash pipelines/h200_kernels.sh sp21     the frequency-sparse forward on the current kernels; all of test_fftconv_hbm.py
 #   bash pipelines/h200_kernels.sh t21b     the one-kernel spectrum's HERM rows (FLIP) vs every row; every README row; tests
 #   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
+#   bash pipelines/h200_kernels.sh h22      windows at K = 768-2048: the fused backward vs the HBM one; then h12 (host time)
+#   bash pipelines/h200_kernels.sh k22      the column passes' columns per program and warps, forward and fwd+bwd
+#   bash pipelines/h200_kernels.sh p22      launch-by-launch GPU time (torch.profiler) at the rows short of their targets
 #   bash pipelines/h200_kernels.sh s21      the HBM forward on half the filter spectrum, mirrored DFT matrices (FLIP) vs every row
 #                                            vs gathers; the half spectra's GPU tests; one stalled fp32 test under faulthandler
 #   bash pipelines/h200_kernels.sh r20      the README rows of one block through two column levels on session 20's final code
@@ -1478,6 +1481,60 @@ if [ "${1:-}" = t21 ]; then
   gpu_tests "tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py" \
     "half_spectrum or (forward_on_the_grid and bf16 and (L16384-K16384 or L65536-K65536 or L1048576 or L4194304)) or test_hbm_backward_direct" \
     "${TEST_S:-200}"
+  exit 0
+fi
+if [ "${1:-}" = h22 ]; then
+  # Session 22: the training windows at K = 1024 (32 x 256 x 8192), the fused backward (N = 2048, the default)
+  # vs the HBM backward (DNACONV_HBM_BWD=1), fwd+bwd three rounds interleaved; then h12 (where the host's
+  # time goes at the host-bound shapes).
+  timeout "${SWEEP_S:-200}" python3 - <<'PY' 2>&1 | tee "$OUT/h22.txt"
+from dnaconv.pipelines.ab import fwd_bwd_sweeps
+C = {"fused": {}, "hbm": {"DNACONV_HBM_BWD": "1"}}
+fwd_bwd_sweeps(((32, 256, 8192, 1024, C), (32, 256, 8192, 768, C), (32, 256, 8192, 2048, C)), reps=3)
+PY
+  bash "$0" h12
+  exit 0
+fi
+if [ "${1:-}" = k22 ]; then
+  # Session 22: the column passes' launch: columns per program (DNACONV_HBM_COLS; the default 32 for paired
+  # passes of 64, else 64) and warps (DNACONV_HBM_COL_WARPS, 4), forward two rounds interleaved, fwd+bwd at two.
+  timeout "${SWEEP_S:-420}" python3 - <<'PY' 2>&1 | tee "$OUT/k22.txt"
+from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
+C = {"base": {}, "c16": {"DNACONV_HBM_COLS": "16"}, "c32": {"DNACONV_HBM_COLS": "32"},
+     "c64w8": {"DNACONV_HBM_COLS": "64", "DNACONV_HBM_COL_WARPS": "8"},
+     "c16w2": {"DNACONV_HBM_COLS": "16", "DNACONV_HBM_COL_WARPS": "2"}}
+forward_sweeps(((4, 256, 65536, 65536, C), (16, 1024, 4096, 4096, C), (8, 512, 16384, 16384, C),
+                (1, 64, 1 << 20, 65536, C), (1, 32, 2300000, 16384, C), (2, 32, 1 << 20, 1 << 20, C)), reps=2)
+C2 = {k: C[k] for k in ("base", "c16", "c32")}
+fwd_bwd_sweeps(((4, 256, 65536, 65536, C2), (16, 1024, 4096, 4096, C2), (1, 32, 2300000, 16384, C2)), reps=2)
+PY
+  exit 0
+fi
+if [ "${1:-}" = p22 ]; then
+  # Session 22: where the GPU time goes, launch by launch (torch.profiler, ab.kernel_sequence), forward and
+  # fwd+bwd, at the rows short of their targets on the twenty-first session's final code.
+  timeout "${SWEEP_S:-300}" python3 - <<'PY' 2>&1 | tee "$OUT/p22.txt"
+import torch
+from dnaconv.kernels.fftconv import fftconv
+from dnaconv.pipelines.ab import gated_inputs, kernel_sequence
+for B, D, L, K, modes in ((4, 256, 65536, 65536, "fb"), (16, 1024, 4096, 4096, "f"), (8, 512, 16384, 16384, "f"),
+                          (1, 64, 1 << 20, 65536, "f"), (2, 32, 1 << 20, 1 << 20, "fb"), (1, 64, 1 << 20, 1 << 20, "fb"),
+                          (32, 1024, 2048, 2048, "fb"), (32, 256, 8192, 1024, "fb"), (1, 32, 2300000, 16384, "f")):
+    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
+    for mode in modes:
+        if mode == "f":
+            with torch.no_grad():
+                seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post))
+        else:
+            seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post).backward(dy))
+        print(f"{B}x{D}x{L} K={K} {'fwd' if mode == 'f' else 'fwd+bwd'}: total {sum(t for _, t in seq):.3f} ms |",
+              " ".join(f"{name.strip()}={ms:.3f}" for name, ms in seq), flush=True)
+    del u, k, bias, pre, post, dy
+    torch.cuda.empty_cache()
+PY
+  # the three tests of g21's files that had not finished within its call
+  gpu_tests tests/kernels/test_fftconv_monarch.py \
+    "(backward_half_frame and N2048 and recomputed) or backward_two_segments_at_2048 or route_from_dispatch" "${TEST_S:-200}"
   exit 0
 fi
 if [ "${1:-}" = s21 ]; then
