@@ -798,11 +798,6 @@ def _col_columns(p: int, s: int, pair: bool = True) -> int:
     return min(int(os.environ.get("DNACONV_HBM_COLS", 0)) or (32 if p >= 64 and pair else 64), s)
 
 
-def _col_warps() -> int:
-    """Warps per column-pass program: 4; DNACONV_HBM_COL_WARPS overrides (sweeps)."""
-    return int(os.environ.get("DNACONV_HBM_COL_WARPS", 4))
-
-
 class _Frame:
     """The layout of one HBM convolution's intermediate: N-point blocks of C new outputs, segments (PAIR: two
     real segments of a channel per complex one, see ``_col_fwd_kernel``; HERM: half of one real segment's
@@ -915,7 +910,7 @@ def _columns(
             P=p, G=G, FIRST=i == 0, HAS_PRE=pre_gate is not None, HAS_HIST=history is not None and H > 0,
             PRECISION=prec, PAIR=f.pair, OWNED=owned, REV=rev, FAST_TRIG=_fast_trig(),
             SCALED=cs is not None, SCALED_IN=cs is not None and i > 0, CIN=g_in, LIVE=live if i == 0 else 0,
-            ANTI=anti and i == 0, DPOST=dpost is not None and i == 0, num_warps=_col_warps(),
+            ANTI=anti and i == 0, DPOST=dpost is not None and i == 0, num_warps=4,
         )  # fmt: skip
 
 
@@ -945,7 +940,7 @@ def _inverse_columns(
             P=p, G=G, LAST=i == 0, HAS_PRE=pre_gate is not None, HAS_POST=post_gate is not None,
             HAS_BIAS=bias is not None, PAIR=f.pair, STORE_Z=z is not None and i == 0 and not grads, PRECISION=prec,
             FAST_TRIG=_fast_trig(), HERM=f.herm and i == 0, SCALE_IN=mode, SCALE_OUT=scales is not None and i > 0,
-            CIN=g_in, LIVE=live if i == 0 else 0, GRADS=grads and i == 0, ANTI=anti and i == 0, num_warps=_col_warps(),
+            CIN=g_in, LIVE=live if i == 0 else 0, GRADS=grads and i == 0, ANTI=anti and i == 0, num_warps=4,
         )  # fmt: skip
 
 
