@@ -11,7 +11,7 @@ import torch
 
 import dnaconv.kernels.fftconv.monarch as monarch_mod
 import dnaconv.kernels.fftconv.plan as plan_mod
-from dnaconv.kernels.fftconv import fftconv, naive_conv_direct, naive_fftconv, naive_fftconv_blocked
+from dnaconv.kernels.fftconv import fftconv, naive_fftconv, naive_fftconv_blocked
 from dnaconv.kernels.fftconv.monarch import monarch_fftconv
 from dnaconv.kernels.fftconv.plan import (
     FFTPlan,
@@ -23,7 +23,7 @@ from dnaconv.kernels.fftconv.plan import (
     sparse_ok,
 )
 from dnaconv.kernels.testing import BF16_FLOOR, assert_close, rel_rms_error
-from tests.kernels.helpers import DEVICE, conv_inputs, route_as_on_cuda, spy_launches
+from tests.kernels.helpers import DEVICE, conv_inputs, exact_conv, route_as_on_cuda, spy_launches
 
 # (B, D, L, K, H): a partial filter over several blocks, one with streaming history, a full-length filter of
 # odd length, a filter longer than the sequence; D not a multiple of 16.
@@ -93,7 +93,7 @@ def test_forward_fp32(B, D, L, K, H, gated):
     xs = _inputs(B, D, L, K, H, torch.float32, gated)
     assert fft_plan(L, K, H).cols, "these shapes must take the HBM path"
     y = monarch_fftconv(*xs)
-    assert_close(y.cpu(), naive_conv_direct(*_cpu(xs)), rtol=1e-5, name="fp32")
+    assert_close(y.cpu(), exact_conv(*_cpu(xs)), rtol=1e-5, name="fp32")
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
@@ -101,7 +101,7 @@ def test_forward_fp32(B, D, L, K, H, gated):
 def test_forward_half_within_2x_torch(B, D, L, K, H, dtype):
     xs = _inputs(B, D, L, K, H, dtype)
     y = monarch_fftconv(*xs)
-    ref = naive_conv_direct(*_cpu(xs))
+    ref = exact_conv(*_cpu(xs))
     assert y.dtype == dtype
     assert_close(y.cpu(), ref, rtol=BF16_FLOOR, baseline=ref.to(dtype), name=str(dtype))
 
@@ -210,7 +210,7 @@ def test_backward_runs_the_reference():
     dy = torch.randn(1, 2, 9000, device=DEVICE)
     (monarch_fftconv(*xs) * dy).sum().backward()
     ref = [x.detach().cpu().double().requires_grad_() for x in xs]
-    (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    (exact_conv(*ref) * dy.cpu().double()).sum().backward()
     for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
         assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=name)
 
@@ -223,7 +223,7 @@ BWD_IDS = [f"{i}-gated" for i in IDS] + [f"{IDS[2]}-plain", "B3-D2-L4001-K4001-H
 @pytest.mark.parametrize("B,D,L,K,H,gated", BWD, ids=BWD_IDS)
 def test_hbm_backward(B, D, L, K, H, gated, monkeypatch):
     """DNACONV_HBM_BWD=1: gradients from one HBM convolution whose row pass also gives dk (and a small torch.fft
-    correlation with the history), against autograd of the direct sum (history gets none)."""
+    correlation with the history), against autograd of the float64 reference (``exact_conv``; history gets none)."""
     import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
 
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
@@ -235,7 +235,7 @@ def test_hbm_backward(B, D, L, K, H, gated, monkeypatch):
     assert len(dk_pass) == 1  # dk from the convolution's row pass
     ref = [None if x is None else x.detach().cpu().double().requires_grad_() for x in xs]
     h = None if hist is None else hist.cpu().double()
-    (naive_conv_direct(*ref, history=h) * dy.cpu().double()).sum().backward()
+    (exact_conv(*ref, history=h) * dy.cpu().double()).sum().backward()
     for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
         if x is not None:
             assert_close(x.grad.cpu().double(), r.grad, rtol=1e-5, name=name)
@@ -304,8 +304,8 @@ def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
     """The backward in forward time (``monarch_hbm_bwd._direct``: g and v read by their column passes, a
     correlation with the filter, du and d(pre) from the last inverse pass, d(bias) as dk's lag 0; over several
     blocks, blocks that output their first C positions, ANTI; d(post) written by g's first column pass, or by a
-    torch op under DNACONV_HBM_DPOST=torch) against the reversed route (DNACONV_HBM_DIRECT=0) and the direct
-    sum's autograd, fp32."""
+    torch op under DNACONV_HBM_DPOST=torch) against the reversed route (DNACONV_HBM_DIRECT=0) and the float64
+    reference's autograd, fp32."""
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
     import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
 
@@ -322,7 +322,7 @@ def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
     dy = torch.randn(B, D, L, device=DEVICE)
     ref = [None if x is None else x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
     h = None if hist is None else hist.cpu().double()
-    (naive_conv_direct(*ref, history=h) * dy.cpu().double()).sum().backward()
+    (exact_conv(*ref, history=h) * dy.cpu().double()).sum().backward()
     out = {}
     for env in ("1", "0", "torch-dpost"):
         monkeypatch.setenv("DNACONV_HBM_DIRECT", env[0])
@@ -351,7 +351,7 @@ def test_hbm_backward_direct(B, D, L, K, H, gated, monkeypatch):
 def test_hbm_backward_keeps_v(B, D, L, K, max_row, monkeypatch):
     """The direct backward's dk from v's spectrum as the forward's row pass kept it (``_row_kernel``'s KEEP,
     ``_row_dk_kernel``'s SAVED: no column pass or transform of v in the backward) against v transformed there
-    (DNACONV_HBM_KEEP_V=0) and the direct sum's autograd, fp32 (the budget forced: fp32's spectra are 8 bytes a
+    (DNACONV_HBM_KEEP_V=0) and the float64 reference's autograd, fp32 (the budget forced: fp32's spectra are 8 bytes a
     point): paired, one sequence whose forward keeps 24 rows a segment and whose backward reads 20 (read in
     place), and through two column levels."""
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
@@ -369,7 +369,7 @@ def test_hbm_backward_keeps_v(B, D, L, K, max_row, monkeypatch):
     u, k, bias, pre, post, _ = _inputs(B, D, L, K, 0, torch.float32, seed=43)
     dy = torch.randn(B, D, L, device=DEVICE)
     ref = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
-    (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    (exact_conv(*ref) * dy.cpu().double()).sum().backward()
     f = bwd._backward_frame(hbm_plan(L, K, kind="hbm_bwd"), B, D, L)
     rows = hbm._forward_frame(hbm_plan(L, K), B, D, L).rows
     for env in ("1", "0"):
@@ -472,20 +472,21 @@ def test_reference_held(B, D, L, K, H, gates, dtype):
     "B,D,L,K,H", SHAPES[:2] + [(3, 2, 4001, 4001, 0), (1, 3, 5001, 5001, 0)], ids=IDS[:2] + ["paired", "herm"]
 )
 def test_hbm_backward_bf16_within_2x_torch(B, D, L, K, H, monkeypatch):
-    """The HBM backward in bf16 (g and the intermediates' products in fp16 operands) against the direct sum
-    in fp64, within 2x the error of the torch.fft reference's autograd in bf16 (at least 1e-2 allowed): the
-    reversed route (several blocks) and the direct one (one block a sequence: d(bias) from dk's lag 0)."""
+    """The HBM backward in bf16 (g and the intermediates' products in fp16 operands) against the float64
+    reference (``exact_conv``), within 2x the error of the torch.fft reference's autograd in bf16 (at least 1e-2
+    allowed): the reversed route (several blocks) and the direct one (one block a sequence: d(bias) from dk's lag 0)."""
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
     *xs, hist = _inputs(B, D, L, K, H, torch.bfloat16, seed=5)
     _bf16_grads_within_2x_torch(xs, hist, torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16))
 
 
 def _bf16_grads_within_2x_torch(inputs, hist, dy):
-    """The gradients of ``monarch_fftconv`` on the bf16 ``inputs`` (u, k, bias, pre, post) against the direct
-    sum's in fp64, within 2x the error of the torch.fft reference's autograd in bf16 (at least 1e-2 allowed)."""
+    """The gradients of ``monarch_fftconv`` on the bf16 ``inputs`` (u, k, bias, pre, post) against the float64
+    reference's (``exact_conv``), within 2x the error of the torch.fft reference's autograd in bf16 (at least
+    1e-2 allowed)."""
     grads = []
-    for fn in (monarch_fftconv, naive_fftconv, naive_conv_direct):
-        exact = fn is naive_conv_direct
+    for fn in (monarch_fftconv, naive_fftconv, exact_conv):
+        exact = fn is exact_conv
         xs = [(x.cpu().double() if exact else x).detach().clone().requires_grad_() for x in inputs]
         h = None if hist is None else hist.cpu().double() if exact else hist
         (fn(*xs, history=h) * (dy.cpu().double() if exact else dy)).float().sum().backward()
@@ -594,7 +595,7 @@ def test_backward_kind_and_dispatch(monkeypatch):
     dy = torch.randn(1, 2, 9000, device=DEVICE)
     (monarch_fftconv(*xs).float() * dy).sum().backward()
     ref = [x.detach().cpu().double().requires_grad_() for x in xs]
-    (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    (exact_conv(*ref) * dy.cpu().double()).sum().backward()
     assert xs[0].grad.dtype == torch.bfloat16 and xs[1].grad.dtype == torch.float32
     for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
         assert_close(x.grad.cpu(), r.grad, rtol=1e-2, name=name)
@@ -607,7 +608,7 @@ def test_blocked_reference():
     """naive_fftconv_blocked: f = 1 is the exact convolution at any block size; f < 1 restricts each block's
     spectrum to |k| < fN/2 (a full complex FFT here; the imaginary part of its inverse is zero)."""
     u, k, bias, pre, post, hist = _cpu(_inputs(2, 3, 3000, 300, 200, torch.float64))
-    exact = naive_conv_direct(u, k, bias, pre, post, hist)
+    exact = exact_conv(u, k, bias, pre, post, hist)
     for n in (512, 1024, 4096):
         assert_close(naive_fftconv_blocked(u, k, bias, pre, post, hist, n_fft=n), exact, rtol=1e-12)
     n, f = 1024, 0.25
@@ -623,7 +624,7 @@ def test_blocked_reference():
     outs = [o.real[..., 299:] for o in outs]
     ref = torch.cat(outs, -1)[..., :3000]
     assert_close(y, ref, rtol=1e-12)
-    assert (y - naive_conv_direct(u, k, history=hist)).norm() > 1e-3 * y.norm()  # it is an approximation
+    assert (y - exact_conv(u, k, history=hist)).norm() > 1e-3 * y.norm()  # it is an approximation
 
 
 SPARSE = [(3000, 100, 0, 0.5), (2000, 300, 299, 0.5), (3000, 1500, 0, 0.25), (30_000, 3000, 0, 0.5),
@@ -677,9 +678,9 @@ def test_forward_paired_segments(B, D, L, K, H, paired):
     too. One segment per channel (one block of one sequence) has nothing to pair."""
     for gated in (True, False):
         xs = _inputs(B, D, L, K, H, torch.float32, gated)
-        assert_close(monarch_fftconv(*xs).cpu(), naive_conv_direct(*_cpu(xs)), rtol=1e-5, name="fp32")
+        assert_close(monarch_fftconv(*xs).cpu(), exact_conv(*_cpu(xs)), rtol=1e-5, name="fp32")
     xs = _inputs(B, D, L, K, H, torch.bfloat16)
-    ref = naive_conv_direct(*_cpu(xs))
+    ref = exact_conv(*_cpu(xs))
     assert_close(
         monarch_fftconv(*xs).cpu(), ref, rtol=BF16_FLOOR, baseline=ref.to(torch.bfloat16), name="bf16"
     )
@@ -691,7 +692,7 @@ def test_forward_unpaired(paired, monkeypatch):
     """DNACONV_HBM_PAIR=0 (sweeps): one segment per complex block."""
     monkeypatch.setenv("DNACONV_HBM_PAIR", "0")
     xs = _inputs(*SHAPES[1], torch.float32)
-    assert_close(monarch_fftconv(*xs).cpu(), naive_conv_direct(*_cpu(xs)), rtol=1e-5)
+    assert_close(monarch_fftconv(*xs).cpu(), exact_conv(*_cpu(xs)), rtol=1e-5)
     assert paired and not any(paired)
 
 
@@ -740,7 +741,7 @@ def test_hbm_forward_on_chip_backward(monkeypatch):
     dy = torch.randn(B, D, L, device=DEVICE)
     (monarch_fftconv(*xs).float() * dy).sum().backward()
     ref = [x.detach().cpu().double().requires_grad_() for x in xs]
-    (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    (exact_conv(*ref) * dy.cpu().double()).sum().backward()
     for x, r, name in zip(xs, ref, ["du", "dk", "dbias", "dpre", "dpost"]):
         assert_close(x.grad.cpu(), r.grad, rtol=1e-2, name=name)
     assert stored == [True] and loaded == [True]
@@ -826,8 +827,8 @@ def test_backward_takes_the_forwards_spectrum_relayout(monkeypatch):
     """Where the HBM backward's plan has the forward's N on another decomposition (L = 30,000, K = 6000: columns
     of 32 and rows of 32 x 32 forward, 16 and 32 x 64 backward; K = 64K at 1M on the H200), fwd+bwd computes the
     filter spectrum once and gathers it into the backward's order (``relayout_spectrum``), against computing it
-    in each (DNACONV_SPECTRUM_SHARE=same, the rule before): the same output, the gradients against the direct
-    sum's, fp32 gated over two blocks."""
+    in each (DNACONV_SPECTRUM_SHARE=same, the rule before): the same output, the gradients against the float64
+    reference's, fp32 gated over two blocks."""
     import dnaconv.kernels.fftconv.monarch_hbm as fwd_mod
     import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd_mod
 
@@ -839,7 +840,7 @@ def test_backward_takes_the_forwards_spectrum_relayout(monkeypatch):
     u, k, bias, pre, post, _ = _inputs(B, D, L, K, 0, torch.float32, seed=17)
     dy = torch.randn(B, D, L, device=DEVICE)
     ref = [x.detach().cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
-    (naive_conv_direct(*ref) * dy.cpu().double()).sum().backward()
+    (exact_conv(*ref) * dy.cpu().double()).sum().backward()
     real, seen, outs, moved = monarch_mod.monarch_spectrum, [], {}, []
     relayout = monarch_mod.relayout_spectrum
     monkeypatch.setattr(monarch_mod, "relayout_spectrum", lambda *a: moved.append(a[1:]) or relayout(*a))
@@ -940,7 +941,7 @@ def test_forward_hermitian_half(L, K, H, max_row, monkeypatch):
     assert frame.herm and frame.r0 < plan.cols[0] and frame.rows < plan.n // (plan.n1 * plan.n2)
     for gated in (True, False):
         xs = _inputs(1, 3, L, K, H, torch.float32, gated, seed=9)
-        ref = naive_conv_direct(*_cpu(xs))
+        ref = exact_conv(*_cpu(xs))
         herm.clear()
         y = monarch_fftconv(*xs)
         assert herm[-1] is True
@@ -955,10 +956,10 @@ def test_forward_hermitian_half(L, K, H, max_row, monkeypatch):
     spectrum = monarch_spectrum(k, plan)  # every row: the row pass reads the first ones
     y = hbm.hbm_fftconv_fwd(u, k, bias, pre, post, hist, spectrum, plan=plan, z=z)
     assert spectrum[0].shape[1] > frame.rows and herm[-1] is True
-    assert_close(y.cpu(), naive_conv_direct(*_cpu(xs)), rtol=1e-5, name="given spectrum")
-    assert_close(z.cpu(), naive_conv_direct(u, k, bias, pre, None, hist).cpu(), rtol=1e-5, name="z")
+    assert_close(y.cpu(), exact_conv(*_cpu(xs)), rtol=1e-5, name="given spectrum")
+    assert_close(z.cpu(), exact_conv(u, k, bias, pre, None, hist).cpu(), rtol=1e-5, name="z")
     xs = _inputs(1, 3, L, K, H, torch.bfloat16, seed=9)
-    ref = naive_conv_direct(*_cpu(xs))
+    ref = exact_conv(*_cpu(xs))
     assert_close(
         monarch_fftconv(*xs).cpu(), ref, rtol=BF16_FLOOR, baseline=ref.to(torch.bfloat16), name="bf16"
     )
@@ -969,7 +970,7 @@ def test_forward_hermitian_half(L, K, H, max_row, monkeypatch):
 def test_hbm_backward_hermitian_half(L, max_row, monkeypatch):
     """The HBM backward (forced) for one sequence's one block on half the spectrum (HERM: dv's convolution as
     the forward's; dk's partial spectra kept for rows k_p <= P / 2, the frequencies 0..N / 2 taken from them or
-    their mirrors) against the full frame (DNACONV_HBM_HERM=0) and the direct sum's autograd, one and two column
+    their mirrors) against the full frame (DNACONV_HBM_HERM=0) and the float64 reference's autograd, one and two column
     levels, fp32."""
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
 
@@ -1002,11 +1003,9 @@ def test_cached_spectrum_folds_the_bias(monkeypatch):
     import dnaconv.kernels.fftconv.monarch_hbm as hbm_mod
     from dnaconv.kernels.fftconv.monarch import FoldedSpectrum
 
-    monkeypatch.setattr(  # the dispatch's decision, as on CUDA (here the interpreter runs the kernels)
-        fc,
-        "_triton_route",
-        lambda u, *a: fc._route(u.shape[-1], *a[:2], u.dtype, *a[2:], u.numel(), u.shape[0]),
-    )
+    route_as_on_cuda(
+        monkeypatch
+    )  # the dispatch's decision, as on CUDA (here the interpreter runs the kernels)
     u, k, bias, pre, post, _ = _inputs(1, 3, 30_000, 3000, 0, torch.bfloat16)
     assert fc._route(30_000, 3000, 0, torch.bfloat16, False, 1.0, u.numel(), 1)[0].cols  # through HBM
     has_bias = spy_launches(monkeypatch, hbm_mod, "_col_inv_kernel", record=lambda kw: kw["HAS_BIAS"])
@@ -1030,7 +1029,7 @@ def test_cached_spectrum_folds_the_bias(monkeypatch):
     y, flags, n = run(bias, plain)
     assert flags == [True] and n == 0
     assert_close(y.float(), own.float(), rtol=2e-3, name="folded vs not")
-    ref = naive_conv_direct(*_cpu([u, k, bias, pre, post]))
+    ref = exact_conv(*_cpu([u, k, bias, pre, post]))
     assert_close(own.float().cpu(), ref, rtol=1e-2, name="folded vs direct")
     other = bias + 1
     y, flags, n = run(other, kf)  # not the folded bias: computed again, with this one
@@ -1046,7 +1045,7 @@ def test_cached_spectrum_folds_the_bias(monkeypatch):
     with torch.no_grad():
         y = fc.fftconv(u, k, bias, pre, post, hist, k_f=kf)
         assert torch.equal(y, fc.fftconv(u, k, bias, pre, post, hist))
-    ref = naive_conv_direct(*_cpu([u, k, bias, pre, post]), history=hist.cpu())
+    ref = exact_conv(*_cpu([u, k, bias, pre, post]), history=hist.cpu())
     assert_close(y.float().cpu(), ref, rtol=1e-2, name="folded with history vs direct")
 
 
@@ -1103,15 +1102,15 @@ def test_hbm_spectrum_equals_rfft(L, K, rows, delta, precision, monkeypatch):
 
 def test_hbm_spectrum_in_the_forward(monkeypatch):
     """The HBM forward (bf16, gated, the skip term folded) with its spectrum from ``hbm_spectrum`` on fp16
-    operands (by default), against the direct sum: within 2x torch.fft's own bf16 error, and within 5% of the error with
-    the rfft's spectrum."""
+    operands (by default), against the float64 reference: within 2x torch.fft's own bf16 error, and within 5% of
+    the error with the rfft's spectrum."""
     xs = _inputs(1, 3, 30_000, 3000, 0, torch.bfloat16)[:5]
     with torch.no_grad():
         monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "rfft")
         ref = monarch_fftconv(*xs)
         monkeypatch.delenv("DNACONV_HBM_SPECTRUM")  # the default for half inputs at N = 16,384
         out = monarch_fftconv(*xs)
-    exact = naive_conv_direct(*_cpu(xs))
+    exact = exact_conv(*_cpu(xs))
     assert_close(out.float().cpu(), exact, baseline=naive_fftconv(*_cpu(xs)), name="direct16 spectrum")
     assert rel_rms_error(out.cpu(), exact) < 1.05 * rel_rms_error(ref.cpu(), exact)
     assert not torch.equal(out, ref)  # it did take the other spectrum
@@ -1163,8 +1162,8 @@ def test_hbm_transform_spectrum_equals_rfft(L, K, rows, delta, cap, precision, m
 def test_transform_spectrum_in_the_forward(B, L, cap, monkeypatch):
     """The HBM forward (bf16, gated, full-length filters, the skip term folded) with its spectrum through its
     own passes on fp16 operands (DNACONV_HBM_SPECTRUM=passes16), paired across a batch or one sequence on half
-    its spectrum (HERM), through one or two column levels: within 2x torch.fft's own bf16 error of the direct
-    sum, and within 5% of the error with the rfft's spectrum."""
+    its spectrum (HERM), through one or two column levels: within 2x torch.fft's own bf16 error of the float64
+    reference, and within 5% of the error with the rfft's spectrum."""
     if cap:
         monkeypatch.setattr(plan_mod, "MAX_ROW", cap)
     assert len(hbm_plan(L, L).cols) == (2 if cap else 1)
@@ -1174,7 +1173,7 @@ def test_transform_spectrum_in_the_forward(B, L, cap, monkeypatch):
         ref = monarch_fftconv(*xs)
         monkeypatch.setenv("DNACONV_HBM_SPECTRUM", "passes16")
         out = monarch_fftconv(*xs)
-    exact = naive_conv_direct(*_cpu(xs))
+    exact = exact_conv(*_cpu(xs))
     assert_close(out.float().cpu(), exact, baseline=naive_fftconv(*_cpu(xs)), name="passes16 spectrum")
     assert rel_rms_error(out.cpu(), exact) < 1.05 * rel_rms_error(ref.cpu(), exact)
     assert not torch.equal(out, ref)  # it did take the other spectrum
@@ -1238,7 +1237,7 @@ def test_half_intermediate(B, D, L, K, H, dtype, monkeypatch):
 
     scaled = spy_launches(monkeypatch, hbm, "_row_kernel", record=lambda kw: kw["SCALED"])
     xs = _inputs(B, D, L, K, H, dtype, seed=11)
-    exact = naive_conv_direct(*_cpu(xs))
+    exact = exact_conv(*_cpu(xs))
     with torch.no_grad():
         out = monarch_fftconv(*xs)
         monkeypatch.setenv("DNACONV_HBM_INTER", "fp32")
@@ -1257,7 +1256,7 @@ def test_half_intermediate_scales(scale, monkeypatch):
     for B, D, L, K, H in (SHAPES[0], SHAPES[2]):
         u, k, bias, pre, post, hist = _inputs(B, D, L, K, H, torch.bfloat16, seed=12)
         xs = (u * scale, k, bias, pre * scale, post, hist)
-        exact = naive_conv_direct(*_cpu(xs))
+        exact = exact_conv(*_cpu(xs))
         with torch.no_grad():
             out = monarch_fftconv(*xs)
         assert torch.isfinite(out).all()
@@ -1276,7 +1275,7 @@ def test_half_intermediate_where(monkeypatch):
     assert len(two.cols) == 2 and not hbm._half_intermediate(torch.bfloat16, two)
     scaled = spy_launches(monkeypatch, hbm, "_row_kernel", record=lambda kw: kw["SCALED"])
     xs = _inputs(1, 2, 20_000, 20_000, 0, torch.bfloat16, seed=13)
-    exact = naive_conv_direct(*_cpu(xs))
+    exact = exact_conv(*_cpu(xs))
     out = monarch_fftconv(*xs)
     assert scaled == [False]
     assert_close(out.cpu(), exact, rtol=BF16_FLOOR, baseline=exact.to(torch.bfloat16), name="two levels")
@@ -1300,8 +1299,8 @@ def test_hbm_backward_half_intermediate(B, D, L, K, H, monkeypatch):
         u, pre = u * scale, pre * scale
         dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16) * scale
         grads = []
-        for fn, inter in ((monarch_fftconv, None), (monarch_fftconv, "fp32"), (naive_conv_direct, None)):
-            exact = fn is naive_conv_direct
+        for fn, inter in ((monarch_fftconv, None), (monarch_fftconv, "fp32"), (exact_conv, None)):
+            exact = fn is exact_conv
             if inter:
                 monkeypatch.setenv("DNACONV_HBM_INTER", inter)
             xs = [
@@ -1335,7 +1334,7 @@ def test_half_intermediate_column_tiles(cols, monkeypatch):
     u, k, bias, pre, post, _ = _inputs(1, 2, 40_000, 1000, 0, torch.bfloat16, seed=15)
     dy = torch.randn(1, 2, 40_000, device=DEVICE, dtype=torch.bfloat16)
     ref = [x.cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
-    exact = naive_conv_direct(*ref)
+    exact = exact_conv(*ref)
     (exact * dy.cpu().double()).sum().backward()
     out = {}
     for inter in ("fp16", "fp32"):
@@ -1380,7 +1379,7 @@ def test_half_intermediate_two_column_levels(B, L, K, H, monkeypatch):
         u = u * scale
         dy = torch.randn(B, 2, L, device=DEVICE, dtype=torch.bfloat16)
         ref = [x.cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
-        exact = naive_conv_direct(*ref, history=None if hist is None else hist.cpu().double() * scale)
+        exact = exact_conv(*ref, history=None if hist is None else hist.cpu().double() * scale)
         (exact * dy.cpu().double()).sum().backward()
         wants = [exact.detach()] + [r.grad for r in ref]
         out = {}
@@ -1428,7 +1427,7 @@ def test_half_spectrum_mirrored(B, L, K, H, cap, monkeypatch):
     monkeypatch.setenv("DNACONV_HBM_FLIP", "0")  # the forward's row pass through the gathers too
     dy = torch.randn(B, 2, L, device=DEVICE, dtype=torch.bfloat16)
     ref = [x.cpu().double().requires_grad_() for x in (u, k, bias, pre, post)]
-    exact = naive_conv_direct(*ref, history=None if hist is None else hist.cpu().double())
+    exact = exact_conv(*ref, history=None if hist is None else hist.cpu().double())
     (exact * dy.cpu().double()).sum().backward()
     wants = [exact.detach()] + [r.grad for r in ref]
     mirrors = spy_launches(monkeypatch, fwd, "_row_kernel", record=lambda kw: kw.get("MIRROR", "spectrum"))
@@ -1461,7 +1460,7 @@ def test_half_spectrum_flipped(B, L, K, H, cap, lazy, spectrum, monkeypatch):
     frame's rows of the filter spectrum through the passes (``monarch_spectrum``'s ``flip``), and its row pass
     meets the other rows' mirrors without gathers (``_row_kernel``'s FLIP: those programs transform their rows
     with the mirrored matrices, ``_flip_matrices``): bf16 gated, within 1% (plus 1e-4) of the error with
-    every row of the spectrum (DNACONV_HBM_FLIP=0) against the direct sum, and not the same numbers. The
+    every row of the spectrum (DNACONV_HBM_FLIP=0) against the float64 reference, and not the same numbers. The
     one-kernel spectrum (``hbm_spectrum``) and a cached one (``fftconv_spectrum``) keep every row, as
     DNACONV_HBM_FLIP=0 does."""
     import dnaconv.kernels.fftconv as fc
@@ -1481,7 +1480,7 @@ def test_half_spectrum_flipped(B, L, K, H, cap, lazy, spectrum, monkeypatch):
         # the reference's gather where the rfft runs (fast here)
         monkeypatch.setenv("DNACONV_SPECTRUM", "torch")
     monkeypatch.delenv("DNACONV_HBM_MIRROR", raising=False)
-    exact = naive_conv_direct(*_cpu(xs[:5]), history=None if H == 0 else xs[5].cpu())
+    exact = exact_conv(*_cpu(xs[:5]), history=None if H == 0 else xs[5].cpu())
     seen = spy_launches(monkeypatch, fwd, "_row_kernel")
     producers = spy_launches(monkeypatch, fwd, "_spectrum_kernel")
     real, krows = fwd.monarch_spectrum, []
@@ -1528,7 +1527,7 @@ def test_transform_spectrum_fill(L, K, rows, cap, fills, monkeypatch):
     """DNACONV_HBM_SPECTRUM_FILL=1: the passes transform a HERM frame's rows of the filter only, and the row
     pass stores each as its mirror's too (conjugated, backwards; ``_row_kernel``'s FILL), so that every row
     is there for paired frames: against the rfft's spectrum at fp32 accuracy (3xtf32), the skip term folded;
-    and the forward with it (fp16 operands, paired, bf16) within 2x torch.fft's bf16 error of the direct sum."""
+    and the forward with it (fp16 operands, paired, bf16) within 2x torch.fft's bf16 error of the float64 reference."""
     import dnaconv.kernels.fftconv.monarch_hbm as fwd
     from dnaconv.kernels.fftconv.monarch import monarch_spectrum
 
@@ -1556,7 +1555,7 @@ def test_transform_spectrum_fill(L, K, rows, cap, fills, monkeypatch):
         xs = _inputs(2, 3, L, K, 0, torch.bfloat16)[:5]
         with torch.no_grad():
             y = monarch_fftconv(*xs)
-        exact = naive_conv_direct(*_cpu(xs))
+        exact = exact_conv(*_cpu(xs))
         assert_close(y.float().cpu(), exact, baseline=naive_fftconv(*_cpu(xs)), name="filled spectrum")
 
 
@@ -1576,7 +1575,7 @@ def test_live_rows(B, L, K, H, fwd, inv, spec, monkeypatch):
     columns or rows there. (P0, LIVE) as the block's geometry gives them (rows of 256 points, the sequence at
     positions KM1 ... KM1 + L - 1 of its block, KM1 = K' - 1 rounded up to 16, history before it; the taps at
     0 ... K' - 1); the forward (fp32, gated, the spectrum through the passes in 3xtf32) and the HBM backward
-    (forced) equal the direct sum and the same with every row taken (DNACONV_HBM_LIVE=0), and the paired last
+    (forced) equal the float64 reference and the same with every row taken (DNACONV_HBM_LIVE=0), and the paired last
     pass on its live rows too (=all, where it lost)."""
     import dnaconv.kernels.fftconv.monarch_hbm as hbm
 
@@ -1592,7 +1591,7 @@ def test_live_rows(B, L, K, H, fwd, inv, spec, monkeypatch):
     assert hbm._live_rows(frame, km1, km1 + L, inverse=True) == inv
     assert hbm._live_rows(hbm._Frame(plan, 1, 3, plan.k_eff, km1=0), 0, plan.k_eff) == spec
     xs = _inputs(B, 3, L, K, H, torch.float32, seed=21)
-    ref = naive_conv_direct(*_cpu(xs))
+    ref = exact_conv(*_cpu(xs))
     y = monarch_fftconv(*xs)
     assert (True, spec[1]) in first and (True, fwd[1]) in first and (True, inv[1]) in last
     assert all(live == 0 for f, live in first + last if not f)  # the other levels take every row
@@ -1642,7 +1641,7 @@ def test_live_rows(B, L, K, H, fwd, inv, spec, monkeypatch):
 def test_dk_through_the_passes(B, L, K, H, cap, pair, monkeypatch):
     """The HBM backward's dk from its spectrum through the convolution's own inverse passes (``monarch_hbm_bwd.
     _dk_taps``: the row pass's inverse alone, ``_row_kernel``'s BACK, then the inverse column passes) against
-    the gather into frequency order and torch.fft (DNACONV_HBM_DK_TAIL=fft) and the direct sum's autograd, fp32;
+    the gather into frequency order and torch.fft (DNACONV_HBM_DK_TAIL=fft) and the float64 reference's autograd, fp32;
     paired or not, on a HERM frame through one and two column levels (=passes: the default from
     DK_PASSES_SIZE elements)."""
     import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd
