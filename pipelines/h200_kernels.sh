@@ -41,6 +41,7 @@
 #   bash pipelines/h200_kernels.sh sp21     the frequency-sparse forward on the current kernels; all of test_fftconv_hbm.py
 #   bash pipelines/h200_kernels.sh t21b     the one-kernel spectrum's HERM rows (FLIP) vs every row; every README row; tests
 #   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
+#   bash pipelines/h200_kernels.sh g22      every test of test_fftconv_hbm.py (the float64 reference through torch.fft past 1024 taps)
 #   bash pipelines/h200_kernels.sh h22      windows at K = 768-2048: the fused backward vs the HBM one; then h12 (host time)
 #   bash pipelines/h200_kernels.sh k22      the column passes' columns per program and warps, forward and fwd+bwd
 #   bash pipelines/h200_kernels.sh p22      launch-by-launch GPU time (torch.profiler) at the rows short of their targets
@@ -1481,6 +1482,13 @@ if [ "${1:-}" = t21 ]; then
   gpu_tests "tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py" \
     "half_spectrum or (forward_on_the_grid and bf16 and (L16384-K16384 or L65536-K65536 or L1048576 or L4194304)) or test_hbm_backward_direct" \
     "${TEST_S:-200}"
+  exit 0
+fi
+if [ "${1:-}" = g22 ]; then
+  # Session 22: every test of test_fftconv_hbm.py on the GPU with the float64 reference through torch.fft past
+  # 1024 taps (tests/kernels/helpers.exact_conv), on DNACONV_TEST_WORKERS workers within TEST_S seconds.
+  gpu_tests tests/kernels/test_fftconv_hbm.py "" "${TEST_S:-300}"
+  grep -c PASSED "$OUT/tests.txt"; grep -c FAILED "$OUT/tests.txt"
   exit 0
 fi
 if [ "${1:-}" = h22 ]; then
