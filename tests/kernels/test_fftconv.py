@@ -36,6 +36,31 @@ def test_fftconv_matches_direct_fp32(B, D, L, K, H, gated):
     assert_close(y, ref, rtol=1e-5, name="fftconv fp32")
 
 
+def test_float64_reference_matches_direct_sum():
+    """The kernel tests' float64 reference past DIRECT_MAX_TAPS taps (``exact_conv``: ``naive_fftconv`` on float64
+    inputs) against the direct sum, outputs and every gradient, with history: the same op to ~1e-15, far below
+    any kernel's error."""
+    from tests.kernels.helpers import DIRECT_MAX_TAPS, exact_conv
+
+    B, D, L, K, H = 2, 3, 3001, 2 * DIRECT_MAX_TAPS + 5, 300
+    g = torch.Generator().manual_seed(3)
+    xs = [
+        torch.randn(*s, generator=g, dtype=torch.float64)
+        for s in ((B, D, L), (D, K), (D,), (B, D, L), (B, D, L))
+    ]
+    hist = torch.randn(B, D, H, generator=g, dtype=torch.float64)
+    dy = torch.randn(B, D, L, generator=g, dtype=torch.float64)
+    outs = []
+    for fn in (exact_conv, naive_conv_direct):
+        leaves = [x.clone().requires_grad_() for x in (*xs, hist)]
+        y = fn(*leaves[:5], history=leaves[5])
+        (y * dy).sum().backward()
+        outs.append([y.detach()] + [x.grad for x in leaves])
+    for name, a, b in zip(["y", "du", "dk", "dbias", "dpre", "dpost", "dhistory"], *outs):
+        assert a.dtype == torch.float64, name
+        assert (a - b).norm() <= 1e-12 * b.norm(), name
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 @pytest.mark.parametrize("B,D,L,K,H", SHAPES[1:5], ids=IDS[1:5])
 def test_fftconv_low_precision_within_2x_torch(B, D, L, K, H, dtype):
