@@ -41,6 +41,7 @@
 #   bash pipelines/h200_kernels.sh sp21     the frequency-sparse forward on the current kernels; all of test_fftconv_hbm.py
 #   bash pipelines/h200_kernels.sh t21b     the one-kernel spectrum's HERM rows (FLIP) vs every row; every README row; tests
 #   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
+#   bash pipelines/h200_kernels.sh d22      the issue's grid as `dnaconv bench fftconv` runs it by default (bf16 and fp32)
 #   bash pipelines/h200_kernels.sh g22      every test of test_fftconv_hbm.py (the float64 reference through torch.fft past 1024 taps)
 #   bash pipelines/h200_kernels.sh h22      windows at K = 768-2048: the fused backward vs the HBM one; then h12 (host time)
 #   bash pipelines/h200_kernels.sh k22      the column passes' columns per program and warps, forward and fwd+bwd
@@ -1482,6 +1483,12 @@ if [ "${1:-}" = t21 ]; then
   gpu_tests "tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py" \
     "half_spectrum or (forward_on_the_grid and bf16 and (L16384-K16384 or L65536-K65536 or L1048576 or L4194304)) or test_hbm_backward_direct" \
     "${TEST_S:-200}"
+  exit 0
+fi
+if [ "${1:-}" = d22 ]; then
+  # Session 22: the issue's grid as `dnaconv bench fftconv` runs it by default (full filters at L = 1K ... 4M,
+  # partial K = 4K, 16K, 64K at L = 1M and 2.3M; bf16 and fp32; forward and fwd+bwd), one run.
+  timeout "${GRID_S:-520}" dnaconv bench fftconv --json "$OUT/grid.json" 2>&1 | tee "$OUT/grid.txt"
   exit 0
 fi
 if [ "${1:-}" = g22 ]; then
