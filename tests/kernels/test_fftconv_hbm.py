@@ -474,7 +474,8 @@ def test_reference_held(B, D, L, K, H, gates, dtype):
 def test_hbm_backward_bf16_within_2x_torch(B, D, L, K, H, monkeypatch):
     """The HBM backward in bf16 (g and the intermediates' products in fp16 operands) against the float64
     reference (``exact_conv``), within 2x the error of the torch.fft reference's autograd in bf16 (at least 1e-2
-    allowed): the reversed route (several blocks) and the direct one (one block a sequence: d(bias) from dk's lag 0)."""
+    allowed): the reversed route (several blocks) and the direct one (one block a sequence: d(bias) from dk's
+    lag 0)."""
     monkeypatch.setenv("DNACONV_HBM_BWD", "1")
     *xs, hist = _inputs(B, D, L, K, H, torch.bfloat16, seed=5)
     _bf16_grads_within_2x_torch(xs, hist, torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16))
@@ -1003,9 +1004,8 @@ def test_cached_spectrum_folds_the_bias(monkeypatch):
     import dnaconv.kernels.fftconv.monarch_hbm as hbm_mod
     from dnaconv.kernels.fftconv.monarch import FoldedSpectrum
 
-    route_as_on_cuda(
-        monkeypatch
-    )  # the dispatch's decision, as on CUDA (here the interpreter runs the kernels)
+    # the dispatch's decision, as on CUDA (here the interpreter runs the kernels)
+    route_as_on_cuda(monkeypatch)
     u, k, bias, pre, post, _ = _inputs(1, 3, 30_000, 3000, 0, torch.bfloat16)
     assert fc._route(30_000, 3000, 0, torch.bfloat16, False, 1.0, u.numel(), 1)[0].cols  # through HBM
     has_bias = spy_launches(monkeypatch, hbm_mod, "_col_inv_kernel", record=lambda kw: kw["HAS_BIAS"])
@@ -1505,9 +1505,8 @@ def test_half_spectrum_flipped(B, L, K, H, cap, lazy, spectrum, monkeypatch):
     assert rel_rms_error(out["1"], exact) < 1.01 * rel_rms_error(out["0"], exact) + 1e-4
     assert torch.equal(out["1"], out["0"]) != bool(spectrum)
     monkeypatch.setenv("DNACONV_HBM_FLIP", "1")
-    route_as_on_cuda(
-        monkeypatch
-    )  # the dispatch's decision, as on CUDA (here the interpreter runs the kernels)
+    # the dispatch's decision, as on CUDA (here the interpreter runs the kernels)
+    route_as_on_cuda(monkeypatch)
     kf = fc.fftconv_spectrum(xs[1], xs[0], H, 1.0, xs[2])  # the skip term folded, as the forward folds it
     assert kf[0].shape[1] == total
     with torch.no_grad():
