@@ -41,7 +41,6 @@
 #   bash pipelines/h200_kernels.sh sp21     the frequency-sparse forward on the current kernels; all of test_fftconv_hbm.py
 #   bash pipelines/h200_kernels.sh t21b     the one-kernel spectrum's HERM rows (FLIP) vs every row; every README row; tests
 #   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
-#   bash pipelines/h200_kernels.sh x22      experiment: the HBM row pass reading an fp16 filter spectrum (row-pass GPU time)
 #   bash pipelines/h200_kernels.sh d22      the issue's grid as `dnaconv bench fftconv` runs it by default (bf16 and fp32)
 #   bash pipelines/h200_kernels.sh g22      every test of test_fftconv_hbm.py (the float64 reference through torch.fft past 1024 taps)
 #   bash pipelines/h200_kernels.sh h22      windows at K = 768-2048: the fused backward vs the HBM one; then h12 (host time)
@@ -1484,36 +1483,6 @@ if [ "${1:-}" = t21 ]; then
   gpu_tests "tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py" \
     "half_spectrum or (forward_on_the_grid and bf16 and (L16384-K16384 or L65536-K65536 or L1048576 or L4194304)) or test_hbm_backward_direct" \
     "${TEST_S:-200}"
-  exit 0
-fi
-if [ "${1:-}" = x22 ]; then
-  # Session 22 experiment: the HBM forward's row pass reading the filter spectrum in fp16 (DNACONV_EXP_KF16=1,
-  # converted by a torch op before it, outside the row pass) vs fp32: the row pass's GPU time (torch.profiler,
-  # ab.kernel_sequence), two rounds, and the forward's error against float64.
-  timeout "${SWEEP_S:-240}" python3 - <<'PY' 2>&1 | tee "$OUT/x22.txt"
-import os, torch
-from dnaconv.kernels.fftconv import fftconv, naive_fftconv
-from dnaconv.pipelines.ab import gated_inputs, kernel_sequence
-for B, D, L, K in ((4, 256, 65536, 65536), (16, 1024, 4096, 4096), (8, 512, 16384, 16384), (1, 64, 1 << 20, 65536),
-                   (1, 32, 2300000, 16384), (2, 32, 1 << 20, 1 << 20)):
-    u, k, bias, pre, post, _ = gated_inputs(B, D, L, K, grad=False)
-    with torch.no_grad():
-        ref = naive_fftconv(*(x.double() for x in (u, k, bias, pre, post)))
-        line = []
-        for rnd in range(2):
-            for kf16 in ("0", "1"):
-                os.environ["DNACONV_EXP_KF16"] = "1" if kf16 == "1" else ""
-                seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post))
-                rows = [ms for name, ms in seq if name.startswith("_row_kernel")]
-                line.append(f"kf16={kf16} row={rows[-1]:.3f} total={sum(ms for _, ms in seq):.3f}")
-                if rnd == 0:
-                    y = fftconv(u, k, bias, pre, post).double()
-                    line[-1] += f" err={((y - ref).norm() / ref.norm()).item():.2e}"
-        os.environ["DNACONV_EXP_KF16"] = ""
-    print(f"{B}x{D}x{L} K={K}: " + " | ".join(line), flush=True)
-    del u, k, bias, pre, post, ref
-    torch.cuda.empty_cache()
-PY
   exit 0
 fi
 if [ "${1:-}" = d22 ]; then

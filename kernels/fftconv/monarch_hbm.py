@@ -1049,8 +1049,6 @@ def hbm_fftconv_fwd(
         )
         bias = None if fold else bias
     kfr, kfi = spectrum  # a HERM frame given more rows (a cached spectrum) reads its own: KROWS is the stride
-    if os.environ.get("DNACONV_EXP_KF16"):  # experiment (x22): the row pass reading an fp16 filter spectrum
-        kfr, kfi = kfr.half(), kfi.half()
     flip = _flips(kfr.shape[1], f, G, kept is not None, fraction == 1)
     half = _half_intermediate(u.dtype, plan)
     x = f.buffers(u.device, torch.float16 if half else torch.float32)
