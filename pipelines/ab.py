@@ -154,6 +154,37 @@ def gated_inputs(B: int, D: int, L: int, K: int, dtype=torch.bfloat16, grad: boo
     return u, k, bias, pre, post, torch.randn_like(u)
 
 
+def launch_sequences(cases) -> None:
+    """For each (B, D, L, K, modes) of ``cases``, modes among "fwd" and "fwd+bwd": ``fftconv`` on
+    ``gated_inputs(B, D, L, K)`` launch by launch (``kernel_sequence``), one line per mode: the total and each
+    launch's GPU ms. fwd+bwd resets the inputs' gradients before each call, as the bench does, so that no
+    accumulation into them is timed."""
+    for B, D, L, K, modes in cases:
+        _launch_lines(B, D, L, K, modes)
+        torch.cuda.empty_cache()
+
+
+def _launch_lines(B: int, D: int, L: int, K: int, modes) -> None:
+    """``launch_sequences``'s lines for one case."""
+    from dnaconv.kernels.fftconv import fftconv
+
+    *leaves, dy = gated_inputs(B, D, L, K)
+
+    def step():
+        for x in leaves:
+            x.grad = None
+        fftconv(*leaves).backward(dy)
+
+    for mode in modes:
+        if mode == "fwd":
+            with torch.no_grad():
+                seq = kernel_sequence(lambda: fftconv(*leaves))
+        else:
+            seq = kernel_sequence(step)
+        print(f"{B}x{D}x{L} K={K} {mode}: total {sum(t for _, t in seq):.3f} ms |",
+              " ".join(f"{name.strip()}={ms:.3f}" for name, ms in seq), flush=True)  # fmt: skip
+
+
 def interleaved(env: str, values, fn, label: str = "", grad_to_none=None) -> list[str]:
     """``fn`` timed with the variable ``env`` at each of ``values`` in turn (pass them twice to interleave), as
     "label+value ms" strings; the variable is restored afterwards."""

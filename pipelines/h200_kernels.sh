@@ -1527,26 +1527,16 @@ PY
   exit 0
 fi
 if [ "${1:-}" = p22 ]; then
-  # Session 22: where the GPU time goes, launch by launch (torch.profiler, ab.kernel_sequence), forward and
-  # fwd+bwd, at the rows short of their targets on the twenty-first session's final code.
+  # Session 22: where the GPU time goes, launch by launch (torch.profiler, ab.launch_sequences), forward and
+  # fwd+bwd, at the rows short of their targets on the twenty-first session's final code. (Its first run timed
+  # fwd+bwd without resetting the inputs' gradients: the trailing elementwise kernels there were the
+  # accumulation into them; launch_sequences resets them since.)
   timeout "${SWEEP_S:-300}" python3 - <<'PY' 2>&1 | tee "$OUT/p22.txt"
-import torch
-from dnaconv.kernels.fftconv import fftconv
-from dnaconv.pipelines.ab import gated_inputs, kernel_sequence
-for B, D, L, K, modes in ((4, 256, 65536, 65536, "fb"), (16, 1024, 4096, 4096, "f"), (8, 512, 16384, 16384, "f"),
-                          (1, 64, 1 << 20, 65536, "f"), (2, 32, 1 << 20, 1 << 20, "fb"), (1, 64, 1 << 20, 1 << 20, "fb"),
-                          (32, 1024, 2048, 2048, "fb"), (32, 256, 8192, 1024, "fb"), (1, 32, 2300000, 16384, "f")):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
-    for mode in modes:
-        if mode == "f":
-            with torch.no_grad():
-                seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post))
-        else:
-            seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post).backward(dy))
-        print(f"{B}x{D}x{L} K={K} {'fwd' if mode == 'f' else 'fwd+bwd'}: total {sum(t for _, t in seq):.3f} ms |",
-              " ".join(f"{name.strip()}={ms:.3f}" for name, ms in seq), flush=True)
-    del u, k, bias, pre, post, dy
-    torch.cuda.empty_cache()
+from dnaconv.pipelines.ab import launch_sequences
+F, FB = ("fwd",), ("fwd", "fwd+bwd")
+launch_sequences(((4, 256, 65536, 65536, FB), (16, 1024, 4096, 4096, F), (8, 512, 16384, 16384, F),
+                  (1, 64, 1 << 20, 65536, F), (2, 32, 1 << 20, 1 << 20, FB), (1, 64, 1 << 20, 1 << 20, FB),
+                  (32, 1024, 2048, 2048, FB), (32, 256, 8192, 1024, FB), (1, 32, 2300000, 16384, F)))
 PY
   # the three tests of g21's files that had not finished within its call
   gpu_tests tests/kernels/test_fftconv_monarch.py \
@@ -1735,28 +1725,16 @@ PY
   exit 0
 fi
 if [ "${1:-}" = p18 ]; then
-  # Session 18: where the GPU time goes, launch by launch (torch.profiler, ab.kernel_sequence), fwd+bwd and the
+  # Session 18: where the GPU time goes, launch by launch (torch.profiler, ab.launch_sequences), fwd+bwd and the
   # forward, at the rows short of their targets on s18's code; paired 32K's backward on the forward's rows of
   # 1024 (the default since s18) vs 2048, fwd+bwd two rounds interleaved.
   timeout 240 python3 - <<'PY' 2>&1 | tee "$OUT/p18.txt"
-import torch
-from dnaconv.kernels.fftconv import fftconv
-from dnaconv.pipelines.ab import fwd_bwd_sweeps, gated_inputs, kernel_sequence
+from dnaconv.pipelines.ab import fwd_bwd_sweeps, launch_sequences
 fwd_bwd_sweeps(((2, 1024, 32768, 32768, {"new": {}, "b2048": {"DNACONV_HBM_BWD_ROW": "2048"}}),), reps=2)
-for B, D, L, K in ((16, 1024, 4096, 4096), (4, 256, 65536, 65536), (2, 32, 1 << 20, 1 << 20),
-                   (1, 64, 1 << 20, 1 << 20), (1, 64, 1 << 20, 65536), (32, 1024, 2048, 2048),
-                   (1, 2048, 32768, 32768)):
-    u, k, bias, pre, post, dy = gated_inputs(B, D, L, K)
-    for mode in ("fwd", "fwd+bwd"):
-        if mode == "fwd":
-            with torch.no_grad():
-                seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post))
-        else:
-            seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post).backward(dy))
-        print(f"{B}x{D}x{L} K={K} {mode}: total {sum(t for _, t in seq):.3f} ms |",
-              " ".join(f"{name.strip()}={ms:.3f}" for name, ms in seq), flush=True)
-    del u, k, bias, pre, post, dy
-    torch.cuda.empty_cache()
+FB = ("fwd", "fwd+bwd")
+launch_sequences(((16, 1024, 4096, 4096, FB), (4, 256, 65536, 65536, FB), (2, 32, 1 << 20, 1 << 20, FB),
+                  (1, 64, 1 << 20, 1 << 20, FB), (1, 64, 1 << 20, 65536, FB), (32, 1024, 2048, 2048, FB),
+                  (1, 2048, 32768, 32768, FB)))
 PY
   exit 0
 fi
