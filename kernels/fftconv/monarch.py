@@ -1015,8 +1015,10 @@ def _v_budget(u, k, H: int, plan: FFTPlan, kind, bplan, fraction: float, bias, k
 class MonarchFFTConvFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, k, bias, pre_gate, post_gate, history, spectrum, fraction, grad_enabled, route):
-        u, pre_gate, post_gate = (None if x is None else x.contiguous() for x in (u, pre_gate, post_gate))
-        history = None if history is None else history.contiguous()
+        # the kernels index every tensor as contiguous (a strided bias gave wrong outputs on chip before)
+        u, k, bias, pre_gate, post_gate, history = (
+            None if x is None else x.contiguous() for x in (u, k, bias, pre_gate, post_gate, history)
+        )
         L, K, H = u.shape[-1], k.shape[-1], 0 if history is None else history.shape[-1]
         plan, bwd = route or (fft_plan(L, K, H, fraction, u.dtype), None)
         if plan is None:
