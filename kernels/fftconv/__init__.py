@@ -167,6 +167,32 @@ def fftconv_spectrum(
     return filter_spectrum(k, u.shape[-1], H) if fraction == 1 else None
 
 
+def _check_inputs(u, k, bias, pre_gate, post_gate, history) -> None:
+    """ValueError naming the argument whose shape or device does not fit ``fftconv``'s (the Triton kernels
+    index every tensor by u's shape and would read past the end of a smaller one)."""
+    if u.dim() != 3:
+        raise ValueError(f"u must be [B, D, L], got shape {tuple(u.shape)}")
+    B, D, L = u.shape
+    if k.dim() != 2 or k.shape[0] != D:
+        raise ValueError(f"k must be [D, K] with D = {D} (u's channels), got shape {tuple(k.shape)}")
+    if bias is not None and tuple(bias.shape) != (D,):
+        raise ValueError(f"bias must be [D] with D = {D}, got shape {tuple(bias.shape)}")
+    for name, g in (("pre_gate", pre_gate), ("post_gate", post_gate)):
+        if g is not None and g.shape != u.shape:
+            raise ValueError(f"{name} must have u's shape {tuple(u.shape)}, got {tuple(g.shape)}")
+    if history is not None and (history.dim() != 3 or history.shape[:2] != u.shape[:2]):
+        raise ValueError(f"history must be [B, D, H] with B, D = {B}, {D}, got shape {tuple(history.shape)}")
+    for name, x in (
+        ("k", k),
+        ("bias", bias),
+        ("pre_gate", pre_gate),
+        ("post_gate", post_gate),
+        ("history", history),
+    ):
+        if x is not None and x.device != u.device:
+            raise ValueError(f"{name} is on {x.device}, u on {u.device}")
+
+
 def _given_spectrum(k_f, bias, needs_grad: bool):
     """(the spectrum the kernels take from ``k_f``, the bias they add themselves): a folded spectrum already
     holds the skip term, so the kernels get no bias; but not under autograd (the bias's gradient takes the
@@ -204,12 +230,22 @@ def fftconv(
     """
     if not 0 < freq_fraction <= 1:
         raise ValueError(f"freq_fraction must be in (0, 1], got {freq_fraction}")
+    _check_inputs(u, k, bias, pre_gate, post_gate, history)
+    if u.shape[0] == 0 or u.shape[1] == 0:  # nothing to convolve (torch.fft rejects an empty batch)
+        return u.new_zeros(u.shape)
     H = 0 if history is None else history.shape[-1]
     tensors = (u, k, bias, pre_gate, post_gate)
     needs_grad = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors)
     route = _triton_route(u, k.shape[-1], H, needs_grad, freq_fraction)
     if route is not None:
         spectrum, bias = _given_spectrum(k_f, bias, needs_grad)
+        if spectrum is not None and (
+            spectrum[0].shape[0] != u.shape[1] or spectrum[0].shape[-2] != route[0].n1
+        ):
+            raise ValueError(
+                f"k_f is a spectrum of shape {tuple(spectrum[0].shape)}, not of this plan's (D = {u.shape[1]}, "
+                f"N1 = {route[0].n1}): compute it with fftconv_spectrum(k, u, H, freq_fraction) for these inputs"
+            )
         return monarch_fftconv(u, k, bias, pre_gate, post_gate, history, spectrum, freq_fraction, route)
     if freq_fraction < 1:
         plan = fft_plan(u.shape[-1], k.shape[-1], H, freq_fraction)

@@ -164,3 +164,32 @@ def test_fftconv_cuda_matches_cpu(L, K):
     ref = fftconv(u, k, None, pre, post)
     y = fftconv(u.cuda(), k.cuda(), None, pre.cuda(), post.cuda())
     assert_close(y.cpu(), ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "arg,bad,msg",
+    [
+        ("u", (3, 3000), "u must be"),
+        ("k", (2, 300), "k must be"),
+        ("bias", (5,), "bias must be"),
+        ("pre_gate", (2, 3, 2995), "pre_gate must have"),
+        ("post_gate", (1, 3, 3000), "post_gate must have"),
+        ("history", (2, 4, 10), "history must be"),
+    ],
+)
+def test_fftconv_rejects_mismatched_shapes(arg, bad, msg):
+    """Each argument whose shape does not fit u's raises a ValueError that names it (the Triton kernels index
+    every tensor by u's shape: a smaller one was read past its end, and a broadcast gate gave NaNs), on every
+    path alike."""
+    args = dict(u=torch.randn(2, 3, 3000), k=torch.randn(3, 300), bias=torch.randn(3), pre_gate=None,
+                post_gate=None, history=None)  # fmt: skip
+    args[arg] = torch.randn(*bad)
+    with pytest.raises(ValueError, match=msg):
+        fftconv(**args)
+
+
+def test_fftconv_empty_batch_or_channels():
+    """No sequences or no channels: an empty output of u's shape (torch.fft rejects an empty batch)."""
+    for shape in ((0, 3, 50), (2, 0, 50)):
+        y = fftconv(torch.randn(*shape), torch.randn(shape[1], 7), torch.randn(shape[1]))
+        assert y.shape == shape

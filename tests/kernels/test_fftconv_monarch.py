@@ -687,3 +687,21 @@ def test_strided_inputs(B, D, L, K, bwd, monkeypatch):
         assert torch.equal(a, b), name
     with torch.no_grad():  # and the forward alone (its own paths: no z, no kept spectra)
         assert torch.equal(fftconv(*strided), fftconv(u, k, bias, pre, post))
+
+
+def test_given_spectrum_must_fit(monkeypatch):
+    """``fftconv`` given a cached spectrum (``k_f``) of other channels or of another plan raises a ValueError
+    where the kernels would have read it out of bounds; one of these inputs gives the bits of the forward that
+    computes its own."""
+    import dnaconv.kernels.fftconv as fc
+
+    route_as_on_cuda(monkeypatch)
+    u, k, bias, *_ = conv_inputs(2, 3, 3000, 300, 0, torch.bfloat16)
+    assert torch.equal(fc.fftconv(u, k, bias, k_f=fc.fftconv_spectrum(k, u)), fc.fftconv(u, k, bias))
+    other_d = fc.fftconv_spectrum(
+        torch.randn(4, 300, device=DEVICE), torch.randn(2, 4, 3000, device=DEVICE).bfloat16()
+    )
+    other_plan = fc.fftconv_spectrum(torch.randn(3, 1500, device=DEVICE), u)  # K = 1500: N = 4096
+    for kf in (other_d, other_plan):
+        with pytest.raises(ValueError, match="k_f is a spectrum"):
+            fc.fftconv(u, k, bias, k_f=kf)
