@@ -33,7 +33,13 @@ from dnaconv.kernels.fftconv.plan import (
 )
 
 try:
-    from dnaconv.kernels.fftconv.monarch import FoldedSpectrum, _precision, monarch_fftconv, monarch_spectrum
+    from dnaconv.kernels.fftconv.monarch import (
+        FoldedSpectrum,
+        _on_device,
+        _precision,
+        monarch_fftconv,
+        monarch_spectrum,
+    )
 
     HAS_TRITON = True
 except ImportError:  # triton is optional on CPU-only installs
@@ -161,9 +167,10 @@ def fftconv_spectrum(
         from dnaconv.kernels.fftconv.monarch_hbm import _folds
 
         prec = _precision(u.dtype)
-        if route[0].cols and bias is not None and not bias.is_inference() and _folds(bias, fraction):
-            return FoldedSpectrum(monarch_spectrum(k, route[0], fraction, bias, precision=prec), bias)
-        return monarch_spectrum(k, route[0], fraction, precision=prec)
+        with _on_device(u):
+            if route[0].cols and bias is not None and not bias.is_inference() and _folds(bias, fraction):
+                return FoldedSpectrum(monarch_spectrum(k, route[0], fraction, bias, precision=prec), bias)
+            return monarch_spectrum(k, route[0], fraction, precision=prec)
     return filter_spectrum(k, u.shape[-1], H) if fraction == 1 else None
 
 

@@ -38,6 +38,7 @@ two), or 3xtf32 for fp32 inputs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -1079,6 +1080,11 @@ class MonarchFFTConvFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy):
+        with _on_device(dy):
+            return MonarchFFTConvFunction._backward(ctx, dy)
+
+    @staticmethod
+    def _backward(ctx, dy):
         u, k, bias, pre_gate, post_gate, history, z = ctx.saved_tensors
         if ctx.kind == "hbm":
             from dnaconv.kernels.fftconv.monarch_hbm_bwd import hbm_fftconv_bwd
@@ -1129,6 +1135,14 @@ def monarch_fftconv(
     """
     # grad mode as the caller has it (inside forward it is off, and needs_input_grad ignores it): z is kept for
     # the backward only where one can follow
-    return MonarchFFTConvFunction.apply(
-        u, k, bias, pre_gate, post_gate, history, spectrum, fraction, torch.is_grad_enabled(), route
-    )
+    with _on_device(u):
+        return MonarchFFTConvFunction.apply(
+            u, k, bias, pre_gate, post_gate, history, spectrum, fraction, torch.is_grad_enabled(), route
+        )
+
+
+def _on_device(x: torch.Tensor):
+    """A context in which Triton launches on x's GPU: Triton launches on the current device, not its arguments',
+    so inputs on cuda:1 while cuda:0 is current (``dnaconv embed --device cuda:1``) would run there on
+    pointers it cannot read. A no-op off CUDA (the interpreter)."""
+    return torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()

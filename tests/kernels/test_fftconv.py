@@ -193,3 +193,41 @@ def test_fftconv_empty_batch_or_channels():
     for shape in ((0, 3, 50), (2, 0, 50)):
         y = fftconv(torch.randn(*shape), torch.randn(shape[1], 7), torch.randn(shape[1]))
         assert y.shape == shape
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("L,K", [(8192, 1024), (65536, 16384)], ids=["on-chip", "hbm"])
+def test_fftconv_runs_on_the_inputs_gpu(L, K, monkeypatch):
+    """Inputs on cuda:1 while cuda:0 is current (``dnaconv embed --device cuda:1``): the Triton kernels run on
+    the inputs' GPU (Triton launches on the current one) and give the bits of the same inputs on cuda:0,
+    forward with a cached spectrum, and fwd+bwd, on chip (the fused backward) and through HBM (the HBM one)."""
+    from dnaconv.kernels.fftconv import fftconv_spectrum, uses_triton
+
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA GPUs")
+    if K > 2048:
+        monkeypatch.setenv("DNACONV_HBM_BWD", "1")  # the HBM backward at this size too (else torch.fft's)
+    torch.cuda.set_device(0)
+    g = torch.Generator().manual_seed(6)
+    cpu = [
+        torch.randn(2, 8, L, generator=g),
+        torch.randn(8, K, generator=g) / K**0.5,
+        torch.randn(8, generator=g),
+    ]
+    cpu += [torch.randn(2, 8, L, generator=g) for _ in range(3)]  # pre, post, dy
+    outs = []
+    for dev in ("cuda:0", "cuda:1"):
+        u, k, bias, pre, post, dy = (
+            x.to(dev, torch.bfloat16 if x.dim() == 3 else torch.float32) for x in cpu
+        )
+        assert uses_triton(u, K, needs_grad=True)
+        with torch.no_grad():
+            cached = fftconv(u, k, bias, pre, post, k_f=fftconv_spectrum(k, u, bias=bias))
+        leaves = [x.requires_grad_() for x in (u, k, bias, pre, post)]
+        y = fftconv(*leaves)
+        y.backward(dy)
+        torch.cuda.synchronize(dev)
+        outs.append([t.cpu() for t in (cached, y, *(x.grad for x in leaves))])
+    assert torch.cuda.current_device() == 0
+    for name, a, b in zip(["cached", "y", "du", "dk", "dbias", "dpre", "dpost"], *outs):
+        assert torch.equal(a, b), name
