@@ -189,13 +189,8 @@ def _check_inputs(u, k, bias, pre_gate, post_gate, history) -> None:
             raise ValueError(f"{name} must have u's shape {tuple(u.shape)}, got {tuple(g.shape)}")
     if history is not None and (history.dim() != 3 or history.shape[:2] != u.shape[:2]):
         raise ValueError(f"history must be [B, D, H] with B, D = {B}, {D}, got shape {tuple(history.shape)}")
-    for name, x in (
-        ("k", k),
-        ("bias", bias),
-        ("pre_gate", pre_gate),
-        ("post_gate", post_gate),
-        ("history", history),
-    ):
+    names = ("k", "bias", "pre_gate", "post_gate", "history")
+    for name, x in zip(names, (k, bias, pre_gate, post_gate, history)):
         if x is not None and x.device != u.device:
             raise ValueError(f"{name} is on {x.device}, u on {u.device}")
 
