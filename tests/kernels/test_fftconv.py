@@ -188,6 +188,12 @@ def test_fftconv_rejects_mismatched_shapes(arg, bad, msg):
         fftconv(**args)
 
 
+def test_fftconv_rejects_another_device():
+    """An argument on another device than u raises a ValueError that names it (here the meta device)."""
+    with pytest.raises(ValueError, match="bias is on meta"):
+        fftconv(torch.randn(2, 3, 50), torch.randn(3, 7), torch.randn(3, device="meta"))
+
+
 def test_fftconv_empty_batch_or_channels():
     """No sequences or no channels: an empty output of u's shape (torch.fft rejects an empty batch)."""
     for shape in ((0, 3, 50), (2, 0, 50)):
