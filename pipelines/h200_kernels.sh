@@ -1512,7 +1512,7 @@ PY
 fi
 if [ "${1:-}" = k22 ]; then
   # Session 22: the column passes' launch: columns per program (DNACONV_HBM_COLS; the default 32 for paired
-  # passes of 64, else 64) and warps (DNACONV_HBM_COL_WARPS, 4: a knob of commit 0e810bb only, removed after this
+  # passes of 64, else 64) and warps (DNACONV_HBM_COL_WARPS, 4: a knob of commit 6f80dbd only, removed after this
   # sweep, so run it there), forward two rounds interleaved, fwd+bwd at two.
   timeout "${SWEEP_S:-420}" python3 - <<'PY' 2>&1 | tee "$OUT/k22.txt"
 from dnaconv.pipelines.ab import forward_sweeps, fwd_bwd_sweeps
