@@ -51,6 +51,15 @@ def exact_conv(u, k, bias=None, pre_gate=None, post_gate=None, history=None):
     return naive_fftconv(f64(u), f64(k), f64(bias), f64(pre_gate), f64(post_gate), f64(history))
 
 
+def output_and_grads(fn, inputs, dy) -> list[torch.Tensor]:
+    """[y, the gradient of each input] of ``fn(*inputs)`` = y backpropagated from ``dy``, the inputs taken as
+    fresh leaves (detached, requiring gradients)."""
+    leaves = [x.detach().requires_grad_() for x in inputs]
+    y = fn(*leaves)
+    y.backward(dy)
+    return [y.detach(), *(x.grad for x in leaves)]
+
+
 def spy_launches(monkeypatch, module, name: str, seen: list | None = None, record=None) -> list:
     """Wrap the Triton kernel ``module.name`` so that each launch appends to ``seen`` (a new list by default)
     ``record(kw)`` of its keyword arguments, or by default all of them (the constexpr flags: HALF, ACROSS, G,

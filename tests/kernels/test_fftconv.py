@@ -7,6 +7,7 @@ import torch
 
 from dnaconv.kernels.fftconv import fft_size, fftconv, filter_spectrum, naive_conv_direct, next_fast_len
 from dnaconv.kernels.testing import BF16_FLOOR, assert_close
+from tests.kernels.helpers import DIRECT_MAX_TAPS, exact_conv, output_and_grads
 
 # (B, D, L, K, H): odd lengths, channel counts that are not powers of two, K < L (partial), K > L, history.
 SHAPES = [
@@ -40,8 +41,6 @@ def test_float64_reference_matches_direct_sum():
     """The kernel tests' float64 reference past DIRECT_MAX_TAPS taps (``exact_conv``: ``naive_fftconv`` on float64
     inputs) against the direct sum, outputs and every gradient, with history: the same op to ~1e-15, far below
     any kernel's error."""
-    from tests.kernels.helpers import DIRECT_MAX_TAPS, exact_conv
-
     B, D, L, K, H = 2, 3, 3001, 2 * DIRECT_MAX_TAPS + 5, 300
     g = torch.Generator().manual_seed(3)
     xs = [
@@ -50,12 +49,7 @@ def test_float64_reference_matches_direct_sum():
     ]
     hist = torch.randn(B, D, H, generator=g, dtype=torch.float64)
     dy = torch.randn(B, D, L, generator=g, dtype=torch.float64)
-    outs = []
-    for fn in (exact_conv, naive_conv_direct):
-        leaves = [x.clone().requires_grad_() for x in (*xs, hist)]
-        y = fn(*leaves[:5], history=leaves[5])
-        (y * dy).sum().backward()
-        outs.append([y.detach()] + [x.grad for x in leaves])
+    outs = [output_and_grads(fn, (*xs, hist), dy) for fn in (exact_conv, naive_conv_direct)]
     for name, a, b in zip(["y", "du", "dk", "dbias", "dpre", "dpost", "dhistory"], *outs):
         assert a.dtype == torch.float64, name
         assert (a - b).norm() <= 1e-12 * b.norm(), name
@@ -229,11 +223,9 @@ def test_fftconv_runs_on_the_inputs_gpu(L, K, monkeypatch):
         assert uses_triton(u, K, needs_grad=True)
         with torch.no_grad():
             cached = fftconv(u, k, bias, pre, post, k_f=fftconv_spectrum(k, u, bias=bias))
-        leaves = [x.requires_grad_() for x in (u, k, bias, pre, post)]
-        y = fftconv(*leaves)
-        y.backward(dy)
+        y_grads = output_and_grads(fftconv, (u, k, bias, pre, post), dy)
         torch.cuda.synchronize(dev)
-        outs.append([t.cpu() for t in (cached, y, *(x.grad for x in leaves))])
+        outs.append([t.cpu() for t in (cached, *y_grads)])
     assert torch.cuda.current_device() == 0
     for name, a, b in zip(["cached", "y", "du", "dk", "dbias", "dpre", "dpost"], *outs):
         assert torch.equal(a, b), name

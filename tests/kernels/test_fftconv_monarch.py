@@ -12,7 +12,7 @@ from dnaconv.kernels.fftconv import naive_conv_direct
 from dnaconv.kernels.fftconv.monarch import MAX_FFT_SIZE, monarch_fftconv, monarch_plan
 from dnaconv.kernels.fftconv.plan import split_backward
 from dnaconv.kernels.testing import BF16_FLOOR, assert_close
-from tests.kernels.helpers import DEVICE, conv_inputs, route_as_on_cuda, spy_launches
+from tests.kernels.helpers import DEVICE, conv_inputs, output_and_grads, route_as_on_cuda, spy_launches
 
 # (B, D, L, K, H): full filters (K >= L), partial (K < L, several blocks), odd lengths, D not a multiple of 16,
 # and streaming history.
@@ -677,12 +677,7 @@ def test_strided_inputs(B, D, L, K, bwd, monkeypatch):
     ]
     assert not any(x.is_contiguous() for x in strided)
     dy = torch.randn(B, D, L, device=DEVICE, dtype=torch.bfloat16)
-    outs = []
-    for xs in (strided, [u, k, bias, pre, post]):
-        leaves = [x.detach().requires_grad_() for x in xs]
-        y = fftconv(*leaves)
-        y.backward(dy)
-        outs.append([y] + [x.grad for x in leaves])
+    outs = [output_and_grads(fftconv, xs, dy) for xs in (strided, [u, k, bias, pre, post])]
     for name, a, b in zip(["y", "du", "dk", "dbias", "dpre", "dpost"], *outs):
         assert torch.equal(a, b), name
     with torch.no_grad():  # and the forward alone (its own paths: no z, no kept spectra)
