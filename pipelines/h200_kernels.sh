@@ -42,6 +42,10 @@
 #   bash pipelines/h200_kernels.sh t21b     the one-kernel spectrum's HERM rows (FLIP) vs every row; every README row; tests
 #   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
 #   bash pipelines/h200_kernels.sh d22      the issue's grid as `dnaconv bench fftconv` runs it by default (bf16 and fp32)
+#   bash pipelines/h200_kernels.sh x23      the HBM forward's own filter spectrum in fp16 over a scale per row vs fp32; its tests
+#   bash pipelines/h200_kernels.sh t23      every README row on session 23's code; the issue's grid in bf16
+#   bash pipelines/h200_kernels.sh g23      every test of test_fftconv_hbm.py on the final wrapper code; the frequency-sparse effect
+#                                            on the current default model
 #   bash pipelines/h200_kernels.sh g22      every test of test_fftconv_hbm.py (the float64 reference through torch.fft past 1024 taps)
 #   bash pipelines/h200_kernels.sh h22      windows at K = 768-2048: the fused backward vs the HBM one; then h12 (host time)
 #   bash pipelines/h200_kernels.sh k22      the column passes' columns per program and warps, forward and fwd+bwd
@@ -1496,6 +1500,43 @@ if [ "${1:-}" = g22 ]; then
   # 1024 taps (tests/kernels/helpers.exact_conv), on DNACONV_TEST_WORKERS workers within TEST_S seconds.
   gpu_tests tests/kernels/test_fftconv_hbm.py "" "${TEST_S:-300}"
   grep -c PASSED "$OUT/tests.txt"; grep -c FAILED "$OUT/tests.txt"
+  exit 0
+fi
+if [ "${1:-}" = x23 ]; then
+  # Session 23: the HBM forward's own filter spectrum in fp16 over a scale per row (the default) vs fp32
+  # (DNACONV_HBM_KF=fp32), forward without gradients, three rounds interleaved, at every HBM row of the README
+  # and the grid; then the GPU tests of the fp16 spectrum and of every spectrum path of the HBM forward.
+  timeout "${SWEEP_S:-260}" python3 - <<'PY' 2>&1 | tee "$OUT/x23.txt"
+from dnaconv.pipelines.ab import forward_sweeps
+C = {"fp16": {}, "fp32": {"DNACONV_HBM_KF": "fp32"}}
+forward_sweeps([
+    (4, 256, 1 << 16, 1 << 16, C), (16, 1024, 4096, 4096, C), (8, 512, 1 << 14, 1 << 14, C),
+    (1, 1024, 1 << 16, 1 << 16, C), (1, 4096, 1 << 14, 1 << 14, C), (1, 64, 1 << 20, 1 << 16, C),
+    (1, 32, 2_300_000, 16384, C), (1, 32, 2_300_000, 4096, C), (1, 32, 2_300_000, 512, C),
+    (2, 32, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 1 << 20, C), (1, 64, 1 << 20, 4096, C),
+    (1, 128, 73727, 8192, C), (16, 128, 8192, 8192, C),
+])
+PY
+  gpu_tests tests/kernels/test_fftconv_hbm.py "fp16_filter_spectrum or half_spectrum or spectrum_flipped or mirror or cached or forwards_spectrum" "${TEST_S:-200}"
+  grep -c PASSED "$OUT/tests.txt"; grep -c FAILED "$OUT/tests.txt"
+  exit 0
+fi
+if [ "${1:-}" = t23 ]; then
+  # Session 23: every README row on its final code (the fp16 filter spectrum), then the issue's grid in bf16
+  # as `dnaconv bench fftconv` runs it by default.
+  bench_table "${TABLE_S:-330}" $ALL_ROWS
+  timeout "${GRID_S:-240}" dnaconv bench fftconv --dtype bfloat16 --json "$OUT/grid.json" 2>&1 | tee "$OUT/grid.txt"
+  exit 0
+fi
+if [ "${1:-}" = g23 ]; then
+  # Session 23: every test of test_fftconv_hbm.py on the final wrapper code (input checks, contiguity, device),
+  # on DNACONV_TEST_WORKERS workers within TEST_S seconds; then the frequency-sparse effect on the current
+  # (stage-2) default model (the README's table was of stage 1).
+  gpu_tests tests/kernels/test_fftconv_hbm.py "" "${TEST_S:-300}"
+  grep -c PASSED "$OUT/tests.txt"; grep -c FAILED "$OUT/tests.txt"
+  echo "== frequency-sparse effect on the default model (test region 20:56-60 Mb, bf16)"
+  timeout "${EFFECT_S:-200}" python3 -m dnaconv.pipelines.freq_sparse_effect .devdata/GRCh37.chr20.fa.gz \
+    --json "$OUT/sparse_effect.json" 2>&1 | tail -40
   exit 0
 fi
 if [ "${1:-}" = h22 ]; then

@@ -164,13 +164,15 @@ def fftconv_spectrum(
     with that same bias tensor, unchanged since; otherwise it computes the spectrum again."""
     route = _triton_route(u, k.shape[-1], H, False, fraction)
     if route is not None:
-        from dnaconv.kernels.fftconv.monarch_hbm import _folds
+        from dnaconv.kernels.fftconv.monarch_hbm import _folds, _half_spectrum
 
-        prec = _precision(u.dtype)
+        # HBM plans for half inputs: fp16 over a scale per row (``monarch_hbm._half_spectrum``), as the forward
+        # computes its own
+        kw = dict(precision=_precision(u.dtype), fp16_rows=_half_spectrum(u.dtype))
         with _on_device(u):
             if route[0].cols and bias is not None and not bias.is_inference() and _folds(bias, fraction):
-                return FoldedSpectrum(monarch_spectrum(k, route[0], fraction, bias, precision=prec), bias)
-            return monarch_spectrum(k, route[0], fraction, precision=prec)
+                return FoldedSpectrum(monarch_spectrum(k, route[0], fraction, bias, **kw), bias)
+            return monarch_spectrum(k, route[0], fraction, **kw)
     return filter_spectrum(k, u.shape[-1], H) if fraction == 1 else None
 
 

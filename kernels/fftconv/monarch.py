@@ -531,7 +531,8 @@ def monarch_spectrum(
     precision: int = 1,
     half: bool = False,
     flip: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    fp16_rows: bool = False,
+) -> tuple[torch.Tensor, ...]:
     """The filter's spectrum scaled by 1/N in the kernels' storage order (``plan.freq_order``), real and
     imaginary parts [D, rows, N1, M]: rows = 1 on chip; M = N2 unless frequency-sparse. One rfft of the filter;
     the bins above N / 2 are conjugates (the filter is real). ``delta`` [D]: the spectrum of k + delta at tap 0
@@ -554,7 +555,9 @@ def monarch_spectrum(
     DNACONV_HBM_FLIP=0. The one-kernel spectrum keeps every row: its HERM rows read that way measured slower
     (H200, 2026-11-30, forward ms, every row vs the HERM rows, interleaved, ``h200_kernels.sh t21b``: K = 512 at
     2.3M x 32 0.649 vs 0.655, K = 4096 0.688 vs 0.728, K = 16K 0.855 vs 0.857, the training shape 0.358 vs
-    0.391), and so does a cached spectrum (``fftconv_spectrum``), which costs nothing per call."""
+    0.391), and so does a cached spectrum (``fftconv_spectrum``), which costs nothing per call. ``fp16_rows``:
+    where an HBM kernel computes it (one kernel or the passes), (real, imaginary, scales) with the parts in
+    fp16 over a power of two per row (``monarch_hbm._half_spectrum``); elsewhere fp32 (real, imaginary)."""
     idx, wr, wi = _spectrum_index(plan, fraction, k.device)
     M = idx.numel() // (plan.n // plan.n2)  # stored columns of a row
     if rows is not None:
@@ -574,14 +577,16 @@ def monarch_spectrum(
         from dnaconv.kernels.fftconv.monarch_hbm import hbm_spectrum
 
         prec = 2 if hbm_mode == "direct16" else 1
-        return hbm_spectrum(k.float().contiguous(), plan, delta, rows, prec)
+        return hbm_spectrum(k.float().contiguous(), plan, delta, rows, prec, fp16_rows)
     if on_triton and plan.cols and fraction == 1 and hbm_mode in ("passes", "passes16"):
         from dnaconv.kernels.fftconv.monarch_hbm import hbm_transform_spectrum
 
         # the mirrored half spectrum: opt-in, it measured slower (``hbm_transform_spectrum``)
         half = half and os.environ.get("DNACONV_HBM_MIRROR") == "1"
         half = half or flip and os.environ.get("DNACONV_HBM_FLIP") != "0"
-        return hbm_transform_spectrum(k, plan, delta, rows, 2 if hbm_mode == "passes16" else 1, half)
+        return hbm_transform_spectrum(
+            k, plan, delta, rows, 2 if hbm_mode == "passes16" else 1, half, fp16_rows
+        )
     kf = torch.fft.rfft(k[:, : plan.k_eff].float(), n=plan.n)
     D, E = k.shape[0], idx.numel()
     shape = (D, -1, plan.n1, M)

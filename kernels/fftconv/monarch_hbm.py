@@ -325,7 +325,8 @@ def _kf_offsets(d, rows, KROWS, N1: tl.constexpr, M: tl.constexpr, back=None):
 @triton.jit
 def _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1: tl.constexpr, N2: tl.constexpr, M: tl.constexpr,
                  MIRROR: tl.constexpr, FLIP: tl.constexpr = False, flip=0):  # fmt: skip
-    """The filter spectrum [G, N1, M] of rows ``rows`` [G, 1, 1] of channel d ([D, KROWS, N1, M] stored). MIRROR
+    """The filter spectrum [G, N1, M] of rows ``rows`` [G, 1, 1] of channel d ([D, KROWS, N1, M] stored), in
+    fp32 (an fp16 spectrum is stored over a scale per row, ``_filter_scale``). MIRROR
     (a real filter's spectrum stored as a HERM frame's rows, ``hbm_transform_spectrum``): only rows a Q + b of
     the first column level's a < KROWS / Q are stored (Q rows of a later level per row a; KROWS / Q > P1 / 2);
     row a Q + b of a later a holds the conjugate of row (P1 - a) Q + (Q - 1 - b) read backwards, since
@@ -334,21 +335,52 @@ def _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1: tl.constexpr, N2: 
     FLIP (``_row_kernel``'s), where ``flip`` (a scalar) is 1, the program's rows all lying past KROWS: those
     rows' mirrors in their stored order, conjugated, without a gather; the program transforms its rows
     backwards (the mirrored matrices, ``_flip_matrices``) to meet them."""
+    krow = _stored_row(rows, KROWS, P1, Q, MIRROR, FLIP, flip)
     if FLIP:
-        kidx = _kf_offsets(d, rows + flip * (_mirror_row(rows, P1, Q) - rows), KROWS, N1, M)
-        kr = tl.load(kfr_ptr + kidx)
-        ki = tl.load(kfi_ptr + kidx) * (1 - 2 * flip).to(tl.float32)
+        kidx = _kf_offsets(d, krow, KROWS, N1, M)
+        kr = tl.load(kfr_ptr + kidx).to(tl.float32)
+        ki = tl.load(kfi_ptr + kidx).to(tl.float32) * (1 - 2 * flip).to(tl.float32)
     elif MIRROR:
         mir = rows >= KROWS
-        kidx = _kf_offsets(d, tl.where(mir, _mirror_row(rows, P1, Q), rows), KROWS, N1, M, mir)
-        kr = tl.load(kfr_ptr + kidx)
-        ki = tl.load(kfi_ptr + kidx)
+        kidx = _kf_offsets(d, krow, KROWS, N1, M, mir)
+        kr = tl.load(kfr_ptr + kidx).to(tl.float32)
+        ki = tl.load(kfi_ptr + kidx).to(tl.float32)
         ki = tl.where(mir, -ki, ki)
     else:
         kidx = _kf_offsets(d, rows, KROWS, N1, M)
-        kr = tl.load(kfr_ptr + kidx)
-        ki = tl.load(kfi_ptr + kidx)
+        kr = tl.load(kfr_ptr + kidx).to(tl.float32)
+        ki = tl.load(kfi_ptr + kidx).to(tl.float32)
     return kr, ki
+
+
+@triton.jit
+def _stored_row(rows, KROWS, P1, Q, MIRROR: tl.constexpr, FLIP: tl.constexpr, flip):
+    """The stored row of a filter spectrum that ``_filter_rows`` reads for rows ``rows``: the row itself, or
+    (FLIP where ``flip`` is 1, MIRROR past KROWS) its mirror."""
+    if FLIP:
+        return rows + flip * (_mirror_row(rows, P1, Q) - rows)
+    elif MIRROR:
+        return tl.where(rows >= KROWS, _mirror_row(rows, P1, Q), rows)
+    else:
+        return rows
+
+
+@triton.jit
+def _filter_scale(ks_ptr, d, rows, KROWS, P1, Q, MIRROR: tl.constexpr, FLIP: tl.constexpr, flip):
+    """The scale [G, 1, 1] of the rows ``_filter_rows`` reads from an fp16 filter spectrum (``_row_scales``:
+    a power of two per stored row, at ks [D, KROWS])."""
+    return tl.load(ks_ptr + d.to(tl.int64) * KROWS + _stored_row(rows, KROWS, P1, Q, MIRROR, FLIP, flip))
+
+
+@triton.jit
+def _row_scales(xr, xi, ks_ptr, srow, mask=None):
+    """An fp16 filter spectrum's scales: for rows (xr, xi) [G, N1, M], a power of two per row (at least its
+    largest magnitude, so that the row stored over it lies within 1: fp16 keeps its relative precision down
+    to 2^-14 of that), stored at ks[srow] ([G] offsets) where ``mask``; returns them as [G, 1, 1]."""
+    mx = tl.max(tl.max(tl.maximum(tl.abs(xr), tl.abs(xi)), axis=2), axis=1)
+    sk = tl.exp2(tl.ceil(tl.log2(tl.maximum(mx, 1e-30))))
+    tl.store(ks_ptr + srow, sk, mask=mask)
+    return sk[:, None, None]
 
 
 @triton.jit
@@ -370,7 +402,8 @@ def _row_kernel(
     LAZY: tl.constexpr = False, SCALED: tl.constexpr = False, COLS: tl.constexpr = 64,
     SPECTRUM: tl.constexpr = False, MIRROR: tl.constexpr = False, FILL: tl.constexpr = False,
     BACK: tl.constexpr = False, DELTA: tl.constexpr = False, KEEP: tl.constexpr = False, vr_ptr=None,
-    vi_ptr=None, vs_ptr=None, FLIP: tl.constexpr = False, e1r_ptr=None, e1i_ptr=None,
+    vi_ptr=None, vs_ptr=None, FLIP: tl.constexpr = False, e1r_ptr=None, e1i_ptr=None, KS: tl.constexpr = False,
+    ks_ptr=None,
 ):  # fmt: skip
     """G of a segment's ROWS rows of N1 x N2 complex points, in place: DFT, times the filter spectrum [D,
     ROWS, N1, M], inverse. LAZY: the DFT matrices loaded where each is used (``dft._forward_dft_complex_at``),
@@ -392,7 +425,9 @@ def _row_kernel(
     (``_flip_matrices``: each matrix argument holds two sets, e1 the inverse's F1), so that position (k1, k2)
     of its rows' spectra holds frequency (N1 - 1 - k1, N2 - 1 - k2)'s, where the mirror rows' stored spectra
     hold the conjugates of those frequencies' filter values in their own order (``_filter_rows``); the
-    inverse takes them back in that order."""
+    inverse takes them back in that order. KS: the filter spectrum is fp16 over a power of two per stored row,
+    at ks [D, KROWS] (``_row_scales``): SPECTRUM stores it so, the convolution takes each row's scale into its
+    own result's (``_filter_scale``)."""
     grp = tl.program_id(0) % n_groups
     seg = tl.program_id(0) // n_groups
     d = (seg // n_blocks) % D
@@ -434,6 +469,8 @@ def _row_kernel(
             _keep_rows(xr, xi, sa, vr_ptr, vi_ptr, vs_ptr, off, seg.to(tl.int64) * ROWS + rows)
         if not SPECTRUM:
             kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, M, MIRROR, FLIP, flip)
+            if KS:
+                sa = sa * _filter_scale(ks_ptr, d, rows, KROWS, P1, Q, MIRROR, FLIP, flip)
             so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, b1r_ptr, b1i_ptr, g2r_ptr, g2i_ptr,
                               twr_ptr, twi_ptr, G, N1, N2, PRECISION, M, LAZY=True, SCALED=SCALED)  # fmt: skip
     else:
@@ -455,6 +492,8 @@ def _row_kernel(
             _keep_rows(xr, xi, sa, vr_ptr, vi_ptr, vs_ptr, off, seg.to(tl.int64) * ROWS + rows)
         if not SPECTRUM:
             kr, ki = _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1, N2, M, MIRROR, FLIP, flip)
+            if KS:
+                sa = sa * _filter_scale(ks_ptr, d, rows, KROWS, P1, Q, MIRROR, FLIP, flip)
             so = _filter_back(xr, xi, kr, ki, sa, xr_ptr, xi_ptr, off, e1r, e1i, g2r, g2i, tr, ti, G, N1, N2,
                               PRECISION, M, SCALED=SCALED)  # fmt: skip
     if SPECTRUM:
@@ -464,8 +503,12 @@ def _row_kernel(
             vr += tl.load(rs_ptr + d)
         vr = vr * scale
         vi = xi * (sa * scale)
-        tl.store(kfr_ptr + kidx, vr)
-        tl.store(kfi_ptr + kidx, vi)
+        if KS:
+            sk = _row_scales(vr, vi, ks_ptr, d.to(tl.int64) * KROWS + grp * G + tl.arange(0, G))
+            vr = vr / sk
+            vi = vi / sk
+        tl.store(kfr_ptr + kidx, vr.to(kfr_ptr.dtype.element_ty))
+        tl.store(kfi_ptr + kidx, vi.to(kfi_ptr.dtype.element_ty))
         if FILL:
             mrow = _mirror_row(rows, P1, Q)
             n1 = tl.arange(0, N1)[None, :, None]
@@ -620,7 +663,8 @@ _COL_CACHE: dict = {}
 def _spectrum_kernel(k_ptr, delta_ptr, fpr_ptr, fpi_ptr, f1r_ptr, f1i_ptr, f2r_ptr, f2i_ptr, twr_ptr, twi_ptr,
                      kfr_ptr, kfi_ptr, KE, stride_k, ROWS, P_EFF, inv_n,
                      P: tl.constexpr, G: tl.constexpr, N1: tl.constexpr, N2: tl.constexpr,
-                     HAS_DELTA: tl.constexpr, PRECISION: tl.constexpr):  # fmt: skip
+                     HAS_DELTA: tl.constexpr, PRECISION: tl.constexpr, KS: tl.constexpr = False,
+                     ks_ptr=None):  # fmt: skip
     """Rows k_p (G of them) of one filter's spectrum for a plan of one column level of P points and rows of R =
     N1 N2 (N = P R), straight from its KE taps, in the kernels' storage order ([D, ROWS, N1, N2]: frequency k_p
     + P (k1 + N1 k2) at [k_p, k1, k2]), scaled by 1/N; with the taps t = r + R p:
@@ -628,7 +672,8 @@ def _spectrum_kernel(k_ptr, delta_ptr, fpr_ptr, fpi_ptr, f1r_ptr, f1i_ptr, f2r_p
     The inner sum runs over the P_EFF = ceil(KE / R) values of p that hold taps, in fp32 from F_P's table; the
     twiddle W_N^(r k_p) in fp32 from the integer r k_p mod N; the row's DFT is the HBM row pass's
     (``_forward_dft_complex_at``: 3xtf32, or fp16 operands over a power of two). HAS_DELTA: k + delta at tap 0
-    (the skip term folded, ``monarch_spectrum``'s delta)."""
+    (the skip term folded, ``monarch_spectrum``'s delta). KS: stored in fp16 over a power of two per row, at
+    ks [D, ROWS] (``_row_scales``)."""
     R: tl.constexpr = N1 * N2
     d = tl.program_id(0)
     kp = tl.program_id(1) * G + tl.arange(0, G)
@@ -655,13 +700,23 @@ def _spectrum_kernel(k_ptr, delta_ptr, fpr_ptr, fpi_ptr, f1r_ptr, f1i_ptr, f2r_p
     e = (tl.arange(0, N1)[:, None] * N2 + tl.arange(0, N2)[None, :])[None]
     out = (d.to(tl.int64) * ROWS + kp[:, None, None]) * R + e
     keep = kp[:, None, None] < ROWS
-    tl.store(kfr_ptr + out, xr * (sa * inv_n), mask=keep)
-    tl.store(kfi_ptr + out, xi * (sa * inv_n), mask=keep)
+    xr = xr * (sa * inv_n)
+    xi = xi * (sa * inv_n)
+    if KS:
+        sk = _row_scales(xr, xi, ks_ptr, d.to(tl.int64) * ROWS + kp, kp < ROWS)
+        xr = xr / sk
+        xi = xi / sk
+    tl.store(kfr_ptr + out, xr.to(kfr_ptr.dtype.element_ty), mask=keep)
+    tl.store(kfi_ptr + out, xi.to(kfi_ptr.dtype.element_ty), mask=keep)
 
 
-def hbm_spectrum(k: torch.Tensor, plan, delta=None, rows: int | None = None, precision: int = 1):
+def hbm_spectrum(
+    k: torch.Tensor, plan, delta=None, rows: int | None = None, precision: int = 1, fp16_rows=False
+):
     """``_spectrum_kernel``'s (real, imaginary) [D, rows, N1, N2] (all P rows by default) of a dense plan of one
     column level: ``monarch_spectrum``'s result in one launch instead of an rfft, its padding and the gather.
+    ``fp16_rows``: (real, imaginary, scales [D, rows]) instead, the parts in fp16 over a power of two per row
+    (``_row_kernel``'s KS).
     ``monarch_spectrum`` takes it on fp16 operands for small plans (HBM_DIRECT_SPECTRUM_MAX,
     PASSES_SPECTRUM_TAPS there); DNACONV_HBM_SPECTRUM=direct (3xtf32) or =direct16 (fp16 operands) forces it.
     Rows of 4096 points per program on 8 warps: the sm_90 builds
@@ -672,8 +727,9 @@ def hbm_spectrum(k: torch.Tensor, plan, delta=None, rows: int | None = None, pre
     n1, n2 = plan.n1, plan.n2
     rows = rows or P
     D, R = k.shape[0], n1 * n2
-    kfr = torch.empty(D, rows, n1, n2, device=k.device, dtype=torch.float32)
+    kfr = torch.empty(D, rows, n1, n2, device=k.device, dtype=torch.float16 if fp16_rows else torch.float32)
     kfi = torch.empty_like(kfr)
+    ks = torch.empty(D, rows, device=k.device) if fp16_rows else None
     fpr, fpi = _col_dft(P, k.device, 1)
     f1r, f1i, f2r, f2i, _, _, twr, twi = _dft_matrices(n1, n2, k.device, 1.0, precision)
     G = max(1, 4096 // R)
@@ -681,12 +737,19 @@ def hbm_spectrum(k: torch.Tensor, plan, delta=None, rows: int | None = None, pre
         k, delta.float().contiguous() if delta is not None else k, fpr, fpi, f1r, f1i, f2r, f2i, twr, twi,
         kfr, kfi, plan.k_eff, k.stride(0), rows, -(-plan.k_eff // R), 1.0 / plan.n,
         P=P, G=G, N1=n1, N2=n2, HAS_DELTA=delta is not None, PRECISION=precision, num_warps=8,
+        **(dict(KS=True, ks_ptr=ks) if fp16_rows else {}),
     )  # fmt: skip
-    return kfr, kfi
+    return (kfr, kfi, ks) if fp16_rows else (kfr, kfi)
 
 
 def hbm_transform_spectrum(
-    k: torch.Tensor, plan, delta=None, rows: int | None = None, precision: int = 2, half: bool = False
+    k: torch.Tensor,
+    plan,
+    delta=None,
+    rows: int | None = None,
+    precision: int = 2,
+    half: bool = False,
+    fp16_rows: bool = False,
 ):
     """``monarch_spectrum``'s result (real, imaginary) [D, rows, N1, N2] for a dense HBM plan (one or two
     column levels), through the forward convolution's own passes: the filter's taps (over N; ``delta`` at tap
@@ -706,7 +769,8 @@ def hbm_transform_spectrum(
     (``h200_kernels.sh m16``): 2 x 128 x 256K 3.012 vs 2.737, 2 x 32 x 1M 3.046 vs 2.832, 2 x 8 x 4M 3.044 vs
     2.835, K = 64K at 1M x 64 1.524 vs 1.155, 4 x 256 x 64K 2.039 vs 1.486, 8 x 512 x 16K 1.708 vs 1.215;
     fwd+bwd 2 x 32 x 1M 9.691 vs 9.380, K = 64K 5.154 vs 4.527. So ``monarch_spectrum`` asks for it only with
-    DNACONV_HBM_MIRROR=1."""
+    DNACONV_HBM_MIRROR=1. ``fp16_rows``: (real, imaginary, scales [D, rows]), the parts in fp16 over a power of two
+    per row (``_row_kernel``'s KS), but not with FILL (its mirrored rows would need their scales too)."""
     D, n = k.shape[0], plan.n
     # the taps as given where they are fp32 and K' a row, else a copy: the 1/N scale and delta go into the row
     # pass's store (SPECTRUM's scale and DELTA), not into a scaled copy (a pass over the taps: 0.124 ms of a
@@ -732,8 +796,11 @@ def hbm_transform_spectrum(
     x = f.buffers(k.device)
     _columns(f, x, taps.view(1, D, -1), None, None, precision)
     krows = total if fill else f.rows
-    kfr = torch.empty(D, krows, plan.n1, plan.n2, device=k.device, dtype=torch.float32)
+    fp16_rows = fp16_rows and not fill
+    dtype = torch.float16 if fp16_rows else torch.float32
+    kfr = torch.empty(D, krows, plan.n1, plan.n2, device=k.device, dtype=dtype)
     kfi = torch.empty_like(kfr)
+    parts = (kfr, kfi, torch.empty(D, krows, device=k.device)) if fp16_rows else (kfr, kfi)
     where, cols = f.row_scale_args()
     p1 = plan.cols[0]
     _row_kernel[(f.n_seg * (f.rows // G),)](
@@ -741,10 +808,11 @@ def hbm_transform_spectrum(
         x[0] if delta is None else delta, D, f.per, f.rows, f.rows // G, *where, krows, p1, total // p1,
         1.0 / n, G=G, N1=plan.n1, N2=plan.n2, M=plan.n2, PRECISION=precision, LAZY=_lazy(plan.n1, plan.n2),
         SPECTRUM=True, FILL=fill, DELTA=delta is not None, **cols, num_warps=warps, **opts,
+        **(dict(KS=True, ks_ptr=parts[2]) if fp16_rows else {}),
     )  # fmt: skip
     if want < krows:
-        kfr, kfi = (t[:, :want].contiguous() for t in (kfr, kfi))
-    return kfr, kfi
+        parts = tuple(t[:, :want].contiguous() for t in parts)
+    return parts
 
 
 def _col_dft(p: int, device, precision: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -994,6 +1062,14 @@ def _half_intermediate(dtype: torch.dtype, plan) -> bool:
     return dtype != torch.float32 and env != "fp32" and len(plan.cols) <= levels
 
 
+def _half_spectrum(dtype: torch.dtype) -> bool:
+    """Whether the HBM forward, computing the filter spectrum for itself (not given, not kept for a backward),
+    has it stored in fp16 over a power of two per row (``_row_kernel``'s KS): half the bytes its row pass
+    reads and its producer writes. For half inputs (the row pass's products take fp16 operands anyway);
+    DNACONV_HBM_KF=fp32 keeps fp32 (sweeps)."""
+    return dtype != torch.float32 and os.environ.get("DNACONV_HBM_KF") != "fp32"
+
+
 def _folds(bias, fraction=1.0) -> bool:
     """Whether the skip term of a dense convolution goes into the filter spectrum, conv(v, k) + bias v =
     conv(v, k + bias delta) (``monarch_spectrum``'s ``delta``), so that the last column pass does not read u
@@ -1045,10 +1121,12 @@ def hbm_fftconv_fwd(
         fold = _folds(bias, fraction)
         # KEEP stores the rows' spectra in their own order: no FLIP there
         spectrum = monarch_spectrum(
-            k, plan, fraction, bias if fold else None, f.rows, prec, half=True, flip=kept is None
-        )
+            k, plan, fraction, bias if fold else None, f.rows, prec, half=True, flip=kept is None,
+            fp16_rows=_half_spectrum(u.dtype),
+        )  # fmt: skip
         bias = None if fold else bias
-    kfr, kfi = spectrum  # a HERM frame given more rows (a cached spectrum) reads its own: KROWS is the stride
+    # a HERM frame given more rows (a cached spectrum) reads its own: KROWS is the stride; ks: an fp16 one's scales
+    kfr, kfi, *ks = spectrum
     flip = _flips(kfr.shape[1], f, G, kept is not None, fraction == 1)
     half = _half_intermediate(u.dtype, plan)
     x = f.buffers(u.device, torch.float16 if half else torch.float32)
@@ -1064,7 +1142,7 @@ def hbm_fftconv_fwd(
         *mirror_args(kfr, f, plan), 1.0, G=G, N1=plan.n1, N2=plan.n2, M=kfr.shape[-1], PRECISION=prec,
         LAZY=_lazy(plan.n1, plan.n2), SCALED=half, MIRROR=kfr.shape[1] < f.rows and not flip, **cols,
         num_warps=warps, **opts, **(dict(KEEP=True, vr_ptr=kept[0], vi_ptr=kept[1], vs_ptr=kept[2]) if kept else {}),
-        **(dict(FLIP=True, e1r_ptr=e1r, e1i_ptr=e1i) if flip else {}),
+        **(dict(FLIP=True, e1r_ptr=e1r, e1i_ptr=e1i) if flip else {}), **(dict(KS=True, ks_ptr=ks[0]) if ks else {}),
     )  # fmt: skip
     y = torch.empty_like(u)
     _inverse_columns(f, x, u, bias, pre_gate, post_gate, y, z, prec, (cs, rs) if half else None)

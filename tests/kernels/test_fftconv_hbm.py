@@ -874,12 +874,14 @@ def test_backward_takes_the_forwards_spectrum(B, D, L, K, hbm, small, monkeypatc
     of the spectrum, the backward's 20: it is kept with 24 and read in place), and on chip (the fused backward
     on half tiles), bf16 gated. The one sequence's spectrum is 8 times u's bytes: the rule before the
     eighteenth session (=small) did not keep it. A forward that computes its own spectrum would take a HERM
-    frame's rows of it (FLIP, ``test_half_spectrum_flipped``), other numbers: not here."""
+    frame's rows of it (FLIP, ``test_half_spectrum_flipped``) in fp16 (``test_fp16_filter_spectrum``), other
+    numbers: not here."""
     import dnaconv.kernels.fftconv.monarch_hbm as fwd_mod
     import dnaconv.kernels.fftconv.monarch_hbm_bwd as bwd_mod
     from dnaconv.kernels import fftconv as dispatch
 
     monkeypatch.setenv("DNACONV_HBM_FLIP", "0")
+    monkeypatch.setenv("DNACONV_HBM_KF", "fp32")
     if hbm:
         monkeypatch.setenv("DNACONV_HBM_BWD", "1")
         monkeypatch.setenv("DNACONV_HBM_ONE", "1")
@@ -1191,11 +1193,13 @@ def test_hbm_spectrum_where_it_pays(monkeypatch):
     monkeypatch.setenv("DNACONV_SPECTRUM", "torch")  # the rfft's gather in torch ops (fast here)
     monkeypatch.delenv("DNACONV_HBM_SPECTRUM", raising=False)
     seen = []
-    monkeypatch.setattr(mh, "hbm_spectrum", lambda k, plan, d, r, prec: seen.append(("direct", plan.n, prec)))
+    monkeypatch.setattr(
+        mh, "hbm_spectrum", lambda k, plan, d, r, prec, fp16_rows=False: seen.append(("direct", plan.n, prec))
+    )
     monkeypatch.setattr(
         mh,
         "hbm_transform_spectrum",
-        lambda k, plan, d, r, prec, half=False: seen.append(("passes", plan.n, prec)),
+        lambda k, plan, d, r, prec, half=False, fp16_rows=False: seen.append(("passes", plan.n, prec)),
     )
     k = torch.randn(1, 40_000, device=DEVICE)
     k512 = torch.randn(512, 16384, device=DEVICE)  # full L = 16K's filters: 2^28 taps read by one kernel
@@ -1665,3 +1669,60 @@ def test_dk_through_the_passes(B, L, K, H, cap, pair, monkeypatch):
         dk[tail] = leaves[1].grad.cpu().double()
         assert_close(dk[tail], r[1].grad, rtol=1e-5, name=f"dk {tail}")
     assert not torch.equal(dk["passes"], dk["fft"])  # two different computations
+
+
+@pytest.mark.parametrize(
+    "B, L, K, H, cap, spectrum, env",
+    [
+        (2, 30_000, 3000, 0, None, "direct16", {}),  # the one-kernel spectrum, every row
+        (2, 20_000, 20_000, 0, None, "passes16", {}),  # the passes' HERM rows, read through FLIP
+        (2, 20_000, 20_000, 0, None, "passes16", {"DNACONV_HBM_FLIP": "0", "DNACONV_HBM_MIRROR": "1"}),
+        (3, 14_000, 2500, 2600, None, "passes16", {}),  # history, several blocks
+        (1, 20_000, 20_000, 0, None, "passes16", {}),  # one sequence's one block (HERM frame)
+        (2, 20_000, 20_000, 0, 256, "passes16", {}),  # two column levels: an fp32 intermediate
+    ],
+    ids=["one-kernel", "flip", "mirror", "history", "one-sequence", "two-levels"],
+)
+def test_fp16_filter_spectrum(B, L, K, H, cap, spectrum, env, monkeypatch):
+    """The HBM forward of half inputs, computing its own filter spectrum, has it stored in fp16 over a power of
+    two per row (``monarch_hbm._half_spectrum``; ``_row_kernel``'s KS): each producer's parts times their
+    row's scale give its fp32 spectrum within fp16's rounding (2^-11 of the scale, the scale between the row's
+    largest magnitude and twice it), and the forward, through every way its row pass reads the rows (FLIP,
+    MIRROR's gathers, every row; one or two column levels), is within 1% (plus 1e-4) of the error with the
+    fp32 spectrum (DNACONV_HBM_KF=fp32) against the float64 reference, and not the same numbers."""
+    import dnaconv.kernels.fftconv.monarch_hbm as fwd
+
+    if cap:
+        monkeypatch.setattr(plan_mod, "MAX_ROW", cap)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DNACONV_HBM_SPECTRUM", spectrum)
+    plan = hbm_plan(L, K, H)
+    assert len(plan.cols) == (2 if cap else 1)
+    xs = _inputs(B, 2, L, K, H, torch.bfloat16, seed=29)
+    half = monarch_mod.monarch_spectrum(xs[1], plan, precision=2, fp16_rows=True)
+    full = monarch_mod.monarch_spectrum(xs[1], plan, precision=2)
+    assert len(half) == 3 and half[0].dtype == half[1].dtype == torch.float16 and len(full) == 2
+    scale = half[2][:, :, None, None]
+    assert torch.equal(torch.exp2(torch.log2(scale).round()), scale)  # powers of two
+    top = torch.maximum(full[0].abs(), full[1].abs()).amax((2, 3), keepdim=True)
+    assert bool((top <= scale).all() and (scale < 2 * top).all())
+    for h, f in zip(half, full):
+        assert (h.float() * scale - f).abs().amax() <= 2**-11 * scale.amax()
+        assert bool(((h.float() * scale - f).abs() <= 2**-11 * scale).all())
+    exact = exact_conv(*_cpu(xs[:5]), history=None if H == 0 else xs[5].cpu())
+    seen = spy_launches(monkeypatch, fwd, "_row_kernel")
+    out = {}
+    for kf in ("fp16", "fp32"):
+        monkeypatch.setenv("DNACONV_HBM_KF", kf)
+        with torch.no_grad():
+            out[kf] = monarch_fftconv(*xs[:5], history=xs[5]).cpu().double()
+    rows = [kw for kw in seen if not kw["SPECTRUM"]]
+    assert [kw["KS"] for kw in rows] == [True, None]
+    # FLIP where the passes give a HERM frame's rows for a frame of every row (paired); the one-kernel spectrum
+    # keeps every row, one sequence's frame is HERM itself, MIRROR's env reads through gathers
+    flip = spectrum == "passes16" and B > 1 and not env
+    assert [kw["FLIP"] for kw in rows] == [True if flip else None] * 2
+    assert [kw["MIRROR"] for kw in rows] == [bool(env)] * 2
+    assert rel_rms_error(out["fp16"], exact) < 1.01 * rel_rms_error(out["fp32"], exact) + 1e-4
+    assert not torch.equal(out["fp16"], out["fp32"])
