@@ -43,7 +43,7 @@
 #   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
 #   bash pipelines/h200_kernels.sh d22      the issue's grid as `dnaconv bench fftconv` runs it by default (bf16 and fp32)
 #   bash pipelines/h200_kernels.sh x23      the HBM forward's own filter spectrum in fp16 over a scale per row vs fp32; its tests
-#   bash pipelines/h200_kernels.sh t23      every README row on session 23's code; the issue's grid in bf16
+#   bash pipelines/h200_kernels.sh t23      every README row on session 23's code; the issue's grid in bf16; the fp16 spectrum's tests
 #   bash pipelines/h200_kernels.sh g23      every test of test_fftconv_hbm.py on the final wrapper code; the frequency-sparse effect
 #                                            on the current default model
 #   bash pipelines/h200_kernels.sh g22      every test of test_fftconv_hbm.py (the float64 reference through torch.fft past 1024 taps)
@@ -1526,6 +1526,7 @@ if [ "${1:-}" = t23 ]; then
   # as `dnaconv bench fftconv` runs it by default.
   bench_table "${TABLE_S:-330}" $ALL_ROWS
   timeout "${GRID_S:-240}" dnaconv bench fftconv --dtype bfloat16 --json "$OUT/grid.json" 2>&1 | tee "$OUT/grid.txt"
+  gpu_tests tests/kernels/test_fftconv_hbm.py "fp16_filter_spectrum or half_spectrum_flipped" "${TEST_S:-60}"
   exit 0
 fi
 if [ "${1:-}" = g23 ]; then

@@ -166,9 +166,8 @@ def fftconv_spectrum(
     if route is not None:
         from dnaconv.kernels.fftconv.monarch_hbm import _folds, _half_spectrum
 
-        # HBM plans for half inputs: fp16 over a scale per row (``monarch_hbm._half_spectrum``), as the forward
-        # computes its own
-        kw = dict(precision=_precision(u.dtype), fp16_rows=_half_spectrum(u.dtype))
+        # fp16 over a scale per row where the forward computes its own so (``monarch_hbm._half_spectrum``)
+        kw = dict(precision=_precision(u.dtype), fp16_rows=_half_spectrum(u.dtype, route[0]))
         with _on_device(u):
             if route[0].cols and bias is not None and not bias.is_inference() and _folds(bias, fraction):
                 return FoldedSpectrum(monarch_spectrum(k, route[0], fraction, bias, **kw), bias)

@@ -1062,12 +1062,20 @@ def _half_intermediate(dtype: torch.dtype, plan) -> bool:
     return dtype != torch.float32 and env != "fp32" and len(plan.cols) <= levels
 
 
-def _half_spectrum(dtype: torch.dtype) -> bool:
-    """Whether the HBM forward, computing the filter spectrum for itself (not given, not kept for a backward),
-    has it stored in fp16 over a power of two per row (``_row_kernel``'s KS): half the bytes its row pass
-    reads and its producer writes. For half inputs (the row pass's products take fp16 operands anyway);
-    DNACONV_HBM_KF=fp32 keeps fp32 (sweeps)."""
-    return dtype != torch.float32 and os.environ.get("DNACONV_HBM_KF") != "fp32"
+def _half_spectrum(dtype: torch.dtype, plan) -> bool:
+    """Whether the HBM forward's filter spectrum, computed for itself (not kept for a backward) or cached
+    (``fftconv_spectrum``), is stored in fp16 over a power of two per row (``_row_kernel``'s KS): half the
+    bytes its producer writes and the row pass reads. For half inputs (the row pass's products take fp16
+    operands anyway) through one column level (an fp16 intermediate, ``_half_intermediate``). H200,
+    2026-11-30, twenty-third session, forward ms without gradients, fp16 vs fp32, bf16 gated, three rounds
+    interleaved (``h200_kernels.sh x23``): full L = 4K (16 x 1024) 1.000 vs 1.034, 16K (8 x 512) 1.030 vs
+    1.051, 64K (4 x 256) 1.291 vs 1.312, one sequence 1024 x 64K 1.872 vs 1.900; K = 64K at 1M x 64 1.056 vs
+    1.084, K = 4096 0.660 vs 0.671; at 2.3M x 32 K = 16K 0.837 vs 0.856, K = 4096 0.677 vs 0.692, K = 512
+    0.644 vs 0.651 (five rounds; three gave 0.775 vs 0.705); errors 1.77e-3 vs 1.76e-3 and alike. Through two
+    column levels (an fp32 intermediate) it did not pay (five rounds): 2 x 32 x 1M 2.099 vs 2.095, one
+    sequence 64 x 1M 2.727 vs 2.705, its producer's row pass 0.162 vs 0.152 and the convolution's 0.486 vs
+    0.478 (torch.profiler). DNACONV_HBM_KF=fp32 keeps fp32 (sweeps)."""
+    return dtype != torch.float32 and len(plan.cols) == 1 and os.environ.get("DNACONV_HBM_KF") != "fp32"
 
 
 def _folds(bias, fraction=1.0) -> bool:
@@ -1122,7 +1130,7 @@ def hbm_fftconv_fwd(
         # KEEP stores the rows' spectra in their own order: no FLIP there
         spectrum = monarch_spectrum(
             k, plan, fraction, bias if fold else None, f.rows, prec, half=True, flip=kept is None,
-            fp16_rows=_half_spectrum(u.dtype),
+            fp16_rows=_half_spectrum(u.dtype, plan),
         )  # fmt: skip
         bias = None if fold else bias
     # a HERM frame given more rows (a cached spectrum) reads its own: KROWS is the stride; ks: an fp16 one's scales
