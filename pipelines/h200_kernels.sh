@@ -44,6 +44,8 @@
 #   bash pipelines/h200_kernels.sh d22      the issue's grid as `dnaconv bench fftconv` runs it by default (bf16 and fp32)
 #   bash pipelines/h200_kernels.sh x23      the HBM forward's own filter spectrum in fp16 over a scale per row vs fp32; its tests
 #   bash pipelines/h200_kernels.sh t23      every README row on session 23's code; the issue's grid in bf16; the fp16 spectrum's tests
+#   bash pipelines/h200_kernels.sh c23      the forward per call and with cached spectra (bench --cached) at the README's cached rows
+#   bash pipelines/h200_kernels.sh c23b     the cached and per-call forward, fp16 vs fp32 filter spectrum, with host time per call
 #   bash pipelines/h200_kernels.sh g23      every test of test_fftconv_hbm.py on the final wrapper code; the frequency-sparse effect
 #                                            on the current default model
 #   bash pipelines/h200_kernels.sh g22      every test of test_fftconv_hbm.py (the float64 reference through torch.fft past 1024 taps)
@@ -1527,6 +1529,47 @@ if [ "${1:-}" = t23 ]; then
   bench_table "${TABLE_S:-330}" $ALL_ROWS
   timeout "${GRID_S:-240}" dnaconv bench fftconv --dtype bfloat16 --json "$OUT/grid.json" 2>&1 | tee "$OUT/grid.txt"
   gpu_tests tests/kernels/test_fftconv_hbm.py "fp16_filter_spectrum or half_spectrum_flipped" "${TEST_S:-60}"
+  exit 0
+fi
+if [ "${1:-}" = c23 ]; then
+  # Session 23: the forward per call and with each side's filter spectrum computed once beforehand (bench
+  # --cached; the kernels' cached spectrum now fp16 over a scale per row through one column level) at the
+  # README's cached rows (c14's and s18's cases).
+  timeout "${CACHED_S:-300}" dnaconv bench fftconv --dtype bfloat16 --no-backward --cached --json "$OUT/cached.json" \
+    --case partial:1:32:2300000:128 --case partial:1:32:2300000:1024 --case partial:1:32:2300000:4096 \
+    --case partial:1:32:2300000:8192 --case partial:1:32:2300000:16384 --case partial:1:128:73727:8192 \
+    --case partial:1:64:1048576:65536 --case full:64:1024:1024:1024 --case full:4:256:65536:65536 \
+    --case full:2:32:1048576:1048576 --case full:2:8:4194304:4194304 --case full:1:64:1048576:1048576 \
+    2>&1 | tee "$OUT/cached.txt"
+  exit 0
+fi
+if [ "${1:-}" = c23b ]; then
+  # Session 23: the cached forward (fftconv_spectrum) and the per-call one, the fp16 filter spectrum vs fp32
+  # (DNACONV_HBM_KF=fp32), three rounds interleaved, with the host's time per call (ab.host_ms), at the
+  # streaming shape (host-bound) and at 2.3M x 32, K = 8192; torch.fft given its own cached spectrum.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/c23b.txt"
+import os, torch
+from dnaconv.pipelines.ab import bench, host_ms, gated_inputs
+from dnaconv.kernels.fftconv import fftconv, fftconv_spectrum, naive_fftconv, filter_spectrum
+for B, D, L, K in ((1, 128, 73727, 8192), (1, 32, 2_300_000, 8192)):
+    u, k, bias, pre, post, _ = gated_inputs(B, D, L, K, grad=False)
+    kr = filter_spectrum(k, L)
+    for rnd in range(3):
+        line = []
+        for name in ("fp16", "fp32"):
+            os.environ.pop("DNACONV_HBM_KF", None)
+            if name == "fp32":
+                os.environ["DNACONV_HBM_KF"] = "fp32"
+            with torch.no_grad():
+                kf = fftconv_spectrum(k, u, 0, 1.0, bias)
+                f_c = lambda: fftconv(u, k, bias, pre, post, k_f=kf)
+                f_p = lambda: fftconv(u, k, bias, pre, post)
+                line.append(f"{name}: parts {len(kf)} {kf[0].dtype} cached {bench(f_c):.3f} host {host_ms(f_c):.3f} | per call {bench(f_p):.3f} host {host_ms(f_p):.3f}")
+        with torch.no_grad():
+            t = bench(lambda: naive_fftconv(u, k, bias, pre, post, k_f=kr))
+        print(f"{B}x{D}x{L} K={K} round {rnd}: torch cached {t:.3f} | " + " || ".join(line), flush=True)
+    os.environ.pop("DNACONV_HBM_KF", None)
+PY
   exit 0
 fi
 if [ "${1:-}" = g23 ]; then

@@ -347,7 +347,7 @@ def _filter_rows(kfr_ptr, kfi_ptr, d, rows, KROWS, P1, Q, N1: tl.constexpr, N2: 
         ki = tl.load(kfi_ptr + kidx).to(tl.float32)
         ki = tl.where(mir, -ki, ki)
     else:
-        kidx = _kf_offsets(d, rows, KROWS, N1, M)
+        kidx = _kf_offsets(d, krow, KROWS, N1, M)
         kr = tl.load(kfr_ptr + kidx).to(tl.float32)
         ki = tl.load(kfi_ptr + kidx).to(tl.float32)
     return kr, ki
