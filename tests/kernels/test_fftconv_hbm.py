@@ -1672,18 +1672,47 @@ def test_dk_through_the_passes(B, L, K, H, cap, pair, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "B, L, K, H, cap, spectrum, env",
+    "B, L, K, H, cap, spectrum, env, dtype",
     [
-        (2, 30_000, 3000, 0, None, "direct16", {}),  # the one-kernel spectrum, every row
-        (2, 20_000, 20_000, 0, None, "passes16", {}),  # the passes' HERM rows, read through FLIP
-        (2, 20_000, 20_000, 0, None, "passes16", {"DNACONV_HBM_FLIP": "0", "DNACONV_HBM_MIRROR": "1"}),
-        (3, 14_000, 2500, 2600, None, "passes16", {}),  # history, several blocks
-        (1, 20_000, 20_000, 0, None, "passes16", {}),  # one sequence's one block (HERM frame)
-        (2, 20_000, 20_000, 0, 256, "passes16", {}),  # two column levels: an fp32 intermediate
+        (2, 30_000, 3000, 0, None, "direct16", {}, torch.bfloat16),  # the one-kernel spectrum, every row
+        (2, 20_000, 20_000, 0, None, "passes16", {}, torch.bfloat16),  # the passes' HERM rows, through FLIP
+        (
+            2,
+            20_000,
+            20_000,
+            0,
+            None,
+            "passes16",
+            {"DNACONV_HBM_FLIP": "0", "DNACONV_HBM_MIRROR": "1"},
+            torch.bfloat16,
+        ),
+        (3, 14_000, 2500, 2600, None, "passes16", {}, torch.bfloat16),  # history, several blocks
+        (1, 20_000, 20_000, 0, None, "passes16", {}, torch.bfloat16),  # one sequence's one block (HERM frame)
+        (
+            2,
+            20_000,
+            20_000,
+            0,
+            256,
+            "passes16",
+            {},
+            torch.bfloat16,
+        ),  # two column levels: an fp32 intermediate
+        (2, 9001, 3001, 0, None, "direct16", {}, torch.float16),  # fp16 inputs, odd sizes
+        (3, 7001, 7001, 0, None, "passes16", {}, torch.float16),
     ],
-    ids=["one-kernel", "flip", "mirror", "history", "one-sequence", "two-levels"],
+    ids=[
+        "one-kernel",
+        "flip",
+        "mirror",
+        "history",
+        "one-sequence",
+        "two-levels",
+        "fp16-one-kernel",
+        "fp16-flip",
+    ],
 )
-def test_fp16_filter_spectrum(B, L, K, H, cap, spectrum, env, monkeypatch):
+def test_fp16_filter_spectrum(B, L, K, H, cap, spectrum, env, dtype, monkeypatch):
     """The HBM forward of half inputs, computing its own filter spectrum, has it stored in fp16 over a power of
     two per row (``monarch_hbm._half_spectrum``; ``_row_kernel``'s KS) through one column level: each
     producer's parts times their row's scale give its fp32 spectrum within fp16's rounding (2^-11 of the
@@ -1700,7 +1729,7 @@ def test_fp16_filter_spectrum(B, L, K, H, cap, spectrum, env, monkeypatch):
     monkeypatch.setenv("DNACONV_HBM_SPECTRUM", spectrum)
     plan = hbm_plan(L, K, H)
     assert len(plan.cols) == (2 if cap else 1)
-    xs = _inputs(B, 2, L, K, H, torch.bfloat16, seed=29)
+    xs = _inputs(B, 2, L, K, H, dtype, seed=29)
     half = monarch_mod.monarch_spectrum(xs[1], plan, precision=2, fp16_rows=True)
     full = monarch_mod.monarch_spectrum(xs[1], plan, precision=2)
     assert len(half) == 3 and half[0].dtype == half[1].dtype == torch.float16 and len(full) == 2
