@@ -46,6 +46,7 @@
 #   bash pipelines/h200_kernels.sh t23      every README row on session 23's code; the issue's grid in bf16; the fp16 spectrum's tests
 #   bash pipelines/h200_kernels.sh c23      the forward per call and with cached spectra (bench --cached) at the README's cached rows
 #   bash pipelines/h200_kernels.sh c23b     the cached and per-call forward, fp16 vs fp32 filter spectrum, with host time per call
+#   bash pipelines/h200_kernels.sh sp23     the frequency-sparse forward against the dense one, launch by launch
 #   bash pipelines/h200_kernels.sh g23      every test of test_fftconv_hbm.py on the final wrapper code; the frequency-sparse effect
 #                                            on the current default model
 #   bash pipelines/h200_kernels.sh g22      every test of test_fftconv_hbm.py (the float64 reference through torch.fft past 1024 taps)
@@ -1569,6 +1570,24 @@ for B, D, L, K in ((1, 128, 73727, 8192), (1, 32, 2_300_000, 8192)):
             t = bench(lambda: naive_fftconv(u, k, bias, pre, post, k_f=kr))
         print(f"{B}x{D}x{L} K={K} round {rnd}: torch cached {t:.3f} | " + " || ".join(line), flush=True)
     os.environ.pop("DNACONV_HBM_KF", None)
+PY
+  exit 0
+fi
+if [ "${1:-}" = sp23 ]; then
+  # Session 23: why the frequency-sparse forward is slower than the dense one: launch by launch
+  # (ab.kernel_sequence) and the host's time per call, f = 1, 1/2, 1/4, at L = 2.3M x 32, K = 16K and 1024.
+  timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/sp23.txt"
+import torch
+from dnaconv.pipelines.ab import gated_inputs, kernel_sequence, bench, host_ms
+from dnaconv.kernels.fftconv import fftconv
+for B, D, L, K in ((1, 32, 2_300_000, 16384), (1, 32, 2_300_000, 1024)):
+    u, k, bias, pre, post, _ = gated_inputs(B, D, L, K, grad=False)
+    for f in (1.0, 0.5, 0.25):
+        fn = lambda: fftconv(u, k, bias, pre, post, freq_fraction=f)
+        with torch.no_grad():
+            seq = kernel_sequence(fn)
+            t, h = bench(fn), host_ms(fn)
+        print(f"K={K} f={f}: {t:.3f} ms, host {h:.3f} | " + " | ".join(f"{n[:28]} {x:.3f}" for n, x in seq), flush=True)
 PY
   exit 0
 fi
