@@ -1671,45 +1671,24 @@ def test_dk_through_the_passes(B, L, K, H, cap, pair, monkeypatch):
     assert not torch.equal(dk["passes"], dk["fft"])  # two different computations
 
 
+_GATHERS = {"DNACONV_HBM_FLIP": "0", "DNACONV_HBM_MIRROR": "1"}  # the mirrored rows read through gathers
+
+
 @pytest.mark.parametrize(
     "B, L, K, H, cap, spectrum, env, dtype",
     [
-        (2, 30_000, 3000, 0, None, "direct16", {}, torch.bfloat16),  # the one-kernel spectrum, every row
-        (2, 20_000, 20_000, 0, None, "passes16", {}, torch.bfloat16),  # the passes' HERM rows, through FLIP
-        (
-            2,
-            20_000,
-            20_000,
-            0,
-            None,
-            "passes16",
-            {"DNACONV_HBM_FLIP": "0", "DNACONV_HBM_MIRROR": "1"},
-            torch.bfloat16,
-        ),
-        (3, 14_000, 2500, 2600, None, "passes16", {}, torch.bfloat16),  # history, several blocks
-        (1, 20_000, 20_000, 0, None, "passes16", {}, torch.bfloat16),  # one sequence's one block (HERM frame)
-        (
-            2,
-            20_000,
-            20_000,
-            0,
-            256,
-            "passes16",
-            {},
-            torch.bfloat16,
-        ),  # two column levels: an fp32 intermediate
-        (2, 9001, 3001, 0, None, "direct16", {}, torch.float16),  # fp16 inputs, odd sizes
-        (3, 7001, 7001, 0, None, "passes16", {}, torch.float16),
-    ],
-    ids=[
-        "one-kernel",
-        "flip",
-        "mirror",
-        "history",
-        "one-sequence",
-        "two-levels",
-        "fp16-one-kernel",
-        "fp16-flip",
+        # the one-kernel spectrum (every row); the passes' HERM rows read through FLIP, or through gathers
+        pytest.param(2, 30_000, 3000, 0, None, "direct16", {}, torch.bfloat16, id="one-kernel"),
+        pytest.param(2, 20_000, 20_000, 0, None, "passes16", {}, torch.bfloat16, id="flip"),
+        pytest.param(2, 20_000, 20_000, 0, None, "passes16", _GATHERS, torch.bfloat16, id="mirror"),
+        # history over several blocks; one sequence's one block (a HERM frame itself)
+        pytest.param(3, 14_000, 2500, 2600, None, "passes16", {}, torch.bfloat16, id="history"),
+        pytest.param(1, 20_000, 20_000, 0, None, "passes16", {}, torch.bfloat16, id="one-sequence"),
+        # two column levels (an fp32 intermediate): the forward keeps fp32
+        pytest.param(2, 20_000, 20_000, 0, 256, "passes16", {}, torch.bfloat16, id="two-levels"),
+        # fp16 inputs at odd sizes
+        pytest.param(2, 9001, 3001, 0, None, "direct16", {}, torch.float16, id="fp16-one-kernel"),
+        pytest.param(3, 7001, 7001, 0, None, "passes16", {}, torch.float16, id="fp16-flip"),
     ],
 )
 def test_fp16_filter_spectrum(B, L, K, H, cap, spectrum, env, dtype, monkeypatch):
@@ -1738,7 +1717,6 @@ def test_fp16_filter_spectrum(B, L, K, H, cap, spectrum, env, dtype, monkeypatch
     top = torch.maximum(full[0].abs(), full[1].abs()).amax((2, 3), keepdim=True)
     assert bool((top <= scale).all() and (scale < 2 * top).all())
     for h, f in zip(half, full):
-        assert (h.float() * scale - f).abs().amax() <= 2**-11 * scale.amax()
         assert bool(((h.float() * scale - f).abs() <= 2**-11 * scale).all())
     exact = exact_conv(*_cpu(xs[:5]), history=None if H == 0 else xs[5].cpu())
     seen = spy_launches(monkeypatch, fwd, "_row_kernel")
