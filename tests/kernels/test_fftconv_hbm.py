@@ -39,6 +39,17 @@ IDS = [f"B{b}-D{d}-L{L}-K{k}-H{h}" for b, d, L, k, h in SHAPES]
 _inputs = conv_inputs
 
 
+def _forwards_under(monkeypatch, name: str, values, xs) -> dict:
+    """{value: the forward without gradients of ``xs`` (u, k, bias, pre, post, history) as float64 on the CPU,
+    with the environment variable ``name`` set to it} for each of ``values``."""
+    out = {}
+    for value in values:
+        monkeypatch.setenv(name, value)
+        with torch.no_grad():
+            out[value] = monarch_fftconv(*xs[:5], history=xs[5]).cpu().double()
+    return out
+
+
 def _cpu(xs):
     return [None if x is None else x.cpu() for x in xs]
 
@@ -1495,11 +1506,7 @@ def test_half_spectrum_flipped(B, L, K, H, cap, lazy, spectrum, monkeypatch):
         return kf
 
     monkeypatch.setattr(fwd, "monarch_spectrum", spectrum_rows)
-    out = {}
-    for env in ("1", "0"):
-        monkeypatch.setenv("DNACONV_HBM_FLIP", env)
-        with torch.no_grad():
-            out[env] = monarch_fftconv(*xs[:5], history=xs[5]).cpu().double()
+    out = _forwards_under(monkeypatch, "DNACONV_HBM_FLIP", ("1", "0"), xs)
     rows = [kw for kw in seen if not kw["SPECTRUM"]]
     assert len(producers) == (0 if spectrum else 2) and len(seen) == (4 if spectrum else 2)
     assert [kw["FLIP"] for kw in rows] == ([True, None] if spectrum else [None, None])
@@ -1720,11 +1727,7 @@ def test_fp16_filter_spectrum(B, L, K, H, cap, spectrum, env, dtype, monkeypatch
         assert bool(((h.float() * scale - f).abs() <= 2**-11 * scale).all())
     exact = exact_conv(*_cpu(xs[:5]), history=None if H == 0 else xs[5].cpu())
     seen = spy_launches(monkeypatch, fwd, "_row_kernel")
-    out = {}
-    for kf in ("fp16", "fp32"):
-        monkeypatch.setenv("DNACONV_HBM_KF", kf)
-        with torch.no_grad():
-            out[kf] = monarch_fftconv(*xs[:5], history=xs[5]).cpu().double()
+    out = _forwards_under(monkeypatch, "DNACONV_HBM_KF", ("fp16", "fp32"), xs)
     rows = [kw for kw in seen if not kw["SPECTRUM"]]
     assert [kw["KS"] for kw in rows] == [None if cap else True, None]
     if cap:
