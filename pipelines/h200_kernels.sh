@@ -47,6 +47,7 @@
 #   bash pipelines/h200_kernels.sh c23      the forward per call and with cached spectra (bench --cached) at the README's cached rows
 #   bash pipelines/h200_kernels.sh c23b     the cached and per-call forward, fp16 vs fp32 filter spectrum, with host time per call
 #   bash pipelines/h200_kernels.sh sp23     the frequency-sparse forward against the dense one, launch by launch
+#   bash pipelines/h200_kernels.sh g23b     after the fp16 spectrum: test_fftconv_hbm.py, the grid's bf16 forwards, test_fftconv.py, streaming
 #   bash pipelines/h200_kernels.sh g23      every test of test_fftconv_hbm.py on the final wrapper code; the frequency-sparse effect
 #                                            on the current default model
 #   bash pipelines/h200_kernels.sh g22      every test of test_fftconv_hbm.py (the float64 reference through torch.fft past 1024 taps)
@@ -1589,6 +1590,18 @@ for B, D, L, K in ((1, 32, 2_300_000, 16384), (1, 32, 2_300_000, 1024)):
             t, h = bench(fn), host_ms(fn)
         print(f"K={K} f={f}: {t:.3f} ms, host {h:.3f} | " + " | ".join(f"{n[:28]} {x:.3f}" for n, x in seq), flush=True)
 PY
+  exit 0
+fi
+if [ "${1:-}" = g23b ]; then
+  # Session 23, after the fp16 filter spectrum: every test of test_fftconv_hbm.py with the grid's bf16 forwards
+  # (six workers), then test_fftconv.py and tests/test_streaming.py (eight).
+  PYTEST_ADDOPTS="-n 6" timeout "${TEST_S:-320}" python3 -m pytest -q -rf --tb=short -p no:cacheprovider \
+    tests/kernels/test_fftconv_hbm.py tests/kernels/test_fftconv_grid.py -k "not test_fftconv_grid or (forward and bf16)" \
+    > "$OUT/tests.txt" 2>&1
+  tail -2 "$OUT/tests.txt"; grep -E "^FAILED|^ERROR" "$OUT/tests.txt" | head
+  PYTEST_ADDOPTS="-n 8" timeout 150 python3 -m pytest -q -rf --tb=short -p no:cacheprovider tests/kernels/test_fftconv.py \
+    tests/test_streaming.py > "$OUT/tests2.txt" 2>&1
+  tail -2 "$OUT/tests2.txt"; grep -E "^FAILED|^ERROR" "$OUT/tests2.txt" | head
   exit 0
 fi
 if [ "${1:-}" = g23 ]; then
