@@ -43,6 +43,7 @@
 #   bash pipelines/h200_kernels.sh t21      every README row on session 21's code; GPU tests of the half spectra (FLIP), the grid
 #   bash pipelines/h200_kernels.sh d22      the issue's grid as `dnaconv bench fftconv` runs it by default (bf16 and fp32)
 #   bash pipelines/h200_kernels.sh x23      the HBM forward's own filter spectrum in fp16 over a scale per row vs fp32; its tests
+#   bash pipelines/h200_kernels.sh x23b     x23 again with five rounds where unclear; launch by launch, fp16 vs fp32 spectrum
 #   bash pipelines/h200_kernels.sh t23      every README row on session 23's code; the issue's grid in bf16; the fp16 spectrum's tests
 #   bash pipelines/h200_kernels.sh c23      the forward per call and with cached spectra (bench --cached) at the README's cached rows
 #   bash pipelines/h200_kernels.sh c23b     the cached and per-call forward, fp16 vs fp32 filter spectrum, with host time per call
@@ -1523,6 +1524,27 @@ forward_sweeps([
 PY
   gpu_tests tests/kernels/test_fftconv_hbm.py "fp16_filter_spectrum or half_spectrum or spectrum_flipped or mirror or cached or forwards_spectrum" "${TEST_S:-200}"
   grep -c PASSED "$OUT/tests.txt"; grep -c FAILED "$OUT/tests.txt"
+  exit 0
+fi
+if [ "${1:-}" = x23b ]; then
+  # Session 23: x23's A/B again with five rounds where it was unclear (K = 512, K = 16K as control, two column
+  # levels, the streaming shape), then launch by launch (ab.kernel_sequence), fp16 vs fp32 filter spectrum.
+  timeout 250 python3 - <<'PY' 2>&1 | tee "$OUT/x23b.txt"
+import os, torch
+from dnaconv.pipelines.ab import forward_sweeps, gated_inputs, kernel_sequence
+from dnaconv.kernels.fftconv import fftconv
+C = {"fp16": {}, "fp32": {"DNACONV_HBM_KF": "fp32"}}
+forward_sweeps([(1, 32, 2_300_000, 512, C), (1, 32, 2_300_000, 16384, C), (2, 32, 1 << 20, 1 << 20, C),
+                (1, 64, 1 << 20, 1 << 20, C), (1, 128, 73727, 8192, C)], reps=5)
+for B, D, L, K in ((1, 32, 2_300_000, 512), (2, 32, 1 << 20, 1 << 20)):
+    u, k, bias, pre, post, _ = gated_inputs(B, D, L, K, grad=False)
+    for name, env in C.items():
+        os.environ.pop("DNACONV_HBM_KF", None); os.environ.update(env)
+        with torch.no_grad():
+            seq = kernel_sequence(lambda: fftconv(u, k, bias, pre, post))
+        print(B, D, L, K, name, " | ".join(f"{n[:40]} {t:.3f}" for n, t in seq), flush=True)
+    os.environ.pop("DNACONV_HBM_KF", None)
+PY
   exit 0
 fi
 if [ "${1:-}" = t23 ]; then
