@@ -710,6 +710,13 @@ def _spectrum_kernel(k_ptr, delta_ptr, fpr_ptr, fpi_ptr, f1r_ptr, f1i_ptr, f2r_p
     tl.store(kfi_ptr + out, xi.to(kfi_ptr.dtype.element_ty), mask=keep)
 
 
+def _spectrum_parts(D: int, rows: int, n1: int, n2: int, device, fp16_rows: bool) -> tuple[torch.Tensor, ...]:
+    """A filter spectrum's storage [D, rows, N1, N2]: (real, imaginary) in fp32, or with ``fp16_rows`` (real,
+    imaginary) in fp16 and their scales per row [D, rows] (``_row_kernel``'s KS)."""
+    kfr = torch.empty(D, rows, n1, n2, device=device, dtype=torch.float16 if fp16_rows else torch.float32)
+    return (kfr, torch.empty_like(kfr), torch.empty(D, rows, device=device))[: 3 if fp16_rows else 2]
+
+
 def hbm_spectrum(
     k: torch.Tensor, plan, delta=None, rows: int | None = None, precision: int = 1, fp16_rows=False
 ):
@@ -727,19 +734,17 @@ def hbm_spectrum(
     n1, n2 = plan.n1, plan.n2
     rows = rows or P
     D, R = k.shape[0], n1 * n2
-    kfr = torch.empty(D, rows, n1, n2, device=k.device, dtype=torch.float16 if fp16_rows else torch.float32)
-    kfi = torch.empty_like(kfr)
-    ks = torch.empty(D, rows, device=k.device) if fp16_rows else None
+    parts = _spectrum_parts(D, rows, n1, n2, k.device, fp16_rows)
     fpr, fpi = _col_dft(P, k.device, 1)
     f1r, f1i, f2r, f2i, _, _, twr, twi = _dft_matrices(n1, n2, k.device, 1.0, precision)
     G = max(1, 4096 // R)
     _spectrum_kernel[(D, -(-rows // G))](
         k, delta.float().contiguous() if delta is not None else k, fpr, fpi, f1r, f1i, f2r, f2i, twr, twi,
-        kfr, kfi, plan.k_eff, k.stride(0), rows, -(-plan.k_eff // R), 1.0 / plan.n,
+        *parts[:2], plan.k_eff, k.stride(0), rows, -(-plan.k_eff // R), 1.0 / plan.n,
         P=P, G=G, N1=n1, N2=n2, HAS_DELTA=delta is not None, PRECISION=precision, num_warps=8,
-        **(dict(KS=True, ks_ptr=ks) if fp16_rows else {}),
+        **(dict(KS=True, ks_ptr=parts[2]) if fp16_rows else {}),
     )  # fmt: skip
-    return (kfr, kfi, ks) if fp16_rows else (kfr, kfi)
+    return parts
 
 
 def hbm_transform_spectrum(
@@ -797,14 +802,11 @@ def hbm_transform_spectrum(
     _columns(f, x, taps.view(1, D, -1), None, None, precision)
     krows = total if fill else f.rows
     fp16_rows = fp16_rows and not fill
-    dtype = torch.float16 if fp16_rows else torch.float32
-    kfr = torch.empty(D, krows, plan.n1, plan.n2, device=k.device, dtype=dtype)
-    kfi = torch.empty_like(kfr)
-    parts = (kfr, kfi, torch.empty(D, krows, device=k.device)) if fp16_rows else (kfr, kfi)
+    parts = _spectrum_parts(D, krows, plan.n1, plan.n2, k.device, fp16_rows)
     where, cols = f.row_scale_args()
     p1 = plan.cols[0]
     _row_kernel[(f.n_seg * (f.rows // G),)](
-        *x, kfr, kfi, *_dft_matrices(plan.n1, plan.n2, k.device, 1.0, precision), x[0],
+        *x, *parts[:2], *_dft_matrices(plan.n1, plan.n2, k.device, 1.0, precision), x[0],
         x[0] if delta is None else delta, D, f.per, f.rows, f.rows // G, *where, krows, p1, total // p1,
         1.0 / n, G=G, N1=plan.n1, N2=plan.n2, M=plan.n2, PRECISION=precision, LAZY=_lazy(plan.n1, plan.n2),
         SPECTRUM=True, FILL=fill, DELTA=delta is not None, **cols, num_warps=warps, **opts,
